@@ -1,0 +1,468 @@
+//! The page-fault path: mm/memory.c `handle_mm_fault()` → `handle_pte_fault()` → `do_fault()`
+//! / `do_anonymous_page()` / `do_wp_page()`, `__do_fault()` and `finish_fault()`; and the user
+//! access that triggers it (arch/x86/mm/fault.c `do_user_addr_fault()`).
+
+use crate::errno::Errno;
+use crate::frames::AllocSpec;
+use crate::insert::{self, PfnT, StructPagePath};
+use crate::kernel::{Kernel, MmId, MmapLock, RssCounter};
+use crate::normal_page::vm_normal_page;
+use crate::outcome::{Fail, KResult, Signal, VmFault};
+use crate::pagetable::Pte;
+use crate::trace;
+use crate::types::{Pfn, VirtAddr};
+use crate::vma::{FaultFlags, VmFlags, Vma, VmaId, Vmf};
+
+/// What a `->fault` handler works with: the `struct vm_fault` and the kernel, with the mmap lock
+/// held for reading (Rust-for-Linux `VmaRef`): flags may not change here.
+#[derive(Debug)]
+pub struct FaultCtx<'k> {
+    pub(crate) k: &'k mut Kernel,
+    /// The fault.
+    pub vmf: Vmf,
+}
+
+impl FaultCtx<'_> {
+    /// The kernel.
+    pub fn kernel(&mut self) -> &mut Kernel {
+        self.k
+    }
+    /// A copy of the faulting VMA.
+    pub fn vma(&self) -> Option<Vma> {
+        self.k.vma(self.vmf.vma).cloned()
+    }
+    /// `vmf_insert_pfn(vmf->vma, addr, pfn)`.
+    pub fn vmf_insert_pfn(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<VmFault> {
+        insert::vmf_insert_pfn(self.k, self.vmf.vma, addr, pfn)
+    }
+    /// `vmf_insert_pfn_prot(vmf->vma, addr, pfn, prot)`.
+    pub fn vmf_insert_pfn_prot(&mut self, addr: VirtAddr, pfn: Pfn, prot: u64) -> KResult<VmFault> {
+        insert::vmf_insert_pfn_prot(self.k, self.vmf.vma, addr, pfn, prot)
+    }
+    /// `vmf_insert_mixed(vmf->vma, addr, pfn)`.
+    pub fn vmf_insert_mixed(&mut self, addr: VirtAddr, pfn: PfnT) -> KResult<VmFault> {
+        insert::vmf_insert_mixed(self.k, self.vmf.vma, addr, pfn)
+    }
+    /// The raw `vmf_insert_page(vmf->vma, addr, page)`, as a driver may call it from `->fault`.
+    pub fn vmf_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<VmFault> {
+        insert::vmf_insert_page(self.k, self.vmf.vma, addr, pfn)
+    }
+    /// The `vm_insert_page()` capability, if the VMA has VM_MIXEDMAP.
+    pub fn as_mixedmap(&mut self) -> Option<crate::VmaMixedMap<'_>> {
+        let mixed = self
+            .k
+            .vma(self.vmf.vma)
+            .is_some_and(|v| v.flags.has(VmFlags::MIXEDMAP));
+        mixed.then_some(crate::VmaMixedMap {
+            k: self.k,
+            id: self.vmf.vma,
+        })
+    }
+    /// `get_page(page); vmf->page = page;` — return 0 afterwards and `finish_fault()` maps it.
+    pub fn set_page(&mut self, pfn: Pfn) {
+        if let Some(f) = self.k.frames.folio_of(pfn) {
+            self.k.folio_get(f, 1);
+        }
+        trace!(self.k, "vmf->page", "= pfn {pfn} (get_page)");
+        self.vmf.page = Some(pfn);
+    }
+    /// `vmf->page = page` for a page whose reference the handler already holds for the caller
+    /// (shmem_fault's `shmem_get_folio()` reference).
+    pub fn set_page_referenced(&mut self, pfn: Pfn) {
+        self.vmf.page = Some(pfn);
+    }
+}
+
+/// `handle_mm_fault()` (mm/memory.c) on a VMA, with the mmap lock held for reading.
+pub fn handle_mm_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+    k.alive()?;
+    const F: &str = "mm/memory.c:handle_pte_fault";
+    let addr = addr.page_down();
+    let v = k.vma_or_fault(vma)?.clone();
+    let pte = k.mm(vma.mm).pt.get(addr);
+    let r = if pte.is_none() {
+        if v.is_anonymous() {
+            trace!(k, F, "PTE none, anonymous VMA: do_anonymous_page");
+            do_anonymous_page(k, &v, vma, addr, flags)
+        } else {
+            trace!(k, F, "PTE none, file VMA: do_fault");
+            do_fault(k, &v, vma, addr, flags)
+        }
+    } else if !pte.present() {
+        // Swap and migration entries are not modeled.
+        Ok(VmFault::SIGBUS)
+    } else if pte.protnone() {
+        Ok(VmFault::NONE)
+    } else if (flags.write || flags.unshare) && !pte.write() {
+        trace!(k, F, "write fault on a read-only PTE: do_wp_page");
+        do_wp_page(k, &v, vma, addr, pte, flags)
+    } else {
+        let mut e = pte.mkyoung();
+        if flags.write {
+            e = e.mkdirty();
+        }
+        k.mm_mut(vma.mm).pt.set(addr, e);
+        Ok(VmFault::NONE)
+    };
+    if let Ok(f) = &r {
+        trace!(k, "mm/memory.c:handle_mm_fault", "-> {f:?}");
+    }
+    r
+}
+
+/// `do_anonymous_page()` (mm/memory.c): a read maps the zero page with a special PTE; a write
+/// allocates an anon folio.
+fn do_anonymous_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+    if v.flags.has(VmFlags::SHARED) {
+        return Ok(VmFault::SIGBUS);
+    }
+    if !flags.write {
+        let e = Pte::new(k.frames.zero_pfn(), v.page_prot & !Pte::RW).mkspecial();
+        k.mm_mut(vma.mm).pt.set(addr, e);
+        return Ok(VmFault::NONE);
+    }
+    let Some(pfn) = k.frames.alloc(AllocSpec::ANON) else {
+        return Ok(VmFault::OOM);
+    };
+    map_new_anon(k, vma, addr, pfn, v.page_prot, v.flags.has(VmFlags::WRITE));
+    Ok(VmFault::NONE)
+}
+
+fn map_new_anon(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64, writable: bool) {
+    if let Some(f) = k.frames.folio_of(pfn) {
+        k.frames.folio_mut(f).mapcount += 1;
+    }
+    let mut e = Pte::new(pfn, prot).mkyoung().mkdirty();
+    if writable {
+        e = e.mkwrite();
+    }
+    k.mm_mut(vma.mm).pt.set(addr, e);
+    k.add_rss(vma.mm, RssCounter::Anon, 1);
+    if let Some(v) = k.vma_mut(vma) {
+        v.anon_vma = true;
+    }
+}
+
+/// `do_fault()` (mm/memory.c): no `->fault` → SIGBUS if the PTE is still none ("not fully
+/// populated at mmap time"); read → `do_read_fault`; private write → `do_cow_fault`; shared
+/// write → `do_shared_fault`.
+fn do_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:do_fault";
+    let has_fault = v.ops.as_ref().is_some_and(|o| o.has_fault());
+    if !has_fault {
+        let none = k.mm(vma.mm).pt.get(addr).is_none();
+        trace!(
+            k,
+            F,
+            "vm_ops has no ->fault ({}): PTE {} -> {}",
+            v.ops.as_ref().map_or("vma_dummy_vm_ops", |o| o.name()),
+            if none { "none" } else { "present" },
+            if none { "VM_FAULT_SIGBUS" } else { "VM_FAULT_NOPAGE" }
+        );
+        return Ok(if none { VmFault::SIGBUS } else { VmFault::NOPAGE });
+    }
+    if !flags.write {
+        do_read_or_shared_fault(k, v, vma, addr, flags)
+    } else if !v.flags.has(VmFlags::SHARED) {
+        do_cow_fault(k, v, vma, addr, flags)
+    } else {
+        do_read_or_shared_fault(k, v, vma, addr, flags)
+    }
+}
+
+/// `__do_fault()` (mm/memory.c): call `->fault`. VM_FAULT_ERROR|NOPAGE|RETRY|DONE_COW are
+/// returned as they are (the handler installed the PTE itself); otherwise `vmf->page` must be
+/// set — a NULL page oopses in `lock_page()`.
+fn do_fault_call(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<(VmFault, Option<Pfn>)> {
+    const F: &str = "mm/memory.c:__do_fault";
+    let Some(ops) = v.ops.clone() else {
+        return Ok((VmFault::SIGBUS, None));
+    };
+    trace!(k, F, "vma->vm_ops->fault = {}.fault at {addr}", ops.name());
+    let vmf = Vmf {
+        vma,
+        address: addr,
+        pgoff: v.linear_page_index(addr),
+        flags,
+        page: None,
+    };
+    k.trace.enter();
+    let (r, page) = {
+        let mut cx = FaultCtx { k, vmf };
+        let r = ops.fault(&mut cx);
+        (r, cx.vmf.page)
+    };
+    k.trace.leave();
+    let ret = r?;
+    if ret.any(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY | VmFault::DONE_COW) {
+        trace!(k, F, "->fault returned {ret:?}");
+        return Ok((ret, None));
+    }
+    match page {
+        Some(p) => {
+            trace!(k, F, "->fault returned {ret:?} with vmf->page = pfn {p}");
+            Ok((ret, Some(p)))
+        }
+        None => Err(k.bug("->fault returned 0 with vmf->page == NULL (lock_page(NULL))", F)),
+    }
+}
+
+/// `do_read_fault()` / `do_shared_fault()` (mm/memory.c): `__do_fault()`, then `finish_fault()`
+/// maps `vmf->page`; on failure the page reference is dropped.
+fn do_read_or_shared_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+    let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
+    let Some(page) = page else {
+        return Ok(ret);
+    };
+    let fin = finish_fault(k, vma, addr, page, false, flags)?;
+    if fin.any(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
+        if let Some(f) = k.frames.folio_of(page) {
+            k.folio_put(f, 1);
+        }
+    }
+    Ok(ret | fin)
+}
+
+/// `do_cow_fault()` (mm/memory.c): allocate an anon page, let `->fault` provide the source,
+/// copy, map the copy (`finish_fault()` with `cow_page`), drop the source reference. A handler
+/// that installed the PTE itself (VM_FAULT_NOPAGE) makes the COW page go away unused.
+fn do_cow_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+    let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
+    let Some(page) = page else {
+        trace!(k, "mm/memory.c:do_cow_fault", "no vmf->page: COW page freed, {ret:?}");
+        return Ok(ret);
+    };
+    let Some(cow) = k.frames.alloc(AllocSpec::ANON) else {
+        return Ok(VmFault::OOM);
+    };
+    trace!(k, "mm/memory.c:do_cow_fault", "copy pfn {page} to anon pfn {cow}");
+    let fin = finish_fault(k, vma, addr, cow, true, flags)?;
+    if let Some(f) = k.frames.folio_of(page) {
+        k.folio_put(f, 1);
+    }
+    Ok(ret | fin)
+}
+
+/// `finish_fault()` (6.12 mm/memory.c; 6.1 `do_set_pte()`): map the page `->fault` returned.
+///
+/// **No VMA flag is consulted**: a driver that returns `vmf->page` gets a normal, refcounted
+/// (the handler's reference passes to the PTE), rmapped, RSS-counted PTE even in a VM_PFNMAP or
+/// VM_IO VMA. A COW page is mapped anon. The PTE already populated → VM_FAULT_NOPAGE.
+fn finish_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, page: Pfn, cow: bool, flags: FaultFlags) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:finish_fault";
+    if !cow {
+        if let Err(e) = insert::pfnmap_insert_check(k, vma, StructPagePath::FinishFault) {
+            return match e {
+                Fail::Errno(_) => Ok(VmFault::SIGBUS),
+                other => Err(other),
+            };
+        }
+    }
+    if !k.mm(vma.mm).pt.get(addr).is_none() {
+        trace!(k, F, "PTE populated meanwhile -> VM_FAULT_NOPAGE");
+        return Ok(VmFault::NOPAGE);
+    }
+    let v = k.vma_or_fault(vma)?;
+    let prot = v.page_prot;
+    let vflags = v.flags;
+    let Some(fid) = k.frames.folio_of(page) else {
+        return Err(k.bug("pfn_to_page() of a frame without struct page", F));
+    };
+    if k.frames.folio(fid).is_freed() {
+        k.events.push(crate::Event::UseAfterFree {
+            pfn: page,
+            holder: "finish_fault() mapped it".into(),
+        });
+    }
+    if cow {
+        map_new_anon(k, vma, addr, page, prot, vflags.has(VmFlags::WRITE));
+        trace!(k, F, "anon COW page mapped, MM_ANONPAGES +1");
+        return Ok(VmFault::NONE);
+    }
+    let mut e = Pte::new(page, prot).mkyoung();
+    if flags.write {
+        e = e.mkdirty();
+        if vflags.has(VmFlags::WRITE) {
+            e = e.mkwrite();
+        }
+    }
+    k.frames.folio_mut(fid).mapcount += 1;
+    k.nr_file_mapped += 1;
+    let c = k.mm_counter(fid);
+    k.add_rss(vma.mm, c, 1);
+    k.mm_mut(vma.mm).pt.set(addr, e);
+    trace!(
+        k,
+        F,
+        "normal PTE at {addr} -> pfn {page} in a {} VMA (no VMA flag check): refcount {}, mapcount {}, {c:?} +1",
+        vflags.names(),
+        k.frames.folio(fid).refcount,
+        k.frames.folio(fid).mapcount
+    );
+    Ok(VmFault::NONE)
+}
+
+/// `do_wp_page()` (mm/memory.c): shared VMAs make the PTE writable (`wp_pfn_shared()` calls
+/// `->pfn_mkwrite` when there is no page; `wp_page_shared()` otherwise); private VMAs reuse an
+/// exclusive anon page or copy (`wp_page_copy()`, also from a raw pfn).
+fn do_wp_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, pte: Pte, flags: FaultFlags) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:do_wp_page";
+    let page = vm_normal_page(k, v, addr, pte);
+    if v.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+        if page.is_none() {
+            if let Some(ops) = v.ops.clone().filter(|o| o.has_pfn_mkwrite()) {
+                trace!(k, "mm/memory.c:wp_pfn_shared", "->pfn_mkwrite, then finish_mkwrite_fault");
+                let vmf = Vmf {
+                    vma,
+                    address: addr,
+                    pgoff: v.linear_page_index(addr),
+                    flags,
+                    page: None,
+                };
+                let r = {
+                    let mut cx = FaultCtx { k, vmf };
+                    ops.pfn_mkwrite(&mut cx)?
+                };
+                if r.any(VmFault::ERROR) {
+                    return Ok(r);
+                }
+            } else {
+                trace!(k, "mm/memory.c:wp_pfn_shared", "no page, no ->pfn_mkwrite: wp_page_reuse");
+            }
+        } else {
+            trace!(k, "mm/memory.c:wp_page_shared", "make the PTE writable");
+        }
+        let e = pte.mkyoung().mkdirty().mkwrite();
+        k.mm_mut(vma.mm).pt.set(addr, e);
+        return Ok(VmFault::NONE);
+    }
+    if let Some(p) = page {
+        if let Some(f) = k.frames.folio_of(p) {
+            let fo = k.frames.folio(f);
+            if fo.is_anon() && fo.mapcount == 1 && fo.refcount == 1 {
+                trace!(k, F, "exclusive anon page: wp_page_reuse");
+                let e = pte.mkyoung().mkdirty().mkwrite();
+                k.mm_mut(vma.mm).pt.set(addr, e);
+                return Ok(VmFault::NONE);
+            }
+        }
+    }
+    // wp_page_copy()
+    let Some(new) = k.frames.alloc(AllocSpec::ANON) else {
+        return Ok(VmFault::OOM);
+    };
+    trace!(
+        k,
+        "mm/memory.c:wp_page_copy",
+        "copy {} to a new anon page {new}",
+        match page {
+            Some(p) => format!("page {p}"),
+            None => format!("pfn {}", pte.pfn()),
+        }
+    );
+    k.mm_mut(vma.mm).pt.clear(addr);
+    match page.and_then(|p| k.frames.folio_of(p)) {
+        Some(old) => {
+            let c = k.mm_counter(old);
+            k.add_rss(vma.mm, c, -1);
+            k.frames.folio_mut(old).mapcount -= 1;
+            if !k.frames.folio(old).is_anon() {
+                k.nr_file_mapped -= 1;
+            }
+            k.folio_put(old, 1);
+        }
+        None => {}
+    }
+    map_new_anon(k, vma, addr, new, v.page_prot, true);
+    Ok(VmFault::NONE)
+}
+
+/// `vm_fault_to_errno()` (include/linux/mm.h) as GUP uses it (no FOLL_HWPOISON).
+pub fn vm_fault_to_errno(f: VmFault) -> Option<Errno> {
+    if f.any(VmFault::OOM) {
+        Some(Errno::ENOMEM)
+    } else if f.any(VmFault::HWPOISON | VmFault::SIGBUS | VmFault::SIGSEGV) {
+        Some(Errno::EFAULT)
+    } else {
+        None
+    }
+}
+
+/// A user-mode load or store at `addr` (arch/x86/mm/fault.c:`do_user_addr_fault`): the MMU
+/// checks the PTE; on a fault the VMA is looked up (none → SIGSEGV; `access_error()` → SIGSEGV),
+/// `handle_mm_fault()` runs with the mmap lock read-held, VM_FAULT_SIGBUS → SIGBUS, then the
+/// access is retried. A handler that never installs a usable PTE makes the task spin forever.
+pub fn user_access(k: &mut Kernel, mm: MmId, addr: VirtAddr, write: bool) -> KResult<()> {
+    k.alive()?;
+    const F: &str = "arch/x86/mm/fault.c:do_user_addr_fault";
+    let addr_pg = addr.page_down();
+    for _ in 0..k.livelock_limit.max(2) {
+        let pte = k.mm(mm).pt.get(addr_pg);
+        if pte.access_permitted(write) {
+            if let Some(f) = k.frames.folio_of(pte.pfn()) {
+                if k.frames.folio(f).is_freed() && !pte.special() {
+                    k.events.push(crate::Event::UseAfterFree {
+                        pfn: pte.pfn(),
+                        holder: format!("a user access at {addr} went through a PTE to it"),
+                    });
+                }
+            }
+            let mut e = pte.mkyoung();
+            if write {
+                e = e.mkdirty();
+            }
+            k.mm_mut(mm).pt.set(addr_pg, e);
+            return Ok(());
+        }
+        let Some(vma) = k.find_vma(mm, addr_pg) else {
+            trace!(k, F, "no VMA at {addr} -> SIGSEGV");
+            return Err(Fail::Signal(Signal::Segv));
+        };
+        let vflags = k.vma_or_fault(vma)?.flags;
+        let denied = if write {
+            !vflags.has(VmFlags::WRITE)
+        } else {
+            !vflags.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)
+        };
+        if denied {
+            trace!(k, F, "access_error: VMA flags {} -> SIGSEGV", vflags.names());
+            return Err(Fail::Signal(Signal::Segv));
+        }
+        trace!(k, F, "{} fault at {addr}", if write { "write" } else { "read" });
+        k.mm_mut(mm).lock = MmapLock::Read;
+        k.trace.enter();
+        let r = handle_mm_fault(
+            k,
+            vma,
+            addr_pg,
+            FaultFlags {
+                write,
+                ..FaultFlags::default()
+            },
+        );
+        k.trace.leave();
+        k.mm_mut(mm).lock = MmapLock::Unlocked;
+        let r = r?;
+        if r.any(VmFault::SIGBUS | VmFault::HWPOISON) {
+            trace!(k, F, "{r:?} -> SIGBUS");
+            return Err(Fail::Signal(Signal::Bus));
+        }
+        if r.any(VmFault::SIGSEGV) {
+            return Err(Fail::Signal(Signal::Segv));
+        }
+        if r.any(VmFault::OOM) {
+            return Err(Errno::ENOMEM.into());
+        }
+    }
+    k.events.push(crate::Event::Livelock { site: F });
+    Err(Fail::Hang(F))
+}
+
+/// A user write of one byte to every page of `[start, start + len)` ("touch").
+pub fn touch_range(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, write: bool) -> KResult<()> {
+    let pages = crate::types::pages_for(len);
+    for i in 0..pages {
+        user_access(k, mm, start.add_pages(i), write)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! The modeled machine: physical memory, processes (`struct mm_struct`), the kernel log.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::errno::Errno;
+use crate::frames::{FolioId, Frames, GUP_PIN_COUNTING_BIAS};
+use crate::outcome::{Bug, Event, Fail, KResult};
+use crate::pagetable::PageTable;
+use crate::profile::{Config, KernelProfile};
+use crate::trace::Trace;
+use crate::types::{Pfn, VirtAddr};
+use crate::vma::{Vma, VmaId};
+
+/// Index of an mm (a process address space) in the [`Kernel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct MmId(pub u32);
+
+/// `mm->rss_stat` counters (include/linux/mm_types_task.h `enum { MM_FILEPAGES, ... }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum RssCounter {
+    /// MM_FILEPAGES: file-backed, not swap-backed.
+    File = 0,
+    /// MM_ANONPAGES.
+    Anon = 1,
+    /// MM_SWAPENTS.
+    SwapEnts = 2,
+    /// MM_SHMEMPAGES.
+    Shmem = 3,
+}
+
+/// State of `mm->mmap_lock` during a modeled call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum MmapLock {
+    /// Not held.
+    #[default]
+    Unlocked,
+    /// Held for reading (page faults, GUP).
+    Read,
+    /// Held for writing (mmap, munmap, mprotect, mremap).
+    Write,
+}
+
+/// `struct mm_struct`: one address space.
+#[derive(Debug, Clone)]
+pub struct Mm {
+    /// VMAs by start address.
+    pub vmas: BTreeMap<VirtAddr, Vma>,
+    /// Page tables.
+    pub pt: PageTable,
+    /// RSS counters, indexed by [`RssCounter`].
+    pub rss: [i64; 4],
+    /// `mm->locked_vm` in pages.
+    pub locked_vm: u64,
+    /// `mm->pinned_vm` in pages.
+    pub pinned_vm: u64,
+    /// MMF_HAS_PINNED.
+    pub has_pinned: bool,
+    /// `mm->write_protect_seq` (odd while fork copies page tables).
+    pub write_protect_seq: u32,
+    /// `mm->mmap_lock`.
+    pub lock: MmapLock,
+    /// RLIMIT_MEMLOCK in pages.
+    pub rlimit_memlock: u64,
+    /// Where the next mmap without a hint goes.
+    pub(crate) next_addr: VirtAddr,
+}
+
+/// Base of the model's mmap area.
+pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
+
+impl Default for Mm {
+    fn default() -> Self {
+        Mm {
+            vmas: BTreeMap::new(),
+            pt: PageTable::new(),
+            rss: [0; 4],
+            locked_vm: 0,
+            pinned_vm: 0,
+            has_pinned: false,
+            write_protect_seq: 0,
+            lock: MmapLock::Unlocked,
+            rlimit_memlock: 8 << 20 >> 12,
+            next_addr: VirtAddr(MMAP_BASE),
+        }
+    }
+}
+
+impl Mm {
+    /// `vma_lookup()`: the VMA containing `addr`.
+    pub fn vma_at(&self, addr: VirtAddr) -> Option<&Vma> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(addr))
+    }
+    /// The VMA containing `addr`, mutably.
+    pub fn vma_at_mut(&mut self, addr: VirtAddr) -> Option<&mut Vma> {
+        self.vmas
+            .range_mut(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(addr))
+    }
+    /// `get_mm_counter()`.
+    pub fn counter(&self, c: RssCounter) -> i64 {
+        self.rss[c as usize]
+    }
+    /// `get_mm_rss()`: FILE + ANON + SHMEM.
+    pub fn total_rss(&self) -> i64 {
+        self.rss[RssCounter::File as usize]
+            + self.rss[RssCounter::Anon as usize]
+            + self.rss[RssCounter::Shmem as usize]
+    }
+}
+
+/// A set of pages a kernel subsystem keeps pinned or referenced after the syscall returned
+/// (io_uring registered buffers, an RDMA MR, a pipe buffer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPages {
+    /// Who holds them.
+    pub holder: &'static str,
+    /// FOLL_PIN (unpin to release) rather than FOLL_GET (put_page).
+    pub pinned: bool,
+    /// The frames.
+    pub pages: Vec<Pfn>,
+}
+
+/// The modeled kernel: one profile, one physical memory, any number of address spaces.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// The kernel whose behaviour is modeled.
+    pub profile: &'static KernelProfile,
+    /// Build options.
+    pub config: Config,
+    /// Physical memory.
+    pub frames: Frames,
+    /// Address spaces.
+    pub mms: Vec<Mm>,
+    /// Kernel log: warnings, bad page maps, use-after-free reports.
+    pub events: Vec<Event>,
+    warned: HashSet<&'static str>,
+    /// Trace of the modeled steps (off unless enabled).
+    pub trace: Trace,
+    /// The BUG that stopped this kernel, if any.
+    pub oops: Option<Bug>,
+    /// Node counter NR_FILE_MAPPED (pages).
+    pub nr_file_mapped: i64,
+    /// Pages held by kernel subsystems.
+    pub held: Vec<HeldPages>,
+    /// Number of times a modeled retry loop may spin before the model treats it as a livelock
+    /// ended by a fatal signal.
+    pub livelock_limit: u32,
+}
+
+impl Kernel {
+    /// A booted kernel with one empty process (`MmId(0)`).
+    pub fn new(profile: &'static KernelProfile, config: Config) -> Kernel {
+        Kernel {
+            profile,
+            config,
+            frames: Frames::new(),
+            mms: vec![Mm::default()],
+            events: Vec::new(),
+            warned: HashSet::new(),
+            trace: Trace::default(),
+            oops: None,
+            nr_file_mapped: 0,
+            held: Vec::new(),
+            livelock_limit: 8,
+        }
+    }
+
+    /// The first process.
+    pub const INIT_MM: MmId = MmId(0);
+
+    /// The mm.
+    pub fn mm(&self, id: MmId) -> &Mm {
+        &self.mms[id.0 as usize]
+    }
+    /// The mm, mutably.
+    pub fn mm_mut(&mut self, id: MmId) -> &mut Mm {
+        &mut self.mms[id.0 as usize]
+    }
+
+    /// The VMA, if it still exists.
+    pub fn vma(&self, id: VmaId) -> Option<&Vma> {
+        self.mm(id.mm).vmas.get(&id.start)
+    }
+    /// The VMA, mutably.
+    pub fn vma_mut(&mut self, id: VmaId) -> Option<&mut Vma> {
+        self.mm_mut(id.mm).vmas.get_mut(&id.start)
+    }
+    /// The VMA, or -EFAULT when it vanished.
+    pub(crate) fn vma_or_fault(&self, id: VmaId) -> KResult<&Vma> {
+        self.vma(id).ok_or(Fail::Errno(Errno::EFAULT))
+    }
+    /// The VMA containing `addr` in `mm`, as an id.
+    pub fn find_vma(&self, mm: MmId, addr: VirtAddr) -> Option<VmaId> {
+        self.mm(mm)
+            .vma_at(addr)
+            .map(|v| VmaId { mm, start: v.start })
+    }
+
+    /// Fail if the kernel already oopsed.
+    #[inline]
+    pub fn alive(&self) -> KResult<()> {
+        match &self.oops {
+            Some(b) => Err(Fail::Bug(b.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// `BUG_ON(cond)`: stop the kernel.
+    pub fn bug(&mut self, assertion: &'static str, function: &'static str) -> Fail {
+        let b = Bug {
+            assertion,
+            function,
+        };
+        crate::trace!(self, function, "BUG_ON({assertion}) fires: kernel oops");
+        self.oops = Some(b.clone());
+        Fail::Bug(b)
+    }
+
+    /// `WARN_ON_ONCE(cond)` at `site`: recorded the first time only.
+    pub fn warn_once(&mut self, site: &'static str, condition: impl Into<String>) {
+        if self.warned.insert(site) {
+            let condition = condition.into();
+            crate::trace!(self, site, "WARN_ON_ONCE({condition})");
+            self.events.push(Event::Warn { site, condition });
+        }
+    }
+
+    /// `WARN_ON(cond)` at `site`: recorded every time.
+    pub fn warn(&mut self, site: &'static str, condition: impl Into<String>) {
+        let condition = condition.into();
+        crate::trace!(self, site, "WARN_ON({condition})");
+        self.events.push(Event::Warn { site, condition });
+    }
+
+    /// `print_bad_pte()`: "BUG: Bad page map", TAINT_BAD_PAGE.
+    pub fn bad_pte(&mut self, addr: VirtAddr, site: &'static str) {
+        crate::trace!(self, "mm/memory.c:print_bad_pte", "BUG: Bad page map at {addr}");
+        self.events.push(Event::BadPageMap { addr, site });
+    }
+
+    /// The warnings recorded so far, as strings.
+    pub fn warnings(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// Whether a use-after-free was reported.
+    pub fn use_after_free_reported(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, Event::UseAfterFree { .. }))
+    }
+
+    /// Add to an mm's RSS counter (`add_mm_counter()`).
+    #[inline]
+    pub(crate) fn add_rss(&mut self, mm: MmId, c: RssCounter, n: i64) {
+        self.mms[mm.0 as usize].rss[c as usize] += n;
+    }
+
+    /// `mm_counter_file()` / `mm_counter()` of a folio.
+    pub fn mm_counter(&self, f: FolioId) -> RssCounter {
+        let folio = self.frames.folio(f);
+        if folio.is_anon() {
+            RssCounter::Anon
+        } else if folio.is_swapbacked() {
+            RssCounter::Shmem
+        } else {
+            RssCounter::File
+        }
+    }
+
+    /// `folio_get()` / `get_page()`.
+    #[inline]
+    pub fn folio_get(&mut self, f: FolioId, refs: i32) {
+        self.frames.folio_mut(f).refcount += refs;
+    }
+
+    /// `folio_put_refs()`: drop references; at zero the folio goes back to the allocator. A
+    /// folio freed while still mapped by a PTE or pinned is reported as a use-after-free.
+    pub fn folio_put(&mut self, f: FolioId, refs: i32) {
+        let folio = self.frames.folio_mut(f);
+        folio.refcount -= refs;
+        if folio.refcount <= 0 && !folio.is_freed() {
+            folio.flags.0 |= crate::frames::FolioFlags::FREED;
+            let (head, mapcount, pins) = (folio.head, folio.mapcount, folio.pincount);
+            if mapcount > 0 || pins > 0 {
+                self.events.push(Event::UseAfterFree {
+                    pfn: head,
+                    holder: format!("{mapcount} PTE mapping(s) and {pins} pin(s) remain"),
+                });
+            }
+        }
+    }
+
+    /// `unpin_user_page()` for one frame (mm/gup.c:gup_put_folio with FOLL_PIN).
+    pub fn unpin_page(&mut self, pfn: Pfn) {
+        let Some(f) = self.frames.folio_of(pfn) else {
+            return;
+        };
+        let folio = self.frames.folio(f);
+        if folio.flags.has(crate::frames::FolioFlags::ZERO) {
+            return;
+        }
+        if folio.is_large() {
+            self.frames.folio_mut(f).pincount -= 1;
+            self.folio_put(f, 1);
+        } else {
+            self.folio_put(f, GUP_PIN_COUNTING_BIAS);
+        }
+    }
+
+    /// `unpin_user_pages()`.
+    pub fn unpin_user_pages(&mut self, pages: &[Pfn]) {
+        for &p in pages {
+            self.unpin_page(p);
+        }
+    }
+
+    /// `put_page()` for frames taken with FOLL_GET.
+    pub fn put_pages(&mut self, pages: &[Pfn]) {
+        for &p in pages {
+            if let Some(f) = self.frames.folio_of(p) {
+                self.folio_put(f, 1);
+            }
+        }
+    }
+
+    /// Release everything a holder keeps (io_uring unregister, ib_dereg_mr, pipe drain).
+    pub fn release_held(&mut self, holder: &str) {
+        let (drop, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| h.holder == holder);
+        self.held = keep;
+        for h in drop {
+            if h.pinned {
+                self.unpin_user_pages(&h.pages);
+            } else {
+                self.put_pages(&h.pages);
+            }
+        }
+    }
+
+    /// Create a new empty address space.
+    pub fn new_mm(&mut self) -> MmId {
+        self.mms.push(Mm::default());
+        MmId(self.mms.len() as u32 - 1)
+    }
+
+    /// Model memory in use: page tables and frame records, in bytes (an estimate for the
+    /// memory budget; the benchmarks measure real allocations).
+    pub fn footprint_bytes(&self) -> usize {
+        let pt: usize = self.mms.iter().map(|m| m.pt.footprint_bytes()).sum();
+        pt + self.frames.len() * (std::mem::size_of::<crate::frames::Folio>() + 4)
+    }
+}

@@ -1,0 +1,49 @@
+//! An executable model of the x86-64 Linux memory-management paths a dma-buf mmap touches.
+//!
+//! One module per kernel concept, each function naming the kernel function it mirrors:
+//! [`frames`] (physical memory, folios), [`pagetable`] (PTE bits, 4-level tables), [`vma`]
+//! (`vm_flags`, `vm_area_struct`, `vm_operations_struct`), [`mmap`] (do_mmap/munmap and the
+//! `VmaNew` handle exporters receive), [`insert`] (vm_insert_page, vmf_insert_pfn,
+//! remap_pfn_range, ...), [`normal_page`] (vm_normal_page), [`fault`] (handle_mm_fault,
+//! finish_fault), [`gup`] (slow and fast GUP, pins), [`zap`], [`fork`], [`madvise`] (and mlock),
+//! [`mremap`] (and mprotect), [`access`] (/proc/PID/mem, process_vm_*), [`kvm`] (hva_to_pfn),
+//! [`coredump`], [`proc`] (smaps, maps, pagemap, status), [`shmem`] (memfd) and [`profile`]
+//! (the differences between kernels, as data).
+//!
+//! Outcomes are values: an errno, a signal, a `BUG_ON` ([`Fail::Bug`], which stops the
+//! [`Kernel`]) or success; warnings are [`Event`]s. Nothing here panics on modeled input.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod coredump;
+pub mod errno;
+pub mod fault;
+pub mod fork;
+pub mod frames;
+pub mod gup;
+pub mod insert;
+pub mod kernel;
+pub mod kvm;
+pub mod madvise;
+pub mod mmap;
+pub mod mremap;
+pub mod normal_page;
+pub mod outcome;
+pub mod pagetable;
+pub mod proc;
+pub mod profile;
+pub mod shmem;
+pub mod trace;
+pub mod types;
+pub mod vma;
+pub mod zap;
+
+pub use errno::Errno;
+pub use fault::FaultCtx;
+pub use kernel::{Kernel, MmId, RssCounter};
+pub use mmap::{MapFlags, MmapArgs, Prot, VmaMixedMap, VmaNew};
+pub use outcome::{Bug, Event, Fail, KResult, Signal, VmFault};
+pub use profile::{profile_for, Config, KernelProfile, LINUX_6_1, LINUX_6_12, PROFILES};
+pub use types::{Pfn, VirtAddr, PAGE_SIZE};
+pub use vma::{File, FileOperations, VmFlags, VmOperations, Vma, VmaId};

@@ -1,0 +1,523 @@
+//! `mmap(2)` and `munmap(2)`: mm/mmap.c `do_mmap()`, `mmap_region()`, `do_vmi_munmap()`, and the
+//! typestate handle an exporter's `f_op->mmap` receives.
+
+use std::sync::Arc;
+
+use crate::errno::Errno;
+use crate::frames::FolioFlags;
+use crate::kernel::{Kernel, MmId, MmapLock};
+use crate::outcome::{Fail, KResult};
+use crate::trace;
+use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SIZE, TASK_SIZE_MAX};
+use crate::vma::{vm_get_page_prot, File, VmFlags, VmOperations, Vma, VmaId};
+
+/// `PROT_*` bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Prot {
+    /// PROT_READ.
+    pub read: bool,
+    /// PROT_WRITE.
+    pub write: bool,
+    /// PROT_EXEC.
+    pub exec: bool,
+}
+
+impl Prot {
+    /// PROT_READ|PROT_WRITE.
+    pub const RW: Prot = Prot {
+        read: true,
+        write: true,
+        exec: false,
+    };
+    /// PROT_READ.
+    pub const R: Prot = Prot {
+        read: true,
+        write: false,
+        exec: false,
+    };
+    /// `calc_vm_prot_bits()`.
+    pub fn vm_bits(self) -> u64 {
+        (if self.read { VmFlags::READ } else { 0 })
+            | (if self.write { VmFlags::WRITE } else { 0 })
+            | (if self.exec { VmFlags::EXEC } else { 0 })
+    }
+}
+
+/// The mapping type and `MAP_*` modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MapFlags {
+    /// MAP_SHARED (otherwise MAP_PRIVATE).
+    pub shared: bool,
+    /// MAP_FIXED at the hint address.
+    pub fixed: bool,
+    /// MAP_LOCKED.
+    pub locked: bool,
+    /// MAP_POPULATE.
+    pub populate: bool,
+}
+
+impl MapFlags {
+    /// MAP_SHARED.
+    pub const SHARED: MapFlags = MapFlags {
+        shared: true,
+        fixed: false,
+        locked: false,
+        populate: false,
+    };
+    /// MAP_PRIVATE.
+    pub const PRIVATE: MapFlags = MapFlags {
+        shared: false,
+        fixed: false,
+        locked: false,
+        populate: false,
+    };
+}
+
+/// Arguments of `mmap(2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MmapArgs {
+    /// Address hint (or the address for MAP_FIXED).
+    pub addr: Option<VirtAddr>,
+    /// Length in bytes.
+    pub len: u64,
+    /// Protection.
+    pub prot: Prot,
+    /// Flags.
+    pub flags: MapFlags,
+    /// Offset in pages.
+    pub pgoff: u64,
+}
+
+impl MmapArgs {
+    /// `mmap(NULL, len, prot, flags, fd, 0)`.
+    pub fn new(len: u64, prot: Prot, flags: MapFlags) -> MmapArgs {
+        MmapArgs {
+            addr: None,
+            len,
+            prot,
+            flags,
+            pgoff: 0,
+        }
+    }
+}
+
+/// `mmap(2)` of `file` (or anonymous memory) in `mm`: mm/mmap.c:`do_mmap` → `mmap_region`
+/// (6.12: mm/vma.c:`__mmap_region`).
+///
+/// Flag computation: `calc_vm_prot_bits | calc_vm_flag_bits | VM_MAYREAD|VM_MAYWRITE|VM_MAYEXEC`;
+/// MAP_SHARED needs FMODE_WRITE for PROT_WRITE (-EACCES) and drops VM_MAYWRITE|VM_SHARED on a
+/// read-only file; MAP_PRIVATE needs FMODE_READ; a noexec mount drops VM_MAYEXEC. Then
+/// `f_op->mmap` runs with the mmap lock held for writing and may change the flags; on error the
+/// range is zapped and the VMA freed. Afterwards VM_LOCKED is stripped from VMAs that cannot be
+/// mlocked, VM_SOFTDIRTY is set and `vma_set_page_prot()` recomputes the protection. MAP_POPULATE
+/// or VM_LOCKED then runs `mm_populate()`.
+pub fn do_mmap(
+    k: &mut Kernel,
+    mm: MmId,
+    file: Option<Arc<File>>,
+    args: MmapArgs,
+) -> KResult<VirtAddr> {
+    k.alive()?;
+    const F: &str = "mm/mmap.c:do_mmap";
+    trace!(
+        k,
+        F,
+        "mmap(len={:#x}, prot={:?}, {}, pgoff={})",
+        args.len,
+        args.prot,
+        if args.flags.shared {
+            "MAP_SHARED"
+        } else {
+            "MAP_PRIVATE"
+        },
+        args.pgoff
+    );
+    if args.len == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let len = pages_for(args.len) * PAGE_SIZE;
+    if len > TASK_SIZE_MAX {
+        return Err(Errno::ENOMEM.into());
+    }
+    if args.pgoff.checked_add(len >> 12).is_none() {
+        return Err(Errno::EOVERFLOW.into());
+    }
+    let mut vm_flags = args.prot.vm_bits() | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+    if args.flags.locked {
+        vm_flags |= VmFlags::LOCKED;
+    }
+    if let Some(f) = &file {
+        if args.flags.shared {
+            if args.prot.write && !f.writable {
+                trace!(k, F, "MAP_SHARED with PROT_WRITE on a file without FMODE_WRITE -> -EACCES");
+                return Err(Errno::EACCES.into());
+            }
+            vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+            if !f.writable {
+                vm_flags &= !(VmFlags::MAYWRITE | VmFlags::SHARED);
+            }
+        }
+        if !f.readable {
+            return Err(Errno::EACCES.into());
+        }
+        if f.noexec {
+            if args.prot.exec {
+                return Err(Errno::EPERM.into());
+            }
+            vm_flags &= !VmFlags::MAYEXEC;
+        }
+    } else if args.flags.shared {
+        vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+    }
+
+    let start = pick_address(k, mm, args.addr, len, args.flags.fixed)?;
+    let end = VirtAddr(start.0 + len);
+    if args.flags.fixed {
+        do_munmap(k, mm, start, len)?;
+    }
+    let vma = Vma {
+        start,
+        end,
+        flags: VmFlags(vm_flags),
+        pgoff: args.pgoff,
+        page_prot: vm_get_page_prot(VmFlags(vm_flags)),
+        file: file.clone(),
+        ops: None,
+        anon_vma: false,
+        pat_reserved: false,
+    };
+    k.mm_mut(mm).vmas.insert(start, vma);
+    let id = VmaId { mm, start };
+
+    if let Some(f) = &file {
+        trace!(k, "mm/mmap.c:mmap_region", "call_mmap -> {}.mmap", f.fops.name());
+        k.mm_mut(mm).lock = MmapLock::Write;
+        k.trace.enter();
+        let r = {
+            let mut new = VmaNew { k, id };
+            f.fops.mmap(&mut new)
+        };
+        k.trace.leave();
+        k.mm_mut(mm).lock = MmapLock::Unlocked;
+        if let Err(e) = r {
+            trace!(k, "mm/mmap.c:mmap_region", "f_op->mmap failed ({e}): unmap_region");
+            if k.oops.is_none() {
+                crate::zap::zap_vma_range(k, id, start, end);
+                k.mm_mut(mm).vmas.remove(&start);
+            }
+            return Err(e);
+        }
+    }
+
+    let lock_pages;
+    {
+        let Some(vma) = k.vma_mut(id) else {
+            return Err(Errno::EFAULT.into());
+        };
+        lock_pages = vma.pages();
+        let mut locked = false;
+        if vma.flags.has(VmFlags::LOCKED) {
+            if !vma.supports_mlock() {
+                vma.flags.0 &= !VmFlags::LOCKED_MASK;
+            } else {
+                locked = true;
+            }
+        }
+        vma.flags.0 |= VmFlags::SOFTDIRTY;
+        vma.set_page_prot();
+        if locked {
+            k.mm_mut(mm).locked_vm += lock_pages;
+        }
+    }
+    if let Some(v) = k.vma(id) {
+        trace!(
+            k,
+            "mm/mmap.c:mmap_region",
+            "VMA {}-{} flags {}",
+            v.start,
+            v.end,
+            v.flags.names()
+        );
+    }
+    let populate = args.flags.populate
+        || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+    if populate {
+        crate::gup::mm_populate(k, mm, start, len);
+    }
+    Ok(start)
+}
+
+fn pick_address(
+    k: &mut Kernel,
+    mm: MmId,
+    hint: Option<VirtAddr>,
+    len: u64,
+    fixed: bool,
+) -> KResult<VirtAddr> {
+    if let Some(a) = hint {
+        if !a.is_page_aligned() {
+            return Err(Errno::EINVAL.into());
+        }
+        if a.0.checked_add(len).is_none_or(|e| e > TASK_SIZE_MAX) {
+            return Err(Errno::ENOMEM.into());
+        }
+        if fixed || range_free(k, mm, a, len) {
+            return Ok(a);
+        }
+    }
+    let m = k.mm_mut(mm);
+    loop {
+        let a = m.next_addr;
+        // Leave a guard page between mappings so that VMAs never touch.
+        m.next_addr = VirtAddr(a.0 + len + PAGE_SIZE);
+        if m.next_addr.0 > TASK_SIZE_MAX {
+            return Err(Errno::ENOMEM.into());
+        }
+        let free = m
+            .vmas
+            .values()
+            .all(|v| v.end.0 <= a.0 || v.start.0 >= a.0 + len);
+        if free {
+            return Ok(a);
+        }
+    }
+}
+
+fn range_free(k: &Kernel, mm: MmId, a: VirtAddr, len: u64) -> bool {
+    k.mm(mm)
+        .vmas
+        .values()
+        .all(|v| v.end.0 <= a.0 || v.start.0 >= a.0 + len)
+}
+
+/// `munmap(2)`: mm/mmap.c:`do_vmi_munmap` → `unmap_region` (`unmap_vmas` → `zap_pte_range`,
+/// `untrack_pfn` for VM_PFNMAP) and `remove_vma` (`vm_ops->close`).
+///
+/// Partial unmaps split the VMA; the model keeps the remaining pieces with their page tables.
+pub fn do_munmap(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<()> {
+    k.alive()?;
+    if !start.is_page_aligned() || len == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let end = VirtAddr(start.0 + pages_for(len) * PAGE_SIZE);
+    let hits: Vec<VirtAddr> = k
+        .mm(mm)
+        .vmas
+        .values()
+        .filter(|v| v.start < end && v.end > start)
+        .map(|v| v.start)
+        .collect();
+    for vs in hits {
+        let id = split_to(k, mm, vs, start, end);
+        trace!(k, "mm/mmap.c:do_vmi_munmap", "unmap VMA at {}", id.start);
+        crate::zap::unmap_single_vma(k, id);
+        if let Some(v) = k.mm_mut(mm).vmas.remove(&id.start) {
+            if v.flags.has(VmFlags::LOCKED) {
+                let m = k.mm_mut(mm);
+                m.locked_vm = m.locked_vm.saturating_sub(v.pages());
+            }
+            if let Some(ops) = &v.ops {
+                ops.close(k, id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Split the VMA at `vs` so that exactly `[max(start, vm_start), min(end, vm_end))` is one VMA
+/// (mm/mmap.c:`__split_vma`); returns it.
+pub(crate) fn split_to(k: &mut Kernel, mm: MmId, vs: VirtAddr, start: VirtAddr, end: VirtAddr) -> VmaId {
+    let m = k.mm_mut(mm);
+    let Some(mut v) = m.vmas.remove(&vs) else {
+        return VmaId { mm, start: vs };
+    };
+    if v.start < start {
+        let mut head = v.clone();
+        head.end = start;
+        v.pgoff += (start.0 - v.start.0) >> 12;
+        v.start = start;
+        m.vmas.insert(head.start, head);
+    }
+    if v.end > end {
+        let mut tail = v.clone();
+        tail.pgoff += (end.0 - v.start.0) >> 12;
+        tail.start = end;
+        v.end = end;
+        m.vmas.insert(tail.start, tail);
+    }
+    let s = v.start;
+    m.vmas.insert(s, v);
+    VmaId { mm, start: s }
+}
+
+/// The VMA under construction inside `f_op->mmap` (Rust-for-Linux `VmaNew`): the mmap lock is
+/// held for writing, so flags may change and the whole range may be populated.
+#[derive(Debug)]
+pub struct VmaNew<'k> {
+    pub(crate) k: &'k mut Kernel,
+    pub(crate) id: VmaId,
+}
+
+impl<'k> VmaNew<'k> {
+    /// The kernel (to allocate memory, record warnings).
+    pub fn kernel(&mut self) -> &mut Kernel {
+        self.k
+    }
+    /// The VMA's identity.
+    pub fn id(&self) -> VmaId {
+        self.id
+    }
+    /// A copy of the VMA as it is now.
+    pub fn vma(&self) -> Vma {
+        self.k.vma(self.id).cloned().unwrap_or_else(|| Vma {
+            start: self.id.start,
+            end: self.id.start,
+            flags: VmFlags(0),
+            pgoff: 0,
+            page_prot: 0,
+            file: None,
+            ops: None,
+            anon_vma: false,
+            pat_reserved: false,
+        })
+    }
+    /// `vm_flags`.
+    pub fn flags(&self) -> VmFlags {
+        self.k.vma(self.id).map(|v| v.flags).unwrap_or_default()
+    }
+    /// `vm_flags_set()`.
+    pub fn set_flags(&mut self, flags: u64) {
+        trace!(self.k, "include/linux/mm.h:vm_flags_set", "{}", VmFlags(flags).names());
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.flags.0 |= flags;
+        }
+    }
+    /// `vm_flags_clear()`.
+    pub fn clear_flags(&mut self, flags: u64) {
+        trace!(self.k, "include/linux/mm.h:vm_flags_clear", "{}", VmFlags(flags).names());
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.flags.0 &= !flags;
+        }
+    }
+    /// `vm_flags_mod(vma, set, clear)`.
+    pub fn mod_flags(&mut self, set: u64, clear: u64) {
+        trace!(
+            self.k,
+            "include/linux/mm.h:vm_flags_mod",
+            "set {} clear {}",
+            VmFlags(set).names(),
+            VmFlags(clear).names()
+        );
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.flags.0 = (v.flags.0 | set) & !clear;
+        }
+    }
+    /// `vma->vm_ops = ops`.
+    pub fn set_ops(&mut self, ops: Arc<dyn VmOperations>) {
+        trace!(self.k, "vma->vm_ops", "= {}", ops.name());
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.ops = Some(ops);
+        }
+    }
+    /// `vma->vm_pgoff = pgoff`.
+    pub fn set_pgoff(&mut self, pgoff: u64) {
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.pgoff = pgoff;
+        }
+    }
+    /// `vma_set_file()`: replace `vm_file` (i915 maps its shmem file).
+    pub fn set_file(&mut self, file: Arc<File>) {
+        trace!(self.k, "mm/mmap.c:vma_set_file", "vm_file = {}", file.path);
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.file = Some(file);
+        }
+    }
+    /// `pgprot_writecombine(vma->vm_page_prot)`.
+    pub fn set_writecombine(&mut self) {
+        if let Some(v) = self.k.vma_mut(self.id) {
+            v.page_prot = (v.page_prot & !crate::vma::PAGE_CACHE_MASK) | crate::pagetable::Pte::PWT;
+        }
+    }
+    /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()`
+    /// (Rust-for-Linux `VmaNew::set_mixedmap`).
+    pub fn set_mixedmap(&mut self) -> VmaMixedMap<'_> {
+        self.set_flags(VmFlags::MIXEDMAP);
+        VmaMixedMap {
+            k: self.k,
+            id: self.id,
+        }
+    }
+    /// The `vm_insert_page()` capability, if VM_MIXEDMAP is set.
+    pub fn as_mixedmap(&mut self) -> Option<VmaMixedMap<'_>> {
+        if self.flags().has(VmFlags::MIXEDMAP) {
+            Some(VmaMixedMap {
+                k: self.k,
+                id: self.id,
+            })
+        } else {
+            None
+        }
+    }
+    /// `remap_pfn_range(vma, addr, pfn, size, vma->vm_page_prot)`.
+    pub fn remap_pfn_range(&mut self, addr: VirtAddr, pfn: Pfn, size: u64) -> KResult<()> {
+        let prot = self.vma().page_prot;
+        crate::insert::remap_pfn_range(self.k, self.id, addr, pfn, size, prot)
+    }
+    /// `io_remap_pfn_range()`.
+    pub fn io_remap_pfn_range(&mut self, addr: VirtAddr, pfn: Pfn, size: u64) -> KResult<()> {
+        let prot = self.vma().page_prot;
+        crate::insert::io_remap_pfn_range(self.k, self.id, addr, pfn, size, prot)
+    }
+    /// The raw `vm_insert_page()`, as a driver may call it on any VMA.
+    pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
+        crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
+    }
+    /// `vm_insert_pages()`: returns the number of pages not inserted together with the result.
+    pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
+        crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
+    }
+    /// `vm_map_pages()`.
+    pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages(self.k, self.id, pages)
+    }
+    /// `vm_map_pages_zero()`.
+    pub fn vm_map_pages_zero(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages_zero(self.k, self.id, pages)
+    }
+    /// `remap_vmalloc_range(vma, addr, pgoff)` of a `vmalloc_user()` area given by its pages.
+    pub fn remap_vmalloc_range(&mut self, area: &crate::insert::VmallocArea, pgoff: u64) -> KResult<()> {
+        crate::insert::remap_vmalloc_range(self.k, self.id, area, pgoff)
+    }
+}
+
+/// A VMA with VM_MIXEDMAP set (Rust-for-Linux `VmaMixedMap`): the only handle on which
+/// `vm_insert_page()` is offered as a method, because only such a VMA may hold both struct
+/// pages and raw pfns.
+#[derive(Debug)]
+pub struct VmaMixedMap<'a> {
+    pub(crate) k: &'a mut Kernel,
+    pub(crate) id: VmaId,
+}
+
+impl VmaMixedMap<'_> {
+    /// `vm_insert_page()` on a VM_MIXEDMAP VMA.
+    pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
+        crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
+    }
+    /// `vmf_insert_mixed()`.
+    pub fn vmf_insert_mixed(&mut self, addr: VirtAddr, pfn: crate::insert::PfnT) -> KResult<crate::VmFault> {
+        crate::insert::vmf_insert_mixed(self.k, self.id, addr, pfn)
+    }
+}
+
+/// Helper for exporters and tests: whether `pfn` is RAM on the LRU (movable by migration).
+pub fn pfn_on_lru(k: &Kernel, pfn: Pfn) -> bool {
+    k.frames
+        .folio_of(pfn)
+        .is_some_and(|f| k.frames.folio(f).flags.has(FolioFlags::LRU))
+}
+
+/// Shorthand: `Fail` for an errno.
+pub fn err<T>(e: Errno) -> KResult<T> {
+    Err(Fail::Errno(e))
+}

@@ -1,0 +1,204 @@
+//! How a modeled kernel path ends: success, an errno, a signal to the task, or an oops.
+//!
+//! A `BUG_ON()` stops the scenario: the model records the assertion and the function and
+//! every later operation on the same [`Kernel`](crate::Kernel) fails with the same [`Bug`].
+//! A `WARN_ON()` is recorded as a [`Event::Warn`] and execution continues.
+
+use std::fmt;
+
+use crate::errno::Errno;
+use crate::types::{Pfn, VirtAddr};
+
+/// A fired `BUG_ON()` (or a NULL dereference the kernel would oops on).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Bug {
+    /// The asserted condition, as written in the source.
+    pub assertion: &'static str,
+    /// The kernel function, `file:function`.
+    pub function: &'static str,
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BUG: {} in {}", self.assertion, self.function)
+    }
+}
+
+/// A signal the task receives from a user access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Signal {
+    /// `SIGBUS` (VM_FAULT_SIGBUS, VM_FAULT_HWPOISON).
+    Bus,
+    /// `SIGSEGV` (no VMA, access not permitted, VM_FAULT_SIGSEGV).
+    Segv,
+}
+
+impl Signal {
+    /// `"SIGBUS"` / `"SIGSEGV"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Bus => "SIGBUS",
+            Signal::Segv => "SIGSEGV",
+        }
+    }
+}
+
+/// Why a modeled path did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Fail {
+    /// The path returned `-errno`.
+    Errno(Errno),
+    /// A user access ended in a signal.
+    Signal(Signal),
+    /// The kernel oopsed.
+    Bug(Bug),
+    /// The path never returns (a fault or retry loop that makes no progress); a real task
+    /// hangs until it is killed.
+    Hang(&'static str),
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Errno(e)
+    }
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fail::Errno(e) => write!(f, "{e}"),
+            Fail::Signal(s) => f.write_str(s.name()),
+            Fail::Bug(b) => write!(f, "{b}"),
+            Fail::Hang(site) => write!(f, "hang in {site}"),
+        }
+    }
+}
+
+impl Fail {
+    /// The value string of the report vocabulary: `EFAULT`, `SIGBUS`, `BUG`.
+    pub fn value(&self) -> String {
+        match self {
+            Fail::Errno(e) => e.name().to_owned(),
+            Fail::Signal(s) => s.name().to_owned(),
+            Fail::Bug(_) => "BUG".to_owned(),
+            Fail::Hang(_) => "timeout".to_owned(),
+        }
+    }
+
+    /// The errno, if this is one.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Fail::Errno(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// Result of a modeled kernel path.
+pub type KResult<T> = Result<T, Fail>;
+
+/// `vm_fault_t` bits (include/linux/mm_types.h `enum vm_fault_reason`).
+#[derive(Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct VmFault(pub u32);
+
+#[allow(missing_docs)]
+impl VmFault {
+    pub const OOM: VmFault = VmFault(0x1);
+    pub const SIGBUS: VmFault = VmFault(0x2);
+    pub const MAJOR: VmFault = VmFault(0x4);
+    pub const HWPOISON: VmFault = VmFault(0x10);
+    pub const SIGSEGV: VmFault = VmFault(0x40);
+    pub const NOPAGE: VmFault = VmFault(0x100);
+    pub const LOCKED: VmFault = VmFault(0x200);
+    pub const RETRY: VmFault = VmFault(0x400);
+    pub const DONE_COW: VmFault = VmFault(0x1000);
+    /// `VM_FAULT_ERROR`.
+    pub const ERROR: VmFault = VmFault(0x1 | 0x2 | 0x10 | 0x20 | 0x40 | 0x800);
+
+    /// No bit set: the handler set `vmf->page`.
+    pub const NONE: VmFault = VmFault(0);
+
+    /// Whether any bit of `other` is set.
+    pub fn any(self, other: VmFault) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for VmFault {
+    type Output = VmFault;
+    fn bitor(self, rhs: VmFault) -> VmFault {
+        VmFault(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for VmFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Self::OOM, "OOM"),
+            (Self::SIGBUS, "SIGBUS"),
+            (Self::MAJOR, "MAJOR"),
+            (Self::HWPOISON, "HWPOISON"),
+            (Self::SIGSEGV, "SIGSEGV"),
+            (Self::NOPAGE, "NOPAGE"),
+            (Self::LOCKED, "LOCKED"),
+            (Self::RETRY, "RETRY"),
+            (Self::DONE_COW, "DONE_COW"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(b, _)| self.any(*b))
+            .map(|(_, n)| *n)
+            .collect();
+        if set.is_empty() {
+            f.write_str("VM_FAULT_0")
+        } else {
+            write!(f, "VM_FAULT_{}", set.join("|VM_FAULT_"))
+        }
+    }
+}
+
+/// Something the kernel printed or a checker found, recorded while execution continues.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Event {
+    /// A `WARN_ON()` / `WARN_ON_ONCE()` splat.
+    Warn {
+        /// The warning site, `file:function`.
+        site: &'static str,
+        /// The condition that fired.
+        condition: String,
+    },
+    /// `print_bad_pte()`: "BUG: Bad page map", TAINT_BAD_PAGE.
+    BadPageMap {
+        /// The user address.
+        addr: VirtAddr,
+        /// The reporting function.
+        site: &'static str,
+    },
+    /// A frame was freed while a PTE or a pin still referred to it, or a freed frame was
+    /// reached through a PTE or a pin.
+    UseAfterFree {
+        /// The frame.
+        pfn: Pfn,
+        /// What still referred to it.
+        holder: String,
+    },
+    /// A path that never returns in the real kernel (e.g. the long-term pin migration loop on a
+    /// folio that cannot be migrated); the model stops it as a fatal signal would.
+    Livelock {
+        /// The looping function.
+        site: &'static str,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Warn { site, condition } => write!(f, "WARN: {condition} at {site}"),
+            Event::BadPageMap { addr, site } => write!(f, "BUG: Bad page map at {addr} ({site})"),
+            Event::UseAfterFree { pfn, holder } => {
+                write!(f, "use-after-free: frame {pfn} freed while {holder}")
+            }
+            Event::Livelock { site } => write!(f, "livelock in {site} (ended by a fatal signal)"),
+        }
+    }
+}

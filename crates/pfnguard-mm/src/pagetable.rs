@@ -1,0 +1,332 @@
+//! x86-64 page tables: PTE bits (arch/x86/include/asm/pgtable_types.h) and a sparse 4-level
+//! table.
+//!
+//! The upper levels (PGD, P4D folded, PUD, PMD) are addressed by the PMD index `va >> 21`; a
+//! PTE table holds 512 entries in 8 lazily allocated chunks of 64, so a 1 TiB aperture costs
+//! memory only for the pages touched.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
+
+/// A page table entry, bit for bit as x86-64 lays it out.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
+pub struct Pte(pub u64);
+
+#[allow(missing_docs)]
+impl Pte {
+    pub const PRESENT: u64 = 1 << 0;
+    pub const RW: u64 = 1 << 1;
+    pub const USER: u64 = 1 << 2;
+    pub const PWT: u64 = 1 << 3;
+    pub const PCD: u64 = 1 << 4;
+    pub const ACCESSED: u64 = 1 << 5;
+    pub const DIRTY: u64 = 1 << 6;
+    pub const PAT: u64 = 1 << 7;
+    pub const GLOBAL: u64 = 1 << 8;
+    /// `_PAGE_PROTNONE` aliases GLOBAL when !PRESENT.
+    pub const PROTNONE: u64 = 1 << 8;
+    /// `_PAGE_SPECIAL` (_PAGE_BIT_SOFTW1).
+    pub const SPECIAL: u64 = 1 << 9;
+    pub const UFFD_WP: u64 = 1 << 10;
+    pub const SOFT_DIRTY: u64 = 1 << 11;
+    pub const NX: u64 = 1 << 63;
+    /// `PTE_PFN_MASK` for a 52-bit physical address space.
+    pub const PFN_MASK: u64 = ((1u64 << 52) - 1) & !((1u64 << PAGE_SHIFT) - 1);
+
+    /// `pte_none()`.
+    #[inline]
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+    /// `pte_present()`: PRESENT or PROTNONE (arch/x86/include/asm/pgtable.h).
+    #[inline]
+    pub fn present(self) -> bool {
+        self.0 & (Self::PRESENT | Self::PROTNONE) != 0
+    }
+    /// `pte_protnone()`.
+    #[inline]
+    pub fn protnone(self) -> bool {
+        self.0 & (Self::PROTNONE | Self::PRESENT) == Self::PROTNONE
+    }
+    /// `pte_special()`.
+    #[inline]
+    pub fn special(self) -> bool {
+        self.0 & Self::SPECIAL != 0
+    }
+    /// `pte_devmap()` with the profile's `_PAGE_BIT_DEVMAP`.
+    #[inline]
+    pub fn devmap(self, devmap_bit: u8) -> bool {
+        self.0 & (1u64 << devmap_bit) != 0
+    }
+    /// `pte_write()`.
+    #[inline]
+    pub fn write(self) -> bool {
+        self.0 & Self::RW != 0
+    }
+    /// `pte_dirty()`.
+    #[inline]
+    pub fn dirty(self) -> bool {
+        self.0 & Self::DIRTY != 0
+    }
+    /// `pte_young()`.
+    #[inline]
+    pub fn young(self) -> bool {
+        self.0 & Self::ACCESSED != 0
+    }
+    /// `pte_pfn()`.
+    #[inline]
+    pub fn pfn(self) -> Pfn {
+        Pfn((self.0 & Self::PFN_MASK) >> PAGE_SHIFT)
+    }
+    /// `pfn_pte(pfn, prot)`.
+    #[inline]
+    pub fn new(pfn: Pfn, prot: u64) -> Pte {
+        Pte(((pfn.0 << PAGE_SHIFT) & Self::PFN_MASK) | (prot & !Self::PFN_MASK))
+    }
+    /// `pte_mkspecial()`.
+    #[inline]
+    pub fn mkspecial(self) -> Pte {
+        Pte(self.0 | Self::SPECIAL)
+    }
+    /// `pte_mkdevmap()`: SPECIAL|DEVMAP.
+    #[inline]
+    pub fn mkdevmap(self, devmap_bit: u8) -> Pte {
+        Pte(self.0 | Self::SPECIAL | (1u64 << devmap_bit))
+    }
+    /// `pte_mkyoung()`.
+    #[inline]
+    pub fn mkyoung(self) -> Pte {
+        Pte(self.0 | Self::ACCESSED)
+    }
+    /// `pte_mkold()`.
+    #[inline]
+    pub fn mkold(self) -> Pte {
+        Pte(self.0 & !Self::ACCESSED)
+    }
+    /// `pte_mkdirty()` (also soft-dirty, as on x86).
+    #[inline]
+    pub fn mkdirty(self) -> Pte {
+        Pte(self.0 | Self::DIRTY | Self::SOFT_DIRTY)
+    }
+    /// `pte_mkclean()`.
+    #[inline]
+    pub fn mkclean(self) -> Pte {
+        Pte(self.0 & !Self::DIRTY)
+    }
+    /// `pte_mkwrite()`.
+    #[inline]
+    pub fn mkwrite(self) -> Pte {
+        Pte(self.0 | Self::RW)
+    }
+    /// `pte_wrprotect()`.
+    #[inline]
+    pub fn wrprotect(self) -> Pte {
+        Pte(self.0 & !Self::RW)
+    }
+    /// `pte_access_permitted(pte, write)` without protection keys (pgtable.h:__pte_access_permitted).
+    #[inline]
+    pub fn access_permitted(self, write: bool) -> bool {
+        let need = Self::PRESENT | Self::USER | if write { Self::RW } else { 0 };
+        self.0 & need == need
+    }
+}
+
+impl std::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_none() {
+            return f.write_str("pte:none");
+        }
+        let mut bits = Vec::new();
+        for (b, n) in [
+            (Self::PRESENT, "P"),
+            (Self::RW, "RW"),
+            (Self::USER, "U"),
+            (Self::ACCESSED, "A"),
+            (Self::DIRTY, "D"),
+            (Self::SPECIAL, "SPECIAL"),
+        ] {
+            if self.0 & b != 0 {
+                bits.push(n);
+            }
+        }
+        write!(f, "pte:{}|{}", self.pfn(), bits.join("|"))
+    }
+}
+
+/// `pgd_index()`, `pud_index()`, `pmd_index()`, `pte_index()` of an address.
+pub fn table_indices(va: VirtAddr) -> [u64; 4] {
+    [
+        (va.0 >> 39) & 511,
+        (va.0 >> 30) & 511,
+        (va.0 >> 21) & 511,
+        (va.0 >> 12) & 511,
+    ]
+}
+
+const CHUNK: usize = 64;
+const CHUNKS: usize = 512 / CHUNK;
+
+/// One PTE table (the 512 entries under one PMD), allocated in chunks of 64 entries.
+#[derive(Debug, Clone, Default)]
+struct PteTable {
+    chunks: [Option<Box<[Pte; CHUNK]>>; CHUNKS],
+}
+
+/// A multiply-shift hasher for PMD indices (keys are already well spread integers).
+#[derive(Default, Clone, Copy)]
+struct PmdHasher(u64);
+
+impl Hasher for PmdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The page tables of one mm.
+#[derive(Debug, Clone, Default)]
+pub struct PageTable {
+    pmds: HashMap<u64, PteTable, BuildHasherDefault<PmdHasher>>,
+}
+
+impl PageTable {
+    /// Empty tables.
+    pub fn new() -> PageTable {
+        PageTable::default()
+    }
+
+    /// The entry for `va` (`pte_none` when no table exists).
+    #[inline]
+    pub fn get(&self, va: VirtAddr) -> Pte {
+        let vpn = va.0 >> PAGE_SHIFT;
+        match self.pmds.get(&(vpn >> 9)) {
+            Some(t) => {
+                let i = (vpn & 511) as usize;
+                match &t.chunks[i / CHUNK] {
+                    Some(c) => c[i % CHUNK],
+                    None => Pte(0),
+                }
+            }
+            None => Pte(0),
+        }
+    }
+
+    /// `get_locked_pte()`: the entry for `va`, allocating the tables on the way.
+    pub fn entry(&mut self, va: VirtAddr) -> &mut Pte {
+        let vpn = va.0 >> PAGE_SHIFT;
+        let t = self.pmds.entry(vpn >> 9).or_default();
+        let i = (vpn & 511) as usize;
+        let c = t.chunks[i / CHUNK].get_or_insert_with(|| Box::new([Pte(0); CHUNK]));
+        &mut c[i % CHUNK]
+    }
+
+    /// Set the entry for `va`.
+    pub fn set(&mut self, va: VirtAddr, pte: Pte) {
+        *self.entry(va) = pte;
+    }
+
+    /// `ptep_get_and_clear()`: clear the entry for `va`, returning the old one.
+    pub fn clear(&mut self, va: VirtAddr) -> Pte {
+        let vpn = va.0 >> PAGE_SHIFT;
+        if let Some(t) = self.pmds.get_mut(&(vpn >> 9)) {
+            let i = (vpn & 511) as usize;
+            if let Some(c) = &mut t.chunks[i / CHUNK] {
+                return std::mem::take(&mut c[i % CHUNK]);
+            }
+        }
+        Pte(0)
+    }
+
+    /// Visit every non-none entry in `[start, end)` in address order.
+    pub fn for_each_in(&self, start: VirtAddr, end: VirtAddr, mut f: impl FnMut(VirtAddr, Pte)) {
+        let mut vpn = start.0 >> PAGE_SHIFT;
+        let last = end.0 >> PAGE_SHIFT;
+        while vpn < last {
+            let pmd = vpn >> 9;
+            let next_pmd = (pmd + 1) << 9;
+            let stop = next_pmd.min(last);
+            if let Some(t) = self.pmds.get(&pmd) {
+                while vpn < stop {
+                    let i = (vpn & 511) as usize;
+                    match &t.chunks[i / CHUNK] {
+                        Some(c) => {
+                            let pte = c[i % CHUNK];
+                            if !pte.is_none() {
+                                f(VirtAddr(vpn << PAGE_SHIFT), pte);
+                            }
+                            vpn += 1;
+                        }
+                        None => vpn = ((vpn >> 6) + 1) << 6,
+                    }
+                }
+            }
+            vpn = stop.max(vpn);
+        }
+    }
+
+    /// The non-none entries in `[start, end)`.
+    pub fn collect_in(&self, start: VirtAddr, end: VirtAddr) -> Vec<(VirtAddr, Pte)> {
+        let mut v = Vec::new();
+        self.for_each_in(start, end, |a, p| v.push((a, p)));
+        v
+    }
+
+    /// The PTE chunk holding `va` and the index of `va` in it, for walks that visit
+    /// consecutive entries without a lookup per entry (the fast GUP walk).
+    #[inline]
+    pub(crate) fn chunk(&self, va: VirtAddr) -> Option<(&[Pte; CHUNK], usize)> {
+        let vpn = va.0 >> PAGE_SHIFT;
+        let t = self.pmds.get(&(vpn >> 9))?;
+        let i = (vpn & 511) as usize;
+        t.chunks[i / CHUNK].as_deref().map(|c| (c, i % CHUNK))
+    }
+
+    /// Bytes of memory the tables occupy (tables and chunks), for the memory budget checks.
+    pub fn footprint_bytes(&self) -> usize {
+        let per_table = std::mem::size_of::<PteTable>() + 2 * std::mem::size_of::<u64>();
+        let chunks: usize = self
+            .pmds
+            .values()
+            .map(|t| t.chunks.iter().filter(|c| c.is_some()).count())
+            .sum();
+        self.pmds.capacity() * per_table + chunks * std::mem::size_of::<[Pte; CHUNK]>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pte_bits_roundtrip() {
+        let p = Pte::new(Pfn(0x1234), Pte::PRESENT | Pte::USER | Pte::RW).mkspecial();
+        assert_eq!(p.pfn(), Pfn(0x1234));
+        assert!(p.special() && p.present() && p.write());
+        assert!(p.access_permitted(true));
+        assert!(!p.wrprotect().access_permitted(true));
+        assert!(p.mkdevmap(57).devmap(57));
+        assert!(!p.mkdevmap(57).devmap(58));
+    }
+
+    #[test]
+    fn sparse_walk_visits_in_order() {
+        let mut t = PageTable::new();
+        let a = VirtAddr(0x7f00_0000_0000);
+        let b = VirtAddr(0x7f00_4000_1000);
+        t.set(b, Pte::new(Pfn(2), Pte::PRESENT));
+        t.set(a, Pte::new(Pfn(1), Pte::PRESENT));
+        let seen = t.collect_in(VirtAddr(0x7e00_0000_0000), VirtAddr(0x7fff_0000_0000));
+        assert_eq!(seen.iter().map(|(_, p)| p.pfn().0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(t.clear(a).pfn(), Pfn(1));
+        assert!(t.get(a).is_none());
+    }
+}

@@ -1,0 +1,157 @@
+//! shmem/tmpfs files (mm/shmem.c): the page cache behind `memfd_create()` and GEM shmem objects.
+
+use std::sync::{Arc, Mutex};
+
+use crate::errno::Errno;
+use crate::fault::FaultCtx;
+use crate::frames::{AllocSpec, FolioFlags};
+use crate::kernel::Kernel;
+use crate::mmap::VmaNew;
+use crate::outcome::{Fail, KResult, VmFault};
+use crate::trace;
+use crate::types::Pfn;
+use crate::vma::{AddressSpace, File, FileOperations, VmOperations};
+
+/// A shmem inode: its size in pages and its page cache.
+#[derive(Debug, Default)]
+pub struct ShmemInode {
+    /// Page cache, indexed by page offset.
+    pages: Mutex<Vec<Option<Pfn>>>,
+    /// MFD_HUGETLB: 2 MiB hugetlb folios instead of shmem pages.
+    pub hugetlb: bool,
+}
+
+impl ShmemInode {
+    /// An inode of `pages` pages.
+    pub fn new(pages: u64, hugetlb: bool) -> Arc<ShmemInode> {
+        Arc::new(ShmemInode {
+            pages: Mutex::new(vec![None; pages as usize]),
+            hugetlb,
+        })
+    }
+
+    /// `i_size` in pages.
+    pub fn size_pages(&self) -> u64 {
+        self.pages.lock().map_or(0, |p| p.len() as u64)
+    }
+
+    /// `shmem_get_folio()`: the page at `index`, allocated on first use (the page cache holds
+    /// one reference). Beyond `i_size` → -EINVAL (the fault path turns it into SIGBUS).
+    pub fn get_page(&self, k: &mut Kernel, index: u64) -> KResult<Pfn> {
+        let mut pages = self
+            .pages
+            .lock()
+            .map_err(|_| Fail::Errno(Errno::EIO))?;
+        let slot = pages
+            .get_mut(index as usize)
+            .ok_or(Fail::Errno(Errno::EINVAL))?;
+        if let Some(p) = *slot {
+            return Ok(p);
+        }
+        if self.hugetlb {
+            // One 2 MiB hugetlb folio covers 512 page indices.
+            let base = index & !511;
+            let head = k
+                .frames
+                .alloc(AllocSpec {
+                    order: 9,
+                    compound: true,
+                    mapping: crate::frames::Mapping::File {
+                        can_writeback: false,
+                    },
+                    flags: FolioFlags::HUGETLB,
+                })
+                .ok_or(Fail::Errno(Errno::ENOMEM))?;
+            let n = pages.len() as u64;
+            for i in base..(base + 512).min(n) {
+                pages[i as usize] = Some(Pfn(head.0 + (i - base)));
+            }
+            return Ok(Pfn(head.0 + (index - base)));
+        }
+        let p = k
+            .frames
+            .alloc(AllocSpec::SHMEM)
+            .ok_or(Fail::Errno(Errno::ENOMEM))?;
+        *slot = Some(p);
+        Ok(p)
+    }
+}
+
+/// `shmem_file_operations` with `shmem_mmap()`: no VMA flags, `vm_ops = shmem_vm_ops`.
+#[derive(Debug)]
+pub struct ShmemFops {
+    /// The inode.
+    pub inode: Arc<ShmemInode>,
+}
+
+impl FileOperations for ShmemFops {
+    fn name(&self) -> &'static str {
+        "shmem_file_operations"
+    }
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        trace!(vma.kernel(), "mm/shmem.c:shmem_mmap", "vm_ops = shmem_vm_ops, no VMA flags");
+        vma.set_ops(Arc::new(ShmemVmOps {
+            inode: self.inode.clone(),
+        }));
+        Ok(())
+    }
+}
+
+/// `shmem_vm_ops`: `.fault = shmem_fault`.
+#[derive(Debug)]
+pub struct ShmemVmOps {
+    /// The inode.
+    pub inode: Arc<ShmemInode>,
+}
+
+impl VmOperations for ShmemVmOps {
+    fn name(&self) -> &'static str {
+        "shmem_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    /// `shmem_fault()`: the page-cache folio at `vmf->pgoff`, referenced and locked
+    /// (VM_FAULT_LOCKED); beyond `i_size` → VM_FAULT_SIGBUS.
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        let idx = cx.vmf.pgoff;
+        match self.inode.get_page(cx.kernel(), idx) {
+            Ok(p) => {
+                trace!(cx.kernel(), "mm/shmem.c:shmem_fault", "page cache index {idx} -> pfn {p}");
+                cx.set_page(p);
+                Ok(VmFault::LOCKED)
+            }
+            Err(Fail::Errno(Errno::ENOMEM)) => Ok(VmFault::OOM),
+            Err(Fail::Errno(_)) => {
+                trace!(cx.kernel(), "mm/shmem.c:shmem_fault", "index {idx} beyond i_size -> VM_FAULT_SIGBUS");
+                Ok(VmFault::SIGBUS)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `memfd_create(name, flags)` + `ftruncate(pages * PAGE_SIZE)`: an O_RDWR shmem file.
+pub fn memfd_create(name: &str, pages: u64, hugetlb: bool) -> (Arc<File>, Arc<ShmemInode>) {
+    let inode = ShmemInode::new(pages, hugetlb);
+    let mut mapping = AddressSpace::SHMEM;
+    if hugetlb {
+        mapping.shmem = false;
+        mapping.hugetlb = true;
+    }
+    let file = Arc::new(File {
+        path: format!("/memfd:{name} (deleted)"),
+        ino: 1000,
+        dev: (0, 1),
+        readable: true,
+        writable: true,
+        noexec: false,
+        nlink: 0,
+        mapping,
+        fops: Arc::new(ShmemFops {
+            inode: inode.clone(),
+        }),
+        is_dma_buf: false,
+    });
+    (file, inode)
+}
