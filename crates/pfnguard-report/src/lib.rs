@@ -131,6 +131,38 @@ impl OpKey {
     }
 }
 
+impl OpKey {
+    /// One line: what the op does, as both the model and the probe run it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OpKey::Export => "allocate and export the buffer",
+            OpKey::MmapShared => "mmap MAP_SHARED PROT_READ|PROT_WRITE, write every page",
+            OpKey::MmapPrivate => "mmap MAP_PRIVATE, write page 0: ok:cow if the buffer stays unchanged",
+            OpKey::Vmflags => "VmFlags of the mapping in /proc/self/smaps",
+            OpKey::Rss => "smaps Rss of the mapping: zero or counted",
+            OpKey::Pagemap => "/proc/self/pagemap entry of page 0: present or hole",
+            OpKey::OdirectRead => "read(2) from an O_DIRECT file into the mapping (GUP, FOLL_WRITE)",
+            OpKey::OdirectWrite => "write(2) to an O_DIRECT file from the mapping (GUP)",
+            OpKey::Vmsplice => "vmsplice(2) of the mapping into a pipe (get_user_pages_fast)",
+            OpKey::IoUringRegister => "IORING_REGISTER_BUFFERS over the mapping (long-term pin)",
+            OpKey::ProcessVmReadv => "process_vm_readv(2) from the mapping (pin_user_pages_remote)",
+            OpKey::ProcessVmWritev => "process_vm_writev(2) into the mapping (pin_user_pages_remote)",
+            OpKey::ProcMemRead => "pread(2) of /proc/self/mem at the mapping (GUP, then vm_ops->access)",
+            OpKey::ProcMemWrite => "pwrite(2) of /proc/self/mem at the mapping",
+            OpKey::PipeWrite => "write(2) to a pipe from the mapping (copy_from_user, no GUP)",
+            OpKey::ForkChildRead => "fork(2); the child reads every page",
+            OpKey::FutexWakeShared => "FUTEX_WAKE on a shared futex in the mapping (get_futex_key)",
+            OpKey::MadvPopulateRead => "madvise(MADV_POPULATE_READ)",
+            OpKey::MadvPopulateWrite => "madvise(MADV_POPULATE_WRITE)",
+            OpKey::Mlock => "mlock(2): ok:locked if VmFlags shows lo",
+            OpKey::MadvDontneed => "madvise(MADV_DONTNEED), then a child reads page 0 again",
+            OpKey::MremapGrow => "mremap(2) growing the mapping by one page (MREMAP_MAYMOVE)",
+            OpKey::KvmMap => "a KVM memslot over the mapping; the guest writes page 0 (hva_to_pfn)",
+            OpKey::RdmaRegMr => "RDMA memory registration (ib_umem_get: long-term pin)",
+        }
+    }
+}
+
 impl fmt::Display for OpKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

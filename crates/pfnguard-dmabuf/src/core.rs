@@ -1,0 +1,352 @@
+//! The dma-buf core (drivers/dma-buf/dma-buf.c): export, the mmap entry points with the
+//! proposal's policies, the SYNC and SET_NAME ioctls, attachments with CONFIG_DMABUF_DEBUG, and
+//! the fdinfo / debugfs renderings.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pfnguard_mm::trace;
+use pfnguard_mm::vma::AddressSpace;
+use pfnguard_mm::{Errno, Fail, File, FileOperations, KResult, Kernel, Pfn, VmFlags, VmaNew};
+
+use crate::policy::Policy;
+
+/// `struct dma_buf_ops`, the part the model exercises.
+pub trait DmaBufOps: std::fmt::Debug + Send + Sync {
+    /// `.mmap`: set up the user VMA (`vma->vm_pgoff` already checked against the size).
+    /// `None`-like exporters return `Err(ENOSYS)` from [`DmaBufOps::has_mmap`].
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()>;
+    /// Whether `.mmap` is set.
+    fn has_mmap(&self) -> bool {
+        true
+    }
+    /// The frames of the buffer, in order (for `map_dma_buf` / attachments).
+    fn pages(&self) -> Vec<Pfn>;
+}
+
+/// `struct dma_buf`.
+#[derive(Debug)]
+pub struct DmaBuf {
+    /// `dmabuf->size` in bytes.
+    pub size: u64,
+    /// `dmabuf->exp_name` (`KBUILD_MODNAME` of the exporter, or `system`).
+    pub exp_name: &'static str,
+    /// `dmabuf->name` (DMA_BUF_SET_NAME).
+    pub name: Mutex<Option<String>>,
+    /// The unique inode number `dma_buf_getfile()` assigns.
+    pub ino: u64,
+    /// The exporter's ops.
+    pub ops: Arc<dyn DmaBufOps>,
+}
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+impl DmaBuf {
+    /// `dma_buf_export()`: a buffer of `size` bytes.
+    pub fn new(size: u64, exp_name: &'static str, ops: Arc<dyn DmaBufOps>) -> Arc<DmaBuf> {
+        Arc::new(DmaBuf {
+            size,
+            exp_name,
+            name: Mutex::new(None),
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            ops,
+        })
+    }
+
+    /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
+    pub fn pages(&self) -> u64 {
+        self.size >> 12
+    }
+}
+
+/// `dma_buf_fops` with the policy of the modeled kernel.
+#[derive(Debug)]
+pub struct DmaBufFops {
+    /// The buffer.
+    pub buf: Arc<DmaBuf>,
+    /// The proposal's policy in force.
+    pub policy: Policy,
+}
+
+/// `dma_buf_getfile()` + `dma_buf_fd()`: the file behind a dma-buf fd. `writable` is O_RDWR in
+/// the exporter's `exp_info.flags` (FMODE_WRITE); the file lives on the `dmabuf` pseudo
+/// filesystem (`noop_backing_dev_info`: no writeback; not noexec).
+pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File> {
+    let name = buf.name.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+    Arc::new(File {
+        path: format!("/dmabuf:{name}"),
+        ino: buf.ino,
+        dev: (0, 0x0d),
+        readable: true,
+        writable,
+        noexec: false,
+        nlink: 1,
+        mapping: AddressSpace::PSEUDO,
+        fops: Arc::new(DmaBufFops { buf, policy }),
+        is_dma_buf: true,
+    })
+}
+
+impl FileOperations for DmaBufFops {
+    fn name(&self) -> &'static str {
+        "dma_buf_fops"
+    }
+
+    /// `dma_buf_mmap_internal()` (drivers/dma-buf/dma-buf.c): no `.mmap` → -EINVAL;
+    /// `vm_pgoff + vma_pages > size >> PAGE_SHIFT` → -EINVAL; then `dmabuf->ops->mmap()`, followed
+    /// by the policy's check.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap_internal";
+        let v = vma.vma();
+        if !self.buf.ops.has_mmap() {
+            trace!(vma.kernel(), F, "exporter has no mmap -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        if v.pgoff + v.pages() > self.buf.pages() {
+            trace!(
+                vma.kernel(),
+                F,
+                "vm_pgoff {} + {} pages > {} pages -> -EINVAL",
+                v.pgoff,
+                v.pages(),
+                self.buf.pages()
+            );
+            return Err(Errno::EINVAL.into());
+        }
+        trace!(vma.kernel(), F, "dmabuf->ops->mmap ({})", self.buf.exp_name);
+        vma.kernel().trace.enter();
+        let r = self.buf.ops.mmap(vma);
+        vma.kernel().trace.leave();
+        r?;
+        apply_policy(vma, self.policy, F)
+    }
+}
+
+/// The proposal after the exporter's mmap returned success.
+fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KResult<()> {
+    let v = vma.vma();
+    let flags = v.flags;
+    match policy {
+        Policy::Off => Ok(()),
+        Policy::Warn => {
+            if !flags.has(VmFlags::PFNMAP) {
+                vma.kernel()
+                    .warn_once(site, "!(vma->vm_flags & VM_PFNMAP) [policy warn]");
+            } else {
+                trace!(vma.kernel(), site, "policy warn: VM_PFNMAP set, no warning");
+            }
+            Ok(())
+        }
+        Policy::Require | Policy::Strict => {
+            if !flags.has(VmFlags::PFNMAP) || flags.has(VmFlags::MIXEDMAP) {
+                trace!(
+                    vma.kernel(),
+                    site,
+                    "policy {policy}: VMA {} is not VM_PFNMAP without VM_MIXEDMAP -> -EINVAL",
+                    flags.names()
+                );
+                return Err(Errno::EINVAL.into());
+            }
+            if policy == Policy::Strict {
+                let id = vma.id();
+                let k = vma.kernel();
+                let ptes = k.mm(id.mm).pt.collect_in(v.start, v.end);
+                if let Some((addr, _)) = ptes.iter().find(|(_, p)| p.present() && !p.special()) {
+                    let addr = *addr;
+                    k.warn_once(site, format!("policy strict: normal PTE at {addr} in a dma-buf VMA"));
+                    return Err(Errno::EINVAL.into());
+                }
+                trace!(k, site, "policy strict: every present PTE of the VMA is special");
+            }
+            trace!(vma.kernel(), site, "policy {policy}: VM_PFNMAP without VM_MIXEDMAP, accepted");
+            Ok(())
+        }
+    }
+}
+
+/// `dma_buf_mmap(dmabuf, vma, pgoff)` (drivers/dma-buf/dma-buf.c): an importer forwards its
+/// own mmap to the exporter: overflow → -EOVERFLOW, bounds → -EINVAL, `vma_set_file()`,
+/// `vm_pgoff = pgoff`, `ops->mmap`, then the policy.
+pub fn dma_buf_mmap(vma: &mut VmaNew<'_>, file: Arc<File>, buf: &DmaBuf, pgoff: u64, policy: Policy) -> KResult<()> {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap";
+    if !buf.ops.has_mmap() {
+        return Err(Errno::EINVAL.into());
+    }
+    let pages = vma.vma().pages();
+    let Some(end) = pgoff.checked_add(pages) else {
+        return Err(Errno::EOVERFLOW.into());
+    };
+    if end > buf.pages() {
+        return Err(Errno::EINVAL.into());
+    }
+    vma.set_file(file);
+    vma.set_pgoff(pgoff);
+    trace!(vma.kernel(), F, "forwarded to dmabuf->ops->mmap ({})", buf.exp_name);
+    buf.ops.mmap(vma)?;
+    apply_policy(vma, policy, F)
+}
+
+/// DMA_BUF_SYNC_* flags (include/uapi/linux/dma-buf.h).
+pub mod sync {
+    /// DMA_BUF_SYNC_READ.
+    pub const READ: u64 = 1;
+    /// DMA_BUF_SYNC_WRITE.
+    pub const WRITE: u64 = 2;
+    /// DMA_BUF_SYNC_RW.
+    pub const RW: u64 = 3;
+    /// DMA_BUF_SYNC_START.
+    pub const START: u64 = 0;
+    /// DMA_BUF_SYNC_END.
+    pub const END: u64 = 4;
+}
+
+/// `dma_buf_ioctl(DMA_BUF_IOCTL_SYNC)` flag validation: unknown bits → -EINVAL; no direction
+/// (READ/WRITE) → -EINVAL; otherwise begin/end CPU access (no fences in the model).
+pub fn dma_buf_sync(flags: u64) -> Result<(), Errno> {
+    if flags & !(sync::RW | sync::END) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & sync::RW == 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// `dma_buf_set_name()`: at most `DMA_BUF_NAME_LEN - 1` (31) bytes, else -EINVAL; the maps
+/// path becomes `/dmabuf:<name>`.
+pub fn dma_buf_set_name(buf: &DmaBuf, name: &str) -> Result<(), Errno> {
+    if name.len() >= 32 {
+        return Err(Errno::EINVAL);
+    }
+    let mut n = buf.name.lock().map_err(|_| Errno::EIO)?;
+    *n = Some(name.to_owned());
+    Ok(())
+}
+
+/// `dma_buf_show_fdinfo()` after the generic `pos/flags/mnt_id/ino` lines.
+pub fn render_fdinfo(buf: &DmaBuf, f_flags: u32, file_count: i64) -> String {
+    let mut s = format!(
+        "pos:\t0\nflags:\t{:07o}\nmnt_id:\t15\nino:\t{}\nsize:\t{}\ncount:\t{}\nexp_name:\t{}\n",
+        f_flags,
+        buf.ino,
+        buf.size,
+        file_count - 1,
+        buf.exp_name
+    );
+    if let Some(n) = buf.name.lock().ok().and_then(|n| n.clone()) {
+        let _ = writeln!(s, "name:\t{n}");
+    }
+    s
+}
+
+/// `dma_buf_debug_show()`: `/sys/kernel/debug/dma_buf/bufinfo`.
+pub fn render_bufinfo(bufs: &[(&DmaBuf, u32, u32, i64, Vec<String>)]) -> String {
+    let mut s = String::from("\nDma-buf Objects:\n");
+    let _ = writeln!(
+        s,
+        "{:<8}\t{:<8}\t{:<8}\t{:<8}\texp_name\t{:<8}\tname",
+        "size", "flags", "mode", "count", "ino"
+    );
+    let mut total = 0u64;
+    for (b, flags, mode, count, devs) in bufs {
+        let name = b
+            .name
+            .lock()
+            .ok()
+            .and_then(|n| n.clone())
+            .unwrap_or_else(|| "<none>".into());
+        let _ = writeln!(
+            s,
+            "{:08}\t{:08x}\t{:08x}\t{:08}\t{}\t{:08}\t{}",
+            b.size, flags, mode, count, b.exp_name, b.ino, name
+        );
+        s.push_str("\tAttached Devices:\n");
+        for d in devs {
+            let _ = writeln!(s, "\t{d}");
+        }
+        let _ = writeln!(s, "Total {} devices attached\n", devs.len());
+        total += b.size;
+    }
+    let _ = writeln!(s, "\nTotal {} objects, {} bytes", bufs.len(), total);
+    s
+}
+
+/// One scatterlist entry as an importer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SgEntry {
+    /// `sg_page()`: `Some(pfn)` when the importer may use it, `None` for a NULL page, or a
+    /// garbage value (`Mangled`) after CONFIG_DMABUF_DEBUG's XOR.
+    pub page: SgPage,
+    /// `sg_dma_address()`.
+    pub dma_address: u64,
+    /// `sg_dma_len()`.
+    pub dma_len: u64,
+}
+
+/// What `sg_page()` yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum SgPage {
+    /// A real page.
+    Page(Pfn),
+    /// `page_link ^ ~0xff` (6.1/6.12 `mangle_sg_table()`): a pointer the importer must not use.
+    Mangled(u64),
+    /// NULL (the newer copied table of `dma_buf_mangle_sg_table()`).
+    Null,
+}
+
+/// CONFIG_DMABUF_DEBUG's treatment of the sg_table a mapped attachment returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum SgDebug {
+    /// Off (Debian).
+    Off,
+    /// 6.1/6.12 `mangle_sg_table()`: XOR of every `page_link` with `~0xff`, undone at unmap.
+    XorPageLink,
+    /// Newer kernels: a copied table with only DMA addresses and lengths, pages NULL.
+    CopiedTable,
+}
+
+/// `dma_buf_map_attachment()` → `__map_dma_buf()` → `mangle_sg_table()`: the table an importer
+/// receives for a buffer whose pages are `pages` (identity DMA addresses, no IOMMU).
+pub fn map_attachment(pages: &[Pfn], debug: SgDebug) -> Vec<SgEntry> {
+    pages
+        .iter()
+        .map(|&p| {
+            let page = match debug {
+                SgDebug::Off => SgPage::Page(p),
+                SgDebug::XorPageLink => {
+                    // The struct page pointer (vmemmap base + pfn * 64) with its low bits kept.
+                    let link = 0xffff_ea00_0000_0000u64.wrapping_add(p.0 * 64);
+                    SgPage::Mangled(link ^ !0xffu64)
+                }
+                SgDebug::CopiedTable => SgPage::Null,
+            };
+            SgEntry {
+                page,
+                dma_address: p.phys(),
+                dma_len: 4096,
+            }
+        })
+        .collect()
+}
+
+/// `__unmap_dma_buf()`: undo the mangling; returns the original pages.
+pub fn unmap_attachment(sg: &[SgEntry], original: &[Pfn]) -> Vec<Pfn> {
+    sg.iter()
+        .zip(original)
+        .map(|(e, &o)| match e.page {
+            SgPage::Page(p) => p,
+            _ => o,
+        })
+        .collect()
+}
+
+/// Convenience: `Fail` for an errno.
+pub fn fail(e: Errno) -> Fail {
+    Fail::Errno(e)
+}
+
+/// Convenience used by exporters: the kernel of a [`VmaNew`].
+pub fn kernel_of<'a>(vma: &'a mut VmaNew<'_>) -> &'a mut Kernel {
+    vma.kernel()
+}

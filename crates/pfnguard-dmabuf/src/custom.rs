@@ -1,0 +1,518 @@
+//! User-described exporters: a TOML file says what the driver's `->mmap` and `->fault` do, and
+//! the model runs those steps like any catalogue exporter.
+//!
+//! ```toml
+//! name = "my-exporter"
+//! pages = 4
+//! requires_shared = true
+//! set_flags = ["PFNMAP", "DONTEXPAND", "DONTDUMP"]
+//! clear_flags = []
+//! insert = "vmf_insert_pfn"
+//! at = "fault"
+//! memory = "driver-pages"
+//! access = "none"
+//! honours_pgoff = true
+//! ```
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
+use pfnguard_mm::insert::{PfnT, VmallocArea};
+use pfnguard_mm::shmem::ShmemInode;
+use pfnguard_mm::{trace, Errno, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations, VmaId, VmaNew, PAGE_SIZE};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::core::{export_file, DmaBuf, DmaBufOps};
+use crate::exporters::{alloc_cma_pages, alloc_driver_pages, device_frames, ExportCtx, Exported, Exporter};
+
+/// The insert function the driver uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Insert {
+    /// `remap_pfn_range()`.
+    RemapPfnRange,
+    /// `io_remap_pfn_range()`.
+    IoRemapPfnRange,
+    /// `vmf_insert_pfn()`.
+    VmfInsertPfn,
+    /// `vmf_insert_pfn_prot()`.
+    VmfInsertPfnProt,
+    /// `vmf_insert_mixed()`.
+    VmfInsertMixed,
+    /// `vm_insert_page()` (`vmf_insert_page()` from `->fault`).
+    VmInsertPage,
+    /// `vm_insert_pages()`.
+    VmInsertPages,
+    /// `vm_map_pages()`.
+    VmMapPages,
+    /// `remap_vmalloc_range()`.
+    RemapVmallocRange,
+    /// `->fault` sets `vmf->page` and returns 0.
+    FaultPage,
+}
+
+/// When the PTEs are installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum At {
+    /// `->mmap` populates the whole range.
+    Mmap,
+    /// `->fault` maps one page at a time.
+    Fault,
+}
+
+/// What backs the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Memory {
+    /// Order-0 `alloc_page()` pages, mapping NULL.
+    DriverPages,
+    /// One `__GFP_COMP` allocation.
+    Compound,
+    /// shmem page cache.
+    Shmem,
+    /// A hugetlb folio.
+    Hugetlb,
+    /// CMA pages.
+    Cma,
+    /// A `vmalloc_user()` area.
+    Vmalloc,
+    /// Device memory without `struct page`.
+    Device,
+}
+
+impl Memory {
+    fn has_struct_page(self) -> bool {
+        self != Memory::Device
+    }
+}
+
+/// `vm_ops->access`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No `.access`.
+    None,
+    /// `generic_access_phys` (needs VM_IO|VM_PFNMAP).
+    GenericAccessPhys,
+    /// `ttm_bo_vm_access`.
+    Ttm,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    pages: Spanned<i64>,
+    #[serde(default)]
+    requires_shared: Option<Spanned<bool>>,
+    #[serde(default)]
+    set_flags: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    clear_flags: Option<Spanned<Vec<Spanned<String>>>>,
+    insert: Spanned<Insert>,
+    at: Spanned<At>,
+    memory: Spanned<Memory>,
+    #[serde(default)]
+    access: Option<Spanned<Access>>,
+    #[serde(default)]
+    honours_pgoff: Option<Spanned<bool>>,
+}
+
+/// A validated exporter description.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Description {
+    /// Exporter id.
+    pub name: String,
+    /// Buffer size in pages.
+    pub pages: u64,
+    /// `->mmap` returns -EINVAL for MAP_PRIVATE.
+    pub requires_shared: bool,
+    /// `vm_flags_set()` in `->mmap`.
+    pub set_flags: u64,
+    /// `vm_flags_clear()` in `->mmap`.
+    pub clear_flags: u64,
+    /// The insert function.
+    pub insert: Insert,
+    /// When.
+    pub at: At,
+    /// Backing memory.
+    pub memory: Memory,
+    /// `vm_ops->access`.
+    pub access: Access,
+    /// Offsets into the buffer follow `vm_pgoff`.
+    pub honours_pgoff: bool,
+}
+
+/// A malformed or impossible exporter description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CustomError {
+    /// The file could not be read.
+    #[error("{path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// TOML syntax, a missing or unknown key, or a value of the wrong type.
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value the kernel would refuse, or one outside what the model accepts.
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    text.get(..span.start.min(text.len()))
+        .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
+/// Parse and validate a description.
+pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
+    let raw: Raw = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s));
+        CustomError::Syntax {
+            path: path.to_owned(),
+            line,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    let inv = |span: Range<usize>, key: &'static str, message: String| CustomError::Invalid {
+        path: path.to_owned(),
+        line: line_of(text, span),
+        key,
+        message,
+    };
+    let name = raw.name.get_ref().trim().to_owned();
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(inv(raw.name.span(), "name", "must be a non-empty id without spaces".into()));
+    }
+    let pages = *raw.pages.get_ref();
+    if !(1..=65536).contains(&pages) {
+        return Err(inv(raw.pages.span(), "pages", format!("{pages} is out of range (1 to 65536)")));
+    }
+    let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>, key: &'static str| -> Result<u64, CustomError> {
+        let mut f = 0;
+        if let Some(list) = v {
+            for item in list.get_ref() {
+                let n = item.get_ref();
+                let bit = VmFlags::from_name(n).ok_or_else(|| {
+                    inv(item.span(), key, format!("unknown VMA flag {n:?} (kernel names without VM_, e.g. PFNMAP, IO, MIXEDMAP, DONTEXPAND, DONTDUMP)"))
+                })?;
+                f |= bit;
+            }
+        }
+        Ok(f)
+    };
+    let set_flags = flags(&raw.set_flags, "set_flags")?;
+    let clear_flags = flags(&raw.clear_flags, "clear_flags")?;
+    let insert = *raw.insert.get_ref();
+    let at = *raw.at.get_ref();
+    let memory = *raw.memory.get_ref();
+    let struct_page_insert = matches!(
+        insert,
+        Insert::VmInsertPage | Insert::VmInsertPages | Insert::VmMapPages | Insert::RemapVmallocRange | Insert::FaultPage
+    );
+    if struct_page_insert && !memory.has_struct_page() {
+        return Err(inv(
+            raw.insert.span(),
+            "insert",
+            format!("{insert:?} needs a struct page, but memory = \"device\" has none (the kernel would dereference pfn_to_page of a frame without memmap)"),
+        ));
+    }
+    if insert == Insert::RemapVmallocRange && memory != Memory::Vmalloc {
+        return Err(inv(raw.memory.span(), "memory", "remap_vmalloc_range maps a vmalloc area: use memory = \"vmalloc\"".into()));
+    }
+    if insert == Insert::FaultPage && at == At::Mmap {
+        return Err(inv(raw.at.span(), "at", "fault_page is what ->fault returns: use at = \"fault\"".into()));
+    }
+    if matches!(insert, Insert::VmMapPages | Insert::RemapVmallocRange | Insert::VmInsertPages) && at == At::Fault {
+        return Err(inv(raw.at.span(), "at", format!("{insert:?} maps the whole VMA from ->mmap: use at = \"mmap\"")));
+    }
+    Ok(Description {
+        name,
+        pages: pages as u64,
+        requires_shared: raw.requires_shared.map(|s| *s.get_ref()).unwrap_or(false),
+        set_flags,
+        clear_flags,
+        insert,
+        at,
+        memory,
+        access: raw.access.map(|s| *s.get_ref()).unwrap_or(Access::None),
+        honours_pgoff: raw.honours_pgoff.map(|s| *s.get_ref()).unwrap_or(true),
+    })
+}
+
+/// Read, parse and validate an exporter file.
+pub fn load(path: &Path) -> Result<CustomExporter, CustomError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CustomError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(CustomExporter {
+        desc: parse(path, &text)?,
+    })
+}
+
+/// A user-described exporter.
+#[derive(Debug, Clone)]
+pub struct CustomExporter {
+    /// The description.
+    pub desc: Description,
+}
+
+#[derive(Debug)]
+struct Backing {
+    pages: Vec<Pfn>,
+    area: Option<VmallocArea>,
+}
+
+fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
+    let enomem = || Fail::Errno(Errno::ENOMEM);
+    let pages = match m {
+        Memory::DriverPages => alloc_driver_pages(k, n, 0)?,
+        Memory::Compound => {
+            let order = n.next_power_of_two().trailing_zeros() as u8;
+            let head = k.frames.alloc(AllocSpec::compound(order)).ok_or_else(enomem)?;
+            (0..n).map(|i| Pfn(head.0 + i)).collect()
+        }
+        Memory::Shmem => {
+            let inode = ShmemInode::new(n, false);
+            let mut v = Vec::new();
+            for i in 0..n {
+                let p = inode.get_page(k, i)?;
+                if let Some(f) = k.frames.folio_of(p) {
+                    k.folio_get(f, 1);
+                }
+                v.push(p);
+            }
+            v
+        }
+        Memory::Hugetlb => {
+            let head = k
+                .frames
+                .alloc(AllocSpec {
+                    order: 9,
+                    compound: true,
+                    mapping: Mapping::File { can_writeback: false },
+                    flags: FolioFlags::HUGETLB,
+                })
+                .ok_or_else(enomem)?;
+            (0..n).map(|i| Pfn(head.0 + i)).collect()
+        }
+        Memory::Cma => alloc_cma_pages(k, n)?,
+        Memory::Vmalloc => {
+            let a = VmallocArea::vmalloc_user(k, n)?;
+            return Ok(Backing { pages: a.pages.clone(), area: Some(a) });
+        }
+        Memory::Device => device_frames(k, n),
+    };
+    Ok(Backing { pages, area: None })
+}
+
+#[derive(Debug)]
+struct CustomOps {
+    desc: Description,
+    backing: Backing,
+}
+
+impl DmaBufOps for CustomOps {
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        let d = &self.desc;
+        const F: &str = "user exporter ->mmap";
+        if d.requires_shared && !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+            trace!(vma.kernel(), F, "requires_shared: MAP_PRIVATE -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        if d.set_flags != 0 {
+            vma.set_flags(d.set_flags);
+        }
+        if d.clear_flags != 0 {
+            vma.clear_flags(d.clear_flags);
+        }
+        let ops = Arc::new(CustomVmOps {
+            desc: d.clone(),
+            pages: self.backing.pages.clone(),
+        });
+        vma.set_ops(ops);
+        if d.at == At::Fault {
+            return Ok(());
+        }
+        let v = vma.vma();
+        let off = if d.honours_pgoff { v.pgoff } else { 0 };
+        let pages = &self.backing.pages;
+        let range = |i: u64| pages.get((off + i) as usize).copied();
+        match d.insert {
+            Insert::RemapPfnRange | Insert::IoRemapPfnRange => {
+                for i in 0..v.pages() {
+                    let Some(p) = range(i) else {
+                        return Err(Errno::EINVAL.into());
+                    };
+                    if d.insert == Insert::RemapPfnRange {
+                        vma.remap_pfn_range(v.start.add_pages(i), p, PAGE_SIZE)?;
+                    } else {
+                        vma.io_remap_pfn_range(v.start.add_pages(i), p, PAGE_SIZE)?;
+                    }
+                }
+                Ok(())
+            }
+            Insert::VmfInsertPfn | Insert::VmfInsertPfnProt | Insert::VmfInsertMixed => {
+                let id = vma.id();
+                for i in 0..v.pages() {
+                    let Some(p) = range(i) else {
+                        return Err(Errno::EINVAL.into());
+                    };
+                    let a = v.start.add_pages(i);
+                    let r = match d.insert {
+                        Insert::VmfInsertMixed => pfnguard_mm::insert::vmf_insert_mixed(vma.kernel(), id, a, PfnT::plain(p))?,
+                        Insert::VmfInsertPfnProt => pfnguard_mm::insert::vmf_insert_pfn_prot(vma.kernel(), id, a, p, v.page_prot)?,
+                        _ => pfnguard_mm::insert::vmf_insert_pfn(vma.kernel(), id, a, p)?,
+                    };
+                    if r.any(VmFault::ERROR) {
+                        return Err(Errno::EFAULT.into());
+                    }
+                }
+                Ok(())
+            }
+            Insert::VmInsertPage => {
+                for i in 0..v.pages() {
+                    let Some(p) = range(i) else {
+                        return Err(Errno::EINVAL.into());
+                    };
+                    vma.vm_insert_page(v.start.add_pages(i), p)?;
+                }
+                Ok(())
+            }
+            Insert::VmInsertPages => {
+                let sel: Vec<Pfn> = (0..v.pages()).filter_map(range).collect();
+                vma.vm_insert_pages(v.start, &sel).0
+            }
+            Insert::VmMapPages => {
+                if d.honours_pgoff {
+                    vma.vm_map_pages(pages)
+                } else {
+                    vma.vm_map_pages_zero(pages)
+                }
+            }
+            Insert::RemapVmallocRange => match &self.backing.area {
+                Some(a) => vma.remap_vmalloc_range(a, off),
+                None => Err(Errno::EINVAL.into()),
+            },
+            Insert::FaultPage => Ok(()),
+        }
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.backing.pages.clone()
+    }
+}
+
+#[derive(Debug)]
+struct CustomVmOps {
+    desc: Description,
+    pages: Vec<Pfn>,
+}
+
+impl VmOperations for CustomVmOps {
+    fn name(&self) -> &'static str {
+        "user exporter vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        self.desc.at == At::Fault
+    }
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        const F: &str = "user exporter ->fault";
+        let Some(v) = cx.vma() else {
+            return Ok(VmFault::SIGBUS);
+        };
+        let idx = if self.desc.honours_pgoff {
+            cx.vmf.pgoff
+        } else {
+            (cx.vmf.address.0 - v.start.0) / PAGE_SIZE
+        };
+        let Some(&p) = self.pages.get(idx as usize) else {
+            trace!(cx.kernel(), F, "index {idx} beyond the buffer -> SIGBUS");
+            return Ok(VmFault::SIGBUS);
+        };
+        let a = cx.vmf.address;
+        match self.desc.insert {
+            Insert::VmfInsertPfn => cx.vmf_insert_pfn(a, p),
+            Insert::VmfInsertPfnProt => cx.vmf_insert_pfn_prot(a, p, v.page_prot),
+            Insert::VmfInsertMixed => cx.vmf_insert_mixed(a, PfnT::plain(p)),
+            Insert::VmInsertPage => cx.vmf_insert_page(a, p),
+            Insert::FaultPage => {
+                cx.set_page(p);
+                Ok(VmFault::NONE)
+            }
+            Insert::RemapPfnRange | Insert::IoRemapPfnRange => {
+                let id = cx.vmf.vma;
+                match pfnguard_mm::insert::remap_pfn_range(cx.kernel(), id, a, p, PAGE_SIZE, v.page_prot) {
+                    Ok(()) => Ok(VmFault::NOPAGE),
+                    Err(Fail::Errno(_)) => Ok(VmFault::SIGBUS),
+                    Err(e) => Err(e),
+                }
+            }
+            Insert::VmInsertPages | Insert::VmMapPages | Insert::RemapVmallocRange => Ok(VmFault::SIGBUS),
+        }
+    }
+    fn has_access(&self) -> bool {
+        self.desc.access != Access::None
+    }
+    /// `generic_access_phys()` needs VM_IO|VM_PFNMAP (`follow_pfnmap_start()` / `follow_phys()`,
+    /// else -EINVAL); `ttm_bo_vm_access()` copies through a kernel mapping.
+    fn access(&self, k: &mut Kernel, vma: VmaId, _addr: VirtAddr, len: u64, _write: bool) -> i64 {
+        match self.desc.access {
+            Access::None => -(Errno::EIO.number() as i64),
+            Access::GenericAccessPhys => {
+                let ok = k.vma(vma).is_some_and(|v| v.flags.any(VmFlags::IO | VmFlags::PFNMAP));
+                if ok {
+                    len as i64
+                } else {
+                    -(Errno::EINVAL.number() as i64)
+                }
+            }
+            Access::Ttm => len as i64,
+        }
+    }
+}
+
+impl Exporter for CustomExporter {
+    fn id(&self) -> &str {
+        &self.desc.name
+    }
+    fn summary(&self) -> &'static str {
+        "user-described exporter"
+    }
+    fn fixed_pages(&self) -> Option<u64> {
+        Some(self.desc.pages)
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        let backing = alloc(k, self.desc.memory, self.desc.pages)?;
+        let size = self.desc.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "user", Arc::new(CustomOps { desc: self.desc.clone(), backing }));
+        Ok(Exported {
+            file: export_file(buf.clone(), true, cx.policy),
+            buf: Some(buf),
+            size,
+        })
+    }
+}

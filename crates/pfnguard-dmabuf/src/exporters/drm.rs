@@ -1,0 +1,563 @@
+//! DRM PRIME exporters: drivers/gpu/drm/drm_prime.c glue and the GEM backends behind it
+//! (shmem helper, TTM, i915, DMA helper, rockchip, tegra, virtio-gpu host-visible blobs).
+
+use std::sync::Arc;
+
+use pfnguard_mm::shmem::memfd_create;
+use pfnguard_mm::{trace, Errno, Fail, FaultCtx, File, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations, VmaId, VmaNew, PAGE_SIZE};
+
+use super::{alloc_noncompound_block, device_frames, ExportCtx, Exported, Exporter};
+use crate::core::{export_file, DmaBuf, DmaBufOps};
+
+/// `DRM_FILE_PAGE_OFFSET_START`: where the fake mmap offsets of GEM objects begin (64-bit).
+pub const DRM_FILE_PAGE_OFFSET_START: u64 = 0x10_0000;
+
+/// `drm_prime_handle_to_fd_ioctl()`: a driver without `.prime_handle_to_fd` gets -ENOSYS unless
+/// the kernel has the generic fallback.
+fn prime_export_allowed(k: &mut Kernel, cx: &ExportCtx, driver_hook: bool) -> KResult<()> {
+    const F: &str = "drivers/gpu/drm/drm_prime.c:drm_prime_handle_to_fd_ioctl";
+    if driver_hook || cx.drivers.drm_generic_prime_export {
+        trace!(k, F, "DRM_IOCTL_PRIME_HANDLE_TO_FD(DRM_CLOEXEC|DRM_RDWR): exported, exp_name from the driver");
+        Ok(())
+    } else {
+        trace!(k, F, "driver has no prime_handle_to_fd -> -ENOSYS");
+        Err(Errno::ENOSYS.into())
+    }
+}
+
+/// `drm_gem_prime_mmap()`: add the fake offset to `vm_pgoff`, install `obj->funcs->vm_ops`, call
+/// `obj->funcs->mmap`.
+fn drm_gem_prime_mmap(vma: &mut VmaNew<'_>, vm_ops: Option<Arc<dyn VmOperations>>) {
+    let v = vma.vma();
+    trace!(vma.kernel(), "drivers/gpu/drm/drm_prime.c:drm_gem_prime_mmap", "vm_pgoff += drm_vma_node_start; vm_ops = obj->funcs->vm_ops");
+    vma.set_pgoff(v.pgoff + DRM_FILE_PAGE_OFFSET_START);
+    if let Some(o) = vm_ops {
+        vma.set_ops(o);
+    }
+}
+
+fn shmem_object_pages(k: &mut Kernel, pages: u64) -> KResult<(Arc<File>, Vec<Pfn>)> {
+    let (file, inode) = memfd_create("drm", pages, false);
+    let mut v = Vec::with_capacity(pages as usize);
+    for i in 0..pages {
+        let p = inode.get_page(k, i)?;
+        // drm_gem_get_pages() → shmem_read_folio_gfp(): one reference per page, held until
+        // drm_gem_put_pages().
+        if let Some(f) = k.frames.folio_of(p) {
+            k.folio_get(f, 1);
+        }
+        v.push(p);
+    }
+    Ok((file, v))
+}
+
+// ---------------------------------------------------------------------------------------------
+// drm_gem_shmem_helper: vgem, virtio-gpu, cirrus
+
+/// A driver on drm_gem_shmem_helper.
+#[derive(Debug)]
+pub struct ShmemHelper {
+    id: &'static str,
+    exp_name: &'static str,
+    /// `shmem->map_wc` (vgem: write-combined).
+    map_wc: bool,
+}
+
+impl ShmemHelper {
+    /// vgem (`vgem_gem_create_object` sets `map_wc`).
+    pub fn vgem() -> ShmemHelper {
+        ShmemHelper { id: "vgem", exp_name: "drm", map_wc: true }
+    }
+    /// virtio-gpu without blobs (`virtio_gpu_shmem_funcs`).
+    pub fn virtio_gpu() -> ShmemHelper {
+        ShmemHelper { id: "virtio-gpu", exp_name: "virtio_gpu", map_wc: false }
+    }
+    /// cirrus (`DRM_GEM_SHMEM_DRIVER_OPS`).
+    pub fn cirrus() -> ShmemHelper {
+        ShmemHelper { id: "cirrus", exp_name: "drm", map_wc: false }
+    }
+}
+
+#[derive(Debug)]
+struct ShmemObject {
+    pages: Vec<Pfn>,
+    map_wc: bool,
+}
+
+impl DmaBufOps for ShmemObject {
+    /// `drm_gem_dmabuf_mmap()` → `drm_gem_prime_mmap()` → `drm_gem_shmem_object_mmap()` →
+    /// `drm_gem_shmem_mmap()`: a COW mapping → -EINVAL; `drm_gem_shmem_get_pages()`;
+    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`; protection from the flags,
+    /// write-combined when `map_wc`.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap";
+        drm_gem_prime_mmap(vma, Some(Arc::new(ShmemHelperVmOps { pages: self.pages.clone() })));
+        if vma.flags().is_cow_mapping() {
+            trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        if self.map_wc {
+            vma.set_writecombine();
+        }
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+/// `drm_gem_shmem_vm_ops`: `.fault`, `.open`, `.close` (no `.access`).
+#[derive(Debug)]
+struct ShmemHelperVmOps {
+    pages: Vec<Pfn>,
+}
+
+impl VmOperations for ShmemHelperVmOps {
+    fn name(&self) -> &'static str {
+        "drm_gem_shmem_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    /// `drm_gem_shmem_fault()`: page offset from `address - vm_start` (ignores `vm_pgoff`),
+    /// beyond the object → SIGBUS, else `vmf_insert_pfn(page_to_pfn(pages[offset]))`.
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_fault";
+        let start = cx.vma().map_or(cx.vmf.address, |v| v.start);
+        let off = (cx.vmf.address.0 - start.0) / PAGE_SIZE;
+        let Some(&p) = self.pages.get(off as usize) else {
+            trace!(cx.kernel(), F, "offset {off} beyond the object -> SIGBUS");
+            return Ok(VmFault::SIGBUS);
+        };
+        trace!(cx.kernel(), F, "vmf_insert_pfn(pages[{off}] = pfn {p})");
+        let a = cx.vmf.address;
+        cx.vmf_insert_pfn(a, p)
+    }
+}
+
+impl Exporter for ShmemHelper {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn summary(&self) -> &'static str {
+        "drm_gem_shmem_mmap/fault: vmf_insert_pfn at fault (VM_PFNMAP, special PTEs)"
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        // DRM_IOCTL_MODE_CREATE_DUMB → drm_gem_shmem_dumb_create; the shmem helper drivers of
+        // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS.
+        prime_export_allowed(k, cx, true)?;
+        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, self.exp_name, Arc::new(ShmemObject { pages, map_wc: self.map_wc }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TTM: bochs (drm_gem_vram_helper), amdgpu
+
+/// A TTM driver.
+#[derive(Debug)]
+pub struct Ttm {
+    id: &'static str,
+    exp_name: &'static str,
+    /// The driver sets `.prime_handle_to_fd` itself (amdgpu); bochs relies on the helper.
+    own_prime_export: bool,
+    /// The buffer lives in VRAM (no `struct page`) rather than TTM_PL_SYSTEM.
+    vram: bool,
+}
+
+impl Ttm {
+    /// bochs (`DRM_GEM_VRAM_DRIVER`; dumb buffers start in TTM_PL_SYSTEM).
+    pub fn bochs() -> Ttm {
+        Ttm { id: "bochs", exp_name: "drm", own_prime_export: false, vram: false }
+    }
+    /// amdgpu (dumb buffers in VRAM; `amdgpu_ttm_access_memory`).
+    pub fn amdgpu() -> Ttm {
+        Ttm { id: "amdgpu", exp_name: "amdgpu", own_prime_export: true, vram: true }
+    }
+}
+
+#[derive(Debug)]
+struct TtmBo {
+    pages: Vec<Pfn>,
+}
+
+impl DmaBufOps for TtmBo {
+    /// `drm_gem_prime_mmap()` → `drm_gem_ttm_mmap()` → `ttm_bo_mmap_obj()`: COW → -EINVAL;
+    /// `vm_ops = &ttm_bo_vm_ops`; `vm_flags_set(VM_PFNMAP|VM_IO|VM_DONTEXPAND|VM_DONTDUMP)`.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_obj";
+        drm_gem_prime_mmap(vma, None);
+        if vma.flags().is_cow_mapping() {
+            trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        vma.set_ops(Arc::new(TtmBoVmOps { pages: self.pages.clone() }));
+        vma.set_flags(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+/// `ttm_bo_vm_ops`: `.fault`, `.open`, `.close`, `.access = ttm_bo_vm_access`.
+#[derive(Debug)]
+struct TtmBoVmOps {
+    pages: Vec<Pfn>,
+}
+
+/// `TTM_BO_VM_NUM_PREFAULT`.
+const TTM_PREFAULT: u64 = 16;
+
+impl VmOperations for TtmBoVmOps {
+    fn name(&self) -> &'static str {
+        "ttm_bo_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    /// `ttm_bo_vm_fault_reserved()`: offset from the fault address and `vm_pgoff` minus the fake
+    /// offset; beyond the BO → SIGBUS; then up to 16 `vmf_insert_pfn_prot()`s; an error on the
+    /// first one returns VM_FAULT_NOPAGE, later ones end the prefault.
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved";
+        let Some(v) = cx.vma() else {
+            return Ok(VmFault::SIGBUS);
+        };
+        let mut off = (cx.vmf.address.0 - v.start.0) / PAGE_SIZE + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
+        let last = v.pages() + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
+        let n = self.pages.len() as u64;
+        if off >= n {
+            trace!(cx.kernel(), F, "page offset {off} beyond the BO -> SIGBUS");
+            return Ok(VmFault::SIGBUS);
+        }
+        let mut addr = cx.vmf.address;
+        let mut ret = VmFault::NOPAGE;
+        for i in 0..TTM_PREFAULT {
+            let pfn = self.pages[off as usize];
+            let prot = v.page_prot;
+            let r = cx.vmf_insert_pfn_prot(addr, pfn, prot)?;
+            if r.any(VmFault::ERROR) {
+                if i == 0 {
+                    return Ok(VmFault::NOPAGE);
+                }
+                break;
+            }
+            ret = r;
+            addr = addr.add_pages(1);
+            off += 1;
+            if off >= last.min(n) || addr >= v.end {
+                break;
+            }
+        }
+        let fa = cx.vmf.address;
+        trace!(cx.kernel(), F, "vmf_insert_pfn_prot from {fa} (prefault)");
+        Ok(ret)
+    }
+    fn has_access(&self) -> bool {
+        true
+    }
+    /// `ttm_bo_vm_access()`: offset within the BO checked (-EIO), then a kmap copy for
+    /// TTM_PL_SYSTEM/TT or the driver's `access_memory` for VRAM.
+    fn access(&self, k: &mut Kernel, vma: VmaId, addr: VirtAddr, len: u64, _write: bool) -> i64 {
+        let Some(v) = k.vma(vma).cloned() else {
+            return -(Errno::EIO.number() as i64);
+        };
+        let off = addr.0 - v.start.0 + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << 12);
+        if len < 1 || off + len > self.pages.len() as u64 * PAGE_SIZE {
+            return -(Errno::EIO.number() as i64);
+        }
+        trace!(k, "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_access", "{len} byte(s) at BO offset {off:#x} copied");
+        len as i64
+    }
+}
+
+impl Exporter for Ttm {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn summary(&self) -> &'static str {
+        "ttm_bo_mmap_obj/ttm_bo_vm_fault: vmf_insert_pfn_prot (VM_PFNMAP|VM_IO), .access = ttm_bo_vm_access"
+    }
+    /// TTM pool pages (`ttm_pool_alloc()`: high-order allocations without `__GFP_COMP`) or VRAM.
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        let hook = self.own_prime_export || cx.drivers.vram_helper_prime_export;
+        prime_export_allowed(k, cx, hook)?;
+        let pages = if self.vram {
+            device_frames(k, cx.pages)
+        } else {
+            alloc_noncompound_block(k, cx.pages)?
+        };
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, self.exp_name, Arc::new(TtmBo { pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// i915 (integrated: shmem objects)
+
+/// i915 on an integrated GPU.
+#[derive(Debug)]
+pub struct I915;
+
+#[derive(Debug)]
+struct I915Object {
+    filp: Arc<File>,
+    pages: u64,
+}
+
+impl DmaBufOps for I915Object {
+    /// `i915_gem_dmabuf_mmap()`: object smaller than the VMA → -EINVAL; without LMEM
+    /// `call_mmap(obj->base.filp, vma)` (shmem: no flags, `shmem_vm_ops`) and
+    /// `vma_set_file(vma, obj->base.filp)`.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/i915/gem/i915_gem_dmabuf.c:i915_gem_dmabuf_mmap";
+        if self.pages < vma.vma().pages() {
+            return Err(Errno::EINVAL.into());
+        }
+        trace!(vma.kernel(), F, "call_mmap(shmem filp) + vma_set_file: a shmem VMA, no VM flags");
+        self.filp.fops.mmap(vma)?;
+        vma.set_file(self.filp.clone());
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        Vec::new()
+    }
+}
+
+impl Exporter for I915 {
+    fn id(&self) -> &str {
+        "i915"
+    }
+    fn summary(&self) -> &'static str {
+        "i915_gem_dmabuf_mmap: call_mmap of the shmem file (normal page-cache PTEs)"
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        prime_export_allowed(k, cx, true)?;
+        let (filp, _inode) = memfd_create("i915", cx.pages, false);
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "i915", Arc::new(I915Object { filp, pages: cx.pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// drm_gem_dma_helper
+
+/// A driver on drm_gem_dma_helper (CMA-style contiguous buffers).
+#[derive(Debug)]
+pub struct GemDma;
+
+#[derive(Debug)]
+struct GemDmaObject {
+    pages: Vec<Pfn>,
+}
+
+impl DmaBufOps for GemDmaObject {
+    /// `drm_gem_dma_mmap()`: `vm_pgoff -= drm_vma_node_start`; `vm_flags_mod(VM_DONTEXPAND,
+    /// VM_PFNMAP)`; `dma_mmap_wc()` → `dma_direct_mmap()` (whole-VMA `remap_pfn_range()`).
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        drm_gem_prime_mmap(vma, None);
+        let pg = vma.vma().pgoff;
+        vma.set_pgoff(pg - DRM_FILE_PAGE_OFFSET_START);
+        vma.mod_flags(VmFlags::DONTEXPAND, VmFlags::PFNMAP);
+        vma.set_writecombine();
+        super::vb2::dma_direct_mmap(vma, &self.pages)
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+impl Exporter for GemDma {
+    fn id(&self) -> &str {
+        "gem-dma"
+    }
+    fn summary(&self) -> &'static str {
+        "drm_gem_dma_mmap: clear VM_PFNMAP, dma_mmap_wc -> remap_pfn_range of the whole VMA"
+    }
+    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
+        Some("no amd64 driver selects CONFIG_DRM_GEM_DMA_HELPER")
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        prime_export_allowed(k, cx, true)?;
+        let pages = alloc_noncompound_block(k, cx.pages)?;
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "drm", Arc::new(GemDmaObject { pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rockchip, tegra
+
+/// rockchip GEM with an IOMMU (pages from `drm_gem_get_pages()`).
+#[derive(Debug)]
+pub struct Rockchip;
+
+#[derive(Debug)]
+struct RockchipObject {
+    pages: Vec<Pfn>,
+}
+
+impl DmaBufOps for RockchipObject {
+    /// `rockchip_drm_gem_object_mmap()`: `vm_pgoff = 0`; `vm_flags_mod(VM_IO|VM_DONTEXPAND|
+    /// VM_DONTDUMP, VM_PFNMAP)`; write-combined; `rockchip_drm_gem_object_mmap_iommu()` →
+    /// `vm_map_pages()` — normal PTEs to shmem pages in a VM_IO|VM_MIXEDMAP VMA.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        drm_gem_prime_mmap(vma, None);
+        vma.set_pgoff(0);
+        vma.mod_flags(VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP, VmFlags::PFNMAP);
+        vma.set_writecombine();
+        if vma.vma().pages() == 0 {
+            return Err(Errno::ENXIO.into());
+        }
+        trace!(vma.kernel(), "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_drm_gem_object_mmap_iommu", "vm_map_pages");
+        vma.vm_map_pages(&self.pages)
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+impl Exporter for Rockchip {
+    fn id(&self) -> &str {
+        "rockchip"
+    }
+    fn summary(&self) -> &'static str {
+        "rockchip_drm_gem_object_mmap: VM_IO + vm_map_pages (VM_IO|VM_MIXEDMAP, normal PTEs)"
+    }
+    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
+        Some("CONFIG_DRM_ROCKCHIP is ARM-only")
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        prime_export_allowed(k, cx, true)?;
+        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "rockchip", Arc::new(RockchipObject { pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+/// tegra GEM with pages (`tegra_bo_get_pages()` → `drm_gem_get_pages()`).
+#[derive(Debug)]
+pub struct Tegra;
+
+#[derive(Debug)]
+struct TegraObject {
+    pages: Vec<Pfn>,
+}
+
+impl DmaBufOps for TegraObject {
+    /// `tegra_gem_prime_mmap()` → `__tegra_gem_mmap()`: `vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP)`,
+    /// write-combined; `tegra_bo_vm_ops`.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        drm_gem_prime_mmap(vma, Some(Arc::new(TegraVmOps { pages: self.pages.clone() })));
+        vma.mod_flags(VmFlags::MIXEDMAP, VmFlags::PFNMAP);
+        vma.set_writecombine();
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+/// `tegra_bo_vm_ops`.
+#[derive(Debug)]
+struct TegraVmOps {
+    pages: Vec<Pfn>,
+}
+
+impl VmOperations for TegraVmOps {
+    fn name(&self) -> &'static str {
+        "tegra_bo_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    /// `tegra_bo_fault()`: `vmf_insert_page(vma, address, bo->pages[offset])`.
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        let start = cx.vma().map_or(cx.vmf.address, |v| v.start);
+        let off = (cx.vmf.address.0 - start.0) / PAGE_SIZE;
+        let Some(&p) = self.pages.get(off as usize) else {
+            return Ok(VmFault::SIGBUS);
+        };
+        trace!(cx.kernel(), "drivers/gpu/drm/tegra/gem.c:tegra_bo_fault", "vmf_insert_page(pages[{off}])");
+        let a = cx.vmf.address;
+        cx.vmf_insert_page(a, p)
+    }
+}
+
+impl Exporter for Tegra {
+    fn id(&self) -> &str {
+        "tegra"
+    }
+    fn summary(&self) -> &'static str {
+        "tegra_bo_fault: vmf_insert_page in a VM_MIXEDMAP VMA (normal PTEs)"
+    }
+    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
+        Some("CONFIG_DRM_TEGRA is ARM-only")
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        prime_export_allowed(k, cx, true)?;
+        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "tegra", Arc::new(TegraObject { pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// virtio-gpu host-visible blobs
+
+/// virtio-gpu blob resources in host memory (`VIRTGPU_BLOB_FLAG_USE_MAPPABLE`).
+#[derive(Debug)]
+pub struct VirtioGpuBlob;
+
+#[derive(Debug)]
+struct VramObject {
+    pages: Vec<Pfn>,
+}
+
+impl DmaBufOps for VramObject {
+    /// `virtio_gpu_vram_mmap()`: `vm_pgoff -= node start`; `vm_flags_set(VM_MIXEDMAP|
+    /// VM_DONTEXPAND)`; a VMA not exactly the object's size → -EINVAL; `io_remap_pfn_range()` of
+    /// the whole VMA — the VMA ends up both VM_PFNMAP and VM_MIXEDMAP.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/virtio/virtgpu_vram.c:virtio_gpu_vram_mmap";
+        drm_gem_prime_mmap(vma, None);
+        let pg = vma.vma().pgoff;
+        vma.set_pgoff(pg - DRM_FILE_PAGE_OFFSET_START);
+        vma.set_flags(VmFlags::MIXEDMAP | VmFlags::DONTEXPAND);
+        let v = vma.vma();
+        if v.pages() != self.pages.len() as u64 {
+            trace!(vma.kernel(), F, "VMA size differs from the blob -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        let first = self.pages.first().copied().ok_or(Fail::Errno(Errno::EINVAL))?;
+        vma.io_remap_pfn_range(v.start, first, v.len())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+impl Exporter for VirtioGpuBlob {
+    fn id(&self) -> &str {
+        "virtio-gpu-blob"
+    }
+    fn summary(&self) -> &'static str {
+        "virtio_gpu_vram_mmap: VM_MIXEDMAP then io_remap_pfn_range of host memory (VM_PFNMAP|VM_MIXEDMAP)"
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        prime_export_allowed(k, cx, true)?;
+        let pages = device_frames(k, cx.pages);
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(size, "virtio_gpu", Arc::new(VramObject { pages }));
+        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+    }
+}

@@ -1,0 +1,136 @@
+//! Models of real dma-buf exporters. Each runs the steps of its kernel mmap and fault functions
+//! on the MM model, citing them; where the drivers of the modeled kernels differ the
+//! [`DriverProfile`](crate::profile::DriverProfile) says how.
+
+use std::sync::Arc;
+
+use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
+use pfnguard_mm::{Errno, Fail, File, KResult, Kernel, Pfn};
+
+use crate::core::DmaBuf;
+use crate::policy::Policy;
+use crate::profile::DriverProfile;
+
+pub mod drm;
+pub mod heaps;
+pub mod memfd;
+pub mod udmabuf;
+pub mod vb2;
+
+/// What an exporter model is given to allocate and export a buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportCtx {
+    /// The drivers of the modeled kernel.
+    pub drivers: &'static DriverProfile,
+    /// The proposal's policy in force.
+    pub policy: Policy,
+    /// Requested size in pages.
+    pub pages: u64,
+}
+
+/// An exported buffer: the fd's file, and the dma-buf behind it (none for the memfd control).
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The file userspace maps.
+    pub file: Arc<File>,
+    /// The dma-buf, when the file is one.
+    pub buf: Option<Arc<DmaBuf>>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A dma-buf exporter (or the memfd control) as userspace allocates from it.
+pub trait Exporter: std::fmt::Debug + Send + Sync {
+    /// The exporter id (`vgem`, `system-heap`, ...).
+    fn id(&self) -> &str;
+    /// One line: the kernel path of its mmap.
+    fn summary(&self) -> &'static str;
+    /// Why Debian's amd64 build of this kernel lacks the exporter, if it does.
+    fn not_built(&self, _d: &DriverProfile) -> Option<&'static str> {
+        None
+    }
+    /// The buffer size this exporter always uses, in pages (user-described exporters).
+    fn fixed_pages(&self) -> Option<u64> {
+        None
+    }
+    /// Allocate and export a buffer (`export` op).
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported>;
+}
+
+/// Every catalogue exporter, in table order.
+pub fn catalogue() -> Vec<Arc<dyn Exporter>> {
+    vec![
+        Arc::new(heaps::SystemHeap),
+        Arc::new(heaps::CmaHeap),
+        Arc::new(udmabuf::Udmabuf { hugetlb: false }),
+        Arc::new(udmabuf::Udmabuf { hugetlb: true }),
+        Arc::new(drm::ShmemHelper::vgem()),
+        Arc::new(drm::ShmemHelper::virtio_gpu()),
+        Arc::new(drm::ShmemHelper::cirrus()),
+        Arc::new(drm::Ttm::bochs()),
+        Arc::new(drm::Ttm::amdgpu()),
+        Arc::new(drm::I915),
+        Arc::new(drm::GemDma),
+        Arc::new(vb2::Vb2Vmalloc),
+        Arc::new(vb2::Vb2DmaContig),
+        Arc::new(vb2::Vb2DmaSg),
+        Arc::new(drm::Rockchip),
+        Arc::new(drm::Tegra),
+        Arc::new(drm::VirtioGpuBlob),
+        Arc::new(memfd::Memfd),
+    ]
+}
+
+/// The catalogue exporter with this id.
+pub fn by_id(id: &str) -> Option<Arc<dyn Exporter>> {
+    catalogue().into_iter().find(|e| e.id() == id)
+}
+
+/// The ids of the catalogue, in table order.
+pub fn ids() -> Vec<String> {
+    catalogue().iter().map(|e| e.id().to_owned()).collect()
+}
+
+/// `n` independent `alloc_page(GFP_KERNEL)` pages (refcount 1, mapping NULL).
+pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: u16) -> KResult<Vec<Pfn>> {
+    (0..n)
+        .map(|_| {
+            k.frames
+                .alloc(AllocSpec {
+                    order: 0,
+                    compound: false,
+                    mapping: Mapping::None,
+                    flags,
+                })
+                .ok_or(Fail::Errno(Errno::ENOMEM))
+        })
+        .collect()
+}
+
+/// One high-order allocation without `__GFP_COMP` covering `n` pages (dma-direct, TTM pool):
+/// only the first page holds a reference.
+pub fn alloc_noncompound_block(k: &mut Kernel, n: u64) -> KResult<Vec<Pfn>> {
+    let order = n.next_power_of_two().trailing_zeros() as u8;
+    let head = k
+        .frames
+        .alloc(AllocSpec {
+            order,
+            compound: false,
+            mapping: Mapping::None,
+            flags: 0,
+        })
+        .ok_or(Fail::Errno(Errno::ENOMEM))?;
+    Ok((0..n).map(|i| Pfn(head.0 + i)).collect())
+}
+
+/// CMA pages (`cma_alloc()`): order-0, refcount 1, mapping NULL, in a CMA pageblock, not on the
+/// LRU.
+pub fn alloc_cma_pages(k: &mut Kernel, n: u64) -> KResult<Vec<Pfn>> {
+    alloc_driver_pages(k, n, FolioFlags::CMA)
+}
+
+/// A device aperture of `n` frames without `struct page` (VRAM, a PCI BAR).
+pub fn device_frames(k: &mut Kernel, n: u64) -> Vec<Pfn> {
+    let base = k.frames.alloc_device(n);
+    (0..n).map(|i| Pfn(base.0 + i)).collect()
+}

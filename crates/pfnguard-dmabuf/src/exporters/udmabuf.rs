@@ -1,0 +1,138 @@
+//! drivers/dma-buf/udmabuf.c: a dma-buf over the pages of a sealed memfd.
+
+use std::sync::Arc;
+
+use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
+use pfnguard_mm::shmem::memfd_create;
+use pfnguard_mm::{trace, Errno, FaultCtx, KResult, Kernel, Pfn, VmFault, VmFlags, VmOperations, VmaNew, PAGE_SIZE};
+
+use super::{ExportCtx, Exported, Exporter};
+use crate::core::{export_file, DmaBuf, DmaBufOps};
+use crate::profile::DriverProfile;
+
+/// `/dev/udmabuf` over a shmem (or MFD_HUGETLB) memfd.
+#[derive(Debug)]
+pub struct Udmabuf {
+    /// The memfd is MFD_HUGETLB.
+    pub hugetlb: bool,
+}
+
+#[derive(Debug)]
+struct UdmabufBuffer {
+    pages: Vec<Pfn>,
+    inserts_pfn: bool,
+}
+
+impl DmaBufOps for UdmabufBuffer {
+    /// `mmap_udmabuf()`: not shared → -EINVAL; `vm_ops = &udmabuf_vm_ops`; since 6.11 also
+    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO).
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/dma-buf/udmabuf.c:mmap_udmabuf";
+        if !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+            trace!(vma.kernel(), F, "not VM_SHARED|VM_MAYSHARE -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        if self.inserts_pfn {
+            vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        }
+        vma.set_ops(Arc::new(UdmabufVmOps {
+            pages: self.pages.clone(),
+            inserts_pfn: self.inserts_pfn,
+        }));
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        self.pages.clone()
+    }
+}
+
+#[derive(Debug)]
+struct UdmabufVmOps {
+    pages: Vec<Pfn>,
+    inserts_pfn: bool,
+}
+
+impl VmOperations for UdmabufVmOps {
+    fn name(&self) -> &'static str {
+        "udmabuf_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    /// `udmabuf_vm_fault()`: pgoff beyond → SIGBUS; 6.11+: `vmf_insert_pfn(folio_pfn + offset)`;
+    /// before: `vmf->page = ubuf->pages[pgoff]; get_page(); return 0`.
+    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault";
+        let Some(&p) = self.pages.get(cx.vmf.pgoff as usize) else {
+            let pgoff = cx.vmf.pgoff;
+            trace!(cx.kernel(), F, "pgoff {pgoff} beyond the buffer -> SIGBUS");
+            return Ok(VmFault::SIGBUS);
+        };
+        if self.inserts_pfn {
+            trace!(cx.kernel(), F, "vmf_insert_pfn(pfn {p})");
+            let a = cx.vmf.address;
+            cx.vmf_insert_pfn(a, p)
+        } else {
+            let pgoff = cx.vmf.pgoff;
+            trace!(cx.kernel(), F, "vmf->page = pages[{pgoff}]; get_page");
+            cx.set_page(p);
+            Ok(VmFault::NONE)
+        }
+    }
+}
+
+impl Exporter for Udmabuf {
+    fn id(&self) -> &str {
+        if self.hugetlb {
+            "udmabuf-hugetlb"
+        } else {
+            "udmabuf-shmem"
+        }
+    }
+    fn summary(&self) -> &'static str {
+        "udmabuf_vm_fault: vmf->page (6.1) / vmf_insert_pfn with VM_PFNMAP (6.11+)"
+    }
+    fn not_built(&self, d: &DriverProfile) -> Option<&'static str> {
+        (!d.built_udmabuf).then_some("CONFIG_UDMABUF is not set")
+    }
+    /// `udmabuf_create()`: the memfd's pages are taken from its page cache; 6.11+
+    /// `memfd_pin_folios()` pins them long term, before a reference per page is kept.
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_create";
+        let memfd_pages = if self.hugetlb { 512 } else { cx.pages };
+        let (_file, inode) = memfd_create("udmabuf", memfd_pages, self.hugetlb);
+        let mut pages = Vec::with_capacity(cx.pages as usize);
+        for i in 0..cx.pages {
+            let p = inode.get_page(k, i)?;
+            if let Some(f) = k.frames.folio_of(p) {
+                if cx.drivers.udmabuf_inserts_pfn {
+                    let large = k.frames.folio(f).is_large();
+                    if large {
+                        k.frames.folio_mut(f).pincount += 1;
+                        k.folio_get(f, 1);
+                    } else {
+                        k.folio_get(f, GUP_PIN_COUNTING_BIAS);
+                    }
+                } else {
+                    k.folio_get(f, 1);
+                }
+            }
+            pages.push(p);
+        }
+        trace!(k, F, "{} memfd page(s) {}", pages.len(), if cx.drivers.udmabuf_inserts_pfn { "long-term pinned (memfd_pin_folios)" } else { "referenced (shmem_read_mapping_page)" });
+        let size = cx.pages * PAGE_SIZE;
+        let buf = DmaBuf::new(
+            size,
+            "udmabuf",
+            Arc::new(UdmabufBuffer {
+                pages,
+                inserts_pfn: cx.drivers.udmabuf_inserts_pfn,
+            }),
+        );
+        Ok(Exported {
+            file: export_file(buf.clone(), true, cx.policy),
+            buf: Some(buf),
+            size,
+        })
+    }
+}

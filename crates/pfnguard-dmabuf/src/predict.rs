@@ -1,0 +1,81 @@
+//! `predict`, `matrix` and `explain`: run every op of an exporter on the model of a kernel under
+//! a policy.
+
+use std::collections::BTreeMap;
+
+use pfnguard_mm::{Kernel, KernelProfile};
+use pfnguard_report::{ExporterReport, OpKey};
+
+use crate::consumers::run_op;
+use crate::exporters::{ExportCtx, Exporter};
+use crate::policy::Policy;
+use crate::profile::drivers_for;
+
+/// Default buffer size in pages where userspace chooses it.
+pub const DEFAULT_PAGES: u64 = 4;
+
+/// One cell on a fresh kernel: the value, the kernel's warnings, and (if asked) the trace.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// The op's value.
+    pub value: String,
+    /// Warnings and other kernel events recorded while the op ran.
+    pub events: Vec<String>,
+    /// The modeled steps, when tracing was asked for.
+    pub trace: Option<pfnguard_mm::trace::Trace>,
+}
+
+/// Run one op of one exporter on a fresh model of `profile` under `policy`.
+pub fn run_cell(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Policy, op: OpKey, pages: u64, trace: bool) -> Cell {
+    let mut k = Kernel::new(profile, policy.mm_config());
+    if trace {
+        k.trace.enable();
+    }
+    let Some(drivers) = drivers_for(profile.name) else {
+        return Cell {
+            value: format!("unavailable: no driver profile for {}", profile.name),
+            events: Vec::new(),
+            trace: None,
+        };
+    };
+    let cx = ExportCtx { drivers, policy, pages };
+    let value = run_op(&mut k, exp, &cx, op);
+    let events = k.warnings();
+    Cell {
+        value,
+        events,
+        trace: trace.then(|| k.trace.clone()),
+    }
+}
+
+/// `pfnguard predict`: every op of `exp` on `profile` under `policy`.
+pub fn predict(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Policy, pages: u64) -> ExporterReport {
+    let mut ops = BTreeMap::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for op in OpKey::ALL {
+        let c = run_cell(profile, exp, policy, op, pages, false);
+        for w in c.events {
+            let w = format!("{op}: {w}");
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+        ops.insert(op, c.value);
+    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("summary".into(), exp.summary().into());
+    if let Some(d) = drivers_for(profile.name) {
+        if let Some(why) = exp.not_built(d) {
+            detail.insert("debian_amd64".into(), format!("not built: {why}").into());
+        }
+    }
+    ExporterReport {
+        kernel: Some(profile.name.to_owned()),
+        exporter: exp.id().to_owned(),
+        policy: Some(policy.name().to_owned()),
+        ops,
+        warnings,
+        status: None,
+        detail,
+    }
+}

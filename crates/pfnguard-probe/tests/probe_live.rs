@@ -1,0 +1,125 @@
+//! `run()` on the machine running the tests: the memfd control is always
+//! reachable, and an exporter that is not is reported, never a crash.
+
+use std::time::Duration;
+
+use pfnguard_probe::{run, ProbeOptions};
+use pfnguard_report::{value, OpKey};
+
+fn opts(ids: &[&str]) -> ProbeOptions {
+    ProbeOptions {
+        exporters: ids.iter().map(|s| s.to_string()).collect(),
+        op_timeout: Duration::from_secs(10),
+        odirect_path: None,
+    }
+}
+
+#[test]
+fn memfd_control() {
+    let report = run(&opts(&["memfd"]));
+    assert!(!report.kernel_release.is_empty());
+    assert_eq!(report.exporters.len(), 1);
+    let row = &report.exporters[0];
+    assert_eq!(row.exporter, "memfd");
+    assert_eq!(row.status, None);
+    assert_eq!(row.ops.len(), OpKey::ALL.len(), "every op key has a value");
+    let op = |k: OpKey| row.ops[&k].as_str();
+    for k in [
+        OpKey::Export,
+        OpKey::MmapShared,
+        OpKey::Vmsplice,
+        OpKey::IoUringRegister,
+        OpKey::ProcessVmReadv,
+        OpKey::ProcessVmWritev,
+        OpKey::ProcMemRead,
+        OpKey::ProcMemWrite,
+        OpKey::PipeWrite,
+        OpKey::ForkChildRead,
+        OpKey::FutexWakeShared,
+        OpKey::MadvPopulateRead,
+        OpKey::MadvPopulateWrite,
+        OpKey::MremapGrow,
+    ] {
+        // io_uring may be disabled by sysctl; that is reported as unavailable.
+        if k == OpKey::IoUringRegister && value::is_unavailable(op(k)) {
+            continue;
+        }
+        assert_eq!(op(k), "ok", "{k}");
+    }
+    // A private file mapping copies on write; shmem pages are normal pages.
+    assert_eq!(op(OpKey::MmapPrivate), "ok:cow");
+    let flags = op(OpKey::Vmflags);
+    assert!(flags.starts_with("rd wr sh mr mw me ms"), "{flags}");
+    assert!(!flags.contains(" pf") && !flags.contains(" io"), "{flags}");
+    assert_eq!(op(OpKey::Rss), "counted");
+    assert_eq!(op(OpKey::Pagemap), "present");
+    assert_eq!(op(OpKey::Mlock), "ok:locked");
+    assert_eq!(op(OpKey::MadvDontneed), "ok:refault-ok");
+    for k in [OpKey::OdirectRead, OpKey::OdirectWrite] {
+        assert!(
+            op(k) == "ok" || value::is_unavailable(op(k)),
+            "{k}: {}",
+            op(k)
+        );
+    }
+    let kvm = op(OpKey::KvmMap);
+    assert!(!kvm.is_empty() && kvm != value::SKIPPED, "{kvm}");
+    if !std::path::Path::new("/dev/infiniband").exists() {
+        assert_eq!(op(OpKey::RdmaRegMr), "unavailable: ENODEV");
+    }
+    assert_eq!(row.detail["size"], 16384);
+    assert!(row.detail["vmflags_raw"]
+        .as_str()
+        .unwrap()
+        .starts_with("VmFlags: rd wr sh"));
+    assert!(row.detail["maps"]
+        .as_str()
+        .unwrap()
+        .contains("/memfd:pfnguard-memfd"));
+}
+
+#[test]
+fn unreachable_exporters_are_unavailable() {
+    let report = run(&opts(&[
+        "no-such-exporter",
+        "vivid-dma-contig",
+        "no-such-exporter",
+    ]));
+    assert_eq!(report.exporters.len(), 2, "duplicates are probed once");
+    for row in &report.exporters {
+        if row.exporter == "vivid-dma-contig" && row.status.is_none() {
+            continue; // a machine with vivid allocators=1
+        }
+        let status = row.status.as_deref().unwrap();
+        assert!(value::is_unavailable(status), "{status}");
+        assert!(row.ops.is_empty());
+    }
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["exporters"][0]["status"], "unavailable: ENOENT");
+    assert_eq!(json["exporters"][0]["ops"], serde_json::json!({}));
+}
+
+#[test]
+fn default_run_includes_the_control() {
+    let report = run(&ProbeOptions {
+        op_timeout: Duration::from_secs(10),
+        ..ProbeOptions::default()
+    });
+    let memfd = report
+        .exporters
+        .iter()
+        .find(|r| r.exporter == "memfd")
+        .expect("memfd row");
+    assert_eq!(memfd.ops[&OpKey::Export], "ok");
+    let probed: Vec<&str> = report
+        .exporters
+        .iter()
+        .filter(|r| r.status.is_none())
+        .map(|r| r.exporter.as_str())
+        .collect();
+    assert_eq!(
+        probed.last(),
+        Some(&"memfd"),
+        "the control comes after every dma-buf exporter"
+    );
+}
