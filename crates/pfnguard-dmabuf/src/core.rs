@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::trace;
 use pfnguard_mm::vma::AddressSpace;
-use pfnguard_mm::{Errno, Fail, File, FileOperations, KResult, Kernel, Pfn, VmFlags, VmaNew};
+use pfnguard_mm::{Errno, File, FileOperations, KResult, Pfn, VmFlags, VmaNew};
 
 use crate::policy::Policy;
 
@@ -91,6 +91,12 @@ pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File
 impl FileOperations for DmaBufFops {
     fn name(&self) -> &'static str {
         "dma_buf_fops"
+    }
+
+    /// `dmabuffs_dname()`: `/dmabuf:` followed by the name DMA_BUF_SET_NAME gave, if any.
+    fn d_dname(&self) -> Option<String> {
+        let name = self.buf.name.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+        Some(format!("/dmabuf:{name}"))
     }
 
     /// `dma_buf_mmap_internal()` (drivers/dma-buf/dma-buf.c): no `.mmap` → -EINVAL;
@@ -339,14 +345,4 @@ pub fn unmap_attachment(sg: &[SgEntry], original: &[Pfn]) -> Vec<Pfn> {
             _ => o,
         })
         .collect()
-}
-
-/// Convenience: `Fail` for an errno.
-pub fn fail(e: Errno) -> Fail {
-    Fail::Errno(e)
-}
-
-/// Convenience used by exporters: the kernel of a [`VmaNew`].
-pub fn kernel_of<'a>(vma: &'a mut VmaNew<'_>) -> &'a mut Kernel {
-    vma.kernel()
 }

@@ -187,14 +187,29 @@ fn line_of(text: &str, span: Range<usize>) -> usize {
         .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
 }
 
+/// The bare key a `key = value` line assigns, if the 1-based `line` is one.
+fn key_on_line(text: &str, line: usize) -> Option<&str> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let (k, _) = l.split_once('=')?;
+    let k = k.trim();
+    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')).then_some(k)
+}
+
 /// Parse and validate a description.
 pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
     let raw: Raw = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s));
+        let mut message = e.message().trim().to_owned();
+        // The parser names the key for missing and unknown keys but not for a value of the wrong
+        // type or an unknown variant: name the key the offending line assigns.
+        let names_key = message.starts_with("missing field") || message.starts_with("unknown field");
+        if let Some(key) = e.span().and_then(|_| key_on_line(text, line)).filter(|_| !names_key) {
+            message = format!("key `{key}`: {message}");
+        }
         CustomError::Syntax {
             path: path.to_owned(),
             line,
-            message: e.message().trim().to_owned(),
+            message,
         }
     })?;
     let inv = |span: Range<usize>, key: &'static str, message: String| CustomError::Invalid {

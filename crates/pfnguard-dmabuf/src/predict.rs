@@ -51,17 +51,29 @@ pub fn run_cell(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Pol
 /// `pfnguard predict`: every op of `exp` on `profile` under `policy`.
 pub fn predict(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Policy, pages: u64) -> ExporterReport {
     let mut ops = BTreeMap::new();
-    let mut warnings: Vec<String> = Vec::new();
+    // Each op boots a fresh kernel, so a WARN_ON_ONCE fires once per op: list each message
+    // once, with the ops that hit it.
+    let mut seen: Vec<(String, Vec<OpKey>)> = Vec::new();
     for op in OpKey::ALL {
         let c = run_cell(profile, exp, policy, op, pages, false);
         for w in c.events {
-            let w = format!("{op}: {w}");
-            if !warnings.contains(&w) {
-                warnings.push(w);
+            match seen.iter_mut().find(|(m, _)| *m == w) {
+                Some((_, ops)) => ops.push(op),
+                None => seen.push((w, vec![op])),
             }
         }
         ops.insert(op, c.value);
     }
+    let warnings = seen
+        .into_iter()
+        .map(|(m, o)| {
+            if o.len() == 1 {
+                format!("{m} (op {})", o[0])
+            } else {
+                format!("{m} ({} ops, first {})", o.len(), o[0])
+            }
+        })
+        .collect();
     let mut detail = serde_json::Map::new();
     detail.insert("summary".into(), exp.summary().into());
     if let Some(d) = drivers_for(profile.name) {

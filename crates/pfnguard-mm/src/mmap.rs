@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use crate::errno::Errno;
-use crate::frames::FolioFlags;
 use crate::kernel::{Kernel, MmId, MmapLock};
-use crate::outcome::{Fail, KResult};
+use crate::outcome::KResult;
 use crate::trace;
 use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SIZE, TASK_SIZE_MAX};
 use crate::vma::{vm_get_page_prot, File, VmFlags, VmOperations, Vma, VmaId};
@@ -239,12 +238,60 @@ pub fn do_mmap(
             v.flags.names()
         );
     }
+    let id = vma_merge_prev(k, id);
     let populate = args.flags.populate
         || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
     if populate {
         crate::gup::mm_populate(k, mm, start, len);
     }
     Ok(start)
+}
+
+/// `is_mergeable_vma()` + `can_vma_merge_after()` (mm/vma.c; 6.1 mm/mmap.c): two VMAs merge
+/// when they touch, have the same flags (VM_SOFTDIRTY ignored), the same file and ops, the file
+/// offsets continue, and neither is VM_SPECIAL ("non-mergable").
+pub fn can_merge(prev: &Vma, next: &Vma) -> bool {
+    const IGNORE: u64 = VmFlags::SOFTDIRTY;
+    if prev.end != next.start || (prev.flags.0 ^ next.flags.0) & !IGNORE != 0 {
+        return false;
+    }
+    if prev.flags.any(VmFlags::SPECIAL) || next.flags.any(VmFlags::SPECIAL) {
+        return false;
+    }
+    let same_file = match (&prev.file, &next.file) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    let same_ops = match (&prev.ops, &next.ops) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    let pgoff_ok = prev.file.is_none() || prev.pgoff + prev.pages() == next.pgoff;
+    same_file && same_ops && pgoff_ok && prev.anon_vma == next.anon_vma
+}
+
+/// `vma_merge_new_range()` for a new VMA: fold it into the VMA ending where it starts.
+fn vma_merge_prev(k: &mut Kernel, id: VmaId) -> VmaId {
+    let m = k.mm(id.mm);
+    let Some(new) = m.vmas.get(&id.start) else {
+        return id;
+    };
+    let Some((_, prev)) = m.vmas.range(..id.start).next_back() else {
+        return id;
+    };
+    if !can_merge(prev, new) {
+        return id;
+    }
+    let (pstart, end) = (prev.start, new.end);
+    trace!(k, "mm/vma.c:vma_merge_new_range", "merged into the VMA at {pstart}");
+    let m = k.mm_mut(id.mm);
+    m.vmas.remove(&id.start);
+    if let Some(p) = m.vmas.get_mut(&pstart) {
+        p.end = end;
+    }
+    VmaId { mm: id.mm, start: pstart }
 }
 
 fn pick_address(
@@ -510,14 +557,69 @@ impl VmaMixedMap<'_> {
     }
 }
 
-/// Helper for exporters and tests: whether `pfn` is RAM on the LRU (movable by migration).
-pub fn pfn_on_lru(k: &Kernel, pfn: Pfn) -> bool {
-    k.frames
-        .folio_of(pfn)
-        .is_some_and(|f| k.frames.folio(f).flags.has(FolioFlags::LRU))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Fail;
+    use crate::{Config, LINUX_6_12};
 
-/// Shorthand: `Fail` for an errno.
-pub fn err<T>(e: Errno) -> KResult<T> {
-    Err(Fail::Errno(e))
+    fn anon(k: &mut Kernel, addr: VirtAddr) -> KResult<VirtAddr> {
+        let mut a = MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::PRIVATE);
+        a.addr = Some(addr);
+        a.flags.fixed = true;
+        do_mmap(k, Kernel::INIT_MM, None, a)
+    }
+
+    #[test]
+    fn adjacent_anon_vmas_merge_special_ones_do_not() {
+        let mut k = Kernel::new(&LINUX_6_12, Config::default());
+        let base = VirtAddr(0x7100_0000_0000);
+        anon(&mut k, base).unwrap();
+        anon(&mut k, base.add_pages(1)).unwrap();
+        assert_eq!(k.mm(Kernel::INIT_MM).vmas.len(), 1);
+        let v = k.mm(Kernel::INIT_MM).vma_at(base).unwrap().clone();
+        assert_eq!(v.end, base.add_pages(2));
+
+        let mut special = v.clone();
+        special.start = v.end;
+        special.end = v.end.add_pages(1);
+        special.flags.0 |= VmFlags::DONTEXPAND;
+        assert!(!can_merge(&v, &special));
+        let mut plain = special.clone();
+        plain.flags = v.flags;
+        assert!(can_merge(&v, &plain));
+    }
+
+    #[test]
+    fn read_only_fd_shared_mapping_drops_maywrite() {
+        #[derive(Debug)]
+        struct Nop;
+        impl crate::FileOperations for Nop {
+            fn name(&self) -> &'static str {
+                "nop"
+            }
+            fn mmap(&self, _vma: &mut VmaNew<'_>) -> KResult<()> {
+                Ok(())
+            }
+        }
+        let file = Arc::new(File {
+            path: "/ro".into(),
+            ino: 1,
+            dev: (0, 1),
+            readable: true,
+            writable: false,
+            noexec: false,
+            nlink: 1,
+            mapping: crate::vma::AddressSpace::PSEUDO,
+            fops: Arc::new(Nop),
+            is_dma_buf: true,
+        });
+        let mut k = Kernel::new(&LINUX_6_12, Config::default());
+        let rw = do_mmap(&mut k, Kernel::INIT_MM, Some(file.clone()), MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+        assert_eq!(rw, Err(Fail::Errno(Errno::EACCES)));
+        let a = do_mmap(&mut k, Kernel::INIT_MM, Some(file), MmapArgs::new(PAGE_SIZE, Prot::R, MapFlags::SHARED)).unwrap();
+        let f = k.mm(Kernel::INIT_MM).vma_at(a).unwrap().flags;
+        assert!(f.has(VmFlags::MAYSHARE) && !f.has(VmFlags::SHARED) && !f.has(VmFlags::MAYWRITE));
+        assert_eq!(f.mnemonics(k.profile).join(" "), "rd mr me ms sd");
+    }
 }

@@ -110,7 +110,7 @@ pub fn maps_line(vma: &Vma) -> String {
             while line.len() < 73 {
                 line.push(' ');
             }
-            line.push_str(&file.path);
+            line.push_str(&file.d_path());
         }
         None => line.push_str("00:00 0 "),
     }

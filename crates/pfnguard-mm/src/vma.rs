@@ -234,6 +234,11 @@ pub trait FileOperations: fmt::Debug + Send + Sync {
     fn name(&self) -> &'static str;
     /// `f_op->mmap`, called by `mmap_region()` with the mmap lock held for writing.
     fn mmap(&self, vma: &mut crate::VmaNew<'_>) -> KResult<()>;
+    /// `dentry->d_op->d_dname`: a name computed when the path is printed (dma-buf's
+    /// `dmabuffs_dname()`); `None` uses [`File::path`].
+    fn d_dname(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An open file.
@@ -259,6 +264,13 @@ pub struct File {
     pub fops: Arc<dyn FileOperations>,
     /// The file is a dma-buf (`is_dma_buf_file()`).
     pub is_dma_buf: bool,
+}
+
+impl File {
+    /// `d_path()`: what `/proc/PID/maps` prints.
+    pub fn d_path(&self) -> String {
+        self.fops.d_dname().unwrap_or_else(|| self.path.clone())
+    }
 }
 
 /// Flags of a page fault (`enum fault_flag`).

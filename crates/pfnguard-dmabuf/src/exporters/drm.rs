@@ -36,6 +36,22 @@ fn drm_gem_prime_mmap(vma: &mut VmaNew<'_>, vm_ops: Option<Arc<dyn VmOperations>
     }
 }
 
+/// `drm_gem_mmap_obj()` (drivers/gpu/drm/drm_gem.c) for an object without `funcs->mmap`: a VMA
+/// larger than the object → -EINVAL; `vm_ops = obj->funcs->vm_ops`;
+/// `vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`; write-combined protection.
+fn drm_gem_mmap_obj(vma: &mut VmaNew<'_>, obj_pages: u64, vm_ops: Arc<dyn VmOperations>) -> KResult<()> {
+    const F: &str = "drivers/gpu/drm/drm_gem.c:drm_gem_mmap_obj";
+    if obj_pages < vma.vma().pages() {
+        trace!(vma.kernel(), F, "object smaller than the VMA -> -EINVAL");
+        return Err(Errno::EINVAL.into());
+    }
+    trace!(vma.kernel(), F, "vm_ops = obj->funcs->vm_ops; vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)");
+    vma.set_ops(vm_ops);
+    vma.set_flags(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+    vma.set_writecombine();
+    Ok(())
+}
+
 fn shmem_object_pages(k: &mut Kernel, pages: u64) -> KResult<(Arc<File>, Vec<Pfn>)> {
     let (file, inode) = memfd_create("drm", pages, false);
     let mut v = Vec::with_capacity(pages as usize);
@@ -453,10 +469,14 @@ struct TegraObject {
 }
 
 impl DmaBufOps for TegraObject {
-    /// `tegra_gem_prime_mmap()` → `__tegra_gem_mmap()`: `vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP)`,
-    /// write-combined; `tegra_bo_vm_ops`.
+    /// `tegra_gem_prime_mmap()` (drivers/gpu/drm/tegra/gem.c): `drm_gem_mmap_obj()` — the
+    /// object has no `funcs->mmap`, so it installs `tegra_bo_vm_ops` and sets
+    /// `VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP` — then `__tegra_gem_mmap()` for a BO with
+    /// pages: `vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP)`, write-combined. The VMA ends up
+    /// VM_IO|VM_MIXEDMAP|VM_DONTEXPAND|VM_DONTDUMP.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        drm_gem_prime_mmap(vma, Some(Arc::new(TegraVmOps { pages: self.pages.clone() })));
+        drm_gem_mmap_obj(vma, self.pages.len() as u64, Arc::new(TegraVmOps { pages: self.pages.clone() }))?;
+        trace!(vma.kernel(), "drivers/gpu/drm/tegra/gem.c:__tegra_gem_mmap", "vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP); write-combined");
         vma.mod_flags(VmFlags::MIXEDMAP, VmFlags::PFNMAP);
         vma.set_writecombine();
         Ok(())
@@ -497,7 +517,7 @@ impl Exporter for Tegra {
         "tegra"
     }
     fn summary(&self) -> &'static str {
-        "tegra_bo_fault: vmf_insert_page in a VM_MIXEDMAP VMA (normal PTEs)"
+        "tegra_gem_prime_mmap/tegra_bo_fault: vmf_insert_page in a VM_IO|VM_MIXEDMAP VMA (normal PTEs)"
     }
     fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
         Some("CONFIG_DRM_TEGRA is ARM-only")
