@@ -6,8 +6,8 @@ use std::sync::Arc;
 use pfnguard_mm::shmem::memfd_create;
 use pfnguard_mm::{trace, Errno, Fail, FaultCtx, File, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations, VmaId, VmaNew, PAGE_SIZE};
 
-use super::{alloc_noncompound_block, device_frames, ExportCtx, Exported, Exporter};
-use crate::core::{export_file, DmaBuf, DmaBufOps};
+use super::{alloc_noncompound_block, device_frames, export_rdwr, ExportCtx, Exported, Exporter};
+use crate::core::DmaBufOps;
 
 /// `DRM_FILE_PAGE_OFFSET_START`: where the fake mmap offsets of GEM objects begin (64-bit).
 pub const DRM_FILE_PAGE_OFFSET_START: u64 = 0x10_0000;
@@ -164,9 +164,7 @@ impl Exporter for ShmemHelper {
         // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS.
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, self.exp_name, Arc::new(ShmemObject { pages, map_wc: self.map_wc }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, self.exp_name, Arc::new(ShmemObject { pages, map_wc: self.map_wc }), cx.policy))
     }
 }
 
@@ -307,9 +305,7 @@ impl Exporter for Ttm {
         } else {
             alloc_noncompound_block(k, cx.pages)?
         };
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, self.exp_name, Arc::new(TtmBo { pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, self.exp_name, Arc::new(TtmBo { pages }), cx.policy))
     }
 }
 
@@ -355,9 +351,7 @@ impl Exporter for I915 {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (filp, _inode) = memfd_create("i915", cx.pages, false);
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "i915", Arc::new(I915Object { filp, pages: cx.pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, "i915", Arc::new(I915Object { filp, pages: cx.pages }), cx.policy))
     }
 }
 
@@ -402,9 +396,7 @@ impl Exporter for GemDma {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "drm", Arc::new(GemDmaObject { pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, "drm", Arc::new(GemDmaObject { pages }), cx.policy))
     }
 }
 
@@ -453,9 +445,7 @@ impl Exporter for Rockchip {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "rockchip", Arc::new(RockchipObject { pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, "rockchip", Arc::new(RockchipObject { pages }), cx.policy))
     }
 }
 
@@ -525,9 +515,7 @@ impl Exporter for Tegra {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "tegra", Arc::new(TegraObject { pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, "tegra", Arc::new(TegraObject { pages }), cx.policy))
     }
 }
 
@@ -576,8 +564,6 @@ impl Exporter for VirtioGpuBlob {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let pages = device_frames(k, cx.pages);
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "virtio_gpu", Arc::new(VramObject { pages }));
-        Ok(Exported { file: export_file(buf.clone(), true, cx.policy), buf: Some(buf), size })
+        Ok(export_rdwr(cx.pages, "virtio_gpu", Arc::new(VramObject { pages }), cx.policy))
     }
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::AllocSpec;
-use pfnguard_mm::{trace, Errno, Fail, FaultCtx, KResult, Kernel, Pfn, VmFault, VmFlags, VmOperations, VmaNew, PAGE_SIZE};
+use pfnguard_mm::{trace, Errno, Fail, KResult, Kernel, Pfn, VmFlags, VmaNew, PAGE_SIZE};
 
-use super::{alloc_cma_pages, ExportCtx, Exported, Exporter};
-use crate::core::{export_file, DmaBuf, DmaBufOps};
+use super::{alloc_cma_pages, export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
+use crate::core::DmaBufOps;
 use crate::profile::DriverProfile;
 
 /// `/dev/dma_heap/system`: `system_heap_allocate()` + `system_heap_mmap()`.
@@ -80,13 +80,7 @@ impl Exporter for SystemHeap {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = system_heap_alloc(k, cx.pages)?;
         trace!(k, "drivers/dma-buf/heaps/system_heap.c:system_heap_allocate", "{} pages (orders 8/4/0), exp_name \"system\", fd O_RDWR", pages.len());
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "system", Arc::new(SystemHeapBuffer { pages }));
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+        Ok(export_rdwr(cx.pages, "system", Arc::new(SystemHeapBuffer { pages }), cx.policy))
     }
 }
 
@@ -113,7 +107,9 @@ impl DmaBufOps for CmaHeapBuffer {
         if self.inserts_pfn {
             vma.set_flags(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         }
-        vma.set_ops(Arc::new(CmaHeapVmOps {
+        vma.set_ops(Arc::new(PageArrayVmOps {
+            name: "dma_heap_vm_ops",
+            fault_fn: "drivers/dma-buf/heaps/cma_heap.c:cma_heap_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
         }));
@@ -121,40 +117,6 @@ impl DmaBufOps for CmaHeapBuffer {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
-    }
-}
-
-/// `dma_heap_vm_ops` of the CMA heap.
-#[derive(Debug)]
-struct CmaHeapVmOps {
-    pages: Vec<Pfn>,
-    inserts_pfn: bool,
-}
-
-impl VmOperations for CmaHeapVmOps {
-    fn name(&self) -> &'static str {
-        "dma_heap_vm_ops"
-    }
-    fn has_fault(&self) -> bool {
-        true
-    }
-    /// `cma_heap_vm_fault()`: pgoff beyond the buffer → SIGBUS; 6.8+: `vmf_insert_pfn()`;
-    /// before: `vmf->page = buffer->pages[pgoff]; get_page(); return 0`.
-    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
-        const F: &str = "drivers/dma-buf/heaps/cma_heap.c:cma_heap_vm_fault";
-        let Some(&p) = self.pages.get(cx.vmf.pgoff as usize) else {
-            return Ok(VmFault::SIGBUS);
-        };
-        if self.inserts_pfn {
-            trace!(cx.kernel(), F, "vmf_insert_pfn(pfn {p})");
-            let addr = cx.vmf.address;
-            cx.vmf_insert_pfn(addr, p)
-        } else {
-            let pgoff = cx.vmf.pgoff;
-            trace!(cx.kernel(), F, "vmf->page = pages[{pgoff}]; get_page");
-            cx.set_page(p);
-            Ok(VmFault::NONE)
-        }
     }
 }
 
@@ -170,19 +132,9 @@ impl Exporter for CmaHeap {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_cma_pages(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(
-            size,
-            "cma",
-            Arc::new(CmaHeapBuffer {
+        Ok(export_rdwr(cx.pages, "cma", Arc::new(CmaHeapBuffer {
                 pages,
                 inserts_pfn: cx.drivers.cma_heap_inserts_pfn,
-            }),
-        );
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+            }), cx.policy))
     }
 }

@@ -91,6 +91,58 @@ pub fn ids() -> Vec<String> {
     catalogue().iter().map(|e| e.id().to_owned()).collect()
 }
 
+/// `dma_buf_export()` + `dma_buf_fd(O_RDWR)` of a buffer of `pages` pages.
+pub fn export_rdwr(pages: u64, exp_name: &'static str, ops: Arc<dyn crate::core::DmaBufOps>, policy: Policy) -> Exported {
+    let size = pages * pfnguard_mm::PAGE_SIZE;
+    let buf = DmaBuf::new(size, exp_name, ops);
+    Exported {
+        file: crate::core::export_file(buf.clone(), true, policy),
+        buf: Some(buf),
+        size,
+    }
+}
+
+/// The `->fault` of exporters that keep a page array and map `pages[vmf->pgoff]`: either
+/// `vmf_insert_pfn()` (special PTE) or `vmf->page` with `get_page()` (normal PTE through
+/// `finish_fault()`). drivers/dma-buf/heaps/cma_heap.c:`cma_heap_vm_fault` and
+/// drivers/dma-buf/udmabuf.c:`udmabuf_vm_fault` are this function.
+#[derive(Debug)]
+pub struct PageArrayVmOps {
+    /// The kernel `vm_operations_struct`.
+    pub name: &'static str,
+    /// The kernel fault function, for traces.
+    pub fault_fn: &'static str,
+    /// The buffer's pages.
+    pub pages: Vec<Pfn>,
+    /// `vmf_insert_pfn()` rather than `vmf->page`.
+    pub inserts_pfn: bool,
+}
+
+impl pfnguard_mm::VmOperations for PageArrayVmOps {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    fn fault(&self, cx: &mut pfnguard_mm::FaultCtx<'_>) -> KResult<pfnguard_mm::VmFault> {
+        let pgoff = cx.vmf.pgoff;
+        let Some(&p) = self.pages.get(pgoff as usize) else {
+            pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "pgoff {pgoff} beyond the buffer -> SIGBUS");
+            return Ok(pfnguard_mm::VmFault::SIGBUS);
+        };
+        if self.inserts_pfn {
+            pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "vmf_insert_pfn(pfn {p})");
+            let a = cx.vmf.address;
+            cx.vmf_insert_pfn(a, p)
+        } else {
+            pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "vmf->page = pages[{pgoff}]; get_page");
+            cx.set_page(p);
+            Ok(pfnguard_mm::VmFault::NONE)
+        }
+    }
+}
+
 /// `n` independent `alloc_page(GFP_KERNEL)` pages (refcount 1, mapping NULL).
 pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: u16) -> KResult<Vec<Pfn>> {
     (0..n)

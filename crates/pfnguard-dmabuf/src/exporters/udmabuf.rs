@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
 use pfnguard_mm::shmem::memfd_create;
-use pfnguard_mm::{trace, Errno, FaultCtx, KResult, Kernel, Pfn, VmFault, VmFlags, VmOperations, VmaNew, PAGE_SIZE};
+use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
-use super::{ExportCtx, Exported, Exporter};
-use crate::core::{export_file, DmaBuf, DmaBufOps};
+use super::{export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
+use crate::core::DmaBufOps;
 use crate::profile::DriverProfile;
 
 /// `/dev/udmabuf` over a shmem (or MFD_HUGETLB) memfd.
@@ -35,7 +35,9 @@ impl DmaBufOps for UdmabufBuffer {
         if self.inserts_pfn {
             vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         }
-        vma.set_ops(Arc::new(UdmabufVmOps {
+        vma.set_ops(Arc::new(PageArrayVmOps {
+            name: "udmabuf_vm_ops",
+            fault_fn: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
         }));
@@ -43,41 +45,6 @@ impl DmaBufOps for UdmabufBuffer {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
-    }
-}
-
-#[derive(Debug)]
-struct UdmabufVmOps {
-    pages: Vec<Pfn>,
-    inserts_pfn: bool,
-}
-
-impl VmOperations for UdmabufVmOps {
-    fn name(&self) -> &'static str {
-        "udmabuf_vm_ops"
-    }
-    fn has_fault(&self) -> bool {
-        true
-    }
-    /// `udmabuf_vm_fault()`: pgoff beyond → SIGBUS; 6.11+: `vmf_insert_pfn(folio_pfn + offset)`;
-    /// before: `vmf->page = ubuf->pages[pgoff]; get_page(); return 0`.
-    fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
-        const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault";
-        let Some(&p) = self.pages.get(cx.vmf.pgoff as usize) else {
-            let pgoff = cx.vmf.pgoff;
-            trace!(cx.kernel(), F, "pgoff {pgoff} beyond the buffer -> SIGBUS");
-            return Ok(VmFault::SIGBUS);
-        };
-        if self.inserts_pfn {
-            trace!(cx.kernel(), F, "vmf_insert_pfn(pfn {p})");
-            let a = cx.vmf.address;
-            cx.vmf_insert_pfn(a, p)
-        } else {
-            let pgoff = cx.vmf.pgoff;
-            trace!(cx.kernel(), F, "vmf->page = pages[{pgoff}]; get_page");
-            cx.set_page(p);
-            Ok(VmFault::NONE)
-        }
     }
 }
 
@@ -120,19 +87,9 @@ impl Exporter for Udmabuf {
             pages.push(p);
         }
         trace!(k, F, "{} memfd page(s) {}", pages.len(), if cx.drivers.udmabuf_inserts_pfn { "long-term pinned (memfd_pin_folios)" } else { "referenced (shmem_read_mapping_page)" });
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(
-            size,
-            "udmabuf",
-            Arc::new(UdmabufBuffer {
+        Ok(export_rdwr(cx.pages, "udmabuf", Arc::new(UdmabufBuffer {
                 pages,
                 inserts_pfn: cx.drivers.udmabuf_inserts_pfn,
-            }),
-        );
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+            }), cx.policy))
     }
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use pfnguard_mm::insert::VmallocArea;
-use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew, PAGE_SIZE};
+use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew};
 
-use super::{alloc_driver_pages, alloc_noncompound_block, ExportCtx, Exported, Exporter};
-use crate::core::{export_file, DmaBuf, DmaBufOps};
+use super::{alloc_driver_pages, alloc_noncompound_block, export_rdwr, ExportCtx, Exported, Exporter};
+use crate::core::DmaBufOps;
 
 /// `vb2_common_vm_ops`: `.open`/`.close` only — no `.fault`, no `.access`.
 #[derive(Debug)]
@@ -52,13 +52,7 @@ impl Exporter for Vb2Vmalloc {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let area = VmallocArea::vmalloc_user(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "videobuf2_vmalloc", Arc::new(Vb2VmallocBuf { area }));
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+        Ok(export_rdwr(cx.pages, "videobuf2_vmalloc", Arc::new(Vb2VmallocBuf { area }), cx.policy))
     }
 }
 
@@ -112,13 +106,7 @@ impl Exporter for Vb2DmaContig {
     /// `__GFP_COMP`: only the first page is refcounted.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_noncompound_block(k, cx.pages)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "videobuf2_dma_contig", Arc::new(Vb2DcBuf { pages }));
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+        Ok(export_rdwr(cx.pages, "videobuf2_dma_contig", Arc::new(Vb2DcBuf { pages }), cx.policy))
     }
 }
 
@@ -157,12 +145,6 @@ impl Exporter for Vb2DmaSg {
     /// refcounted, mapping NULL.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_driver_pages(k, cx.pages, 0)?;
-        let size = cx.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "videobuf2_dma_sg", Arc::new(Vb2SgBuf { pages }));
-        Ok(Exported {
-            file: export_file(buf.clone(), true, cx.policy),
-            buf: Some(buf),
-            size,
-        })
+        Ok(export_rdwr(cx.pages, "videobuf2_dma_sg", Arc::new(Vb2SgBuf { pages }), cx.policy))
     }
 }
