@@ -296,6 +296,9 @@ pub struct CustomExporter {
     pub desc: Description,
 }
 
+/// `MAX_PAGE_ORDER` (x86-64, both modeled kernels; 6.1 spells it `MAX_ORDER - 1`).
+const MAX_PAGE_ORDER: u8 = 10;
+
 #[derive(Debug)]
 struct Backing {
     pages: Vec<Pfn>,
@@ -308,6 +311,12 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
         Memory::DriverPages => alloc_driver_pages(k, n, 0)?,
         Memory::Compound => {
             let order = n.next_power_of_two().trailing_zeros() as u8;
+            // mm/page_alloc.c:__alloc_pages: an order above MAX_PAGE_ORDER (10 on x86-64)
+            // fails with a warning.
+            if order > MAX_PAGE_ORDER {
+                trace!(k, "mm/page_alloc.c:__alloc_pages", "order {order} > MAX_PAGE_ORDER -> NULL (-ENOMEM)");
+                return Err(enomem());
+            }
             let head = k.frames.alloc(AllocSpec::compound(order)).ok_or_else(enomem)?;
             (0..n).map(|i| Pfn(head.0 + i)).collect()
         }
@@ -324,16 +333,23 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
             v
         }
         Memory::Hugetlb => {
-            let head = k
-                .frames
-                .alloc(AllocSpec {
-                    order: 9,
-                    compound: true,
-                    mapping: Mapping::File { can_writeback: false },
-                    flags: FolioFlags::HUGETLB,
-                })
-                .ok_or_else(enomem)?;
-            (0..n).map(|i| Pfn(head.0 + i)).collect()
+            // One 2 MiB folio per huge page of the file (mm/hugetlb.c:alloc_hugetlb_folio, one
+            // per hugetlb_no_page); a buffer larger than 512 pages spans several folios.
+            let mut v = Vec::with_capacity(n as usize);
+            while (v.len() as u64) < n {
+                let head = k
+                    .frames
+                    .alloc(AllocSpec {
+                        order: 9,
+                        compound: true,
+                        mapping: Mapping::File { can_writeback: false },
+                        flags: FolioFlags::HUGETLB,
+                    })
+                    .ok_or_else(enomem)?;
+                let take = (n - v.len() as u64).min(512);
+                v.extend((0..take).map(|i| Pfn(head.0 + i)));
+            }
+            v
         }
         Memory::Cma => alloc_cma_pages(k, n)?,
         Memory::Vmalloc => {

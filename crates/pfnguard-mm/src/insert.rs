@@ -118,7 +118,9 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
             Err(Errno::EINVAL.into())
         };
     }
-    if f.is_anon() || f.flags.has(FolioFlags::SLAB) || f.flags.has(FolioFlags::HAS_TYPE) {
+    let typed = f.flags.has(FolioFlags::HAS_TYPE)
+        || (k.profile.hugetlb_is_page_type && f.flags.has(FolioFlags::HUGETLB) && f.head == pfn);
+    if f.is_anon() || f.flags.has(FolioFlags::SLAB) || typed {
         trace!(k, F, "anon/slab/typed page -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }

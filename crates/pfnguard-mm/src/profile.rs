@@ -51,6 +51,9 @@ pub struct KernelProfile {
     /// (`vm_mixed_zeropage_allowed()`, special PTE, no refcount): 6.12. In 6.1 the zero page is
     /// inserted as a normal, refcounted, rmapped, RSS-counted page.
     pub insert_zero_page_special: bool,
+    /// hugetlb folios are a page type (`PGTY_hugetlb`, 6.10+), so `validate_page_before_insert()`
+    /// refuses their head page through `page_has_type()`; 6.1 marks them with a compound dtor.
+    pub hugetlb_is_page_type: bool,
     /// Failure mode of `vm_mixed_ok()` in `__vm_insert_mixed()`.
     pub mixed_not_ok: MixedNotOk,
     /// `vm_mixed_ok()` applies the zero-page rule of `vm_mixed_zeropage_allowed()` (6.12).
@@ -157,6 +160,7 @@ pub static LINUX_6_1: KernelProfile = KernelProfile {
     pte_devmap_bit: 58,
     insert_page_count_check_in_caller: true,
     insert_zero_page_special: false,
+    hugetlb_is_page_type: false,
     mixed_not_ok: MixedNotOk::Bug,
     mixed_ok_zero_page_rule: false,
     normal_page_mixed_zero_none: false,
@@ -182,6 +186,7 @@ pub static LINUX_6_12: KernelProfile = KernelProfile {
     pte_devmap_bit: 57,
     insert_page_count_check_in_caller: false,
     insert_zero_page_special: true,
+    hugetlb_is_page_type: true,
     mixed_not_ok: MixedNotOk::Sigbus,
     mixed_ok_zero_page_rule: true,
     normal_page_mixed_zero_none: true,
