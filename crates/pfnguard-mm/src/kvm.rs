@@ -83,7 +83,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     let r = gup_longterm_locked(k, mm, addr, 1, gup, Some(&mut pages));
     k.trace.leave();
     match r {
-        Ok(1) => {
+        Ok(1) if !pages.is_empty() => {
             return Ok(KvmPfn::Pfn {
                 pfn: pages[0],
                 refcounted: true,

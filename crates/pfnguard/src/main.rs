@@ -1,5 +1,6 @@
 //! `pfnguard`: predict what Linux does with a dma-buf mmap, probe what a real kernel does, and
 //! compare the two.
+#![forbid(unsafe_code)]
 
 use std::io::Write as _;
 use std::path::PathBuf;
