@@ -1,0 +1,146 @@
+//! The dma-buf core: importer-forwarded mmap, SYNC and SET_NAME ioctls, attachments with
+//! CONFIG_DMABUF_DEBUG, fdinfo and bufinfo.
+
+use std::sync::Arc;
+
+use pfnguard_dmabuf::core::{
+    dma_buf_mmap, dma_buf_set_name, dma_buf_sync, map_attachment, render_bufinfo, render_fdinfo, sync,
+    unmap_attachment, DmaBuf, SgDebug, SgPage,
+};
+use pfnguard_dmabuf::exporters::{ExportCtx, Exporter};
+use pfnguard_dmabuf::profile::DRIVERS_6_12;
+use pfnguard_dmabuf::Policy;
+use pfnguard_mm::mmap::do_mmap;
+use pfnguard_mm::proc::maps_line;
+use pfnguard_mm::vma::AddressSpace;
+use pfnguard_mm::{Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags, VmaNew, LINUX_6_12, PAGE_SIZE};
+
+fn system_heap_buf(k: &mut Kernel) -> (Arc<File>, Arc<DmaBuf>) {
+    let e = pfnguard_dmabuf::by_id("system-heap").expect("catalogue");
+    let cx = ExportCtx { drivers: &DRIVERS_6_12, policy: Policy::Off, pages: 4 };
+    let x = e.export(k, &cx).expect("export");
+    (x.file, x.buf.expect("a dma-buf"))
+}
+
+/// A DRM driver mmapping an imported buffer through its own node: `drm_gem_shmem_mmap()` for an
+/// imported object calls `dma_buf_mmap(obj->dma_buf, vma, 0)`.
+#[derive(Debug)]
+struct Importer {
+    file: Arc<File>,
+    buf: Arc<DmaBuf>,
+    pgoff: u64,
+}
+
+impl FileOperations for Importer {
+    fn name(&self) -> &'static str {
+        "importer_fops"
+    }
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        dma_buf_mmap(vma, self.file.clone(), &self.buf, self.pgoff, Policy::Off)
+    }
+}
+
+fn importer_file(file: Arc<File>, buf: Arc<DmaBuf>, pgoff: u64) -> Arc<File> {
+    Arc::new(File {
+        path: "/dev/dri/card0".into(),
+        ino: 7,
+        dev: (226, 0),
+        readable: true,
+        writable: true,
+        noexec: false,
+        nlink: 1,
+        mapping: AddressSpace::PSEUDO,
+        fops: Arc::new(Importer { file, buf, pgoff }),
+        is_dma_buf: false,
+    })
+}
+
+#[test]
+fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let (file, buf) = system_heap_buf(&mut k);
+    let imp = importer_file(file, buf, 1);
+    let a = do_mmap(&mut k, Kernel::INIT_MM, Some(imp), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED)).expect("mmap");
+    let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
+    // vma_set_file(vma, dmabuf->file); vma->vm_pgoff = pgoff
+    assert_eq!(v.pgoff, 1);
+    assert!(v.file.as_ref().is_some_and(|f| f.is_dma_buf));
+    assert!(maps_line(&v).ends_with("/dmabuf:"), "{}", maps_line(&v));
+    assert!(v.flags.all(VmFlags::PFNMAP | VmFlags::IO));
+}
+
+#[test]
+fn importer_forwarded_mmap_checks_bounds_and_overflow() {
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let (file, buf) = system_heap_buf(&mut k);
+    let beyond = importer_file(file.clone(), buf.clone(), 3);
+    let r = do_mmap(&mut k, Kernel::INIT_MM, Some(beyond), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+    assert_eq!(r, Err(Fail::Errno(Errno::EINVAL)));
+    let wrap = importer_file(file, buf, u64::MAX);
+    let r = do_mmap(&mut k, Kernel::INIT_MM, Some(wrap), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+    assert_eq!(r, Err(Fail::Errno(Errno::EOVERFLOW)));
+}
+
+#[test]
+fn own_mmap_checks_vm_pgoff_against_the_size() {
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let (file, _buf) = system_heap_buf(&mut k);
+    let mut args = MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED);
+    args.pgoff = 3;
+    assert_eq!(do_mmap(&mut k, Kernel::INIT_MM, Some(file.clone()), args), Err(Fail::Errno(Errno::EINVAL)));
+    args.pgoff = 2;
+    assert!(do_mmap(&mut k, Kernel::INIT_MM, Some(file), args).is_ok());
+}
+
+#[test]
+fn sync_ioctl_validates_flags() {
+    assert_eq!(dma_buf_sync(sync::START | sync::RW), Ok(()));
+    assert_eq!(dma_buf_sync(sync::END | sync::READ), Ok(()));
+    assert_eq!(dma_buf_sync(sync::START), Err(Errno::EINVAL));
+    assert_eq!(dma_buf_sync(sync::END), Err(Errno::EINVAL));
+    assert_eq!(dma_buf_sync(8 | sync::RW), Err(Errno::EINVAL));
+}
+
+#[test]
+fn set_name_renames_the_mapping_and_fdinfo() {
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let (file, buf) = system_heap_buf(&mut k);
+    let a = do_mmap(&mut k, Kernel::INIT_MM, Some(file), MmapArgs::new(4 * PAGE_SIZE, Prot::RW, MapFlags::SHARED)).expect("mmap");
+    assert_eq!(dma_buf_set_name(&buf, &"x".repeat(32)), Err(Errno::EINVAL));
+    assert_eq!(dma_buf_set_name(&buf, "camera0"), Ok(()));
+    let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
+    assert!(maps_line(&v).ends_with("/dmabuf:camera0"), "{}", maps_line(&v));
+    let fd = render_fdinfo(&buf, 0o2, 2);
+    assert!(fd.contains("size:\t16384\n"), "{fd}");
+    assert!(fd.contains("count:\t1\n"), "{fd}");
+    assert!(fd.contains("exp_name:\tsystem\n"), "{fd}");
+    assert!(fd.contains("name:\tcamera0\n"), "{fd}");
+    let bi = render_bufinfo(&[(&buf, 2, 0x1f, 2, vec!["0000:00:02.0".into()])]);
+    assert!(bi.starts_with("\nDma-buf Objects:\n"), "{bi}");
+    assert!(bi.contains("00016384\t00000002\t0000001f\t00000002\tsystem\t"), "{bi}");
+    assert!(bi.contains("\tcamera0\n\tAttached Devices:\n\t0000:00:02.0\nTotal 1 devices attached\n"), "{bi}");
+    assert!(bi.ends_with("\nTotal 1 objects, 16384 bytes\n"), "{bi}");
+}
+
+#[test]
+fn dmabuf_debug_hides_the_pages_from_importers() {
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let (_file, buf) = system_heap_buf(&mut k);
+    let pages = buf.ops.pages();
+    let plain = map_attachment(&pages, SgDebug::Off);
+    assert!(plain.iter().zip(&pages).all(|(e, p)| e.page == SgPage::Page(*p) && e.dma_address == p.phys()));
+    let xor = map_attachment(&pages, SgDebug::XorPageLink);
+    for (e, p) in xor.iter().zip(&pages) {
+        let SgPage::Mangled(link) = e.page else {
+            panic!("expected a mangled page_link");
+        };
+        // The low 8 bits (SG_CHAIN/SG_END) survive; everything above is flipped.
+        let orig = 0xffff_ea00_0000_0000u64.wrapping_add(p.0 * 64);
+        assert_eq!(link & 0xff, orig & 0xff);
+        assert_eq!(link ^ orig, !0xffu64);
+        assert_eq!(e.dma_address, p.phys());
+    }
+    assert_eq!(unmap_attachment(&xor, &pages), pages);
+    let copied = map_attachment(&pages, SgDebug::CopiedTable);
+    assert!(copied.iter().all(|e| e.page == SgPage::Null && e.dma_len == 4096));
+}
