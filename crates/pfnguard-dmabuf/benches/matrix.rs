@@ -15,7 +15,14 @@ fn full_matrix() -> usize {
         for policy in Policy::ALL {
             for e in &exporters {
                 for op in OpKey::ALL {
-                    black_box(run_cell(profile, e.as_ref(), policy, op, DEFAULT_PAGES, false));
+                    black_box(run_cell(
+                        profile,
+                        e.as_ref(),
+                        policy,
+                        op,
+                        DEFAULT_PAGES,
+                        false,
+                    ));
                     cells += 1;
                 }
             }
@@ -26,7 +33,9 @@ fn full_matrix() -> usize {
 
 fn bench(c: &mut Criterion) {
     let cells = full_matrix();
-    c.bench_function(&format!("full matrix ({cells} cells)"), |b| b.iter(full_matrix));
+    c.bench_function(&format!("full matrix ({cells} cells)"), |b| {
+        b.iter(full_matrix)
+    });
 }
 
 criterion_group!(benches, bench);

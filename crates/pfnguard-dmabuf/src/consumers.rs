@@ -16,7 +16,10 @@ use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
 use pfnguard_mm::madvise::{madvise, mlock, Advice};
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::mremap::{mremap, MremapFlags};
-use pfnguard_mm::{trace, Errno, Fail, KResult, Kernel, MapFlags, MmId, MmapArgs, Prot, VirtAddr, VmFlags, PAGE_SIZE};
+use pfnguard_mm::{
+    trace, Errno, Fail, KResult, Kernel, MapFlags, MmId, MmapArgs, Prot, VirtAddr, VmFlags,
+    PAGE_SIZE,
+};
 use pfnguard_report::OpKey;
 
 use crate::exporters::{ExportCtx, Exported, Exporter};
@@ -39,7 +42,12 @@ struct Mapped {
 }
 
 fn export(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx) -> KResult<Exported> {
-    trace!(k, "pfnguard:export", "allocate and export from {}", exp.id());
+    trace!(
+        k,
+        "pfnguard:export",
+        "allocate and export from {}",
+        exp.id()
+    );
     k.trace.enter();
     let r = exp.export(k, cx);
     k.trace.leave();
@@ -48,13 +56,27 @@ fn export(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx) -> KResult<Exporte
 
 fn map_shared(k: &mut Kernel, e: &Exported) -> KResult<Mapped> {
     let mm = Kernel::INIT_MM;
-    let addr = do_mmap(k, mm, Some(Arc::clone(&e.file)), MmapArgs::new(e.size, Prot::RW, MapFlags::SHARED))?;
-    trace!(k, "pfnguard:touch", "write one byte to each of the {} page(s)", e.size / PAGE_SIZE);
+    let addr = do_mmap(
+        k,
+        mm,
+        Some(Arc::clone(&e.file)),
+        MmapArgs::new(e.size, Prot::RW, MapFlags::SHARED),
+    )?;
+    trace!(
+        k,
+        "pfnguard:touch",
+        "write one byte to each of the {} page(s)",
+        e.size / PAGE_SIZE
+    );
     k.trace.enter();
     let r = touch_range(k, mm, addr, e.size, true);
     k.trace.leave();
     r?;
-    Ok(Mapped { mm, addr, size: e.size })
+    Ok(Mapped {
+        mm,
+        addr,
+        size: e.size,
+    })
 }
 
 /// Run one op against a fresh buffer of `exp` on `k` (which must be fresh).
@@ -62,7 +84,11 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
     let e = match export(k, exp, cx) {
         Ok(e) => e,
         Err(f) => {
-            return if op == OpKey::Export { f.value() } else { "skipped".into() };
+            return if op == OpKey::Export {
+                f.value()
+            } else {
+                "skipped".into()
+            };
         }
     };
     match op {
@@ -73,7 +99,11 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
     let m = match map_shared(k, &e) {
         Ok(m) => m,
         Err(f) => {
-            return if op == OpKey::MmapShared { f.value() } else { "skipped".into() };
+            return if op == OpKey::MmapShared {
+                f.value()
+            } else {
+                "skipped".into()
+            };
         }
     };
     let pages = m.size / PAGE_SIZE;
@@ -91,26 +121,47 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
                 return "skipped".into();
             };
             let s = pfnguard_mm::proc::smaps(k, mm, &v);
-            trace!(k, "fs/proc/task_mmu.c:smap_gather_stats", "Rss: {} kB", s.rss_kb);
-            if s.rss_kb > 0 { "counted".into() } else { "zero".into() }
+            trace!(
+                k,
+                "fs/proc/task_mmu.c:smap_gather_stats",
+                "Rss: {} kB",
+                s.rss_kb
+            );
+            if s.rss_kb > 0 {
+                "counted".into()
+            } else {
+                "zero".into()
+            }
         }
         OpKey::Pagemap => {
             let e = pfnguard_mm::proc::pagemap_entry(k, mm, addr);
             trace!(k, "fs/proc/task_mmu.c:pagemap_read", "entry {e:#018x}");
-            if e & pfnguard_mm::proc::pm::PRESENT != 0 { "present".into() } else { "hole".into() }
+            if e & pfnguard_mm::proc::pm::PRESENT != 0 {
+                "present".into()
+            } else {
+                "hole".into()
+            }
         }
         OpKey::OdirectRead => odirect(k, mm, addr, true),
         OpKey::OdirectWrite => odirect(k, mm, addr, false),
         OpKey::Vmsplice => vmsplice(k, mm, addr),
         OpKey::IoUringRegister => io_uring_register(k, mm, addr, pages),
-        OpKey::ProcessVmReadv => value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, false).map(|_| ())),
-        OpKey::ProcessVmWritev => value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, true).map(|_| ())),
+        OpKey::ProcessVmReadv => {
+            value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, false).map(|_| ()))
+        }
+        OpKey::ProcessVmWritev => {
+            value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, true).map(|_| ()))
+        }
         OpKey::ProcMemRead => value_of(&proc_mem_rw(k, mm, addr, PAGE_SIZE, false).map(|_| ())),
         OpKey::ProcMemWrite => value_of(&proc_mem_rw(k, mm, addr, PAGE_SIZE, true).map(|_| ())),
         OpKey::PipeWrite => {
             // pipe_write() → copy_page_from_iter(): a plain user read, faults handled normally;
             // a fault that cannot be resolved makes the copy short → -EFAULT.
-            trace!(k, "fs/pipe.c:pipe_write", "copy_page_from_iter (copy_from_user, no GUP)");
+            trace!(
+                k,
+                "fs/pipe.c:pipe_write",
+                "copy_page_from_iter (copy_from_user, no GUP)"
+            );
             match user_access(k, mm, addr, false) {
                 Ok(()) => "ok".into(),
                 Err(Fail::Signal(_)) => "EFAULT".into(),
@@ -123,8 +174,15 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
         OpKey::MadvPopulateWrite => value_of(&madvise(k, mm, addr, m.size, Advice::PopulateWrite)),
         OpKey::Mlock => match mlock(k, mm, addr, m.size) {
             Ok(()) => {
-                let locked = k.mm(mm).vma_at(addr).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
-                if locked { "ok:locked".into() } else { "ok:not-locked".into() }
+                let locked = k
+                    .mm(mm)
+                    .vma_at(addr)
+                    .is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+                if locked {
+                    "ok:locked".into()
+                } else {
+                    "ok:not-locked".into()
+                }
             }
             Err(e) => e.value(),
         },
@@ -137,7 +195,19 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
             Err(e) => e.value(),
         },
         OpKey::MremapGrow => value_of(
-            &mremap(k, mm, addr, m.size, m.size + PAGE_SIZE, MremapFlags { maymove: true, ..MremapFlags::default() }, None).map(|_| ()),
+            &mremap(
+                k,
+                mm,
+                addr,
+                m.size,
+                m.size + PAGE_SIZE,
+                MremapFlags {
+                    maymove: true,
+                    ..MremapFlags::default()
+                },
+                None,
+            )
+            .map(|_| ()),
         ),
         OpKey::KvmMap => kvm_map(k, mm, addr),
         OpKey::RdmaRegMr => rdma_reg_mr(k, mm, addr, pages),
@@ -147,7 +217,12 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
 /// `mmap_private`: `mmap(MAP_PRIVATE)`, a write to page 0, then whether the buffer changed.
 fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
     let mm = Kernel::INIT_MM;
-    let addr = match do_mmap(k, mm, Some(Arc::clone(&e.file)), MmapArgs::new(e.size, Prot::RW, MapFlags::PRIVATE)) {
+    let addr = match do_mmap(
+        k,
+        mm,
+        Some(Arc::clone(&e.file)),
+        MmapArgs::new(e.size, Prot::RW, MapFlags::PRIVATE),
+    ) {
         Ok(a) => a,
         Err(f) => return f.value(),
     };
@@ -159,8 +234,22 @@ fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
         .frames
         .folio_of(pte.pfn())
         .is_some_and(|f| k.frames.folio(f).mapping == Mapping::Anon);
-    trace!(k, "pfnguard:mmap_private", "after the write page 0 maps {} pfn {}", if anon { "an anon (COW) page at" } else { "the buffer's" }, pte.pfn());
-    if anon { "ok:cow".into() } else { "ok:shared".into() }
+    trace!(
+        k,
+        "pfnguard:mmap_private",
+        "after the write page 0 maps {} pfn {}",
+        if anon {
+            "an anon (COW) page at"
+        } else {
+            "the buffer's"
+        },
+        pte.pfn()
+    );
+    if anon {
+        "ok:cow".into()
+    } else {
+        "ok:shared".into()
+    }
 }
 
 /// O_DIRECT on a block device: `bio_iov_iter_get_pages()` takes the user buffer with
@@ -171,7 +260,16 @@ fn odirect(k: &mut Kernel, mm: MmId, addr: VirtAddr, read: bool) -> OpValue {
     let gup = if read { Foll::WRITE } else { Foll(0) };
     let mut pages = Vec::new();
     let pin = k.profile.odirect_uses_pin;
-    trace!(k, "block/bio.c:bio_iov_iter_get_pages", "{}", if pin { "iov_iter_extract_pages -> pin_user_pages_fast" } else { "iov_iter_get_pages2 -> get_user_pages_fast" });
+    trace!(
+        k,
+        "block/bio.c:bio_iov_iter_get_pages",
+        "{}",
+        if pin {
+            "iov_iter_extract_pages -> pin_user_pages_fast"
+        } else {
+            "iov_iter_get_pages2 -> get_user_pages_fast"
+        }
+    );
     k.trace.enter();
     let r = if pin {
         pin_user_pages_fast(k, mm, addr, 1, gup, &mut pages)
@@ -196,13 +294,21 @@ fn odirect(k: &mut Kernel, mm: MmId, addr: VirtAddr, read: bool) -> OpValue {
 /// `get_user_pages_fast(FOLL_GET)`; the pipe keeps the page references until it is drained.
 fn vmsplice(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
     let mut pages = Vec::new();
-    trace!(k, "fs/splice.c:iter_to_pipe", "iov_iter_get_pages2 -> get_user_pages_fast(FOLL_GET)");
+    trace!(
+        k,
+        "fs/splice.c:iter_to_pipe",
+        "iov_iter_get_pages2 -> get_user_pages_fast(FOLL_GET)"
+    );
     k.trace.enter();
     let r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
     k.trace.leave();
     match r {
         Ok(n) if n > 0 => {
-            k.held.push(HeldPages { holder: "pipe", pinned: false, pages });
+            k.held.push(HeldPages {
+                holder: "pipe",
+                pinned: false,
+                pages,
+            });
             k.release_held("pipe");
             "ok".into()
         }
@@ -220,10 +326,18 @@ fn io_uring_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpVal
     let gup = Foll::WRITE | Foll::LONGTERM;
     k.trace.enter();
     let r = if k.profile.io_uring_pin_fast {
-        trace!(k, "io_uring/memmap.c:io_pin_pages", "pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)");
+        trace!(
+            k,
+            "io_uring/memmap.c:io_pin_pages",
+            "pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)"
+        );
         pin_user_pages_fast(k, mm, addr, nr, gup, &mut pages)
     } else {
-        trace!(k, "io_uring/rsrc.c:io_pin_pages", "pin_user_pages(FOLL_WRITE|FOLL_LONGTERM, vmas)");
+        trace!(
+            k,
+            "io_uring/rsrc.c:io_pin_pages",
+            "pin_user_pages(FOLL_WRITE|FOLL_LONGTERM, vmas)"
+        );
         pin_user_pages(k, mm, addr, nr, gup, &mut pages)
     };
     k.trace.leave();
@@ -231,15 +345,25 @@ fn io_uring_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpVal
         Ok(n) if n == nr => {
             if k.profile.io_uring_rejects_non_shmem_files {
                 let bad = k.mm(mm).vma_at(addr).is_some_and(|v| {
-                    v.file.as_ref().is_some_and(|f| !f.mapping.shmem && !f.mapping.hugetlb)
+                    v.file
+                        .as_ref()
+                        .is_some_and(|f| !f.mapping.shmem && !f.mapping.hugetlb)
                 });
                 if bad {
-                    trace!(k, "io_uring/rsrc.c:io_pin_pages", "file-backed VMA that is not shmem/hugetlb -> -EOPNOTSUPP");
+                    trace!(
+                        k,
+                        "io_uring/rsrc.c:io_pin_pages",
+                        "file-backed VMA that is not shmem/hugetlb -> -EOPNOTSUPP"
+                    );
                     k.unpin_user_pages(&pages);
                     return "EOPNOTSUPP".into();
                 }
             }
-            k.held.push(HeldPages { holder: "io_uring", pinned: true, pages: std::mem::take(&mut pages) });
+            k.held.push(HeldPages {
+                holder: "io_uring",
+                pinned: true,
+                pages: std::mem::take(&mut pages),
+            });
             k.release_held("io_uring");
             "ok".into()
         }
@@ -254,7 +378,13 @@ fn io_uring_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpVal
 }
 
 /// `fork(2)`, then the child reads `pages` pages (or page 0 only for the refault check).
-fn fork_child_read(k: &mut Kernel, mm: MmId, addr: VirtAddr, pages: u64, _refault: Option<()>) -> OpValue {
+fn fork_child_read(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    pages: u64,
+    _refault: Option<()>,
+) -> OpValue {
     let child = match dup_mmap(k, mm) {
         Ok(c) => c,
         Err(e) => return e.value(),
@@ -292,7 +422,11 @@ fn futex_wake_shared(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
     k.put_pages(&pages);
     match mapping {
         Some(Mapping::None) | None => {
-            trace!(k, F, "folio->mapping == NULL (not anon, not page cache) -> -EFAULT");
+            trace!(
+                k,
+                F,
+                "folio->mapping == NULL (not anon, not page cache) -> -EFAULT"
+            );
             "EFAULT".into()
         }
         Some(m) => {
@@ -305,7 +439,11 @@ fn futex_wake_shared(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
 /// A KVM memslot over the mapping and a guest write to page 0: `hva_to_pfn()`;
 /// KVM_PFN_ERR_FAULT makes KVM_RUN fail with -EFAULT.
 fn kvm_map(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
-    trace!(k, "arch/x86/kvm/mmu/mmu.c:kvm_faultin_pfn", "guest write fault on the memslot page 0");
+    trace!(
+        k,
+        "arch/x86/kvm/mmu/mmu.c:kvm_faultin_pfn",
+        "guest write fault on the memslot page 0"
+    );
     k.trace.enter();
     let r = hva_to_pfn(k, mm, addr, true);
     k.trace.leave();
@@ -326,7 +464,11 @@ fn rdma_reg_mr(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpValue {
     let gup = Foll::LONGTERM | Foll::WRITE;
     let mut pages = Vec::new();
     k.mm_mut(mm).pinned_vm += nr;
-    trace!(k, "drivers/infiniband/core/umem.c:ib_umem_get", "pin_user_pages_fast(FOLL_LONGTERM|FOLL_WRITE)");
+    trace!(
+        k,
+        "drivers/infiniband/core/umem.c:ib_umem_get",
+        "pin_user_pages_fast(FOLL_LONGTERM|FOLL_WRITE)"
+    );
     k.trace.enter();
     let r = pin_user_pages_fast(k, mm, addr, nr, gup, &mut pages);
     k.trace.leave();

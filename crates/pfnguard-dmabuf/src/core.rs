@@ -73,7 +73,12 @@ pub struct DmaBufFops {
 /// the exporter's `exp_info.flags` (FMODE_WRITE); the file lives on the `dmabuf` pseudo
 /// filesystem (`noop_backing_dev_info`: no writeback; not noexec).
 pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File> {
-    let name = buf.name.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+    let name = buf
+        .name
+        .lock()
+        .ok()
+        .and_then(|n| n.clone())
+        .unwrap_or_default();
     Arc::new(File {
         path: format!("/dmabuf:{name}"),
         ino: buf.ino,
@@ -95,7 +100,13 @@ impl FileOperations for DmaBufFops {
 
     /// `dmabuffs_dname()`: `/dmabuf:` followed by the name DMA_BUF_SET_NAME gave, if any.
     fn d_dname(&self) -> Option<String> {
-        let name = self.buf.name.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+        let name = self
+            .buf
+            .name
+            .lock()
+            .ok()
+            .and_then(|n| n.clone())
+            .unwrap_or_default();
         Some(format!("/dmabuf:{name}"))
     }
 
@@ -160,12 +171,23 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
                 let ptes = k.mm(id.mm).pt.collect_in(v.start, v.end);
                 if let Some((addr, _)) = ptes.iter().find(|(_, p)| p.present() && !p.special()) {
                     let addr = *addr;
-                    k.warn_once(site, format!("policy strict: normal PTE at {addr} in a dma-buf VMA"));
+                    k.warn_once(
+                        site,
+                        format!("policy strict: normal PTE at {addr} in a dma-buf VMA"),
+                    );
                     return Err(Errno::EINVAL.into());
                 }
-                trace!(k, site, "policy strict: every present PTE of the VMA is special");
+                trace!(
+                    k,
+                    site,
+                    "policy strict: every present PTE of the VMA is special"
+                );
             }
-            trace!(vma.kernel(), site, "policy {policy}: VM_PFNMAP without VM_MIXEDMAP, accepted");
+            trace!(
+                vma.kernel(),
+                site,
+                "policy {policy}: VM_PFNMAP without VM_MIXEDMAP, accepted"
+            );
             Ok(())
         }
     }
@@ -174,7 +196,13 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
 /// `dma_buf_mmap(dmabuf, vma, pgoff)` (drivers/dma-buf/dma-buf.c): an importer forwards its
 /// own mmap to the exporter: overflow → -EOVERFLOW, bounds → -EINVAL, `vma_set_file()`,
 /// `vm_pgoff = pgoff`, `ops->mmap`, then the policy.
-pub fn dma_buf_mmap(vma: &mut VmaNew<'_>, file: Arc<File>, buf: &DmaBuf, pgoff: u64, policy: Policy) -> KResult<()> {
+pub fn dma_buf_mmap(
+    vma: &mut VmaNew<'_>,
+    file: Arc<File>,
+    buf: &DmaBuf,
+    pgoff: u64,
+    policy: Policy,
+) -> KResult<()> {
     const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap";
     if !buf.ops.has_mmap() {
         return Err(Errno::EINVAL.into());
@@ -188,7 +216,12 @@ pub fn dma_buf_mmap(vma: &mut VmaNew<'_>, file: Arc<File>, buf: &DmaBuf, pgoff: 
     }
     vma.set_file(file);
     vma.set_pgoff(pgoff);
-    trace!(vma.kernel(), F, "forwarded to dmabuf->ops->mmap ({})", buf.exp_name);
+    trace!(
+        vma.kernel(),
+        F,
+        "forwarded to dmabuf->ops->mmap ({})",
+        buf.exp_name
+    );
     buf.ops.mmap(vma)?;
     apply_policy(vma, policy, F)
 }

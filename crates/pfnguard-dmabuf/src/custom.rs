@@ -21,12 +21,17 @@ use std::sync::Arc;
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
 use pfnguard_mm::insert::{PfnT, VmallocArea};
 use pfnguard_mm::shmem::ShmemInode;
-use pfnguard_mm::{trace, Errno, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations, VmaId, VmaNew, PAGE_SIZE};
+use pfnguard_mm::{
+    trace, Errno, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations,
+    VmaId, VmaNew, PAGE_SIZE,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::core::{export_file, DmaBuf, DmaBufOps};
-use crate::exporters::{alloc_cma_pages, alloc_driver_pages, device_frames, ExportCtx, Exported, Exporter};
+use crate::exporters::{
+    alloc_cma_pages, alloc_driver_pages, device_frames, ExportCtx, Exported, Exporter,
+};
 
 /// The insert function the driver uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -192,7 +197,10 @@ fn key_on_line(text: &str, line: usize) -> Option<&str> {
     let l = text.lines().nth(line.checked_sub(1)?)?;
     let (k, _) = l.split_once('=')?;
     let k = k.trim();
-    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')).then_some(k)
+    (!k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(k)
 }
 
 /// Parse and validate a description.
@@ -202,8 +210,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
         let mut message = e.message().trim().to_owned();
         // The parser names the key for missing and unknown keys but not for a value of the wrong
         // type or an unknown variant: name the key the offending line assigns.
-        let names_key = message.starts_with("missing field") || message.starts_with("unknown field");
-        if let Some(key) = e.span().and_then(|_| key_on_line(text, line)).filter(|_| !names_key) {
+        let names_key =
+            message.starts_with("missing field") || message.starts_with("unknown field");
+        if let Some(key) = e
+            .span()
+            .and_then(|_| key_on_line(text, line))
+            .filter(|_| !names_key)
+        {
             message = format!("key `{key}`: {message}");
         }
         CustomError::Syntax {
@@ -220,13 +233,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
     };
     let name = raw.name.get_ref().trim().to_owned();
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(inv(raw.name.span(), "name", "must be a non-empty id without spaces".into()));
+        return Err(inv(
+            raw.name.span(),
+            "name",
+            "must be a non-empty id without spaces".into(),
+        ));
     }
     let pages = *raw.pages.get_ref();
     if !(1..=65536).contains(&pages) {
-        return Err(inv(raw.pages.span(), "pages", format!("{pages} is out of range (1 to 65536)")));
+        return Err(inv(
+            raw.pages.span(),
+            "pages",
+            format!("{pages} is out of range (1 to 65536)"),
+        ));
     }
-    let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>, key: &'static str| -> Result<u64, CustomError> {
+    let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>,
+                 key: &'static str|
+     -> Result<u64, CustomError> {
         let mut f = 0;
         if let Some(list) = v {
             for item in list.get_ref() {
@@ -246,7 +269,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
     let memory = *raw.memory.get_ref();
     let struct_page_insert = matches!(
         insert,
-        Insert::VmInsertPage | Insert::VmInsertPages | Insert::VmMapPages | Insert::RemapVmallocRange | Insert::FaultPage
+        Insert::VmInsertPage
+            | Insert::VmInsertPages
+            | Insert::VmMapPages
+            | Insert::RemapVmallocRange
+            | Insert::FaultPage
     );
     if struct_page_insert && !memory.has_struct_page() {
         return Err(inv(
@@ -256,13 +283,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
         ));
     }
     if insert == Insert::RemapVmallocRange && memory != Memory::Vmalloc {
-        return Err(inv(raw.memory.span(), "memory", "remap_vmalloc_range maps a vmalloc area: use memory = \"vmalloc\"".into()));
+        return Err(inv(
+            raw.memory.span(),
+            "memory",
+            "remap_vmalloc_range maps a vmalloc area: use memory = \"vmalloc\"".into(),
+        ));
     }
     if insert == Insert::FaultPage && at == At::Mmap {
-        return Err(inv(raw.at.span(), "at", "fault_page is what ->fault returns: use at = \"fault\"".into()));
+        return Err(inv(
+            raw.at.span(),
+            "at",
+            "fault_page is what ->fault returns: use at = \"fault\"".into(),
+        ));
     }
-    if matches!(insert, Insert::VmMapPages | Insert::RemapVmallocRange | Insert::VmInsertPages) && at == At::Fault {
-        return Err(inv(raw.at.span(), "at", format!("{insert:?} maps the whole VMA from ->mmap: use at = \"mmap\"")));
+    if matches!(
+        insert,
+        Insert::VmMapPages | Insert::RemapVmallocRange | Insert::VmInsertPages
+    ) && at == At::Fault
+    {
+        return Err(inv(
+            raw.at.span(),
+            "at",
+            format!("{insert:?} maps the whole VMA from ->mmap: use at = \"mmap\""),
+        ));
     }
     Ok(Description {
         name,
@@ -314,10 +357,17 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
             // mm/page_alloc.c:__alloc_pages: an order above MAX_PAGE_ORDER (10 on x86-64)
             // fails with a warning.
             if order > MAX_PAGE_ORDER {
-                trace!(k, "mm/page_alloc.c:__alloc_pages", "order {order} > MAX_PAGE_ORDER -> NULL (-ENOMEM)");
+                trace!(
+                    k,
+                    "mm/page_alloc.c:__alloc_pages",
+                    "order {order} > MAX_PAGE_ORDER -> NULL (-ENOMEM)"
+                );
                 return Err(enomem());
             }
-            let head = k.frames.alloc(AllocSpec::compound(order)).ok_or_else(enomem)?;
+            let head = k
+                .frames
+                .alloc(AllocSpec::compound(order))
+                .ok_or_else(enomem)?;
             (0..n).map(|i| Pfn(head.0 + i)).collect()
         }
         Memory::Shmem => {
@@ -342,7 +392,9 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
                     .alloc(AllocSpec {
                         order: 9,
                         compound: true,
-                        mapping: Mapping::File { can_writeback: false },
+                        mapping: Mapping::File {
+                            can_writeback: false,
+                        },
                         flags: FolioFlags::HUGETLB,
                     })
                     .ok_or_else(enomem)?;
@@ -354,7 +406,10 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
         Memory::Cma => alloc_cma_pages(k, n)?,
         Memory::Vmalloc => {
             let a = VmallocArea::vmalloc_user(k, n)?;
-            return Ok(Backing { pages: a.pages.clone(), area: Some(a) });
+            return Ok(Backing {
+                pages: a.pages.clone(),
+                area: Some(a),
+            });
         }
         Memory::Device => device_frames(k, n),
     };
@@ -415,8 +470,19 @@ impl DmaBufOps for CustomOps {
                     };
                     let a = v.start.add_pages(i);
                     let r = match d.insert {
-                        Insert::VmfInsertMixed => pfnguard_mm::insert::vmf_insert_mixed(vma.kernel(), id, a, PfnT::plain(p))?,
-                        Insert::VmfInsertPfnProt => pfnguard_mm::insert::vmf_insert_pfn_prot(vma.kernel(), id, a, p, v.page_prot)?,
+                        Insert::VmfInsertMixed => pfnguard_mm::insert::vmf_insert_mixed(
+                            vma.kernel(),
+                            id,
+                            a,
+                            PfnT::plain(p),
+                        )?,
+                        Insert::VmfInsertPfnProt => pfnguard_mm::insert::vmf_insert_pfn_prot(
+                            vma.kernel(),
+                            id,
+                            a,
+                            p,
+                            v.page_prot,
+                        )?,
                         _ => pfnguard_mm::insert::vmf_insert_pfn(vma.kernel(), id, a, p)?,
                     };
                     if r.any(VmFault::ERROR) {
@@ -496,13 +562,22 @@ impl VmOperations for CustomVmOps {
             }
             Insert::RemapPfnRange | Insert::IoRemapPfnRange => {
                 let id = cx.vmf.vma;
-                match pfnguard_mm::insert::remap_pfn_range(cx.kernel(), id, a, p, PAGE_SIZE, v.page_prot) {
+                match pfnguard_mm::insert::remap_pfn_range(
+                    cx.kernel(),
+                    id,
+                    a,
+                    p,
+                    PAGE_SIZE,
+                    v.page_prot,
+                ) {
                     Ok(()) => Ok(VmFault::NOPAGE),
                     Err(Fail::Errno(_)) => Ok(VmFault::SIGBUS),
                     Err(e) => Err(e),
                 }
             }
-            Insert::VmInsertPages | Insert::VmMapPages | Insert::RemapVmallocRange => Ok(VmFault::SIGBUS),
+            Insert::VmInsertPages | Insert::VmMapPages | Insert::RemapVmallocRange => {
+                Ok(VmFault::SIGBUS)
+            }
         }
     }
     fn has_access(&self) -> bool {
@@ -514,7 +589,9 @@ impl VmOperations for CustomVmOps {
         match self.desc.access {
             Access::None => -(Errno::EIO.number() as i64),
             Access::GenericAccessPhys => {
-                let ok = k.vma(vma).is_some_and(|v| v.flags.any(VmFlags::IO | VmFlags::PFNMAP));
+                let ok = k
+                    .vma(vma)
+                    .is_some_and(|v| v.flags.any(VmFlags::IO | VmFlags::PFNMAP));
                 if ok {
                     len as i64
                 } else {
@@ -539,7 +616,14 @@ impl Exporter for CustomExporter {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let backing = alloc(k, self.desc.memory, self.desc.pages)?;
         let size = self.desc.pages * PAGE_SIZE;
-        let buf = DmaBuf::new(size, "user", Arc::new(CustomOps { desc: self.desc.clone(), backing }));
+        let buf = DmaBuf::new(
+            size,
+            "user",
+            Arc::new(CustomOps {
+                desc: self.desc.clone(),
+                backing,
+            }),
+        );
         Ok(Exported {
             file: export_file(buf.clone(), true, cx.policy),
             buf: Some(buf),

@@ -12,6 +12,6 @@ pub mod policy;
 pub mod predict;
 pub mod profile;
 
-pub use exporters::{catalogue, by_id, Exporter};
+pub use exporters::{by_id, catalogue, Exporter};
 pub use policy::Policy;
 pub use predict::{predict, run_cell, DEFAULT_PAGES};

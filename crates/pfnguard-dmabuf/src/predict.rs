@@ -26,7 +26,14 @@ pub struct Cell {
 }
 
 /// Run one op of one exporter on a fresh model of `profile` under `policy`.
-pub fn run_cell(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Policy, op: OpKey, pages: u64, trace: bool) -> Cell {
+pub fn run_cell(
+    profile: &'static KernelProfile,
+    exp: &dyn Exporter,
+    policy: Policy,
+    op: OpKey,
+    pages: u64,
+    trace: bool,
+) -> Cell {
     let mut k = Kernel::new(profile, policy.mm_config());
     if trace {
         k.trace.enable();
@@ -38,7 +45,11 @@ pub fn run_cell(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Pol
             trace: None,
         };
     };
-    let cx = ExportCtx { drivers, policy, pages };
+    let cx = ExportCtx {
+        drivers,
+        policy,
+        pages,
+    };
     let value = run_op(&mut k, exp, &cx, op);
     let events = k.warnings();
     Cell {
@@ -49,7 +60,12 @@ pub fn run_cell(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Pol
 }
 
 /// `pfnguard predict`: every op of `exp` on `profile` under `policy`.
-pub fn predict(profile: &'static KernelProfile, exp: &dyn Exporter, policy: Policy, pages: u64) -> ExporterReport {
+pub fn predict(
+    profile: &'static KernelProfile,
+    exp: &dyn Exporter,
+    policy: Policy,
+    pages: u64,
+) -> ExporterReport {
     let mut ops = BTreeMap::new();
     // Each op boots a fresh kernel, so a WARN_ON_ONCE fires once per op: list each message
     // once, with the ops that hit it.

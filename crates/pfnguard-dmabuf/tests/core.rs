@@ -4,20 +4,27 @@
 use std::sync::Arc;
 
 use pfnguard_dmabuf::core::{
-    dma_buf_mmap, dma_buf_set_name, dma_buf_sync, map_attachment, render_bufinfo, render_fdinfo, sync,
-    unmap_attachment, DmaBuf, SgDebug, SgPage,
+    dma_buf_mmap, dma_buf_set_name, dma_buf_sync, map_attachment, render_bufinfo, render_fdinfo,
+    sync, unmap_attachment, DmaBuf, SgDebug, SgPage,
 };
-use pfnguard_dmabuf::exporters::{ExportCtx, Exporter};
+use pfnguard_dmabuf::exporters::ExportCtx;
 use pfnguard_dmabuf::profile::DRIVERS_6_12;
 use pfnguard_dmabuf::Policy;
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::proc::maps_line;
 use pfnguard_mm::vma::AddressSpace;
-use pfnguard_mm::{Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags, VmaNew, LINUX_6_12, PAGE_SIZE};
+use pfnguard_mm::{
+    Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags,
+    VmaNew, LINUX_6_12, PAGE_SIZE,
+};
 
 fn system_heap_buf(k: &mut Kernel) -> (Arc<File>, Arc<DmaBuf>) {
     let e = pfnguard_dmabuf::by_id("system-heap").expect("catalogue");
-    let cx = ExportCtx { drivers: &DRIVERS_6_12, policy: Policy::Off, pages: 4 };
+    let cx = ExportCtx {
+        drivers: &DRIVERS_6_12,
+        policy: Policy::Off,
+        pages: 4,
+    };
     let x = e.export(k, &cx).expect("export");
     (x.file, x.buf.expect("a dma-buf"))
 }
@@ -60,7 +67,13 @@ fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
     let mut k = Kernel::new(&LINUX_6_12, Config::default());
     let (file, buf) = system_heap_buf(&mut k);
     let imp = importer_file(file, buf, 1);
-    let a = do_mmap(&mut k, Kernel::INIT_MM, Some(imp), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED)).expect("mmap");
+    let a = do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(imp),
+        MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+    )
+    .expect("mmap");
     let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
     // vma_set_file(vma, dmabuf->file); vma->vm_pgoff = pgoff
     assert_eq!(v.pgoff, 1);
@@ -74,10 +87,20 @@ fn importer_forwarded_mmap_checks_bounds_and_overflow() {
     let mut k = Kernel::new(&LINUX_6_12, Config::default());
     let (file, buf) = system_heap_buf(&mut k);
     let beyond = importer_file(file.clone(), buf.clone(), 3);
-    let r = do_mmap(&mut k, Kernel::INIT_MM, Some(beyond), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+    let r = do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(beyond),
+        MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+    );
     assert_eq!(r, Err(Fail::Errno(Errno::EINVAL)));
     let wrap = importer_file(file, buf, u64::MAX);
-    let r = do_mmap(&mut k, Kernel::INIT_MM, Some(wrap), MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+    let r = do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(wrap),
+        MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+    );
     assert_eq!(r, Err(Fail::Errno(Errno::EOVERFLOW)));
 }
 
@@ -87,7 +110,10 @@ fn own_mmap_checks_vm_pgoff_against_the_size() {
     let (file, _buf) = system_heap_buf(&mut k);
     let mut args = MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED);
     args.pgoff = 3;
-    assert_eq!(do_mmap(&mut k, Kernel::INIT_MM, Some(file.clone()), args), Err(Fail::Errno(Errno::EINVAL)));
+    assert_eq!(
+        do_mmap(&mut k, Kernel::INIT_MM, Some(file.clone()), args),
+        Err(Fail::Errno(Errno::EINVAL))
+    );
     args.pgoff = 2;
     assert!(do_mmap(&mut k, Kernel::INIT_MM, Some(file), args).is_ok());
 }
@@ -105,11 +131,21 @@ fn sync_ioctl_validates_flags() {
 fn set_name_renames_the_mapping_and_fdinfo() {
     let mut k = Kernel::new(&LINUX_6_12, Config::default());
     let (file, buf) = system_heap_buf(&mut k);
-    let a = do_mmap(&mut k, Kernel::INIT_MM, Some(file), MmapArgs::new(4 * PAGE_SIZE, Prot::RW, MapFlags::SHARED)).expect("mmap");
+    let a = do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(file),
+        MmapArgs::new(4 * PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+    )
+    .expect("mmap");
     assert_eq!(dma_buf_set_name(&buf, &"x".repeat(32)), Err(Errno::EINVAL));
     assert_eq!(dma_buf_set_name(&buf, "camera0"), Ok(()));
     let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
-    assert!(maps_line(&v).ends_with("/dmabuf:camera0"), "{}", maps_line(&v));
+    assert!(
+        maps_line(&v).ends_with("/dmabuf:camera0"),
+        "{}",
+        maps_line(&v)
+    );
     let fd = render_fdinfo(&buf, 0o2, 2);
     assert!(fd.contains("size:\t16384\n"), "{fd}");
     assert!(fd.contains("count:\t1\n"), "{fd}");
@@ -117,8 +153,14 @@ fn set_name_renames_the_mapping_and_fdinfo() {
     assert!(fd.contains("name:\tcamera0\n"), "{fd}");
     let bi = render_bufinfo(&[(&buf, 2, 0x1f, 2, vec!["0000:00:02.0".into()])]);
     assert!(bi.starts_with("\nDma-buf Objects:\n"), "{bi}");
-    assert!(bi.contains("00016384\t00000002\t0000001f\t00000002\tsystem\t"), "{bi}");
-    assert!(bi.contains("\tcamera0\n\tAttached Devices:\n\t0000:00:02.0\nTotal 1 devices attached\n"), "{bi}");
+    assert!(
+        bi.contains("00016384\t00000002\t0000001f\t00000002\tsystem\t"),
+        "{bi}"
+    );
+    assert!(
+        bi.contains("\tcamera0\n\tAttached Devices:\n\t0000:00:02.0\nTotal 1 devices attached\n"),
+        "{bi}"
+    );
     assert!(bi.ends_with("\nTotal 1 objects, 16384 bytes\n"), "{bi}");
 }
 
@@ -128,7 +170,10 @@ fn dmabuf_debug_hides_the_pages_from_importers() {
     let (_file, buf) = system_heap_buf(&mut k);
     let pages = buf.ops.pages();
     let plain = map_attachment(&pages, SgDebug::Off);
-    assert!(plain.iter().zip(&pages).all(|(e, p)| e.page == SgPage::Page(*p) && e.dma_address == p.phys()));
+    assert!(plain
+        .iter()
+        .zip(&pages)
+        .all(|(e, p)| e.page == SgPage::Page(*p) && e.dma_address == p.phys()));
     let xor = map_attachment(&pages, SgDebug::XorPageLink);
     for (e, p) in xor.iter().zip(&pages) {
         let SgPage::Mangled(link) = e.page else {
@@ -142,5 +187,7 @@ fn dmabuf_debug_hides_the_pages_from_importers() {
     }
     assert_eq!(unmap_attachment(&xor, &pages), pages);
     let copied = map_attachment(&pages, SgDebug::CopiedTable);
-    assert!(copied.iter().all(|e| e.page == SgPage::Null && e.dma_len == 4096));
+    assert!(copied
+        .iter()
+        .all(|e| e.page == SgPage::Null && e.dma_len == 4096));
 }

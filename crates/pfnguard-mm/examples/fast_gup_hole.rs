@@ -67,7 +67,11 @@ fn main() {
         let flags = k.mm(mm).vma_at(addr).map(|v| v.flags).unwrap_or_default();
         let pte = k.mm(mm).pt.get(addr);
         println!("== Linux {} ==", profile.release);
-        println!("VMA flags: {}   PTE special: {}", flags.names(), pte.special());
+        println!(
+            "VMA flags: {}   PTE special: {}",
+            flags.names(),
+            pte.special()
+        );
 
         let mut pages = Vec::new();
         let slow = get_user_pages(&mut k, mm, addr, 1, Foll(0), &mut pages);
@@ -89,7 +93,8 @@ fn main() {
                 Err(e) => format!("-{e}"),
             },
             match pages.first() {
-                Some(p) => format!(": struct page of pfn {p} handed out although the VMA is VM_PFNMAP"),
+                Some(p) =>
+                    format!(": struct page of pfn {p} handed out although the VMA is VM_PFNMAP"),
                 None => String::new(),
             }
         );

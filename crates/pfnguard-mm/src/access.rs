@@ -12,7 +12,14 @@ use crate::vma::VmaId;
 /// `__access_remote_vm()` (mm/memory.c): page by page `get_user_pages_remote()`; where that
 /// fails, the VMA's `vm_ops->access` (e.g. `generic_access_phys`, `ttm_bo_vm_access`) is tried;
 /// returns the bytes transferred.
-pub fn access_remote_vm(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, write: bool, force: bool) -> KResult<u64> {
+pub fn access_remote_vm(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    len: u64,
+    write: bool,
+    force: bool,
+) -> KResult<u64> {
     const F: &str = "mm/memory.c:__access_remote_vm";
     let mut gup = Foll(0);
     if write {
@@ -37,11 +44,24 @@ pub fn access_remote_vm(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, writ
                 };
                 let ops = k.vma(vma).and_then(|v| v.ops.clone());
                 let Some(ops) = ops.filter(|o| o.has_access()) else {
-                    trace!(k, F, "GUP failed and the VMA has no vm_ops->access: stop after {done} byte(s)");
+                    trace!(
+                        k,
+                        F,
+                        "GUP failed and the VMA has no vm_ops->access: stop after {done} byte(s)"
+                    );
                     break;
                 };
                 trace!(k, F, "GUP failed: {}.access", ops.name());
-                let n = ops.access(k, VmaId { mm, start: vma.start }, a, chunk, write);
+                let n = ops.access(
+                    k,
+                    VmaId {
+                        mm,
+                        start: vma.start,
+                    },
+                    a,
+                    chunk,
+                    write,
+                );
                 if n <= 0 {
                     break;
                 }
@@ -56,10 +76,20 @@ pub fn access_remote_vm(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, writ
 
 /// `mem_rw()` (fs/proc/base.c): `/proc/PID/mem` read or write, always FOLL_FORCE on Debian
 /// (CONFIG_PROC_MEM_ALWAYS_FORCE); 0 bytes → -EIO.
-pub fn proc_mem_rw(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, write: bool) -> KResult<u64> {
+pub fn proc_mem_rw(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    len: u64,
+    write: bool,
+) -> KResult<u64> {
     let n = access_remote_vm(k, mm, addr, len, write, true)?;
     if n == 0 {
-        trace!(k, "fs/proc/base.c:mem_rw", "access_remote_vm moved 0 bytes -> -EIO");
+        trace!(
+            k,
+            "fs/proc/base.c:mem_rw",
+            "access_remote_vm moved 0 bytes -> -EIO"
+        );
         return Err(Errno::EIO.into());
     }
     Ok(n)
@@ -68,7 +98,13 @@ pub fn proc_mem_rw(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, write: bo
 /// `process_vm_rw_single_vec()` (mm/process_vm_access.c): `pin_user_pages_remote()` of the
 /// remote range (FOLL_WRITE for writev); no page pinned → -EFAULT; pins are dropped after the
 /// copy.
-pub fn process_vm_rw(k: &mut Kernel, mm: MmId, addr: VirtAddr, len: u64, write: bool) -> KResult<u64> {
+pub fn process_vm_rw(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    len: u64,
+    write: bool,
+) -> KResult<u64> {
     const F: &str = "mm/process_vm_access.c:process_vm_rw_single_vec";
     let first = addr.page_down();
     let nr = (addr.0 + len).div_ceil(PAGE_SIZE) - first.0 / PAGE_SIZE;

@@ -35,7 +35,11 @@ pub enum DumpedVma {
 }
 
 /// `vma_dump_size()` + the page loop of `dump_user_range()`.
-pub fn core_dump(k: &mut Kernel, mm: MmId, coredump_filter: u32) -> Vec<(crate::VirtAddr, DumpedVma)> {
+pub fn core_dump(
+    k: &mut Kernel,
+    mm: MmId,
+    coredump_filter: u32,
+) -> Vec<(crate::VirtAddr, DumpedVma)> {
     let vmas: Vec<_> = k.mm(mm).vmas.values().cloned().collect();
     let mut out = Vec::new();
     for v in vmas {
@@ -46,7 +50,11 @@ pub fn core_dump(k: &mut Kernel, mm: MmId, coredump_filter: u32) -> Vec<(crate::
         } else {
             let wanted = if v.flags.has(VmFlags::SHARED) {
                 let nlink = v.file.as_ref().map_or(0, |f| f.nlink);
-                let bit = if nlink == 0 { filter::ANON_SHARED } else { filter::MAPPED_SHARED };
+                let bit = if nlink == 0 {
+                    filter::ANON_SHARED
+                } else {
+                    filter::MAPPED_SHARED
+                };
                 coredump_filter & bit != 0
             } else if v.file.is_none() || v.anon_vma {
                 coredump_filter & filter::ANON_PRIVATE != 0
@@ -60,7 +68,14 @@ pub fn core_dump(k: &mut Kernel, mm: MmId, coredump_filter: u32) -> Vec<(crate::
                 for i in 0..v.pages() {
                     let a = v.start.add_pages(i);
                     let mut pg = Vec::new();
-                    match get_user_pages_slow(k, mm, a, 1, Foll::FORCE | Foll::DUMP | Foll::GET, Some(&mut pg)) {
+                    match get_user_pages_slow(
+                        k,
+                        mm,
+                        a,
+                        1,
+                        Foll::FORCE | Foll::DUMP | Foll::GET,
+                        Some(&mut pg),
+                    ) {
                         Ok(1) => {
                             k.put_pages(&pg);
                             pages += 1;

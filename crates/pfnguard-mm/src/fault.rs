@@ -74,7 +74,12 @@ impl FaultCtx<'_> {
 }
 
 /// `handle_mm_fault()` (mm/memory.c) on a VMA, with the mmap lock held for reading.
-pub fn handle_mm_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+pub fn handle_mm_fault(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     k.alive()?;
     const F: &str = "mm/memory.c:handle_pte_fault";
     let addr = addr.page_down();
@@ -112,7 +117,13 @@ pub fn handle_mm_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, flags: FaultF
 
 /// `do_anonymous_page()` (mm/memory.c): a read maps the zero page with a special PTE; a write
 /// allocates an anon folio.
-fn do_anonymous_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+fn do_anonymous_page(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     if v.flags.has(VmFlags::SHARED) {
         return Ok(VmFault::SIGBUS);
     }
@@ -146,7 +157,13 @@ fn map_new_anon(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64,
 /// `do_fault()` (mm/memory.c): no `->fault` → SIGBUS if the PTE is still none ("not fully
 /// populated at mmap time"); read → `do_read_fault`; private write → `do_cow_fault`; shared
 /// write → `do_shared_fault`.
-fn do_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+fn do_fault(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:do_fault";
     let has_fault = v.ops.as_ref().is_some_and(|o| o.has_fault());
     if !has_fault {
@@ -157,9 +174,17 @@ fn do_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFla
             "vm_ops has no ->fault ({}): PTE {} -> {}",
             v.ops.as_ref().map_or("vma_dummy_vm_ops", |o| o.name()),
             if none { "none" } else { "present" },
-            if none { "VM_FAULT_SIGBUS" } else { "VM_FAULT_NOPAGE" }
+            if none {
+                "VM_FAULT_SIGBUS"
+            } else {
+                "VM_FAULT_NOPAGE"
+            }
         );
-        return Ok(if none { VmFault::SIGBUS } else { VmFault::NOPAGE });
+        return Ok(if none {
+            VmFault::SIGBUS
+        } else {
+            VmFault::NOPAGE
+        });
     }
     if !flags.write {
         do_read_or_shared_fault(k, v, vma, addr, flags)
@@ -173,7 +198,13 @@ fn do_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFla
 /// `__do_fault()` (mm/memory.c): call `->fault`. VM_FAULT_ERROR|NOPAGE|RETRY|DONE_COW are
 /// returned as they are (the handler installed the PTE itself); otherwise `vmf->page` must be
 /// set — a NULL page oopses in `lock_page()`.
-fn do_fault_call(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<(VmFault, Option<Pfn>)> {
+fn do_fault_call(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<(VmFault, Option<Pfn>)> {
     const F: &str = "mm/memory.c:__do_fault";
     let Some(ops) = v.ops.clone() else {
         return Ok((VmFault::SIGBUS, None));
@@ -203,13 +234,22 @@ fn do_fault_call(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: Fau
             trace!(k, F, "->fault returned {ret:?} with vmf->page = pfn {p}");
             Ok((ret, Some(p)))
         }
-        None => Err(k.bug("->fault returned 0 with vmf->page == NULL (lock_page(NULL))", F)),
+        None => Err(k.bug(
+            "->fault returned 0 with vmf->page == NULL (lock_page(NULL))",
+            F,
+        )),
     }
 }
 
 /// `do_read_fault()` / `do_shared_fault()` (mm/memory.c): `__do_fault()`, then `finish_fault()`
 /// maps `vmf->page`; on failure the page reference is dropped.
-fn do_read_or_shared_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+fn do_read_or_shared_fault(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
     let Some(page) = page else {
         return Ok(ret);
@@ -226,16 +266,30 @@ fn do_read_or_shared_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, 
 /// `do_cow_fault()` (mm/memory.c): allocate an anon page, let `->fault` provide the source,
 /// copy, map the copy (`finish_fault()` with `cow_page`), drop the source reference. A handler
 /// that installed the PTE itself (VM_FAULT_NOPAGE) makes the COW page go away unused.
-fn do_cow_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags) -> KResult<VmFault> {
+fn do_cow_fault(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
     let Some(page) = page else {
-        trace!(k, "mm/memory.c:do_cow_fault", "no vmf->page: COW page freed, {ret:?}");
+        trace!(
+            k,
+            "mm/memory.c:do_cow_fault",
+            "no vmf->page: COW page freed, {ret:?}"
+        );
         return Ok(ret);
     };
     let Some(cow) = k.frames.alloc(AllocSpec::ANON) else {
         return Ok(VmFault::OOM);
     };
-    trace!(k, "mm/memory.c:do_cow_fault", "copy pfn {page} to anon pfn {cow}");
+    trace!(
+        k,
+        "mm/memory.c:do_cow_fault",
+        "copy pfn {page} to anon pfn {cow}"
+    );
     let fin = finish_fault(k, vma, addr, cow, true, flags)?;
     if let Some(f) = k.frames.folio_of(page) {
         k.folio_put(f, 1);
@@ -248,7 +302,14 @@ fn do_cow_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, flags: Faul
 /// **No VMA flag is consulted**: a driver that returns `vmf->page` gets a normal, refcounted
 /// (the handler's reference passes to the PTE), rmapped, RSS-counted PTE even in a VM_PFNMAP or
 /// VM_IO VMA. A COW page is mapped anon. The PTE already populated → VM_FAULT_NOPAGE.
-fn finish_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, page: Pfn, cow: bool, flags: FaultFlags) -> KResult<VmFault> {
+fn finish_fault(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    page: Pfn,
+    cow: bool,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:finish_fault";
     if !cow {
         if let Err(e) = insert::pfnmap_insert_check(k, vma, StructPagePath::FinishFault) {
@@ -305,13 +366,24 @@ fn finish_fault(k: &mut Kernel, vma: VmaId, addr: VirtAddr, page: Pfn, cow: bool
 /// `do_wp_page()` (mm/memory.c): shared VMAs make the PTE writable (`wp_pfn_shared()` calls
 /// `->pfn_mkwrite` when there is no page; `wp_page_shared()` otherwise); private VMAs reuse an
 /// exclusive anon page or copy (`wp_page_copy()`, also from a raw pfn).
-fn do_wp_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, pte: Pte, flags: FaultFlags) -> KResult<VmFault> {
+fn do_wp_page(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    pte: Pte,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:do_wp_page";
     let page = vm_normal_page(k, v, addr, pte);
     if v.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE) {
         if page.is_none() {
             if let Some(ops) = v.ops.clone().filter(|o| o.has_pfn_mkwrite()) {
-                trace!(k, "mm/memory.c:wp_pfn_shared", "->pfn_mkwrite, then finish_mkwrite_fault");
+                trace!(
+                    k,
+                    "mm/memory.c:wp_pfn_shared",
+                    "->pfn_mkwrite, then finish_mkwrite_fault"
+                );
                 let vmf = Vmf {
                     vma,
                     address: addr,
@@ -327,7 +399,11 @@ fn do_wp_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, pte: Pte, fla
                     return Ok(r);
                 }
             } else {
-                trace!(k, "mm/memory.c:wp_pfn_shared", "no page, no ->pfn_mkwrite: wp_page_reuse");
+                trace!(
+                    k,
+                    "mm/memory.c:wp_pfn_shared",
+                    "no page, no ->pfn_mkwrite: wp_page_reuse"
+                );
             }
         } else {
             trace!(k, "mm/memory.c:wp_page_shared", "make the PTE writable");
@@ -361,17 +437,14 @@ fn do_wp_page(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, pte: Pte, fla
         }
     );
     k.mm_mut(vma.mm).pt.clear(addr);
-    match page.and_then(|p| k.frames.folio_of(p)) {
-        Some(old) => {
-            let c = k.mm_counter(old);
-            k.add_rss(vma.mm, c, -1);
-            k.frames.folio_mut(old).mapcount -= 1;
-            if !k.frames.folio(old).is_anon() {
-                k.nr_file_mapped -= 1;
-            }
-            k.folio_put(old, 1);
+    if let Some(old) = page.and_then(|p| k.frames.folio_of(p)) {
+        let c = k.mm_counter(old);
+        k.add_rss(vma.mm, c, -1);
+        k.frames.folio_mut(old).mapcount -= 1;
+        if !k.frames.folio(old).is_anon() {
+            k.nr_file_mapped -= 1;
         }
-        None => {}
+        k.folio_put(old, 1);
     }
     map_new_anon(k, vma, addr, new, v.page_prot, true);
     Ok(VmFault::NONE)
@@ -425,10 +498,20 @@ pub fn user_access(k: &mut Kernel, mm: MmId, addr: VirtAddr, write: bool) -> KRe
             !vflags.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)
         };
         if denied {
-            trace!(k, F, "access_error: VMA flags {} -> SIGSEGV", vflags.names());
+            trace!(
+                k,
+                F,
+                "access_error: VMA flags {} -> SIGSEGV",
+                vflags.names()
+            );
             return Err(Fail::Signal(Signal::Segv));
         }
-        trace!(k, F, "{} fault at {addr}", if write { "write" } else { "read" });
+        trace!(
+            k,
+            F,
+            "{} fault at {addr}",
+            if write { "write" } else { "read" }
+        );
         k.mm_mut(mm).lock = MmapLock::Read;
         k.trace.enter();
         let r = handle_mm_fault(
@@ -459,7 +542,13 @@ pub fn user_access(k: &mut Kernel, mm: MmId, addr: VirtAddr, write: bool) -> KRe
 }
 
 /// A user write of one byte to every page of `[start, start + len)` ("touch").
-pub fn touch_range(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, write: bool) -> KResult<()> {
+pub fn touch_range(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    len: u64,
+    write: bool,
+) -> KResult<()> {
     let pages = crate::types::pages_for(len);
     for i in 0..pages {
         user_access(k, mm, start.add_pages(i), write)?;

@@ -22,6 +22,9 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
     k.alive()?;
     const F: &str = "kernel/fork.c:dup_mmap";
     let child = k.new_mm();
+    // dup_mm() copies the parent's mm_struct: the child's free-area layout is the parent's.
+    let next = k.mm(parent).next_addr;
+    k.mm_mut(child).next_addr = next;
     k.mm_mut(parent).write_protect_seq += 1;
     let vmas: Vec<_> = k.mm(parent).vmas.values().cloned().collect();
     for v in vmas {
@@ -43,7 +46,13 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
             continue;
         }
         if !vma_needs_copy(v.flags, v.anon_vma) {
-            trace!(k, "mm/memory.c:copy_page_range", "VMA {} ({}): no PFNMAP/MIXEDMAP/anon_vma, PTEs not copied (the child refaults)", v.start, v.flags.names());
+            trace!(
+                k,
+                "mm/memory.c:copy_page_range",
+                "VMA {} ({}): no PFNMAP/MIXEDMAP/anon_vma, PTEs not copied (the child refaults)",
+                v.start,
+                v.flags.names()
+            );
             continue;
         }
         let entries = k.mm(parent).pt.collect_in(v.start, v.end);

@@ -81,7 +81,15 @@ impl std::fmt::Debug for Foll {
             .filter(|(b, _)| self.has(*b))
             .map(|(_, n)| *n)
             .collect();
-        write!(f, "FOLL_{}", if v.is_empty() { "0".into() } else { v.join("|FOLL_") })
+        write!(
+            f,
+            "FOLL_{}",
+            if v.is_empty() {
+                "0".into()
+            } else {
+                v.join("|FOLL_")
+            }
+        )
     }
 }
 
@@ -120,10 +128,10 @@ pub fn check_vma_flags(k: &mut Kernel, vma: &Vma, gup: Foll) -> Result<(), Errno
                     "writable_file_mapping_allowed: FOLL_PIN|FOLL_LONGTERM on a VMA that needs dirty tracking",
                 ));
             }
-            if !f.has(VmFlags::WRITE) || f.has(VmFlags::SHADOW_STACK) {
-                if !gup.has(Foll::FORCE) || vma.is_hugetlb() || !f.is_cow_mapping() {
-                    return Err((Errno::EFAULT, "write to a VMA without VM_WRITE"));
-                }
+            if (!f.has(VmFlags::WRITE) || f.has(VmFlags::SHADOW_STACK))
+                && (!gup.has(Foll::FORCE) || vma.is_hugetlb() || !f.is_cow_mapping())
+            {
+                return Err((Errno::EFAULT, "write to a VMA without VM_WRITE"));
             }
         } else if !f.has(VmFlags::READ) && (!gup.has(Foll::FORCE) || !f.has(VmFlags::MAYREAD)) {
             return Err((Errno::EFAULT, "read of a VMA without VM_READ"));
@@ -182,7 +190,10 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
     const F: &str = "mm/gup.c:follow_page_pte";
     let pte = k.mm(mmid).pt.get(addr);
     if !pte.present() {
-        if gup.has(Foll::DUMP) && (vma.is_anonymous() || !vma.ops.as_ref().is_some_and(|o| o.has_fault())) && pte.is_none() {
+        if gup.has(Foll::DUMP)
+            && (vma.is_anonymous() || !vma.ops.as_ref().is_some_and(|o| o.has_fault()))
+            && pte.is_none()
+        {
             return Follow::Err(Errno::EFAULT);
         }
         trace!(k, F, "PTE at {addr} not present: fault it in");
@@ -197,7 +208,11 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
             && !vma.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE)
             && vma.flags.has(VmFlags::MAYWRITE)
             && !vma.flags.has(VmFlags::WRITE)
-            && page.is_some_and(|p| k.frames.folio_of(p).is_some_and(|f| k.frames.folio(f).is_anon()));
+            && page.is_some_and(|p| {
+                k.frames
+                    .folio_of(p)
+                    .is_some_and(|f| k.frames.folio(f).is_anon())
+            });
         if !can {
             trace!(k, F, "FOLL_WRITE on a read-only PTE: write fault first");
             return Follow::NoPage;
@@ -215,7 +230,11 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
         }
         None => {
             if gup.has(Foll::DUMP) {
-                trace!(k, F, "no struct page and FOLL_DUMP -> -EFAULT (a hole in the dump)");
+                trace!(
+                    k,
+                    F,
+                    "no struct page and FOLL_DUMP -> -EFAULT (a hole in the dump)"
+                );
                 return Follow::Err(Errno::EFAULT);
             }
             if k.frames.is_zero_pfn(pte.pfn()) {
@@ -261,7 +280,11 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
         k,
         F,
         "normal PTE at {addr}: vm_normal_page() = pfn {page}; {} -> refcount {}",
-        if gup.has(Foll::PIN) { "pinned" } else { "referenced" },
+        if gup.has(Foll::PIN) {
+            "pinned"
+        } else {
+            "referenced"
+        },
         k.frames.folio(fid).refcount
     );
     Follow::Page(page)
@@ -273,7 +296,16 @@ fn faultin_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, gup: Foll) -> KResul
     if gup.has(Foll::NOFAULT) {
         return Err(Errno::EFAULT.into());
     }
-    trace!(k, "mm/gup.c:faultin_page", "handle_mm_fault({addr}, {})", if gup.has(Foll::WRITE) { "FAULT_FLAG_WRITE" } else { "read" });
+    trace!(
+        k,
+        "mm/gup.c:faultin_page",
+        "handle_mm_fault({addr}, {})",
+        if gup.has(Foll::WRITE) {
+            "FAULT_FLAG_WRITE"
+        } else {
+            "read"
+        }
+    );
     k.trace.enter();
     let r = handle_mm_fault(
         k,
@@ -443,7 +475,11 @@ fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Resu
             .migrate(fid, FolioFlags::CMA | FolioFlags::ZONE_MOVABLE)
         {
             rmap_move(k, old, new);
-            trace!(k, "mm/migrate.c:migrate_pages", "folio {old} moved to {new}");
+            trace!(
+                k,
+                "mm/migrate.c:migrate_pages",
+                "folio {old} moved to {new}"
+            );
         } else {
             return Err(Errno::ENOMEM);
         }
@@ -590,7 +626,14 @@ pub enum FastStop {
 
 /// `gup_fast()` (6.12; 6.1 `lockless_pages_from_mm()`): the lockless walk. Stops at the first
 /// entry it cannot take and returns how many it took.
-pub fn gup_fast(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> (u64, FastStop) {
+pub fn gup_fast(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> (u64, FastStop) {
     let m = &k.mms[mm.0 as usize];
     if gup.has(Foll::PIN) && m.write_protect_seq & 1 == 1 {
         return (0, FastStop::ForkInProgress);
@@ -725,13 +768,22 @@ pub fn gup_fast_fallback(
         if got == nr {
             String::new()
         } else {
-            format!("; stopped at {}: {}", start.add_pages(got), explain_stop(stop))
+            format!(
+                "; stopped at {}: {}",
+                start.add_pages(got),
+                explain_stop(stop)
+            )
         }
     );
     if got == nr || gup.has(Foll::FAST_ONLY) {
         return Ok(got);
     }
-    trace!(k, F, "fall back to the slow path for the remaining {} page(s)", nr - got);
+    trace!(
+        k,
+        F,
+        "fall back to the slow path for the remaining {} page(s)",
+        nr - got
+    );
     k.trace.enter();
     let r = gup_longterm_locked(
         k,
@@ -746,7 +798,11 @@ pub fn gup_fast_fallback(
         Ok(n) => Ok(got + n),
         Err(Fail::Bug(b)) => Err(Fail::Bug(b)),
         Err(e) if got > 0 => {
-            trace!(k, F, "slow path failed ({e}) after {got} fast page(s): return {got}");
+            trace!(
+                k,
+                F,
+                "slow path failed ({e}) after {got} fast page(s): return {got}"
+            );
             Ok(got)
         }
         Err(e) => Err(e),
@@ -769,12 +825,24 @@ fn valid_gup_args(gup: Foll, have_pages: bool) -> bool {
 }
 
 /// `get_user_pages()` (mm/gup.c): FOLL_GET|FOLL_TOUCH on the current mm, slow path.
-pub fn get_user_pages(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn get_user_pages(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::GET | Foll::TOUCH;
     if !valid_gup_args(gup, true) {
         return Err(Errno::EINVAL.into());
     }
-    trace!(k, "mm/gup.c:get_user_pages", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:get_user_pages",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
     k.trace.leave();
@@ -782,12 +850,24 @@ pub fn get_user_pages(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: F
 }
 
 /// `pin_user_pages()` (mm/gup.c): FOLL_PIN; invalid arguments return 0 pages.
-pub fn pin_user_pages(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn pin_user_pages(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::PIN | Foll::TOUCH;
     if !valid_gup_args(gup, true) {
         return Ok(0);
     }
-    trace!(k, "mm/gup.c:pin_user_pages", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:pin_user_pages",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
     k.trace.leave();
@@ -795,12 +875,24 @@ pub fn pin_user_pages(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: F
 }
 
 /// `get_user_pages_fast()` (mm/gup.c): FOLL_GET, fast then slow.
-pub fn get_user_pages_fast(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn get_user_pages_fast(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::GET;
     if !valid_gup_args(gup, true) {
         return Err(Errno::EINVAL.into());
     }
-    trace!(k, "mm/gup.c:get_user_pages_fast", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:get_user_pages_fast",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_fast_fallback(k, mm, start, nr, gup, pages);
     k.trace.leave();
@@ -808,12 +900,24 @@ pub fn get_user_pages_fast(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, g
 }
 
 /// `pin_user_pages_fast()` (mm/gup.c): FOLL_PIN, fast then slow.
-pub fn pin_user_pages_fast(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn pin_user_pages_fast(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::PIN;
     if !valid_gup_args(gup, true) {
         return Err(Errno::EINVAL.into());
     }
-    trace!(k, "mm/gup.c:pin_user_pages_fast", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:pin_user_pages_fast",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_fast_fallback(k, mm, start, nr, gup, pages);
     k.trace.leave();
@@ -823,19 +927,38 @@ pub fn pin_user_pages_fast(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, g
 /// `get_user_page_fast_only()` (include/linux/mm.h): FOLL_GET|FOLL_FAST_ONLY, one page.
 pub fn get_user_page_fast_only(k: &mut Kernel, mm: MmId, addr: VirtAddr, gup: Foll) -> Option<Pfn> {
     let mut pages = Vec::new();
-    match gup_fast_fallback(k, mm, addr, 1, gup | Foll::GET | Foll::FAST_ONLY, &mut pages) {
+    match gup_fast_fallback(
+        k,
+        mm,
+        addr,
+        1,
+        gup | Foll::GET | Foll::FAST_ONLY,
+        &mut pages,
+    ) {
         Ok(1) => pages.first().copied(),
         _ => None,
     }
 }
 
 /// `get_user_pages_remote()` (mm/gup.c): FOLL_GET|FOLL_TOUCH|FOLL_REMOTE on another mm.
-pub fn get_user_pages_remote(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn get_user_pages_remote(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::GET | Foll::TOUCH | Foll::REMOTE;
     if !valid_gup_args(gup, true) {
         return Err(Errno::EINVAL.into());
     }
-    trace!(k, "mm/gup.c:get_user_pages_remote", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:get_user_pages_remote",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
     k.trace.leave();
@@ -844,12 +967,24 @@ pub fn get_user_pages_remote(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64,
 
 /// `pin_user_pages_remote()` (mm/gup.c): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE; invalid arguments
 /// return 0 pages.
-pub fn pin_user_pages_remote(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64, gup: Foll, pages: &mut Vec<Pfn>) -> KResult<u64> {
+pub fn pin_user_pages_remote(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
     let gup = gup | Foll::PIN | Foll::TOUCH | Foll::REMOTE;
     if !valid_gup_args(gup, true) {
         return Ok(0);
     }
-    trace!(k, "mm/gup.c:pin_user_pages_remote", "{start}, {nr} page(s), {gup:?}");
+    trace!(
+        k,
+        "mm/gup.c:pin_user_pages_remote",
+        "{start}, {nr} page(s), {gup:?}"
+    );
     k.trace.enter();
     let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
     k.trace.leave();
@@ -858,7 +993,12 @@ pub fn pin_user_pages_remote(k: &mut Kernel, mm: MmId, start: VirtAddr, nr: u64,
 
 /// `populate_vma_page_range()` (mm/gup.c): `__get_user_pages()` without a pages array,
 /// FOLL_TOUCH, FOLL_WRITE for private writable VMAs, FOLL_FORCE for accessible ones.
-pub fn populate_vma_page_range(k: &mut Kernel, vma: VmaId, start: VirtAddr, end: VirtAddr) -> KResult<u64> {
+pub fn populate_vma_page_range(
+    k: &mut Kernel,
+    vma: VmaId,
+    start: VirtAddr,
+    end: VirtAddr,
+) -> KResult<u64> {
     let f = k.vma_or_fault(vma)?.flags;
     let mut gup = Foll::TOUCH;
     if f.0 & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE {
@@ -884,21 +1024,26 @@ pub fn mm_populate(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) {
         .collect();
     for (s, e, f) in vmas {
         if f.any(VmFlags::IO | VmFlags::PFNMAP) {
-            trace!(k, "mm/gup.c:__mm_populate", "VMA {s} is VM_IO|VM_PFNMAP: skipped");
+            trace!(
+                k,
+                "mm/gup.c:__mm_populate",
+                "VMA {s} is VM_IO|VM_PFNMAP: skipped"
+            );
             continue;
         }
-        let _ = populate_vma_page_range(
-            k,
-            VmaId { mm, start: s },
-            s.max(start),
-            e.min(end),
-        );
+        let _ = populate_vma_page_range(k, VmaId { mm, start: s }, s.max(start), e.min(end));
     }
 }
 
 /// `faultin_page_range()` (6.12 mm/gup.c; 6.1 `faultin_vma_page_range()`): MADV_POPULATE_*:
 /// no VMA → -ENOMEM, incompatible VMA → -EINVAL, SIGBUS/SIGSEGV → -EFAULT.
-pub fn faultin_page_range(k: &mut Kernel, mm: MmId, start: VirtAddr, end: VirtAddr, write: bool) -> KResult<u64> {
+pub fn faultin_page_range(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    end: VirtAddr,
+    write: bool,
+) -> KResult<u64> {
     let mut gup = Foll::TOUCH | Foll::MADV_POPULATE;
     if write {
         gup = gup | Foll::WRITE;

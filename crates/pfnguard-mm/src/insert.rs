@@ -130,7 +130,13 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
 /// `insert_page_into_pte_locked()` (6.12; 6.1 inline in `insert_page()`): install a normal PTE
 /// for `pfn`, taking a reference, a file rmap (mapcount) and an RSS count; the zero page gets a
 /// special PTE and nothing else (6.12 only).
-fn insert_page_into_pte(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64) -> KResult<()> {
+fn insert_page_into_pte(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    prot: u64,
+) -> KResult<()> {
     const F: &str = "mm/memory.c:insert_page_into_pte_locked";
     let mm = vma.mm;
     if !k.mm(mm).pt.get(addr).is_none() {
@@ -144,7 +150,11 @@ fn insert_page_into_pte(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, pr
     let mut pte = Pte::new(pfn, prot);
     if zero && k.profile.insert_zero_page_special {
         pte = pte.mkspecial();
-        trace!(k, F, "zero page at {addr}: special PTE, no reference, no rmap, no RSS");
+        trace!(
+            k,
+            F,
+            "zero page at {addr}: special PTE, no reference, no rmap, no RSS"
+        );
     } else {
         k.folio_get(fid, 1);
         let c = k.mm_counter(fid);
@@ -176,7 +186,11 @@ pub fn insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u
 fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResult<()> {
     let flags = k.vma_or_fault(vma)?.flags;
     if flags.has(VmFlags::MIXEDMAP) {
-        trace!(k, func, "VM_MIXEDMAP already set: no flag checks (VM_PFNMAP/VM_IO not tested)");
+        trace!(
+            k,
+            func,
+            "VM_MIXEDMAP already set: no flag checks (VM_PFNMAP/VM_IO not tested)"
+        );
         return Ok(());
     }
     if k.mm(vma.mm).lock != MmapLock::Write {
@@ -190,7 +204,11 @@ fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResul
     if flags.has(VmFlags::PFNMAP) {
         return Err(k.bug("vma->vm_flags & VM_PFNMAP", func));
     }
-    trace!(k, func, "VM_MIXEDMAP not set: vm_flags_set(vma, VM_MIXEDMAP)");
+    trace!(
+        k,
+        func,
+        "VM_MIXEDMAP not set: vm_flags_set(vma, VM_MIXEDMAP)"
+    );
     if let Some(v) = k.vma_mut(vma) {
         v.flags.0 |= VmFlags::MIXEDMAP;
     }
@@ -239,7 +257,12 @@ pub fn vm_insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> K
 /// `vm_insert_pages()` (mm/memory.c): insert several pages under one page-table lock. Returns
 /// the result and `*num`, the number of pages **not** inserted; pages before the failing one stay
 /// mapped.
-pub fn vm_insert_pages(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
+pub fn vm_insert_pages(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pages: &[Pfn],
+) -> (KResult<()>, usize) {
     const F: &str = "mm/memory.c:vm_insert_pages";
     let num = pages.len();
     if let Err(e) = k.alive() {
@@ -274,7 +297,12 @@ pub fn vm_insert_pages(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pages: &[Pfn]
             insert_page(k, vma, a, p, prot)
         };
         if let Err(e) = r {
-            trace!(k, F, "page {i} failed ({e}): {} pages not inserted", num - i);
+            trace!(
+                k,
+                F,
+                "page {i} failed ({e}): {} pages not inserted",
+                num - i
+            );
             return (Err(e), num - i);
         }
     }
@@ -295,7 +323,12 @@ fn vm_map_pages_offset(k: &mut Kernel, vma: VmaId, pages: &[Pfn], offset: u64) -
         return Err(Errno::ENXIO.into());
     }
     if count > num - offset {
-        trace!(k, F, "vma_pages {count} > num - offset {} -> -ENXIO", num - offset);
+        trace!(
+            k,
+            F,
+            "vma_pages {count} > num - offset {} -> -ENXIO",
+            num - offset
+        );
         return Err(Errno::ENXIO.into());
     }
     for i in 0..count {
@@ -308,7 +341,12 @@ fn vm_map_pages_offset(k: &mut Kernel, vma: VmaId, pages: &[Pfn], offset: u64) -
 pub fn vm_map_pages(k: &mut Kernel, vma: VmaId, pages: &[Pfn]) -> KResult<()> {
     k.alive()?;
     let off = k.vma_or_fault(vma)?.pgoff;
-    trace!(k, "mm/memory.c:vm_map_pages", "{} pages, offset vm_pgoff={off}", pages.len());
+    trace!(
+        k,
+        "mm/memory.c:vm_map_pages",
+        "{} pages, offset vm_pgoff={off}",
+        pages.len()
+    );
     vm_map_pages_offset(k, vma, pages, off)
 }
 
@@ -339,7 +377,7 @@ pub fn pfn_modify_allowed(k: &Kernel, pfn: Pfn, prot: u64) -> bool {
         return true;
     }
     const L1TF_PFN_LIMIT: u64 = 1 << (46 - 12 - 1);
-    !(pfn.0 >= L1TF_PFN_LIMIT && !k.config.cap_sys_admin)
+    pfn.0 < L1TF_PFN_LIMIT || k.config.cap_sys_admin
 }
 
 /// `pfn_t` flags (include/linux/pfn_t.h).
@@ -383,7 +421,14 @@ impl PfnT {
 /// `insert_pfn()` (mm/memory.c): install a special PTE (or SPECIAL|DEVMAP for a devmap
 /// `pfn_t`). An existing entry wins (VM_FAULT_NOPAGE, no change) unless `mkwrite` upgrades the
 /// same pfn. No reference, no mapcount, no RSS.
-pub fn insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, prot: u64, mkwrite: bool) -> KResult<VmFault> {
+pub fn insert_pfn(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: PfnT,
+    prot: u64,
+    mkwrite: bool,
+) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:insert_pfn";
     let mm = vma.mm;
     let vma_write = k.vma_or_fault(vma)?.flags.has(VmFlags::WRITE);
@@ -403,7 +448,11 @@ pub fn insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, prot: u
                 k.mm_mut(mm).pt.set(addr, e);
             }
         }
-        trace!(k, F, "PTE at {addr} already present -> VM_FAULT_NOPAGE, unchanged");
+        trace!(
+            k,
+            F,
+            "PTE at {addr} already present -> VM_FAULT_NOPAGE, unchanged"
+        );
         return Ok(VmFault::NOPAGE);
     }
     let devmap_bit = k.profile.pte_devmap_bit;
@@ -423,7 +472,11 @@ pub fn insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, prot: u
         k,
         F,
         "{} PTE at {addr} -> pfn {}: no reference, no rmap, no RSS",
-        if pfn.devmap() { "SPECIAL|DEVMAP" } else { "SPECIAL" },
+        if pfn.devmap() {
+            "SPECIAL|DEVMAP"
+        } else {
+            "SPECIAL"
+        },
         pfn.pfn
     );
     k.mm_mut(mm).pt.set(addr, e);
@@ -433,7 +486,13 @@ pub fn insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, prot: u
 /// `vmf_insert_pfn_prot()` (mm/memory.c). BUG unless exactly one of VM_PFNMAP/VM_MIXEDMAP is
 /// set, BUG on a COW VM_PFNMAP VMA, BUG on VM_MIXEDMAP with a `pfn_valid()` pfn; address outside
 /// the VMA or an L1TF-refused pfn → VM_FAULT_SIGBUS; then `insert_pfn()` with PFN_DEV.
-pub fn vmf_insert_pfn_prot(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64) -> KResult<VmFault> {
+pub fn vmf_insert_pfn_prot(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    prot: u64,
+) -> KResult<VmFault> {
     k.alive()?;
     const F: &str = "mm/memory.c:vmf_insert_pfn_prot";
     let v = k.vma_or_fault(vma)?;
@@ -449,7 +508,10 @@ pub fn vmf_insert_pfn_prot(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn,
         ));
     }
     if flags.has(VmFlags::PFNMAP) && flags.is_cow_mapping() {
-        return Err(k.bug("(vma->vm_flags & VM_PFNMAP) && is_cow_mapping(vma->vm_flags)", F));
+        return Err(k.bug(
+            "(vma->vm_flags & VM_PFNMAP) && is_cow_mapping(vma->vm_flags)",
+            F,
+        ));
     }
     if flags.has(VmFlags::MIXEDMAP) && k.frames.pfn_valid(pfn) {
         return Err(k.bug("(vma->vm_flags & VM_MIXEDMAP) && pfn_valid(pfn)", F));
@@ -477,7 +539,8 @@ pub fn vmf_insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> K
 /// the zero-page rule.
 pub fn vm_mixed_ok(k: &mut Kernel, vma: VmaId, pfn: PfnT, mkwrite: bool) -> KResult<bool> {
     let zero = k.frames.is_zero_pfn(pfn.pfn);
-    if k.profile.mixed_ok_zero_page_rule && zero && (mkwrite || !vm_mixed_zeropage_allowed(k, vma)?) {
+    if k.profile.mixed_ok_zero_page_rule && zero && (mkwrite || !vm_mixed_zeropage_allowed(k, vma)?)
+    {
         return Ok(false);
     }
     let flags = k.vma_or_fault(vma)?.flags;
@@ -487,7 +550,13 @@ pub fn vm_mixed_ok(k: &mut Kernel, vma: VmaId, pfn: PfnT, mkwrite: bool) -> KRes
 /// `__vm_insert_mixed()` (mm/memory.c): on x86 (ARCH_HAS_PTE_SPECIAL) always a special PTE,
 /// even for `pfn_valid()` RAM; without ARCH_HAS_PTE_SPECIAL a valid non-devmap pfn goes through
 /// `insert_page()` and is refcounted.
-pub fn vm_insert_mixed(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, mkwrite: bool) -> KResult<VmFault> {
+pub fn vm_insert_mixed(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: PfnT,
+    mkwrite: bool,
+) -> KResult<VmFault> {
     k.alive()?;
     const F: &str = "mm/memory.c:__vm_insert_mixed";
     trace!(k, F, "addr {addr}, pfn {}", pfn.pfn);
@@ -510,7 +579,11 @@ pub fn vm_insert_mixed(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT, mk
     }
     k.trace.enter();
     let r = if !k.config.arch_has_pte_special && !pfn.devmap() && k.frames.pfn_valid(pfn.pfn) {
-        trace!(k, F, "!ARCH_HAS_PTE_SPECIAL and pfn_valid: insert_page (refcounted)");
+        trace!(
+            k,
+            F,
+            "!ARCH_HAS_PTE_SPECIAL and pfn_valid: insert_page (refcounted)"
+        );
         match insert_page(k, vma, addr, pfn.pfn, prot) {
             Ok(()) | Err(Fail::Errno(Errno::EBUSY)) => Ok(VmFault::NOPAGE),
             Err(Fail::Errno(Errno::ENOMEM)) => Ok(VmFault::OOM),
@@ -530,7 +603,12 @@ pub fn vmf_insert_mixed(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT) -
 }
 
 /// `vmf_insert_mixed_mkwrite()` (mm/memory.c).
-pub fn vmf_insert_mixed_mkwrite(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT) -> KResult<VmFault> {
+pub fn vmf_insert_mixed_mkwrite(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: PfnT,
+) -> KResult<VmFault> {
     vm_insert_mixed(k, vma, addr, pfn, true)
 }
 
@@ -540,7 +618,11 @@ fn track_pfn_remap(k: &mut Kernel, vma: VmaId, addr: VirtAddr, size: u64) -> KRe
     let v = k.vma_or_fault(vma)?;
     let whole = addr == v.start && size == v.len();
     if whole && k.config.x86_pat {
-        trace!(k, "arch/x86/mm/pat/memtype.c:track_pfn_remap", "whole VMA: reserve memtype, set VM_PAT");
+        trace!(
+            k,
+            "arch/x86/mm/pat/memtype.c:track_pfn_remap",
+            "whole VMA: reserve memtype, set VM_PAT"
+        );
         if let Some(v) = k.vma_mut(vma) {
             v.flags.0 |= VmFlags::PAT;
             v.pat_reserved = true;
@@ -556,11 +638,22 @@ fn track_pfn_remap(k: &mut Kernel, vma: VmaId, addr: VirtAddr, size: u64) -> KRe
 /// be remapped whole (else -EINVAL) and gets `vm_pgoff = pfn`; sets
 /// VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP (VM_MIXEDMAP is not tested); `remap_pte_range()`
 /// BUGs on a populated PTE and installs special PTEs.
-pub fn remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, size: u64, prot: u64) -> KResult<()> {
+pub fn remap_pfn_range(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    size: u64,
+    prot: u64,
+) -> KResult<()> {
     k.alive()?;
     const F: &str = "mm/memory.c:remap_pfn_range_internal";
     let size = crate::types::pages_for(size) * PAGE_SIZE;
-    trace!(k, "mm/memory.c:remap_pfn_range", "addr {addr}, pfn {pfn}, size {size:#x}");
+    trace!(
+        k,
+        "mm/memory.c:remap_pfn_range",
+        "addr {addr}, pfn {pfn}, size {size:#x}"
+    );
     k.trace.enter();
     let r = (|| {
         track_pfn_remap(k, vma, addr, size)?;
@@ -573,7 +666,11 @@ pub fn remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, siz
         let range_end = VirtAddr(addr.0 + size);
         if flags.is_cow_mapping() {
             if addr != start || range_end != end {
-                trace!(k, F, "COW mapping and the range is not the whole VMA -> -EINVAL");
+                trace!(
+                    k,
+                    F,
+                    "COW mapping and the range is not the whole VMA -> -EINVAL"
+                );
                 return Err(Errno::EINVAL.into());
             }
             trace!(k, F, "COW mapping: vm_pgoff = pfn {pfn}");
@@ -581,7 +678,11 @@ pub fn remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, siz
                 v.pgoff = pfn.0;
             }
         }
-        trace!(k, F, "vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)");
+        trace!(
+            k,
+            F,
+            "vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)"
+        );
         if let Some(v) = k.vma_mut(vma) {
             v.flags.0 |= VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP;
         }
@@ -599,12 +700,21 @@ pub fn remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, siz
             }
             k.mm_mut(vma.mm).pt.set(a, Pte::new(p, prot).mkspecial());
         }
-        trace!(k, "mm/memory.c:remap_pte_range", "{} special PTEs installed", size / PAGE_SIZE);
+        trace!(
+            k,
+            "mm/memory.c:remap_pte_range",
+            "{} special PTEs installed",
+            size / PAGE_SIZE
+        );
         Ok(())
     })();
     k.trace.leave();
     if let Err(Fail::Errno(e)) = &r {
-        trace!(k, "mm/memory.c:remap_pfn_range_notrack", "error {e}: zap_page_range_single");
+        trace!(
+            k,
+            "mm/memory.c:remap_pfn_range_notrack",
+            "error {e}: zap_page_range_single"
+        );
         crate::zap::zap_vma_range(k, vma, addr, VirtAddr(addr.0 + size));
         if let Some(v) = k.vma_mut(vma) {
             v.pat_reserved = false;
@@ -615,7 +725,14 @@ pub fn remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, siz
 
 /// `io_remap_pfn_range()` (include/linux/mm.h): `remap_pfn_range()` with
 /// `pgprot_decrypted(prot)` (no difference in the model).
-pub fn io_remap_pfn_range(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, size: u64, prot: u64) -> KResult<()> {
+pub fn io_remap_pfn_range(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    size: u64,
+    prot: u64,
+) -> KResult<()> {
     remap_pfn_range(k, vma, addr, pfn, size, prot)
 }
 
@@ -650,7 +767,12 @@ impl VmallocArea {
 /// `remap_vmalloc_range()` (mm/vmalloc.c) → `remap_vmalloc_range_partial(vma, vma->vm_start,
 /// addr, pgoff, vma_size)`: the area must be VM_USERMAP (else -EINVAL) and large enough (else
 /// -EINVAL); every page goes through `vm_insert_page()`; then VM_DONTEXPAND|VM_DONTDUMP.
-pub fn remap_vmalloc_range(k: &mut Kernel, vma: VmaId, area: &VmallocArea, pgoff: u64) -> KResult<()> {
+pub fn remap_vmalloc_range(
+    k: &mut Kernel,
+    vma: VmaId,
+    area: &VmallocArea,
+    pgoff: u64,
+) -> KResult<()> {
     k.alive()?;
     const F: &str = "mm/vmalloc.c:remap_vmalloc_range_partial";
     let v = k.vma_or_fault(vma)?;
@@ -660,13 +782,17 @@ pub fn remap_vmalloc_range(k: &mut Kernel, vma: VmaId, area: &VmallocArea, pgoff
         trace!(k, F, "area lacks VM_USERMAP -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
-    if pgoff.checked_add(pages).is_none_or(|e| e > area.pages.len() as u64) {
+    if pgoff
+        .checked_add(pages)
+        .is_none_or(|e| e > area.pages.len() as u64)
+    {
         trace!(k, F, "range beyond the area -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
     k.trace.enter();
     for i in 0..pages {
-        if let Err(e) = vm_insert_page(k, vma, start.add_pages(i), area.pages[(pgoff + i) as usize]) {
+        if let Err(e) = vm_insert_page(k, vma, start.add_pages(i), area.pages[(pgoff + i) as usize])
+        {
             k.trace.leave();
             return Err(e);
         }

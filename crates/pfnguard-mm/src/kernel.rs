@@ -240,7 +240,11 @@ impl Kernel {
 
     /// `print_bad_pte()`: "BUG: Bad page map", TAINT_BAD_PAGE.
     pub fn bad_pte(&mut self, addr: VirtAddr, site: &'static str) {
-        crate::trace!(self, "mm/memory.c:print_bad_pte", "BUG: Bad page map at {addr}");
+        crate::trace!(
+            self,
+            "mm/memory.c:print_bad_pte",
+            "BUG: Bad page map at {addr}"
+        );
         self.events.push(Event::BadPageMap { addr, site });
     }
 
@@ -332,8 +336,9 @@ impl Kernel {
 
     /// Release everything a holder keeps (io_uring unregister, ib_dereg_mr, pipe drain).
     pub fn release_held(&mut self, holder: &str) {
-        let (drop, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.held).into_iter().partition(|h| h.holder == holder);
+        let (drop, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.holder == holder);
         self.held = keep;
         for h in drop {
             if h.pinned {

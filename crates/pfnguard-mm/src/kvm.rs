@@ -65,7 +65,11 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     let addr = addr.page_down();
     if write_fault {
         if let Some(p) = get_user_page_fast_only(k, mm, addr, Foll::WRITE) {
-            trace!(k, "virt/kvm/kvm_main.c:hva_to_pfn_fast", "fast-only GUP -> pfn {p}");
+            trace!(
+                k,
+                "virt/kvm/kvm_main.c:hva_to_pfn_fast",
+                "fast-only GUP -> pfn {p}"
+            );
             return Ok(KvmPfn::Pfn {
                 pfn: p,
                 refcounted: true,
@@ -78,7 +82,11 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
         gup = gup | Foll::WRITE;
     }
     let mut pages = Vec::new();
-    trace!(k, "virt/kvm/kvm_main.c:hva_to_pfn_slow", "get_user_pages_unlocked({addr}, {gup:?})");
+    trace!(
+        k,
+        "virt/kvm/kvm_main.c:hva_to_pfn_slow",
+        "get_user_pages_unlocked({addr}, {gup:?})"
+    );
     k.trace.enter();
     let r = gup_longterm_locked(k, mm, addr, 1, gup, Some(&mut pages));
     k.trace.leave();
@@ -100,7 +108,12 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     };
     let flags = k.vma_or_fault(vma)?.flags;
     if !flags.any(VmFlags::IO | VmFlags::PFNMAP) {
-        trace!(k, F, "GUP failed and the VMA is not VM_IO|VM_PFNMAP ({}) -> KVM_PFN_ERR_FAULT", flags.names());
+        trace!(
+            k,
+            F,
+            "GUP failed and the VMA is not VM_IO|VM_PFNMAP ({}) -> KVM_PFN_ERR_FAULT",
+            flags.names()
+        );
         return Ok(KvmPfn::ErrFault);
     }
     const R: &str = "virt/kvm/kvm_main.c:hva_to_pfn_remapped";
@@ -112,7 +125,11 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
         let pte = k.mm(mm).pt.get(addr);
         if pte.present() {
             if write_fault && !pte.write() {
-                trace!(k, R, "{lookup}: PTE read-only for a write fault -> KVM_PFN_ERR_RO_FAULT");
+                trace!(
+                    k,
+                    R,
+                    "{lookup}: PTE read-only for a write fault -> KVM_PFN_ERR_RO_FAULT"
+                );
                 return Ok(KvmPfn::ErrRoFault);
             }
             let pfn = pte.pfn();
@@ -121,7 +138,17 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
                 return Ok(KvmPfn::ErrFault);
             }
             let refcounted = k.frames.pfn_valid(pfn);
-            trace!(k, R, "{lookup} -> pfn {pfn}, writable {}{}", pte.write(), if refcounted { ", page reference taken" } else { "" });
+            trace!(
+                k,
+                R,
+                "{lookup} -> pfn {pfn}, writable {}{}",
+                pte.write(),
+                if refcounted {
+                    ", page reference taken"
+                } else {
+                    ""
+                }
+            );
             return Ok(KvmPfn::Pfn {
                 pfn,
                 refcounted,

@@ -76,10 +76,19 @@ pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advi
             Advice::DontNeed => {
                 let forbidden = VmFlags::PFNMAP | VmFlags::LOCKED;
                 if !v.is_hugetlb() && f.any(forbidden) {
-                    trace!(k, "mm/madvise.c:madvise_dontneed_free_valid_vma", "VMA {}: VM_PFNMAP|VM_LOCKED -> -EINVAL", f.names());
+                    trace!(
+                        k,
+                        "mm/madvise.c:madvise_dontneed_free_valid_vma",
+                        "VMA {}: VM_PFNMAP|VM_LOCKED -> -EINVAL",
+                        f.names()
+                    );
                     return Err(Errno::EINVAL.into());
                 }
-                trace!(k, "mm/madvise.c:madvise_dontneed_single_vma", "zap {s}..{e}");
+                trace!(
+                    k,
+                    "mm/madvise.c:madvise_dontneed_single_vma",
+                    "zap {s}..{e}"
+                );
                 k.trace.enter();
                 crate::zap::zap_vma_range(k, id, s, e);
                 k.trace.leave();
@@ -113,7 +122,15 @@ pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advi
     Ok(())
 }
 
-fn set_flags(k: &mut Kernel, mm: MmId, vs: VirtAddr, s: VirtAddr, e: VirtAddr, set: u64, clear: u64) {
+fn set_flags(
+    k: &mut Kernel,
+    mm: MmId,
+    vs: VirtAddr,
+    s: VirtAddr,
+    e: VirtAddr,
+    set: u64,
+    clear: u64,
+) {
     let id = crate::mmap::split_to(k, mm, vs, s, e);
     if let Some(v) = k.vma_mut(id) {
         v.flags.0 = (v.flags.0 | set) & !clear;
@@ -137,7 +154,13 @@ pub fn mlock(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<()>
         let s = a.max(v.start);
         let e = end.min(v.end);
         if !v.supports_mlock() || v.is_secretmem() {
-            trace!(k, F, "VMA {} ({}): cannot be mlocked, flags unchanged, nothing counted", v.start, v.flags.names());
+            trace!(
+                k,
+                F,
+                "VMA {} ({}): cannot be mlocked, flags unchanged, nothing counted",
+                v.start,
+                v.flags.names()
+            );
         } else if !v.flags.has(VmFlags::LOCKED) {
             let id = crate::mmap::split_to(k, mm, v.start, s, e);
             if let Some(v) = k.vma_mut(id) {
@@ -157,7 +180,12 @@ pub fn mlock(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<()>
         };
         let e = end.min(v.end);
         if v.flags.any(VmFlags::IO | VmFlags::PFNMAP) {
-            trace!(k, "mm/gup.c:__mm_populate", "VMA {} is VM_IO|VM_PFNMAP: skipped", v.start);
+            trace!(
+                k,
+                "mm/gup.c:__mm_populate",
+                "VMA {} is VM_IO|VM_PFNMAP: skipped",
+                v.start
+            );
         } else {
             trace!(k, "mm/gup.c:__mm_populate", "populate {a}..{e}");
             k.trace.enter();

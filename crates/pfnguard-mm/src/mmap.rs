@@ -141,14 +141,19 @@ pub fn do_mmap(
     if args.pgoff.checked_add(len >> 12).is_none() {
         return Err(Errno::EOVERFLOW.into());
     }
-    let mut vm_flags = args.prot.vm_bits() | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+    let mut vm_flags =
+        args.prot.vm_bits() | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
     if args.flags.locked {
         vm_flags |= VmFlags::LOCKED;
     }
     if let Some(f) = &file {
         if args.flags.shared {
             if args.prot.write && !f.writable {
-                trace!(k, F, "MAP_SHARED with PROT_WRITE on a file without FMODE_WRITE -> -EACCES");
+                trace!(
+                    k,
+                    F,
+                    "MAP_SHARED with PROT_WRITE on a file without FMODE_WRITE -> -EACCES"
+                );
                 return Err(Errno::EACCES.into());
             }
             vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
@@ -189,7 +194,12 @@ pub fn do_mmap(
     let id = VmaId { mm, start };
 
     if let Some(f) = &file {
-        trace!(k, "mm/mmap.c:mmap_region", "call_mmap -> {}.mmap", f.fops.name());
+        trace!(
+            k,
+            "mm/mmap.c:mmap_region",
+            "call_mmap -> {}.mmap",
+            f.fops.name()
+        );
         k.mm_mut(mm).lock = MmapLock::Write;
         k.trace.enter();
         let r = {
@@ -199,7 +209,11 @@ pub fn do_mmap(
         k.trace.leave();
         k.mm_mut(mm).lock = MmapLock::Unlocked;
         if let Err(e) = r {
-            trace!(k, "mm/mmap.c:mmap_region", "f_op->mmap failed ({e}): unmap_region");
+            trace!(
+                k,
+                "mm/mmap.c:mmap_region",
+                "f_op->mmap failed ({e}): unmap_region"
+            );
             if k.oops.is_none() {
                 crate::zap::zap_vma_range(k, id, start, end);
                 k.mm_mut(mm).vmas.remove(&start);
@@ -239,8 +253,7 @@ pub fn do_mmap(
         );
     }
     let id = vma_merge_prev(k, id);
-    let populate = args.flags.populate
-        || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+    let populate = args.flags.populate || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
     if populate {
         crate::gup::mm_populate(k, mm, start, len);
     }
@@ -285,16 +298,25 @@ fn vma_merge_prev(k: &mut Kernel, id: VmaId) -> VmaId {
         return id;
     }
     let (pstart, end) = (prev.start, new.end);
-    trace!(k, "mm/vma.c:vma_merge_new_range", "merged into the VMA at {pstart}");
+    trace!(
+        k,
+        "mm/vma.c:vma_merge_new_range",
+        "merged into the VMA at {pstart}"
+    );
     let m = k.mm_mut(id.mm);
     m.vmas.remove(&id.start);
     if let Some(p) = m.vmas.get_mut(&pstart) {
         p.end = end;
     }
-    VmaId { mm: id.mm, start: pstart }
+    VmaId {
+        mm: id.mm,
+        start: pstart,
+    }
 }
 
-fn pick_address(
+/// `get_unmapped_area()`: the hint when it is free (or MAP_FIXED), else the next free range
+/// above the mm's mmap cursor.
+pub(crate) fn pick_address(
     k: &mut Kernel,
     mm: MmId,
     hint: Option<VirtAddr>,
@@ -373,7 +395,13 @@ pub fn do_munmap(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult
 
 /// Split the VMA at `vs` so that exactly `[max(start, vm_start), min(end, vm_end))` is one VMA
 /// (mm/mmap.c:`__split_vma`); returns it.
-pub(crate) fn split_to(k: &mut Kernel, mm: MmId, vs: VirtAddr, start: VirtAddr, end: VirtAddr) -> VmaId {
+pub(crate) fn split_to(
+    k: &mut Kernel,
+    mm: MmId,
+    vs: VirtAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+) -> VmaId {
     let m = k.mm_mut(mm);
     let Some(mut v) = m.vmas.remove(&vs) else {
         return VmaId { mm, start: vs };
@@ -434,14 +462,24 @@ impl<'k> VmaNew<'k> {
     }
     /// `vm_flags_set()`.
     pub fn set_flags(&mut self, flags: u64) {
-        trace!(self.k, "include/linux/mm.h:vm_flags_set", "{}", VmFlags(flags).names());
+        trace!(
+            self.k,
+            "include/linux/mm.h:vm_flags_set",
+            "{}",
+            VmFlags(flags).names()
+        );
         if let Some(v) = self.k.vma_mut(self.id) {
             v.flags.0 |= flags;
         }
     }
     /// `vm_flags_clear()`.
     pub fn clear_flags(&mut self, flags: u64) {
-        trace!(self.k, "include/linux/mm.h:vm_flags_clear", "{}", VmFlags(flags).names());
+        trace!(
+            self.k,
+            "include/linux/mm.h:vm_flags_clear",
+            "{}",
+            VmFlags(flags).names()
+        );
         if let Some(v) = self.k.vma_mut(self.id) {
             v.flags.0 &= !flags;
         }
@@ -532,7 +570,11 @@ impl<'k> VmaNew<'k> {
         crate::insert::vm_map_pages_zero(self.k, self.id, pages)
     }
     /// `remap_vmalloc_range(vma, addr, pgoff)` of a `vmalloc_user()` area given by its pages.
-    pub fn remap_vmalloc_range(&mut self, area: &crate::insert::VmallocArea, pgoff: u64) -> KResult<()> {
+    pub fn remap_vmalloc_range(
+        &mut self,
+        area: &crate::insert::VmallocArea,
+        pgoff: u64,
+    ) -> KResult<()> {
         crate::insert::remap_vmalloc_range(self.k, self.id, area, pgoff)
     }
 }
@@ -552,7 +594,11 @@ impl VmaMixedMap<'_> {
         crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
     }
     /// `vmf_insert_mixed()`.
-    pub fn vmf_insert_mixed(&mut self, addr: VirtAddr, pfn: crate::insert::PfnT) -> KResult<crate::VmFault> {
+    pub fn vmf_insert_mixed(
+        &mut self,
+        addr: VirtAddr,
+        pfn: crate::insert::PfnT,
+    ) -> KResult<crate::VmFault> {
         crate::insert::vmf_insert_mixed(self.k, self.id, addr, pfn)
     }
 }
@@ -615,9 +661,20 @@ mod tests {
             is_dma_buf: true,
         });
         let mut k = Kernel::new(&LINUX_6_12, Config::default());
-        let rw = do_mmap(&mut k, Kernel::INIT_MM, Some(file.clone()), MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED));
+        let rw = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(file.clone()),
+            MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+        );
         assert_eq!(rw, Err(Fail::Errno(Errno::EACCES)));
-        let a = do_mmap(&mut k, Kernel::INIT_MM, Some(file), MmapArgs::new(PAGE_SIZE, Prot::R, MapFlags::SHARED)).unwrap();
+        let a = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(file),
+            MmapArgs::new(PAGE_SIZE, Prot::R, MapFlags::SHARED),
+        )
+        .unwrap();
         let f = k.mm(Kernel::INIT_MM).vma_at(a).unwrap().flags;
         assert!(f.has(VmFlags::MAYSHARE) && !f.has(VmFlags::SHARED) && !f.has(VmFlags::MAYWRITE));
         assert_eq!(f.mnemonics(k.profile).join(" "), "rd mr me ms sd");

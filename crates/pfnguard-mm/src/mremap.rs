@@ -59,11 +59,9 @@ pub fn mremap(
         return Ok(addr);
     }
     let whole = addr == v.start && old_len == v.len();
-    let grow_free = k
-        .mm(mm)
-        .vmas
-        .values()
-        .all(|o| o.start == v.start || o.end.0 <= addr.0 + old_len || o.start.0 >= addr.0 + new_len);
+    let grow_free = k.mm(mm).vmas.values().all(|o| {
+        o.start == v.start || o.end.0 <= addr.0 + old_len || o.start.0 >= addr.0 + new_len
+    });
     if !flags.fixed && whole && grow_free {
         trace!(k, "mm/mremap.c:mremap", "grow in place to {new_len:#x}");
         if let Some(vm) = k.vma_mut(VmaId { mm, start: v.start }) {
@@ -84,12 +82,8 @@ pub fn mremap(
             crate::mmap::do_munmap(k, mm, d, new_len)?;
             d
         }
-        None => {
-            let m = k.mm_mut(mm);
-            let d = m.next_addr;
-            m.next_addr = VirtAddr(d.0 + new_len + PAGE_SIZE);
-            d
-        }
+        // get_unmapped_area(): a free range, as for mmap (mm/mremap.c:mremap_to/move_vma).
+        None => crate::mmap::pick_address(k, mm, None, new_len, false)?,
     };
     let entries = k.mm(mm).pt.collect_in(moved.start, moved.end);
     for (a, pte) in entries {
@@ -100,11 +94,14 @@ pub fn mremap(
     }
     moved.start = dest;
     moved.end = VirtAddr(dest.0 + new_len);
-    if moved.flags.has(VmFlags::PFNMAP) {
-        // untrack_pfn_clear() on the old VMA: the new one has no PAT reservation of its own.
-        moved.pat_reserved = false;
-    }
-    trace!(k, "mm/mremap.c:move_vma", "moved to {dest}, PTEs carried over");
+    // mm/mremap.c:move_vma calls untrack_pfn_clear() on the *old* VMA (it drops VM_PAT there so
+    // that unmapping the old range does not free the memtype); the new VMA from copy_vma()
+    // keeps VM_PAT and the reservation, so `moved` keeps both.
+    trace!(
+        k,
+        "mm/mremap.c:move_vma",
+        "moved to {dest}, PTEs carried over"
+    );
     k.mm_mut(mm).vmas.insert(dest, moved);
     Ok(dest)
 }
@@ -112,7 +109,13 @@ pub fn mremap(
 /// `mprotect(2)` (mm/mprotect.c `mprotect_fixup()` → `change_protection()`): new VM_READ/WRITE/
 /// EXEC within VM_MAY*, PTEs rewritten with the new protection keeping PFN, special and devmap
 /// bits (`pte_modify()`).
-pub fn mprotect(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, prot: crate::mmap::Prot) -> KResult<()> {
+pub fn mprotect(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    len: u64,
+    prot: crate::mmap::Prot,
+) -> KResult<()> {
     k.alive()?;
     let end = VirtAddr(start.0 + pages_for(len) * PAGE_SIZE);
     let Some(v) = k.mm(mm).vma_at(start).cloned() else {

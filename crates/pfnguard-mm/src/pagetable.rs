@@ -248,28 +248,50 @@ impl PageTable {
 
     /// Visit every non-none entry in `[start, end)` in address order.
     pub fn for_each_in(&self, start: VirtAddr, end: VirtAddr, mut f: impl FnMut(VirtAddr, Pte)) {
-        let mut vpn = start.0 >> PAGE_SHIFT;
+        let first = start.0 >> PAGE_SHIFT;
         let last = end.0 >> PAGE_SHIFT;
-        while vpn < last {
-            let pmd = vpn >> 9;
-            let next_pmd = (pmd + 1) << 9;
-            let stop = next_pmd.min(last);
-            if let Some(t) = self.pmds.get(&pmd) {
-                while vpn < stop {
-                    let i = (vpn & 511) as usize;
-                    match &t.chunks[i / CHUNK] {
-                        Some(c) => {
-                            let pte = c[i % CHUNK];
-                            if !pte.is_none() {
-                                f(VirtAddr(vpn << PAGE_SHIFT), pte);
-                            }
-                            vpn += 1;
+        if first >= last {
+            return;
+        }
+        let (first_pmd, last_pmd) = (first >> 9, (last - 1) >> 9);
+        let walk = |pmd: u64, t: &PteTable, f: &mut dyn FnMut(VirtAddr, Pte)| {
+            let mut vpn = first.max(pmd << 9);
+            let stop = last.min((pmd + 1) << 9);
+            while vpn < stop {
+                let i = (vpn & 511) as usize;
+                match &t.chunks[i / CHUNK] {
+                    Some(c) => {
+                        let pte = c[i % CHUNK];
+                        if !pte.is_none() {
+                            f(VirtAddr(vpn << PAGE_SHIFT), pte);
                         }
-                        None => vpn = ((vpn >> 6) + 1) << 6,
+                        vpn += 1;
                     }
+                    None => vpn = ((vpn >> 6) + 1) << 6,
                 }
             }
-            vpn = stop.max(vpn);
+        };
+        if last_pmd - first_pmd < self.pmds.len() as u64 {
+            for pmd in first_pmd..=last_pmd {
+                if let Some(t) = self.pmds.get(&pmd) {
+                    walk(pmd, t, &mut f);
+                }
+            }
+        } else {
+            // A range wider than the number of tables (a 1 TiB aperture, the whole address
+            // space): visit the existing tables in address order instead of every PMD slot.
+            let mut keys: Vec<u64> = self
+                .pmds
+                .keys()
+                .copied()
+                .filter(|p| (first_pmd..=last_pmd).contains(p))
+                .collect();
+            keys.sort_unstable();
+            for pmd in keys {
+                if let Some(t) = self.pmds.get(&pmd) {
+                    walk(pmd, t, &mut f);
+                }
+            }
         }
     }
 
@@ -325,7 +347,10 @@ mod tests {
         t.set(b, Pte::new(Pfn(2), Pte::PRESENT));
         t.set(a, Pte::new(Pfn(1), Pte::PRESENT));
         let seen = t.collect_in(VirtAddr(0x7e00_0000_0000), VirtAddr(0x7fff_0000_0000));
-        assert_eq!(seen.iter().map(|(_, p)| p.pfn().0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            seen.iter().map(|(_, p)| p.pfn().0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(t.clear(a).pfn(), Pfn(1));
         assert!(t.get(a).is_none());
     }

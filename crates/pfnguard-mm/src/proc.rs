@@ -102,7 +102,11 @@ pub fn maps_line(vma: &Vma) -> String {
         if f.has(VmFlags::WRITE) { 'w' } else { '-' },
         if f.has(VmFlags::EXEC) { 'x' } else { '-' },
         if f.has(VmFlags::MAYSHARE) { 's' } else { 'p' },
-        if vma.file.is_some() { vma.pgoff << 12 } else { 0 },
+        if vma.file.is_some() {
+            vma.pgoff << 12
+        } else {
+            0
+        },
     );
     match &vma.file {
         Some(file) => {

@@ -262,10 +262,7 @@ mod tests {
     #[test]
     fn release_strings_select_profiles() {
         assert_eq!(profile_for("6.1").map(|p| p.name), Some("6.1"));
-        assert_eq!(
-            profile_for("6.1.0-41-amd64").map(|p| p.name),
-            Some("6.1")
-        );
+        assert_eq!(profile_for("6.1.0-41-amd64").map(|p| p.name), Some("6.1"));
         assert_eq!(
             profile_for("6.12.57+deb12-amd64").map(|p| p.name),
             Some("6.12")

@@ -38,10 +38,7 @@ impl ShmemInode {
     /// `shmem_get_folio()`: the page at `index`, allocated on first use (the page cache holds
     /// one reference). Beyond `i_size` → -EINVAL (the fault path turns it into SIGBUS).
     pub fn get_page(&self, k: &mut Kernel, index: u64) -> KResult<Pfn> {
-        let mut pages = self
-            .pages
-            .lock()
-            .map_err(|_| Fail::Errno(Errno::EIO))?;
+        let mut pages = self.pages.lock().map_err(|_| Fail::Errno(Errno::EIO))?;
         let slot = pages
             .get_mut(index as usize)
             .ok_or(Fail::Errno(Errno::EINVAL))?;
@@ -89,7 +86,11 @@ impl FileOperations for ShmemFops {
         "shmem_file_operations"
     }
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        trace!(vma.kernel(), "mm/shmem.c:shmem_mmap", "vm_ops = shmem_vm_ops, no VMA flags");
+        trace!(
+            vma.kernel(),
+            "mm/shmem.c:shmem_mmap",
+            "vm_ops = shmem_vm_ops, no VMA flags"
+        );
         vma.set_ops(Arc::new(ShmemVmOps {
             inode: self.inode.clone(),
         }));
@@ -117,13 +118,21 @@ impl VmOperations for ShmemVmOps {
         let idx = cx.vmf.pgoff;
         match self.inode.get_page(cx.kernel(), idx) {
             Ok(p) => {
-                trace!(cx.kernel(), "mm/shmem.c:shmem_fault", "page cache index {idx} -> pfn {p}");
+                trace!(
+                    cx.kernel(),
+                    "mm/shmem.c:shmem_fault",
+                    "page cache index {idx} -> pfn {p}"
+                );
                 cx.set_page(p);
                 Ok(VmFault::LOCKED)
             }
             Err(Fail::Errno(Errno::ENOMEM)) => Ok(VmFault::OOM),
             Err(Fail::Errno(_)) => {
-                trace!(cx.kernel(), "mm/shmem.c:shmem_fault", "index {idx} beyond i_size -> VM_FAULT_SIGBUS");
+                trace!(
+                    cx.kernel(),
+                    "mm/shmem.c:shmem_fault",
+                    "index {idx} beyond i_size -> VM_FAULT_SIGBUS"
+                );
                 Ok(VmFault::SIGBUS)
             }
             Err(e) => Err(e),

@@ -338,7 +338,14 @@ pub trait VmOperations: fmt::Debug + Send + Sync {
     }
     /// `.access`: copy `len` bytes at `addr` for `access_remote_vm()`; returns bytes copied or
     /// a negative errno.
-    fn access(&self, _k: &mut Kernel, _vma: VmaId, _addr: VirtAddr, _len: u64, _write: bool) -> i64 {
+    fn access(
+        &self,
+        _k: &mut Kernel,
+        _vma: VmaId,
+        _addr: VirtAddr,
+        _len: u64,
+        _write: bool,
+    ) -> i64 {
         -(crate::Errno::EIO.number() as i64)
     }
     /// `.open`, called when a VMA is duplicated (fork) or split.
@@ -460,7 +467,9 @@ impl Vma {
 
     /// `vma_supports_mlock()` (mm/internal.h; 6.1 inline in mm/mlock.c:mlock_fixup).
     pub fn supports_mlock(&self) -> bool {
-        !(self.flags.any(VmFlags::SPECIAL | VmFlags::DROPPABLE) || self.is_hugetlb() || self.is_fsdax())
+        !(self.flags.any(VmFlags::SPECIAL | VmFlags::DROPPABLE)
+            || self.is_hugetlb()
+            || self.is_fsdax())
     }
 
     /// End address of the page at `addr`.

@@ -32,12 +32,14 @@ pub fn zap_vma_range(k: &mut Kernel, vma: VmaId, start: VirtAddr, end: VirtAddr)
                 let Some(fid) = k.frames.folio_of(pfn) else {
                     continue;
                 };
+                // A freed folio is reported, and the PTE is still accounted as every other:
+                // zap_present_folio_ptes() (6.12 mm/memory.c; 6.1 zap_pte_range) drops the RSS
+                // counter, the rmap and the reference of whatever page the PTE maps.
                 if k.frames.folio(fid).is_freed() {
                     k.events.push(crate::Event::UseAfterFree {
                         pfn,
                         holder: format!("a PTE at {addr} still mapped it when it was zapped"),
                     });
-                    continue;
                 }
                 let c = k.mm_counter(fid);
                 k.add_rss(vma.mm, c, -1);
@@ -74,7 +76,11 @@ pub fn unmap_single_vma(k: &mut Kernel, vma: VmaId) {
         return;
     };
     if v.flags.has(VmFlags::PFNMAP) && v.pat_reserved {
-        trace!(k, "arch/x86/mm/pat/memtype.c:untrack_pfn", "release the PAT reservation");
+        trace!(
+            k,
+            "arch/x86/mm/pat/memtype.c:untrack_pfn",
+            "release the PAT reservation"
+        );
         if let Some(v) = k.vma_mut(vma) {
             v.pat_reserved = false;
         }

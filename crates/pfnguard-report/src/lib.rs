@@ -137,17 +137,25 @@ impl OpKey {
         match self {
             OpKey::Export => "allocate and export the buffer",
             OpKey::MmapShared => "mmap MAP_SHARED PROT_READ|PROT_WRITE, write every page",
-            OpKey::MmapPrivate => "mmap MAP_PRIVATE, write page 0: ok:cow if the buffer stays unchanged",
+            OpKey::MmapPrivate => {
+                "mmap MAP_PRIVATE, write page 0: ok:cow if the buffer stays unchanged"
+            }
             OpKey::Vmflags => "VmFlags of the mapping in /proc/self/smaps",
             OpKey::Rss => "smaps Rss of the mapping: zero or counted",
             OpKey::Pagemap => "/proc/self/pagemap entry of page 0: present or hole",
-            OpKey::OdirectRead => "read(2) from an O_DIRECT file into the mapping (GUP, FOLL_WRITE)",
+            OpKey::OdirectRead => {
+                "read(2) from an O_DIRECT file into the mapping (GUP, FOLL_WRITE)"
+            }
             OpKey::OdirectWrite => "write(2) to an O_DIRECT file from the mapping (GUP)",
             OpKey::Vmsplice => "vmsplice(2) of the mapping into a pipe (get_user_pages_fast)",
             OpKey::IoUringRegister => "IORING_REGISTER_BUFFERS over the mapping (long-term pin)",
             OpKey::ProcessVmReadv => "process_vm_readv(2) from the mapping (pin_user_pages_remote)",
-            OpKey::ProcessVmWritev => "process_vm_writev(2) into the mapping (pin_user_pages_remote)",
-            OpKey::ProcMemRead => "pread(2) of /proc/self/mem at the mapping (GUP, then vm_ops->access)",
+            OpKey::ProcessVmWritev => {
+                "process_vm_writev(2) into the mapping (pin_user_pages_remote)"
+            }
+            OpKey::ProcMemRead => {
+                "pread(2) of /proc/self/mem at the mapping (GUP, then vm_ops->access)"
+            }
             OpKey::ProcMemWrite => "pwrite(2) of /proc/self/mem at the mapping",
             OpKey::PipeWrite => "write(2) to a pipe from the mapping (copy_from_user, no GUP)",
             OpKey::ForkChildRead => "fork(2); the child reads every page",

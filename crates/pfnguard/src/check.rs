@@ -23,10 +23,23 @@ struct Disagreement {
 
 /// Compare and print; exit status 1 on any disagreement.
 pub fn check(path: &Path, format: Format) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("--probe {}: cannot read", path.display()))?;
-    let report: ProbeReport = serde_json::from_str(&text).map_err(|e| anyhow!("--probe {}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-    let profile = profile_for(&report.kernel_release)
-        .ok_or_else(|| anyhow!("--probe {}: kernel_release {:?} matches no modeled kernel", path.display(), report.kernel_release))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--probe {}: cannot read", path.display()))?;
+    let report: ProbeReport = serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "--probe {}:{}:{}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let profile = profile_for(&report.kernel_release).ok_or_else(|| {
+        anyhow!(
+            "--probe {}: kernel_release {:?} matches no modeled kernel",
+            path.display(),
+            report.kernel_release
+        )
+    })?;
     let mut agree = 0usize;
     let mut total = 0usize;
     let mut bad: Vec<Disagreement> = Vec::new();
@@ -37,7 +50,10 @@ pub fn check(path: &Path, format: Format) -> Result<ExitCode> {
             continue;
         }
         let Some(exp) = pfnguard_dmabuf::by_id(&row.exporter) else {
-            notes.push(format!("{}: no model of this exporter (not compared)", row.exporter));
+            notes.push(format!(
+                "{}: no model of this exporter (not compared)",
+                row.exporter
+            ));
             continue;
         };
         let pages = row
@@ -81,11 +97,23 @@ pub fn check(path: &Path, format: Format) -> Result<ExitCode> {
             }))?
         ),
         _ => {
-            println!("probe of {} checked against the model of Linux {} ({})\n", report.kernel_release, profile.name, profile.release);
+            println!(
+                "probe of {} checked against the model of Linux {} ({})\n",
+                report.kernel_release, profile.name, profile.release
+            );
             for d in &bad {
-                println!("DISAGREE {} {}: kernel {} / model {}", d.exporter, d.op, d.probe, d.model);
+                println!(
+                    "DISAGREE {} {}: kernel {} / model {}",
+                    d.exporter, d.op, d.probe, d.model
+                );
                 for s in &d.steps {
-                    println!("    {:indent$}{}: {}", "", s.function, s.note, indent = 2 * s.depth as usize);
+                    println!(
+                        "    {:indent$}{}: {}",
+                        "",
+                        s.function,
+                        s.note,
+                        indent = 2 * s.depth as usize
+                    );
                 }
                 println!();
             }
@@ -95,5 +123,9 @@ pub fn check(path: &Path, format: Format) -> Result<ExitCode> {
             println!("{agree}/{total} cells agree");
         }
     }
-    Ok(if bad.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

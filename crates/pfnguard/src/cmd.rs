@@ -18,7 +18,11 @@ pub fn kernel(name: &str) -> Result<&'static KernelProfile> {
     profile_for(name).ok_or_else(|| {
         anyhow!(
             "--kernel {name:?}: unknown kernel (expected one of: {})",
-            PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            PROFILES
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }
@@ -50,7 +54,10 @@ fn pages_for(exp: &dyn Exporter, pages: u64) -> u64 {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).context("encoding JSON")?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).context("encoding JSON")?
+    );
     Ok(())
 }
 
@@ -65,10 +72,17 @@ fn report_table(r: &ExporterReport) -> String {
         out.push_str(&format!("status: {s}\n"));
     }
     for (k, v) in &r.detail {
-        out.push_str(&format!("{k}: {}\n", v.as_str().map_or_else(|| v.to_string(), str::to_owned)));
+        out.push_str(&format!(
+            "{k}: {}\n",
+            v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+        ));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = r.ops.iter().map(|(k, v)| vec![k.to_string(), v.clone()]).collect();
+    let rows: Vec<Vec<String>> = r
+        .ops
+        .iter()
+        .map(|(k, v)| vec![k.to_string(), v.clone()])
+        .collect();
     out.push_str(&table(&["op".into(), "value".into()], &rows));
     if !r.warnings.is_empty() {
         out.push_str("\nkernel log:\n");
@@ -80,7 +94,14 @@ fn report_table(r: &ExporterReport) -> String {
 }
 
 /// `pfnguard predict`.
-pub fn predict_cmd(kernel_name: &str, id: Option<&str>, file: Option<&Path>, policy_name: &str, pages: u64, format: Format) -> Result<ExitCode> {
+pub fn predict_cmd(
+    kernel_name: &str,
+    id: Option<&str>,
+    file: Option<&Path>,
+    policy_name: &str,
+    pages: u64,
+    format: Format,
+) -> Result<ExitCode> {
     let k = kernel(kernel_name)?;
     let p = policy(policy_name)?;
     let e = exporter(id, file)?;
@@ -96,9 +117,13 @@ pub fn predict_cmd(kernel_name: &str, id: Option<&str>, file: Option<&Path>, pol
     Ok(ExitCode::SUCCESS)
 }
 
-
 /// `pfnguard matrix`.
-pub fn matrix(kernels: &[String], policies: &[String], files: &[PathBuf], format: Format) -> Result<ExitCode> {
+pub fn matrix(
+    kernels: &[String],
+    policies: &[String],
+    files: &[PathBuf],
+    format: Format,
+) -> Result<ExitCode> {
     let ks: Vec<&'static KernelProfile> = if kernels.is_empty() {
         PROFILES.to_vec()
     } else {
@@ -132,12 +157,21 @@ pub fn matrix(kernels: &[String], policies: &[String], files: &[PathBuf], format
     for k in &ks {
         for p in &ps {
             let mut rows = Vec::new();
-            for r in reports.iter().filter(|r| r.kernel.as_deref() == Some(k.name) && r.policy.as_deref() == Some(p.name())) {
-                let baseline = reports.iter().find(|b| b.kernel == r.kernel && b.exporter == r.exporter && b.policy.as_deref() == Some(base.name()));
+            for r in reports.iter().filter(|r| {
+                r.kernel.as_deref() == Some(k.name) && r.policy.as_deref() == Some(p.name())
+            }) {
+                let baseline = reports.iter().find(|b| {
+                    b.kernel == r.kernel
+                        && b.exporter == r.exporter
+                        && b.policy.as_deref() == Some(base.name())
+                });
                 let mut row = vec![r.exporter.clone()];
                 for op in OpKey::ALL {
                     let v = r.ops.get(&op).cloned().unwrap_or_default();
-                    let changed = *p != base && baseline.and_then(|b| b.ops.get(&op)).is_some_and(|bv| *bv != v);
+                    let changed = *p != base
+                        && baseline
+                            .and_then(|b| b.ops.get(&op))
+                            .is_some_and(|bv| *bv != v);
                     row.push(match (changed, format) {
                         (true, Format::Markdown) => format!("**{v}**"),
                         (true, _) => format!("*{v}"),
@@ -149,7 +183,13 @@ pub fn matrix(kernels: &[String], policies: &[String], files: &[PathBuf], format
             let title = if *p == base || ps.len() == 1 {
                 format!("Linux {} ({}), policy {}", k.name, k.release, p.name())
             } else {
-                format!("Linux {} ({}), policy {} (cells changed from {} marked)", k.name, k.release, p.name(), base.name())
+                format!(
+                    "Linux {} ({}), policy {} (cells changed from {} marked)",
+                    k.name,
+                    k.release,
+                    p.name(),
+                    base.name()
+                )
             };
             match format {
                 Format::Markdown => println!("### {title}\n\n{}", markdown(&headers, &rows)),
@@ -158,27 +198,49 @@ pub fn matrix(kernels: &[String], policies: &[String], files: &[PathBuf], format
         }
     }
     if ps.len() > 1 && format == Format::Table {
-        println!("* marks a cell whose value differs from policy {}.", base.name());
+        println!(
+            "* marks a cell whose value differs from policy {}.",
+            base.name()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `pfnguard explain`.
-pub fn explain(kernel_name: &str, id: Option<&str>, file: Option<&Path>, op: &str, policy_name: &str, format: Format) -> Result<ExitCode> {
+pub fn explain(
+    kernel_name: &str,
+    id: Option<&str>,
+    file: Option<&Path>,
+    op: &str,
+    policy_name: &str,
+    format: Format,
+) -> Result<ExitCode> {
     let k = kernel(kernel_name)?;
     let p = policy(policy_name)?;
     let e = exporter(id, file)?;
     let op: OpKey = op.parse().map_err(|e| anyhow!("--op: {e}"))?;
     let pages = pages_for(e.as_ref(), pfnguard_dmabuf::DEFAULT_PAGES);
     let c = run_cell(k, e.as_ref(), p, op, pages, true);
-    let steps = c.trace.as_ref().map(|t| t.steps().to_vec()).unwrap_or_default();
+    let steps = c
+        .trace
+        .as_ref()
+        .map(|t| t.steps().to_vec())
+        .unwrap_or_default();
     match format {
         Format::Json => print_json(&serde_json::json!({
             "kernel": k.name, "exporter": e.id(), "policy": p.name(), "op": op.as_str(),
             "value": c.value, "warnings": c.events, "steps": steps,
         }))?,
         _ => {
-            println!("{} on Linux {} ({}), policy {}: {} = {}\n", e.id(), k.name, k.release, p.name(), op, c.value);
+            println!(
+                "{} on Linux {} ({}), policy {}: {} = {}\n",
+                e.id(),
+                k.name,
+                k.release,
+                p.name(),
+                op,
+                c.value
+            );
             if let Some(t) = &c.trace {
                 print!("{t}");
             }
@@ -194,7 +256,12 @@ pub fn explain(kernel_name: &str, id: Option<&str>, file: Option<&Path>, op: &st
 }
 
 /// `pfnguard probe`.
-pub fn probe(exporters: Vec<String>, odirect: Option<PathBuf>, timeout: u64, format: Format) -> Result<ExitCode> {
+pub fn probe(
+    exporters: Vec<String>,
+    odirect: Option<PathBuf>,
+    timeout: u64,
+    format: Format,
+) -> Result<ExitCode> {
     if timeout == 0 {
         bail!("--timeout must be at least 1 second");
     }
@@ -209,7 +276,7 @@ pub fn probe(exporters: Vec<String>, odirect: Option<PathBuf>, timeout: u64, for
         _ => {
             println!("kernel {}\n", r.kernel_release);
             for e in &r.exporters {
-                print!("{}\n", report_table(e));
+                println!("{}", report_table(e));
             }
         }
     }

@@ -48,7 +48,11 @@ enum Command {
         #[arg(long)]
         kernel: String,
         /// A catalogue exporter id (see `pfnguard exporters`).
-        #[arg(long, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        #[arg(
+            long,
+            conflicts_with = "exporter_file",
+            required_unless_present = "exporter_file"
+        )]
         exporter: Option<String>,
         /// A TOML description of your own exporter (see README, "Your own exporter").
         #[arg(long, value_name = "PATH")]
@@ -91,7 +95,11 @@ enum Command {
         #[arg(long)]
         kernel: String,
         /// A catalogue exporter id.
-        #[arg(long, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        #[arg(
+            long,
+            conflicts_with = "exporter_file",
+            required_unless_present = "exporter_file"
+        )]
         exporter: Option<String>,
         /// A TOML exporter description.
         #[arg(long, value_name = "PATH")]
@@ -141,14 +149,48 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Predict { kernel, exporter, exporter_file, policy, pages, format } => {
-            cmd::predict_cmd(&kernel, exporter.as_deref(), exporter_file.as_deref(), &policy, pages, format)
-        }
-        Command::Matrix { kernels, policies, exporter_file, format } => cmd::matrix(&kernels, &policies, &exporter_file, format),
-        Command::Explain { kernel, exporter, exporter_file, op, policy, format } => {
-            cmd::explain(&kernel, exporter.as_deref(), exporter_file.as_deref(), &op, &policy, format)
-        }
-        Command::Probe { exporters, odirect, timeout, format } => cmd::probe(exporters, odirect, timeout, format),
+        Command::Predict {
+            kernel,
+            exporter,
+            exporter_file,
+            policy,
+            pages,
+            format,
+        } => cmd::predict_cmd(
+            &kernel,
+            exporter.as_deref(),
+            exporter_file.as_deref(),
+            &policy,
+            pages,
+            format,
+        ),
+        Command::Matrix {
+            kernels,
+            policies,
+            exporter_file,
+            format,
+        } => cmd::matrix(&kernels, &policies, &exporter_file, format),
+        Command::Explain {
+            kernel,
+            exporter,
+            exporter_file,
+            op,
+            policy,
+            format,
+        } => cmd::explain(
+            &kernel,
+            exporter.as_deref(),
+            exporter_file.as_deref(),
+            &op,
+            &policy,
+            format,
+        ),
+        Command::Probe {
+            exporters,
+            odirect,
+            timeout,
+            format,
+        } => cmd::probe(exporters, odirect, timeout, format),
         Command::Check { probe, format } => check::check(&probe, format),
         Command::Exporters => cmd::list_exporters(),
         Command::Ops => cmd::list_ops(),

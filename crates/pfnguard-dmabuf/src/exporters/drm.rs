@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use pfnguard_mm::shmem::memfd_create;
-use pfnguard_mm::{trace, Errno, Fail, FaultCtx, File, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations, VmaId, VmaNew, PAGE_SIZE};
+use pfnguard_mm::{
+    trace, Errno, Fail, FaultCtx, File, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags,
+    VmOperations, VmaId, VmaNew, PAGE_SIZE,
+};
 
 use super::{alloc_noncompound_block, device_frames, export_rdwr, ExportCtx, Exported, Exporter};
 use crate::core::DmaBufOps;
@@ -29,7 +32,11 @@ fn prime_export_allowed(k: &mut Kernel, cx: &ExportCtx, driver_hook: bool) -> KR
 /// `obj->funcs->mmap`.
 fn drm_gem_prime_mmap(vma: &mut VmaNew<'_>, vm_ops: Option<Arc<dyn VmOperations>>) {
     let v = vma.vma();
-    trace!(vma.kernel(), "drivers/gpu/drm/drm_prime.c:drm_gem_prime_mmap", "vm_pgoff += drm_vma_node_start; vm_ops = obj->funcs->vm_ops");
+    trace!(
+        vma.kernel(),
+        "drivers/gpu/drm/drm_prime.c:drm_gem_prime_mmap",
+        "vm_pgoff += drm_vma_node_start; vm_ops = obj->funcs->vm_ops"
+    );
     vma.set_pgoff(v.pgoff + DRM_FILE_PAGE_OFFSET_START);
     if let Some(o) = vm_ops {
         vma.set_ops(o);
@@ -39,13 +46,21 @@ fn drm_gem_prime_mmap(vma: &mut VmaNew<'_>, vm_ops: Option<Arc<dyn VmOperations>
 /// `drm_gem_mmap_obj()` (drivers/gpu/drm/drm_gem.c) for an object without `funcs->mmap`: a VMA
 /// larger than the object → -EINVAL; `vm_ops = obj->funcs->vm_ops`;
 /// `vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`; write-combined protection.
-fn drm_gem_mmap_obj(vma: &mut VmaNew<'_>, obj_pages: u64, vm_ops: Arc<dyn VmOperations>) -> KResult<()> {
+fn drm_gem_mmap_obj(
+    vma: &mut VmaNew<'_>,
+    obj_pages: u64,
+    vm_ops: Arc<dyn VmOperations>,
+) -> KResult<()> {
     const F: &str = "drivers/gpu/drm/drm_gem.c:drm_gem_mmap_obj";
     if obj_pages < vma.vma().pages() {
         trace!(vma.kernel(), F, "object smaller than the VMA -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
-    trace!(vma.kernel(), F, "vm_ops = obj->funcs->vm_ops; vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)");
+    trace!(
+        vma.kernel(),
+        F,
+        "vm_ops = obj->funcs->vm_ops; vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)"
+    );
     vma.set_ops(vm_ops);
     vma.set_flags(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
     vma.set_writecombine();
@@ -82,15 +97,27 @@ pub struct ShmemHelper {
 impl ShmemHelper {
     /// vgem (`vgem_gem_create_object` sets `map_wc`).
     pub fn vgem() -> ShmemHelper {
-        ShmemHelper { id: "vgem", exp_name: "drm", map_wc: true }
+        ShmemHelper {
+            id: "vgem",
+            exp_name: "drm",
+            map_wc: true,
+        }
     }
     /// virtio-gpu without blobs (`virtio_gpu_shmem_funcs`).
     pub fn virtio_gpu() -> ShmemHelper {
-        ShmemHelper { id: "virtio-gpu", exp_name: "virtio_gpu", map_wc: false }
+        ShmemHelper {
+            id: "virtio-gpu",
+            exp_name: "virtio_gpu",
+            map_wc: false,
+        }
     }
     /// cirrus (`DRM_GEM_SHMEM_DRIVER_OPS`).
     pub fn cirrus() -> ShmemHelper {
-        ShmemHelper { id: "cirrus", exp_name: "drm", map_wc: false }
+        ShmemHelper {
+            id: "cirrus",
+            exp_name: "drm",
+            map_wc: false,
+        }
     }
 }
 
@@ -107,7 +134,12 @@ impl DmaBufOps for ShmemObject {
     /// write-combined when `map_wc`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap";
-        drm_gem_prime_mmap(vma, Some(Arc::new(ShmemHelperVmOps { pages: self.pages.clone() })));
+        drm_gem_prime_mmap(
+            vma,
+            Some(Arc::new(ShmemHelperVmOps {
+                pages: self.pages.clone(),
+            })),
+        );
         if vma.flags().is_cow_mapping() {
             trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
             return Err(Errno::EINVAL.into());
@@ -164,7 +196,15 @@ impl Exporter for ShmemHelper {
         // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS.
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, self.exp_name, Arc::new(ShmemObject { pages, map_wc: self.map_wc }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            self.exp_name,
+            Arc::new(ShmemObject {
+                pages,
+                map_wc: self.map_wc,
+            }),
+            cx.policy,
+        ))
     }
 }
 
@@ -185,11 +225,21 @@ pub struct Ttm {
 impl Ttm {
     /// bochs (`DRM_GEM_VRAM_DRIVER`; dumb buffers start in TTM_PL_SYSTEM).
     pub fn bochs() -> Ttm {
-        Ttm { id: "bochs", exp_name: "drm", own_prime_export: false, vram: false }
+        Ttm {
+            id: "bochs",
+            exp_name: "drm",
+            own_prime_export: false,
+            vram: false,
+        }
     }
     /// amdgpu (dumb buffers in VRAM; `amdgpu_ttm_access_memory`).
     pub fn amdgpu() -> Ttm {
-        Ttm { id: "amdgpu", exp_name: "amdgpu", own_prime_export: true, vram: true }
+        Ttm {
+            id: "amdgpu",
+            exp_name: "amdgpu",
+            own_prime_export: true,
+            vram: true,
+        }
     }
 }
 
@@ -208,7 +258,9 @@ impl DmaBufOps for TtmBo {
             trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
-        vma.set_ops(Arc::new(TtmBoVmOps { pages: self.pages.clone() }));
+        vma.set_ops(Arc::new(TtmBoVmOps {
+            pages: self.pages.clone(),
+        }));
         vma.set_flags(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         Ok(())
     }
@@ -241,7 +293,8 @@ impl VmOperations for TtmBoVmOps {
         let Some(v) = cx.vma() else {
             return Ok(VmFault::SIGBUS);
         };
-        let mut off = (cx.vmf.address.0 - v.start.0) / PAGE_SIZE + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
+        let mut off =
+            (cx.vmf.address.0 - v.start.0) / PAGE_SIZE + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
         let last = v.pages() + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
         let n = self.pages.len() as u64;
         if off >= n {
@@ -284,7 +337,11 @@ impl VmOperations for TtmBoVmOps {
         if len < 1 || off + len > self.pages.len() as u64 * PAGE_SIZE {
             return -(Errno::EIO.number() as i64);
         }
-        trace!(k, "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_access", "{len} byte(s) at BO offset {off:#x} copied");
+        trace!(
+            k,
+            "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_access",
+            "{len} byte(s) at BO offset {off:#x} copied"
+        );
         len as i64
     }
 }
@@ -305,7 +362,12 @@ impl Exporter for Ttm {
         } else {
             alloc_noncompound_block(k, cx.pages)?
         };
-        Ok(export_rdwr(cx.pages, self.exp_name, Arc::new(TtmBo { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            self.exp_name,
+            Arc::new(TtmBo { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -331,7 +393,11 @@ impl DmaBufOps for I915Object {
         if self.pages < vma.vma().pages() {
             return Err(Errno::EINVAL.into());
         }
-        trace!(vma.kernel(), F, "call_mmap(shmem filp) + vma_set_file: a shmem VMA, no VM flags");
+        trace!(
+            vma.kernel(),
+            F,
+            "call_mmap(shmem filp) + vma_set_file: a shmem VMA, no VM flags"
+        );
         self.filp.fops.mmap(vma)?;
         vma.set_file(self.filp.clone());
         Ok(())
@@ -351,7 +417,15 @@ impl Exporter for I915 {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (filp, _inode) = memfd_create("i915", cx.pages, false);
-        Ok(export_rdwr(cx.pages, "i915", Arc::new(I915Object { filp, pages: cx.pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "i915",
+            Arc::new(I915Object {
+                filp,
+                pages: cx.pages,
+            }),
+            cx.policy,
+        ))
     }
 }
 
@@ -396,7 +470,12 @@ impl Exporter for GemDma {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "drm", Arc::new(GemDmaObject { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "drm",
+            Arc::new(GemDmaObject { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -419,12 +498,19 @@ impl DmaBufOps for RockchipObject {
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         drm_gem_prime_mmap(vma, None);
         vma.set_pgoff(0);
-        vma.mod_flags(VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP, VmFlags::PFNMAP);
+        vma.mod_flags(
+            VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP,
+            VmFlags::PFNMAP,
+        );
         vma.set_writecombine();
         if vma.vma().pages() == 0 {
             return Err(Errno::ENXIO.into());
         }
-        trace!(vma.kernel(), "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_drm_gem_object_mmap_iommu", "vm_map_pages");
+        trace!(
+            vma.kernel(),
+            "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_drm_gem_object_mmap_iommu",
+            "vm_map_pages"
+        );
         vma.vm_map_pages(&self.pages)
     }
     fn pages(&self) -> Vec<Pfn> {
@@ -445,7 +531,12 @@ impl Exporter for Rockchip {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "rockchip", Arc::new(RockchipObject { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "rockchip",
+            Arc::new(RockchipObject { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -465,8 +556,18 @@ impl DmaBufOps for TegraObject {
     /// pages: `vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP)`, write-combined. The VMA ends up
     /// VM_IO|VM_MIXEDMAP|VM_DONTEXPAND|VM_DONTDUMP.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        drm_gem_mmap_obj(vma, self.pages.len() as u64, Arc::new(TegraVmOps { pages: self.pages.clone() }))?;
-        trace!(vma.kernel(), "drivers/gpu/drm/tegra/gem.c:__tegra_gem_mmap", "vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP); write-combined");
+        drm_gem_mmap_obj(
+            vma,
+            self.pages.len() as u64,
+            Arc::new(TegraVmOps {
+                pages: self.pages.clone(),
+            }),
+        )?;
+        trace!(
+            vma.kernel(),
+            "drivers/gpu/drm/tegra/gem.c:__tegra_gem_mmap",
+            "vm_flags_mod(VM_MIXEDMAP, VM_PFNMAP); write-combined"
+        );
         vma.mod_flags(VmFlags::MIXEDMAP, VmFlags::PFNMAP);
         vma.set_writecombine();
         Ok(())
@@ -496,7 +597,11 @@ impl VmOperations for TegraVmOps {
         let Some(&p) = self.pages.get(off as usize) else {
             return Ok(VmFault::SIGBUS);
         };
-        trace!(cx.kernel(), "drivers/gpu/drm/tegra/gem.c:tegra_bo_fault", "vmf_insert_page(pages[{off}])");
+        trace!(
+            cx.kernel(),
+            "drivers/gpu/drm/tegra/gem.c:tegra_bo_fault",
+            "vmf_insert_page(pages[{off}])"
+        );
         let a = cx.vmf.address;
         cx.vmf_insert_page(a, p)
     }
@@ -515,7 +620,12 @@ impl Exporter for Tegra {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "tegra", Arc::new(TegraObject { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "tegra",
+            Arc::new(TegraObject { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -546,7 +656,11 @@ impl DmaBufOps for VramObject {
             trace!(vma.kernel(), F, "VMA size differs from the blob -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
-        let first = self.pages.first().copied().ok_or(Fail::Errno(Errno::EINVAL))?;
+        let first = self
+            .pages
+            .first()
+            .copied()
+            .ok_or(Fail::Errno(Errno::EINVAL))?;
         vma.io_remap_pfn_range(v.start, first, v.len())
     }
     fn pages(&self) -> Vec<Pfn> {
@@ -564,6 +678,11 @@ impl Exporter for VirtioGpuBlob {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, cx, true)?;
         let pages = device_frames(k, cx.pages);
-        Ok(export_rdwr(cx.pages, "virtio_gpu", Arc::new(VramObject { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "virtio_gpu",
+            Arc::new(VramObject { pages }),
+            cx.policy,
+        ))
     }
 }

@@ -25,7 +25,12 @@ impl DmaBufOps for SystemHeapBuffer {
     /// per page (so no VM_PAT for more than one page); no vm_ops.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         let v = vma.vma();
-        trace!(vma.kernel(), "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap", "remap_pfn_range per page from vm_pgoff {}", v.pgoff);
+        trace!(
+            vma.kernel(),
+            "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
+            "remap_pfn_range per page from vm_pgoff {}",
+            v.pgoff
+        );
         let mut addr = v.start;
         for p in self.pages.iter().skip(v.pgoff as usize) {
             if addr >= v.end {
@@ -79,8 +84,18 @@ impl Exporter for SystemHeap {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = system_heap_alloc(k, cx.pages)?;
-        trace!(k, "drivers/dma-buf/heaps/system_heap.c:system_heap_allocate", "{} pages (orders 8/4/0), exp_name \"system\", fd O_RDWR", pages.len());
-        Ok(export_rdwr(cx.pages, "system", Arc::new(SystemHeapBuffer { pages }), cx.policy))
+        trace!(
+            k,
+            "drivers/dma-buf/heaps/system_heap.c:system_heap_allocate",
+            "{} pages (orders 8/4/0), exp_name \"system\", fd O_RDWR",
+            pages.len()
+        );
+        Ok(export_rdwr(
+            cx.pages,
+            "system",
+            Arc::new(SystemHeapBuffer { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -132,9 +147,14 @@ impl Exporter for CmaHeap {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_cma_pages(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "cma", Arc::new(CmaHeapBuffer {
+        Ok(export_rdwr(
+            cx.pages,
+            "cma",
+            Arc::new(CmaHeapBuffer {
                 pages,
                 inserts_pfn: cx.drivers.cma_heap_inserts_pfn,
-            }), cx.policy))
+            }),
+            cx.policy,
+        ))
     }
 }

@@ -92,7 +92,12 @@ pub fn ids() -> Vec<String> {
 }
 
 /// `dma_buf_export()` + `dma_buf_fd(O_RDWR)` of a buffer of `pages` pages.
-pub fn export_rdwr(pages: u64, exp_name: &'static str, ops: Arc<dyn crate::core::DmaBufOps>, policy: Policy) -> Exported {
+pub fn export_rdwr(
+    pages: u64,
+    exp_name: &'static str,
+    ops: Arc<dyn crate::core::DmaBufOps>,
+    policy: Policy,
+) -> Exported {
     let size = pages * pfnguard_mm::PAGE_SIZE;
     let buf = DmaBuf::new(size, exp_name, ops);
     Exported {
@@ -128,7 +133,11 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
     fn fault(&self, cx: &mut pfnguard_mm::FaultCtx<'_>) -> KResult<pfnguard_mm::VmFault> {
         let pgoff = cx.vmf.pgoff;
         let Some(&p) = self.pages.get(pgoff as usize) else {
-            pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "pgoff {pgoff} beyond the buffer -> SIGBUS");
+            pfnguard_mm::trace!(
+                cx.kernel(),
+                self.fault_fn,
+                "pgoff {pgoff} beyond the buffer -> SIGBUS"
+            );
             return Ok(pfnguard_mm::VmFault::SIGBUS);
         };
         if self.inserts_pfn {
@@ -136,7 +145,11 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
             let a = cx.vmf.address;
             cx.vmf_insert_pfn(a, p)
         } else {
-            pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "vmf->page = pages[{pgoff}]; get_page");
+            pfnguard_mm::trace!(
+                cx.kernel(),
+                self.fault_fn,
+                "vmf->page = pages[{pgoff}]; get_page"
+            );
             cx.set_page(p);
             Ok(pfnguard_mm::VmFault::NONE)
         }

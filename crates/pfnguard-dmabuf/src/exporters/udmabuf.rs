@@ -86,10 +86,25 @@ impl Exporter for Udmabuf {
             }
             pages.push(p);
         }
-        trace!(k, F, "{} memfd page(s) {}", pages.len(), if cx.drivers.udmabuf_inserts_pfn { "long-term pinned (memfd_pin_folios)" } else { "referenced (shmem_read_mapping_page)" });
-        Ok(export_rdwr(cx.pages, "udmabuf", Arc::new(UdmabufBuffer {
+        trace!(
+            k,
+            F,
+            "{} memfd page(s) {}",
+            pages.len(),
+            if cx.drivers.udmabuf_inserts_pfn {
+                "long-term pinned (memfd_pin_folios)"
+            } else {
+                "referenced (shmem_read_mapping_page)"
+            }
+        );
+        Ok(export_rdwr(
+            cx.pages,
+            "udmabuf",
+            Arc::new(UdmabufBuffer {
                 pages,
                 inserts_pfn: cx.drivers.udmabuf_inserts_pfn,
-            }), cx.policy))
+            }),
+            cx.policy,
+        ))
     }
 }

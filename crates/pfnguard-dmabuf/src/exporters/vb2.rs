@@ -5,7 +5,9 @@ use std::sync::Arc;
 use pfnguard_mm::insert::VmallocArea;
 use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew};
 
-use super::{alloc_driver_pages, alloc_noncompound_block, export_rdwr, ExportCtx, Exported, Exporter};
+use super::{
+    alloc_driver_pages, alloc_noncompound_block, export_rdwr, ExportCtx, Exported, Exporter,
+};
 use crate::core::DmaBufOps;
 
 /// `vb2_common_vm_ops`: `.open`/`.close` only — no `.fault`, no `.access`.
@@ -32,7 +34,11 @@ impl DmaBufOps for Vb2VmallocBuf {
     /// (ignores `vm_pgoff`; `vm_insert_page()` per page → VM_MIXEDMAP, normal PTEs), then
     /// VM_DONTEXPAND and `vm_ops = &vb2_common_vm_ops`. No VM_SHARED check on this path.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        trace!(vma.kernel(), "drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_mmap", "remap_vmalloc_range(vma, vaddr, 0)");
+        trace!(
+            vma.kernel(),
+            "drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_mmap",
+            "remap_vmalloc_range(vma, vaddr, 0)"
+        );
         vma.remap_vmalloc_range(&self.area, 0)?;
         vma.set_flags(VmFlags::DONTEXPAND);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
@@ -52,7 +58,12 @@ impl Exporter for Vb2Vmalloc {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let area = VmallocArea::vmalloc_user(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "videobuf2_vmalloc", Arc::new(Vb2VmallocBuf { area }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "videobuf2_vmalloc",
+            Arc::new(Vb2VmallocBuf { area }),
+            cx.policy,
+        ))
     }
 }
 
@@ -72,11 +83,22 @@ pub fn dma_direct_mmap(vma: &mut VmaNew<'_>, pages: &[Pfn]) -> KResult<()> {
     let v = vma.vma();
     let count = pages.len() as u64;
     if v.pgoff >= count || v.pages() > count - v.pgoff {
-        trace!(vma.kernel(), F, "vm_pgoff {} / {} pages outside the {count}-page buffer -> -ENXIO", v.pgoff, v.pages());
+        trace!(
+            vma.kernel(),
+            F,
+            "vm_pgoff {} / {} pages outside the {count}-page buffer -> -ENXIO",
+            v.pgoff,
+            v.pages()
+        );
         return Err(Errno::ENXIO.into());
     }
     let first = pages.first().copied().unwrap_or_default();
-    trace!(vma.kernel(), F, "remap_pfn_range of the whole VMA from pfn {first} + {}", v.pgoff);
+    trace!(
+        vma.kernel(),
+        F,
+        "remap_pfn_range of the whole VMA from pfn {first} + {}",
+        v.pgoff
+    );
     vma.remap_pfn_range(v.start, Pfn(first.0 + v.pgoff), v.len())
 }
 
@@ -84,7 +106,11 @@ impl DmaBufOps for Vb2DcBuf {
     /// `vb2_dc_dmabuf_ops_mmap()` → `vb2_dc_mmap()` → `dma_mmap_attrs()` → `dma_direct_mmap()`,
     /// then `vm_flags_set(VM_DONTEXPAND|VM_DONTDUMP)` and `vb2_common_vm_ops`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        trace!(vma.kernel(), "drivers/media/common/videobuf2/videobuf2-dma-contig.c:vb2_dc_mmap", "dma_mmap_attrs");
+        trace!(
+            vma.kernel(),
+            "drivers/media/common/videobuf2/videobuf2-dma-contig.c:vb2_dc_mmap",
+            "dma_mmap_attrs"
+        );
         dma_direct_mmap(vma, &self.pages)?;
         vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
@@ -106,7 +132,12 @@ impl Exporter for Vb2DmaContig {
     /// `__GFP_COMP`: only the first page is refcounted.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_noncompound_block(k, cx.pages)?;
-        Ok(export_rdwr(cx.pages, "videobuf2_dma_contig", Arc::new(Vb2DcBuf { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "videobuf2_dma_contig",
+            Arc::new(Vb2DcBuf { pages }),
+            cx.policy,
+        ))
     }
 }
 
@@ -123,7 +154,11 @@ impl DmaBufOps for Vb2SgBuf {
     /// `vb2_dma_sg_mmap()`: `vm_map_pages(vma, buf->pages, buf->num_pages)` (honours
     /// `vm_pgoff`; VM_MIXEDMAP, normal PTEs), then VM_DONTEXPAND|VM_DONTDUMP.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        trace!(vma.kernel(), "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap", "vm_map_pages");
+        trace!(
+            vma.kernel(),
+            "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
+            "vm_map_pages"
+        );
         vma.vm_map_pages(&self.pages)?;
         vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
@@ -145,6 +180,11 @@ impl Exporter for Vb2DmaSg {
     /// refcounted, mapping NULL.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_driver_pages(k, cx.pages, 0)?;
-        Ok(export_rdwr(cx.pages, "videobuf2_dma_sg", Arc::new(Vb2SgBuf { pages }), cx.policy))
+        Ok(export_rdwr(
+            cx.pages,
+            "videobuf2_dma_sg",
+            Arc::new(Vb2SgBuf { pages }),
+            cx.policy,
+        ))
     }
 }
