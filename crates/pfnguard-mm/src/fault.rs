@@ -376,7 +376,12 @@ fn do_wp_page(
 ) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:do_wp_page";
     let page = vm_normal_page(k, v, addr, pte);
-    if v.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+    let shared = if k.profile.wp_shared_needs_vm_write {
+        v.flags.all(VmFlags::WRITE | VmFlags::SHARED)
+    } else {
+        v.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE)
+    };
+    if shared {
         if page.is_none() {
             if let Some(ops) = v.ops.clone().filter(|o| o.has_pfn_mkwrite()) {
                 trace!(

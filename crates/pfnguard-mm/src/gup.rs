@@ -755,7 +755,11 @@ pub fn gup_fast_fallback(
     let start = start.page_down();
     let len = nr << PAGE_SHIFT;
     let Some(end) = start.0.checked_add(len) else {
-        return Err(Errno::EOVERFLOW.into());
+        return if k.profile.gup_fast_overflow_returns_zero {
+            Ok(0)
+        } else {
+            Err(Errno::EOVERFLOW.into())
+        };
     };
     if end > TASK_SIZE_MAX {
         return Err(Errno::EFAULT.into());
@@ -849,7 +853,8 @@ pub fn get_user_pages(
     r
 }
 
-/// `pin_user_pages()` (mm/gup.c): FOLL_PIN; invalid arguments return 0 pages.
+/// `pin_user_pages()` (mm/gup.c): FOLL_PIN; invalid arguments return 0 pages (6.12) or
+/// -EINVAL (6.1).
 pub fn pin_user_pages(
     k: &mut Kernel,
     mm: MmId,
@@ -861,7 +866,11 @@ pub fn pin_user_pages(
     k.alive()?;
     let gup = gup | Foll::PIN | Foll::TOUCH;
     if !valid_gup_args(gup, true) {
-        return Ok(0);
+        return if k.profile.pin_invalid_args_einval {
+            Err(Errno::EINVAL.into())
+        } else {
+            Ok(0)
+        };
     }
     trace!(
         k,
@@ -978,7 +987,11 @@ pub fn pin_user_pages_remote(
     k.alive()?;
     let gup = gup | Foll::PIN | Foll::TOUCH | Foll::REMOTE;
     if !valid_gup_args(gup, true) {
-        return Ok(0);
+        return if k.profile.pin_invalid_args_einval {
+            Err(Errno::EINVAL.into())
+        } else {
+            Ok(0)
+        };
     }
     trace!(
         k,
@@ -992,7 +1005,8 @@ pub fn pin_user_pages_remote(
 }
 
 /// `populate_vma_page_range()` (mm/gup.c): `__get_user_pages()` without a pages array,
-/// FOLL_TOUCH, FOLL_WRITE for private writable VMAs, FOLL_FORCE for accessible ones.
+/// FOLL_TOUCH, FOLL_WRITE for private writable VMAs; FOLL_FORCE and the PROT_NONE rule per
+/// [`KernelProfile::populate_refuses_inaccessible`](crate::KernelProfile).
 pub fn populate_vma_page_range(
     k: &mut Kernel,
     vma: VmaId,
@@ -1000,11 +1014,20 @@ pub fn populate_vma_page_range(
     end: VirtAddr,
 ) -> KResult<u64> {
     let f = k.vma_or_fault(vma)?.flags;
+    let accessible = f.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC);
+    let private_writable = f.0 & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
     let mut gup = Foll::TOUCH;
-    if f.0 & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE {
+    if private_writable {
         gup = gup | Foll::WRITE;
     }
-    if f.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC) {
+    if k.profile.populate_refuses_inaccessible {
+        if !accessible {
+            return Err(Errno::EFAULT.into());
+        }
+        if !private_writable {
+            gup = gup | Foll::FORCE;
+        }
+    } else if accessible {
         gup = gup | Foll::FORCE;
     }
     let nr = (end.0 - start.0) >> PAGE_SHIFT;

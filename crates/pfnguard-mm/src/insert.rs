@@ -716,8 +716,12 @@ pub fn remap_pfn_range(
             "error {e}: zap_page_range_single"
         );
         crate::zap::zap_vma_range(k, vma, addr, VirtAddr(addr.0 + size));
+        // untrack_pfn(): drop the reservation and clear VM_PAT.
         if let Some(v) = k.vma_mut(vma) {
-            v.pat_reserved = false;
+            if v.pat_reserved {
+                v.pat_reserved = false;
+                v.flags.0 &= !VmFlags::PAT;
+            }
         }
     }
     r

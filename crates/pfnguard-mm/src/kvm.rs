@@ -98,7 +98,9 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
                 writable: write_fault,
             })
         }
-        Err(Fail::Errno(Errno::EINTR)) => return Ok(KvmPfn::ErrSigpending),
+        Err(Fail::Errno(Errno::EINTR)) if k.profile.kvm_eintr_sigpending => {
+            return Ok(KvmPfn::ErrSigpending)
+        }
         Err(Fail::Bug(b)) => return Err(Fail::Bug(b)),
         _ => {}
     }

@@ -144,6 +144,18 @@ pub fn do_mmap(
     let mut vm_flags =
         args.prot.vm_bits() | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
     if args.flags.locked {
+        // can_do_mlock() and mlock_future_ok() run against the requested VM_LOCKED, before the
+        // exporter's ->mmap may make the VMA unlockable.
+        let m = k.mm(mm);
+        if !k.config.cap_ipc_lock {
+            if m.rlimit_memlock == 0 {
+                return Err(Errno::EPERM.into());
+            }
+            if m.locked_vm + (len >> 12) > m.rlimit_memlock {
+                trace!(k, F, "MAP_LOCKED beyond RLIMIT_MEMLOCK -> -EAGAIN");
+                return Err(Errno::EAGAIN.into());
+            }
+        }
         vm_flags |= VmFlags::LOCKED;
     }
     if let Some(f) = &file {
@@ -173,6 +185,14 @@ pub fn do_mmap(
     } else if args.flags.shared {
         vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
     }
+    // Shared anonymous memory is a shmem file (mm/shmem.c:shmem_zero_setup), offset 0.
+    let (file, args) = match file {
+        None if args.flags.shared => {
+            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> 12);
+            (Some(f), MmapArgs { pgoff: 0, ..args })
+        }
+        f => (f, args),
+    };
 
     let start = pick_address(k, mm, args.addr, len, args.flags.fixed)?;
     let end = VirtAddr(start.0 + len);

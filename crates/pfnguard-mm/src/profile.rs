@@ -66,6 +66,16 @@ pub struct KernelProfile {
     /// `check_vma_flags()` refuses FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE on VMAs that need dirty
     /// tracking (`writable_file_mapping_allowed()`, 6.5+).
     pub gup_writable_file_mapping_check: bool,
+    /// `pin_user_pages()`, `pin_user_pages_remote()` and friends return -EINVAL on invalid flag
+    /// combinations (6.1 WARN + -EINVAL); 6.12's `is_valid_gup_args()` makes them return 0.
+    pub pin_invalid_args_einval: bool,
+    /// The fast path returns 0 pages (not -EOVERFLOW) when `start + len` wraps, and has no
+    /// TASK_SIZE_MAX test (6.1 `internal_get_user_pages_fast()`).
+    pub gup_fast_overflow_returns_zero: bool,
+    /// `populate_vma_page_range()` refuses a VMA that is not accessible with -EFAULT and adds
+    /// FOLL_FORCE unless the VMA is private-writable (6.12); 6.1 adds FOLL_FORCE only for
+    /// accessible VMAs.
+    pub populate_refuses_inaccessible: bool,
     /// Folio test of the fast path.
     pub gup_fast_folio_check: GupFastFolioCheck,
     /// The fast path bails on PROT_NONE PTEs only when `!gup_can_follow_protnone()` (6.1), or
@@ -96,6 +106,14 @@ pub struct KernelProfile {
     pub umem_always_write: bool,
     /// KVM's lookup in VM_IO|VM_PFNMAP VMAs.
     pub kvm_remapped: KvmRemapped,
+    /// `hva_to_pfn()` turns -EINTR from the slow GUP into KVM_PFN_ERR_SIGPENDING (6.12); 6.1
+    /// goes on to the VMA lookup.
+    pub kvm_eintr_sigpending: bool,
+
+    // --- faults ------------------------------------------------------------------------------
+    /// `do_wp_page()` takes the shared path when `(VM_WRITE|VM_SHARED)` are both set (6.1) rather
+    /// than when VM_SHARED or VM_MAYSHARE is (6.12).
+    pub wp_shared_needs_vm_write: bool,
 
     // --- Debian amd64 build ------------------------------------------------------------------
     /// CONFIG_DMABUF_HEAPS (+ _SYSTEM).
@@ -165,6 +183,9 @@ pub static LINUX_6_1: KernelProfile = KernelProfile {
     mixed_ok_zero_page_rule: false,
     normal_page_mixed_zero_none: false,
     gup_writable_file_mapping_check: false,
+    pin_invalid_args_einval: true,
+    gup_fast_overflow_returns_zero: true,
+    populate_refuses_inaccessible: false,
     gup_fast_folio_check: GupFastFolioCheck::PageIsSecretmem,
     gup_fast_protnone_always_bails: false,
     smaps_mnemonics: smaps_table(false),
@@ -174,6 +195,8 @@ pub static LINUX_6_1: KernelProfile = KernelProfile {
     io_uring_rejects_non_shmem_files: true,
     umem_always_write: true,
     kvm_remapped: KvmRemapped::FollowPte,
+    kvm_eintr_sigpending: false,
+    wp_shared_needs_vm_write: true,
     config_dmabuf_heaps: false,
     config_udmabuf: false,
     config_cma: false,
@@ -191,6 +214,9 @@ pub static LINUX_6_12: KernelProfile = KernelProfile {
     mixed_ok_zero_page_rule: true,
     normal_page_mixed_zero_none: true,
     gup_writable_file_mapping_check: true,
+    pin_invalid_args_einval: false,
+    gup_fast_overflow_returns_zero: false,
+    populate_refuses_inaccessible: true,
     gup_fast_folio_check: GupFastFolioCheck::FolioAllowed,
     gup_fast_protnone_always_bails: true,
     smaps_mnemonics: smaps_table(true),
@@ -200,6 +226,8 @@ pub static LINUX_6_12: KernelProfile = KernelProfile {
     io_uring_rejects_non_shmem_files: false,
     umem_always_write: false,
     kvm_remapped: KvmRemapped::FollowPfnmapStart,
+    kvm_eintr_sigpending: true,
+    wp_shared_needs_vm_write: false,
     config_dmabuf_heaps: true,
     config_udmabuf: true,
     config_cma: false,
@@ -236,6 +264,8 @@ pub struct Config {
     pub x86_pat: bool,
     /// The task has CAP_SYS_ADMIN (pagemap shows pfns; L1TF `pfn_modify_allowed()`).
     pub cap_sys_admin: bool,
+    /// The task has CAP_IPC_LOCK (RLIMIT_MEMLOCK does not apply to mlock and MAP_LOCKED).
+    pub cap_ipc_lock: bool,
     /// The VM debug check Jason Gunthorpe proposed (in no tree): every path that installs a
     /// `struct page` PTE refuses a VM_PFNMAP or VM_IO VMA with WARN_ON_ONCE and -EINVAL
     /// (VM_FAULT_SIGBUS on fault paths).
@@ -250,6 +280,7 @@ impl Default for Config {
             secretmem: true,
             x86_pat: true,
             cap_sys_admin: true,
+            cap_ipc_lock: true,
             pfnmap_insert_check: false,
         }
     }

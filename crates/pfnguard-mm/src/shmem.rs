@@ -164,3 +164,11 @@ pub fn memfd_create(name: &str, pages: u64, hugetlb: bool) -> (Arc<File>, Arc<Sh
     });
     (file, inode)
 }
+
+/// `shmem_zero_setup()`: the shmem file behind a `MAP_SHARED|MAP_ANONYMOUS` mapping.
+pub fn shmem_zero_setup(pages: u64) -> (Arc<File>, Arc<ShmemInode>) {
+    let (f, inode) = memfd_create("", pages, false);
+    let mut file = (*f).clone();
+    file.path = "/dev/zero (deleted)".into();
+    (Arc::new(file), inode)
+}

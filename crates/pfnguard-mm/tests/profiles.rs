@@ -1,0 +1,202 @@
+//! Behaviours that differ between the modeled kernels and are not covered by an oracle of
+//! their own: each test runs both profiles and asserts the value each source gives.
+
+use std::sync::Arc;
+
+use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages, populate_vma_page_range, Foll};
+use pfnguard_mm::insert::remap_pfn_range;
+use pfnguard_mm::mmap::do_mmap;
+use pfnguard_mm::vma::AddressSpace;
+use pfnguard_mm::{
+    Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Pfn, Prot,
+    RssCounter, VirtAddr, VmFlags, VmaId, VmaNew, LINUX_6_1, LINUX_6_12, PAGE_SIZE,
+};
+
+#[derive(Debug)]
+struct Nop;
+
+impl FileOperations for Nop {
+    fn name(&self) -> &'static str {
+        "nop_fops"
+    }
+    fn mmap(&self, _vma: &mut VmaNew<'_>) -> KResult<()> {
+        Ok(())
+    }
+}
+
+fn nop_file() -> Arc<File> {
+    Arc::new(File {
+        path: "/dev/nop".into(),
+        ino: 3,
+        dev: (0, 5),
+        readable: true,
+        writable: true,
+        noexec: false,
+        nlink: 1,
+        mapping: AddressSpace::PSEUDO,
+        fops: Arc::new(Nop),
+        is_dma_buf: false,
+    })
+}
+
+fn anon(k: &mut Kernel, pages: u64, prot: Prot, flags: MapFlags) -> VirtAddr {
+    do_mmap(
+        k,
+        Kernel::INIT_MM,
+        None,
+        MmapArgs::new(pages * PAGE_SIZE, prot, flags),
+    )
+    .expect("mmap")
+}
+
+/// mm/gup.c: 6.1 `pin_user_pages()` WARNs and returns -EINVAL for FOLL_GET; 6.12's
+/// `is_valid_gup_args()` makes it return 0.
+#[test]
+fn pin_user_pages_with_foll_get() {
+    for (p, want) in [
+        (&LINUX_6_1, Err(Fail::Errno(Errno::EINVAL))),
+        (&LINUX_6_12, Ok(0)),
+    ] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = anon(&mut k, 1, Prot::RW, MapFlags::PRIVATE);
+        let mut pages = Vec::new();
+        assert_eq!(
+            pin_user_pages(&mut k, Kernel::INIT_MM, a, 1, Foll::GET, &mut pages),
+            want,
+            "{}",
+            p.name
+        );
+        assert!(pages.is_empty());
+    }
+}
+
+/// 6.1 `internal_get_user_pages_fast()` returns 0 when `start + len` wraps; 6.12
+/// `gup_fast_fallback()` returns -EOVERFLOW.
+#[test]
+fn fast_gup_range_overflow() {
+    for (p, want) in [
+        (&LINUX_6_1, Ok(0)),
+        (&LINUX_6_12, Err(Fail::Errno(Errno::EOVERFLOW))),
+    ] {
+        let mut k = Kernel::new(p, Config::default());
+        let mut pages = Vec::new();
+        let r = get_user_pages_fast(
+            &mut k,
+            Kernel::INIT_MM,
+            VirtAddr(0x7fff_0000_0000),
+            u64::MAX >> 12,
+            Foll(0),
+            &mut pages,
+        );
+        assert_eq!(r, want, "{}", p.name);
+    }
+}
+
+/// `populate_vma_page_range()` on a PROT_NONE VMA: 6.12 refuses it up front
+/// (`!vma_is_accessible()` → -EFAULT); 6.1 passes no FOLL_FORCE and `check_vma_flags()` refuses
+/// the read (-EFAULT too, one step later).
+#[test]
+fn populate_of_an_inaccessible_vma() {
+    for (p, walks) in [(&LINUX_6_1, true), (&LINUX_6_12, false)] {
+        let mut k = Kernel::new(p, Config::default());
+        k.trace.enable();
+        let a = anon(&mut k, 2, Prot::default(), MapFlags::PRIVATE);
+        let id = VmaId {
+            mm: Kernel::INIT_MM,
+            start: a,
+        };
+        let r = populate_vma_page_range(&mut k, id, a, a.add_pages(2));
+        assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.name);
+        let checked = k
+            .trace
+            .steps()
+            .iter()
+            .any(|s| s.function == "mm/gup.c:check_vma_flags");
+        assert_eq!(checked, walks, "{}", p.name);
+    }
+}
+
+/// `MAP_SHARED|MAP_ANONYMOUS` is backed by shmem (`shmem_zero_setup()`): a write fault maps a
+/// shmem page counted in MM_SHMEMPAGES, and maps shows `/dev/zero (deleted)`.
+#[test]
+fn shared_anonymous_memory_is_shmem() {
+    for p in [&LINUX_6_1, &LINUX_6_12] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = anon(&mut k, 2, Prot::RW, MapFlags::SHARED);
+        pfnguard_mm::fault::touch_range(&mut k, Kernel::INIT_MM, a, 2 * PAGE_SIZE, true)
+            .expect("touch");
+        assert_eq!(k.mm(Kernel::INIT_MM).counter(RssCounter::Shmem), 2);
+        let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
+        assert!(pfnguard_mm::proc::maps_line(&v).ends_with("/dev/zero (deleted)"));
+        assert_eq!(
+            v.flags.mnemonics(k.profile).join(" "),
+            "rd wr sh mr mw me ms sd"
+        );
+    }
+}
+
+/// `do_mmap()` checks MAP_LOCKED against RLIMIT_MEMLOCK (`mlock_future_ok()`) before the
+/// driver's ->mmap runs, unless the task has CAP_IPC_LOCK.
+#[test]
+fn map_locked_beyond_the_rlimit() {
+    let cfg = Config {
+        cap_ipc_lock: false,
+        ..Config::default()
+    };
+    let mut k = Kernel::new(&LINUX_6_12, cfg);
+    k.mm_mut(Kernel::INIT_MM).rlimit_memlock = 1;
+    let locked = MapFlags {
+        locked: true,
+        ..MapFlags::SHARED
+    };
+    let r = do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(nop_file()),
+        MmapArgs::new(2 * PAGE_SIZE, Prot::RW, locked),
+    );
+    assert_eq!(r, Err(Fail::Errno(Errno::EAGAIN)));
+    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    k.mm_mut(Kernel::INIT_MM).rlimit_memlock = 1;
+    assert!(do_mmap(
+        &mut k,
+        Kernel::INIT_MM,
+        Some(nop_file()),
+        MmapArgs::new(2 * PAGE_SIZE, Prot::RW, locked)
+    )
+    .is_ok());
+}
+
+/// `remap_pfn_range()` failing in `remap_pte_range()` (-EACCES from the L1TF rule: a PROT_NONE
+/// PTE to a high non-RAM pfn without CAP_SYS_ADMIN) zaps the range and `untrack_pfn()` clears
+/// VM_PAT; the VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP set before the walk stay.
+#[test]
+fn failed_remap_drops_vm_pat_and_keeps_the_flags() {
+    for p in [&LINUX_6_1, &LINUX_6_12] {
+        let cfg = Config {
+            cap_sys_admin: false,
+            ..Config::default()
+        };
+        let mut k = Kernel::new(p, cfg);
+        let a = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(nop_file()),
+            MmapArgs::new(PAGE_SIZE, Prot::default(), MapFlags::SHARED),
+        )
+        .expect("mmap");
+        let id = VmaId {
+            mm: Kernel::INIT_MM,
+            start: a,
+        };
+        let prot = k.vma(id).expect("vma").page_prot;
+        let r = remap_pfn_range(&mut k, id, a, Pfn(1 << 34), PAGE_SIZE, prot);
+        assert_eq!(r, Err(Fail::Errno(Errno::EACCES)), "{}", p.name);
+        let v = k.vma(id).expect("vma");
+        assert!(!v.flags.has(VmFlags::PAT) && !v.pat_reserved);
+        assert!(v
+            .flags
+            .all(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
+        assert!(k.mm(Kernel::INIT_MM).pt.get(a).is_none());
+    }
+}
