@@ -828,6 +828,48 @@ fn valid_gup_args(gup: Foll, have_pages: bool) -> bool {
     true
 }
 
+/// One of the exported GUP entry points: the flags it adds and the path it takes.
+struct Entry {
+    /// `mm/gup.c:<name>`, for traces.
+    name: &'static str,
+    /// Flags the wrapper adds to the caller's.
+    adds: Foll,
+    /// Fast path first (`gup_fast_fallback()`), or straight to `__gup_longterm_locked()`.
+    fast: bool,
+}
+
+/// The common body of the wrappers: `is_valid_gup_args()` (-EINVAL, or for the slow
+/// `pin_user_pages*()` 0 pages in 6.12), then the walk.
+fn gup_entry(
+    k: &mut Kernel,
+    e: Entry,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: &mut Vec<Pfn>,
+) -> KResult<u64> {
+    k.alive()?;
+    let gup = gup | e.adds;
+    if !valid_gup_args(gup, true) {
+        let pin_slow = gup.has(Foll::PIN) && !e.fast;
+        return if pin_slow && !k.profile.pin_invalid_args_einval {
+            Ok(0)
+        } else {
+            Err(Errno::EINVAL.into())
+        };
+    }
+    trace!(k, e.name, "{start}, {nr} page(s), {gup:?}");
+    k.trace.enter();
+    let r = if e.fast {
+        gup_fast_fallback(k, mm, start, nr, gup, pages)
+    } else {
+        gup_longterm_locked(k, mm, start, nr, gup, Some(pages))
+    };
+    k.trace.leave();
+    r
+}
+
 /// `get_user_pages()` (mm/gup.c): FOLL_GET|FOLL_TOUCH on the current mm, slow path.
 pub fn get_user_pages(
     k: &mut Kernel,
@@ -837,24 +879,16 @@ pub fn get_user_pages(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::GET | Foll::TOUCH;
-    if !valid_gup_args(gup, true) {
-        return Err(Errno::EINVAL.into());
-    }
-    trace!(
-        k,
-        "mm/gup.c:get_user_pages",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:get_user_pages",
+        adds: Foll::GET | Foll::TOUCH,
+        fast: false,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
-/// `pin_user_pages()` (mm/gup.c): FOLL_PIN; invalid arguments return 0 pages (6.12) or
-/// -EINVAL (6.1).
+/// `pin_user_pages()` (mm/gup.c): FOLL_PIN|FOLL_TOUCH, slow path; invalid arguments return 0
+/// pages (6.12) or -EINVAL (6.1).
 pub fn pin_user_pages(
     k: &mut Kernel,
     mm: MmId,
@@ -863,24 +897,12 @@ pub fn pin_user_pages(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::PIN | Foll::TOUCH;
-    if !valid_gup_args(gup, true) {
-        return if k.profile.pin_invalid_args_einval {
-            Err(Errno::EINVAL.into())
-        } else {
-            Ok(0)
-        };
-    }
-    trace!(
-        k,
-        "mm/gup.c:pin_user_pages",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:pin_user_pages",
+        adds: Foll::PIN | Foll::TOUCH,
+        fast: false,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
 /// `get_user_pages_fast()` (mm/gup.c): FOLL_GET, fast then slow.
@@ -892,20 +914,12 @@ pub fn get_user_pages_fast(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::GET;
-    if !valid_gup_args(gup, true) {
-        return Err(Errno::EINVAL.into());
-    }
-    trace!(
-        k,
-        "mm/gup.c:get_user_pages_fast",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_fast_fallback(k, mm, start, nr, gup, pages);
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:get_user_pages_fast",
+        adds: Foll::GET,
+        fast: true,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
 /// `pin_user_pages_fast()` (mm/gup.c): FOLL_PIN, fast then slow.
@@ -917,20 +931,12 @@ pub fn pin_user_pages_fast(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::PIN;
-    if !valid_gup_args(gup, true) {
-        return Err(Errno::EINVAL.into());
-    }
-    trace!(
-        k,
-        "mm/gup.c:pin_user_pages_fast",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_fast_fallback(k, mm, start, nr, gup, pages);
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:pin_user_pages_fast",
+        adds: Foll::PIN,
+        fast: true,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
 /// `get_user_page_fast_only()` (include/linux/mm.h): FOLL_GET|FOLL_FAST_ONLY, one page.
@@ -958,24 +964,16 @@ pub fn get_user_pages_remote(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::GET | Foll::TOUCH | Foll::REMOTE;
-    if !valid_gup_args(gup, true) {
-        return Err(Errno::EINVAL.into());
-    }
-    trace!(
-        k,
-        "mm/gup.c:get_user_pages_remote",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:get_user_pages_remote",
+        adds: Foll::GET | Foll::TOUCH | Foll::REMOTE,
+        fast: false,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
 /// `pin_user_pages_remote()` (mm/gup.c): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE; invalid arguments
-/// return 0 pages.
+/// return 0 pages (6.12) or -EINVAL (6.1).
 pub fn pin_user_pages_remote(
     k: &mut Kernel,
     mm: MmId,
@@ -984,24 +982,12 @@ pub fn pin_user_pages_remote(
     gup: Foll,
     pages: &mut Vec<Pfn>,
 ) -> KResult<u64> {
-    k.alive()?;
-    let gup = gup | Foll::PIN | Foll::TOUCH | Foll::REMOTE;
-    if !valid_gup_args(gup, true) {
-        return if k.profile.pin_invalid_args_einval {
-            Err(Errno::EINVAL.into())
-        } else {
-            Ok(0)
-        };
-    }
-    trace!(
-        k,
-        "mm/gup.c:pin_user_pages_remote",
-        "{start}, {nr} page(s), {gup:?}"
-    );
-    k.trace.enter();
-    let r = gup_longterm_locked(k, mm, start, nr, gup, Some(pages));
-    k.trace.leave();
-    r
+    let e = Entry {
+        name: "mm/gup.c:pin_user_pages_remote",
+        adds: Foll::PIN | Foll::TOUCH | Foll::REMOTE,
+        fast: false,
+    };
+    gup_entry(k, e, mm, start, nr, gup, pages)
 }
 
 /// `populate_vma_page_range()` (mm/gup.c): `__get_user_pages()` without a pages array,
