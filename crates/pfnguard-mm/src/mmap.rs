@@ -34,6 +34,23 @@ impl Prot {
         write: false,
         exec: false,
     };
+    /// `PROT_READ|PROT_WRITE` as the man page writes it.
+    pub fn names(self) -> String {
+        let v: Vec<&str> = [
+            (self.read, "PROT_READ"),
+            (self.write, "PROT_WRITE"),
+            (self.exec, "PROT_EXEC"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| n)
+        .collect();
+        if v.is_empty() {
+            "PROT_NONE".into()
+        } else {
+            v.join("|")
+        }
+    }
     /// `calc_vm_prot_bits()`.
     pub fn vm_bits(self) -> u64 {
         (if self.read { VmFlags::READ } else { 0 })
@@ -121,9 +138,9 @@ pub fn do_mmap(
     trace!(
         k,
         F,
-        "mmap(len={:#x}, prot={:?}, {}, pgoff={})",
+        "mmap(len={:#x}, {}, {}, pgoff={})",
         args.len,
-        args.prot,
+        args.prot.names(),
         if args.flags.shared {
             "MAP_SHARED"
         } else {
