@@ -461,7 +461,14 @@ fn kvm_map(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
 /// `ib_umem_get()` (drivers/infiniband/core/umem.c) for a writable MR: `pin_user_pages_fast(
 /// FOLL_LONGTERM|FOLL_WRITE)` (6.1 always adds FOLL_WRITE); `pinned_vm` accounted.
 fn rdma_reg_mr(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpValue {
-    let gup = Foll::LONGTERM | Foll::WRITE;
+    // The MR is registered with IB_ACCESS_LOCAL_WRITE. 6.1 always pins with FOLL_WRITE (and
+    // FOLL_FORCE for read-only MRs); 6.12 adds FOLL_WRITE only for writable ones.
+    let writable = true;
+    let gup = match (k.profile.umem_always_write, writable) {
+        (true, false) => Foll::LONGTERM | Foll::WRITE | Foll::FORCE,
+        (_, true) => Foll::LONGTERM | Foll::WRITE,
+        (false, false) => Foll::LONGTERM,
+    };
     let mut pages = Vec::new();
     k.mm_mut(mm).pinned_vm += nr;
     trace!(

@@ -155,16 +155,6 @@ impl std::fmt::Debug for Pte {
     }
 }
 
-/// `pgd_index()`, `pud_index()`, `pmd_index()`, `pte_index()` of an address.
-pub fn table_indices(va: VirtAddr) -> [u64; 4] {
-    [
-        (va.0 >> 39) & 511,
-        (va.0 >> 30) & 511,
-        (va.0 >> 21) & 511,
-        (va.0 >> 12) & 511,
-    ]
-}
-
 const CHUNK: usize = 64;
 const CHUNKS: usize = 512 / CHUNK;
 

@@ -114,14 +114,6 @@ pub struct KernelProfile {
     /// `do_wp_page()` takes the shared path when `(VM_WRITE|VM_SHARED)` are both set (6.1) rather
     /// than when VM_SHARED or VM_MAYSHARE is (6.12).
     pub wp_shared_needs_vm_write: bool,
-
-    // --- Debian amd64 build ------------------------------------------------------------------
-    /// CONFIG_DMABUF_HEAPS (+ _SYSTEM).
-    pub config_dmabuf_heaps: bool,
-    /// CONFIG_UDMABUF.
-    pub config_udmabuf: bool,
-    /// CONFIG_DMA_CMA (the CMA heap needs it).
-    pub config_cma: bool,
 }
 
 const fn smaps_table(v612: bool) -> [&'static str; 64] {
@@ -197,9 +189,6 @@ pub static LINUX_6_1: KernelProfile = KernelProfile {
     kvm_remapped: KvmRemapped::FollowPte,
     kvm_eintr_sigpending: false,
     wp_shared_needs_vm_write: true,
-    config_dmabuf_heaps: false,
-    config_udmabuf: false,
-    config_cma: false,
 };
 
 /// Debian 6.12 (linux-source-6.12, 6.12.117).
@@ -228,9 +217,6 @@ pub static LINUX_6_12: KernelProfile = KernelProfile {
     kvm_remapped: KvmRemapped::FollowPfnmapStart,
     kvm_eintr_sigpending: true,
     wp_shared_needs_vm_write: false,
-    config_dmabuf_heaps: true,
-    config_udmabuf: true,
-    config_cma: false,
 };
 
 /// Every built-in profile.
