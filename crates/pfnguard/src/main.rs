@@ -43,6 +43,7 @@ enum Command {
     /// Each op runs on a fresh model: export, mmap(MAP_SHARED, PROT_READ|PROT_WRITE), a write to
     /// every page, then the op. Example:
     ///   pfnguard predict --kernel 6.12 --exporter vivid-vmalloc --policy warn
+    #[command(verbatim_doc_comment)]
     Predict {
         /// Kernel profile: 6.1 or 6.12 (a `uname -r` string works too).
         #[arg(long)]
@@ -73,6 +74,7 @@ enum Command {
     /// changes are marked: which holes `warn` leaves open, which `strict` closes, which
     /// exporters `require` would break. Example:
     ///   pfnguard matrix --kernel 6.12 --policy off --policy warn --policy strict
+    #[command(verbatim_doc_comment)]
     Matrix {
         /// Kernel profiles (default: all).
         #[arg(long = "kernel")]
@@ -90,6 +92,7 @@ enum Command {
     /// The kernel path the model took for one cell, step by step, with source cites.
     ///
     /// Example: pfnguard explain --kernel 6.1 --exporter vivid-vmalloc --op io_uring_register
+    #[command(verbatim_doc_comment)]
     Explain {
         /// Kernel profile.
         #[arg(long)]
