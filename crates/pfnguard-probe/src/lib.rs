@@ -16,9 +16,11 @@
 //!
 //! `kvm_map` creates a VM on `/dev/kvm` whose vCPU writes into a memslot
 //! over the mapping (`unavailable: ENOENT` without `/dev/kvm`).
-//! `rdma_reg_mr` needs a `/dev/infiniband/uverbs*` device: without one it is
-//! `unavailable: ENODEV`; with one it says that verbs registration is not
-//! implemented, since no such device was available to test it against.
+//! `rdma_reg_mr` registers the mapping as a memory region through the legacy
+//! uverbs `write()` ABI on the first `/dev/infiniband/uverbs*` node; when
+//! there is none but `rdma_rxe` is loaded, the probe first creates the
+//! soft-RoCE device `rxe0` over the first non-loopback interface that is up
+//! (RDMA netlink). Without a device it is `unavailable: ENODEV`.
 //!
 //! Modules: [`uapi`] (hand-written kernel uapi layouts, checked against the
 //! headers by `tests/uapi_headers.rs`), [`procfs`] (smaps, maps, pagemap and
@@ -46,6 +48,7 @@ mod memfd;
 mod odirect;
 mod ops;
 pub mod procfs;
+mod rdma;
 mod sys;
 pub mod uapi;
 mod udmabuf;
@@ -259,7 +262,9 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
         page,
         timeout: opts.op_timeout,
         odirect: odirect.path.clone(),
-        rdma: ops::rdma_value(),
+        rdma: worker::run(opts.op_timeout, |_| rdma::device())
+            .unwrap_or_else(|e| Err(format!("ENODEV (finding an RDMA device failed: {e})")))
+            .map(PathBuf::from),
     };
     let discovery = discover(opts.op_timeout);
     let candidates = discovery.candidates();

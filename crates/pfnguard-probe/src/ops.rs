@@ -23,6 +23,7 @@ use crate::errno;
 use crate::exporter::{Buffer, Candidate, Source};
 use crate::kvm;
 use crate::procfs;
+use crate::rdma;
 use crate::sys::{self, Exit, Mapping};
 use crate::worker;
 
@@ -38,8 +39,8 @@ pub(crate) struct Env {
     pub timeout: Duration,
     /// The O_DIRECT target, or why there is none.
     pub odirect: Result<PathBuf, String>,
-    /// The `rdma_reg_mr` value (decided once, without a mapping).
-    pub rdma: String,
+    /// The uverbs node for `rdma_reg_mr`, or why there is none (decided once).
+    pub rdma: Result<PathBuf, String>,
 }
 
 /// The value of one op and the details it recorded.
@@ -78,30 +79,6 @@ impl Outcome {
     }
 }
 
-/// The `rdma_reg_mr` value, decided once per run: registering memory
-/// needs a uverbs device; without one the op is `unavailable: ENODEV`. With
-/// one, verbs registration is not implemented by this probe, and it says so.
-pub(crate) fn rdma_value() -> String {
-    let found = std::fs::read_dir("/dev/infiniband")
-        .ok()
-        .and_then(|entries| {
-            let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("uverbs"))
-                .collect();
-            names.sort();
-            names.into_iter().next()
-        });
-    match found {
-        None => format!("{}ENODEV", value::UNAVAILABLE_PREFIX),
-        Some(n) => format!(
-            "{}verbs memory registration not implemented (found /dev/infiniband/{n})",
-            value::UNAVAILABLE_PREFIX
-        ),
-    }
-}
-
 /// Probe one exporter: every op key, each in a fresh time-bounded worker.
 pub(crate) fn probe_exporter(cand: &Candidate, env: &Env) -> ExporterReport {
     let mut ops = BTreeMap::new();
@@ -131,8 +108,8 @@ pub(crate) fn probe_exporter(cand: &Candidate, env: &Env) -> ExporterReport {
         }
         let v = if !mapped {
             value::SKIPPED.to_owned()
-        } else if op == OpKey::RdmaRegMr {
-            env.rdma.clone()
+        } else if let (OpKey::RdmaRegMr, Err(why)) = (op, &env.rdma) {
+            format!("{}{why}", value::UNAVAILABLE_PREFIX)
         } else {
             run(op, &mut detail)
         };
@@ -235,7 +212,10 @@ fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome 
             Err(e) => Outcome::errno(e),
         },
         OpKey::KvmMap => kvm::probe(&mut map),
-        OpKey::RdmaRegMr => Outcome::value(env.rdma.clone()),
+        OpKey::RdmaRegMr => match &env.rdma {
+            Ok(dev) => rdma::reg_mr(&mut map, &dev.display().to_string()),
+            Err(why) => Outcome::unavailable(why),
+        },
     }
 }
 

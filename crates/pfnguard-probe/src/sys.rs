@@ -7,12 +7,15 @@
 //! - [`fork`] and [`Child`]: a forked process that is killed and reaped on drop;
 //! - [`vmsplice`], [`process_vm_readv`], [`process_vm_writev`],
 //!   [`io_uring_register_buffers`]: syscalls whose arguments are raw addresses;
-//! - [`kvm_set_memslot`]: hands a mapping to a KVM VM.
+//! - [`kvm_set_memslot`]: hands a mapping to a KVM VM;
+//! - [`uverbs_get_context`], [`uverbs_alloc_pd`], [`uverbs_reg_mr`],
+//!   [`uverbs_dereg_mr`], [`uverbs_dealloc_pd`]: legacy `write()` commands on
+//!   `/dev/infiniband/uverbsN`, whose requests carry response addresses.
 //!
 //! Processes are forked with `libc::fork` (so glibc's atfork handlers keep
 //! malloc usable in the child), everything else goes through rustix where it
-//! has the call, and through `libc` for `process_vm_readv`/`writev` and the
-//! io_uring syscalls.
+//! has the call, and through `libc` for `process_vm_readv`/`writev`, the
+//! io_uring syscalls and the uverbs `write()`s.
 //!
 //! This is the only module of the crate allowed to use `unsafe`.
 #![allow(unsafe_code)]
@@ -696,4 +699,159 @@ pub(crate) fn kvm_set_memslot(
         )?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// uverbs: the legacy write() ABI of /dev/infiniband/uverbsN
+// ---------------------------------------------------------------------------
+
+/// One legacy uverbs command as `write()` takes it: the header, then the
+/// command struct (include/uapi/rdma/ib_user_verbs.h). Every command struct is
+/// 4-byte aligned with a size that is a multiple of 4, and the header is 8
+/// bytes, so there is no padding and `in_words` is the whole message.
+#[repr(C)]
+struct UverbsMsg<C> {
+    hdr: uapi::IbUverbsCmdHdr,
+    cmd: C,
+}
+
+/// `write(fd, {hdr, cmd})` with `out_words` words of response space.
+///
+/// # Safety
+///
+/// `C` must be a uverbs command struct of the command `command`; if the
+/// command has a response, its `response` field must hold the address of a
+/// live, exclusively borrowed buffer of at least `out_words * 4` bytes, which
+/// the kernel writes (`ib_uverbs_write`, drivers/infiniband/core/uverbs_main.c).
+unsafe fn uverbs_write<C>(
+    fd: BorrowedFd<'_>,
+    command: u32,
+    cmd: C,
+    out_words: u16,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const { assert!(std::mem::size_of::<UverbsMsg<C>>() % 4 == 0) };
+    let len = std::mem::size_of::<UverbsMsg<C>>();
+    let msg = UverbsMsg {
+        hdr: uapi::IbUverbsCmdHdr {
+            command,
+            in_words: (len / 4) as u16,
+            out_words,
+        },
+        cmd,
+    };
+    // SAFETY: `msg` is live for the call and `len` bytes long; the kernel
+    // only reads it, and writes only where the caller's contract allows.
+    let n = unsafe { libc::write(fd.as_raw_fd(), (&msg as *const UverbsMsg<C>).cast(), len) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Response words of a response struct.
+const fn words<R>() -> u16 {
+    (std::mem::size_of::<R>() / 4) as u16
+}
+
+/// `IB_USER_VERBS_CMD_GET_CONTEXT` without driver data: the device context
+/// of this file. Returns the async event fd the kernel installed and the
+/// number of completion vectors.
+pub(crate) fn uverbs_get_context(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, u32)> {
+    let mut resp = uapi::IbUverbsGetContextResp::default();
+    let cmd = uapi::IbUverbsGetContext {
+        response: &mut resp as *mut uapi::IbUverbsGetContextResp as u64,
+    };
+    // SAFETY: `response` points to `resp`, live and exclusively borrowed for
+    // the call, and exactly `words::<IbUverbsGetContextResp>() * 4` bytes long.
+    unsafe {
+        uverbs_write(
+            fd,
+            uapi::IB_USER_VERBS_CMD_GET_CONTEXT,
+            cmd,
+            words::<uapi::IbUverbsGetContextResp>(),
+        )?;
+    }
+    Ok((fd_from_ioctl(resp.async_fd as i32)?, resp.num_comp_vectors))
+}
+
+/// `IB_USER_VERBS_CMD_ALLOC_PD` without driver data; returns the PD handle.
+pub(crate) fn uverbs_alloc_pd(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut resp = uapi::IbUverbsAllocPdResp::default();
+    let cmd = uapi::IbUverbsAllocPd {
+        response: &mut resp as *mut uapi::IbUverbsAllocPdResp as u64,
+    };
+    // SAFETY: `response` points to `resp`, live and exclusively borrowed for
+    // the call, and exactly `words::<IbUverbsAllocPdResp>() * 4` bytes long.
+    unsafe {
+        uverbs_write(
+            fd,
+            uapi::IB_USER_VERBS_CMD_ALLOC_PD,
+            cmd,
+            words::<uapi::IbUverbsAllocPdResp>(),
+        )?;
+    }
+    Ok(resp.pd_handle)
+}
+
+/// `IB_USER_VERBS_CMD_REG_MR` over the whole of `map` (`hca_va` = its
+/// address), without driver data: what `ibv_reg_mr` sends. Returns the
+/// handle and keys of the memory region.
+pub(crate) fn uverbs_reg_mr(
+    fd: BorrowedFd<'_>,
+    pd_handle: u32,
+    map: &mut Mapping,
+    access_flags: u32,
+) -> io::Result<uapi::IbUverbsRegMrResp> {
+    let mut resp = uapi::IbUverbsRegMrResp::default();
+    let cmd = uapi::IbUverbsRegMr {
+        response: &mut resp as *mut uapi::IbUverbsRegMrResp as u64,
+        start: map.addr() as u64,
+        length: map.len as u64,
+        hca_va: map.addr() as u64,
+        pd_handle,
+        access_flags,
+    };
+    // SAFETY: `response` points to `resp`, live and exclusively borrowed for
+    // the call, and exactly `words::<IbUverbsRegMrResp>() * 4` bytes long.
+    // `start`/`length` are our mapping, exclusively borrowed: the kernel pins
+    // its pages; with no queue pair nothing can access them through the MR,
+    // and the caller deregisters it before the borrow ends (dropping the fd
+    // would too).
+    unsafe {
+        uverbs_write(
+            fd,
+            uapi::IB_USER_VERBS_CMD_REG_MR,
+            cmd,
+            words::<uapi::IbUverbsRegMrResp>(),
+        )?;
+    }
+    Ok(resp)
+}
+
+/// `IB_USER_VERBS_CMD_DEREG_MR`.
+pub(crate) fn uverbs_dereg_mr(fd: BorrowedFd<'_>, mr_handle: u32) -> io::Result<()> {
+    // SAFETY: the command has no response and holds no address.
+    unsafe {
+        uverbs_write(
+            fd,
+            uapi::IB_USER_VERBS_CMD_DEREG_MR,
+            uapi::IbUverbsDeregMr { mr_handle },
+            0,
+        )
+    }
+}
+
+/// `IB_USER_VERBS_CMD_DEALLOC_PD`.
+pub(crate) fn uverbs_dealloc_pd(fd: BorrowedFd<'_>, pd_handle: u32) -> io::Result<()> {
+    // SAFETY: the command has no response and holds no address.
+    unsafe {
+        uverbs_write(
+            fd,
+            uapi::IB_USER_VERBS_CMD_DEALLOC_PD,
+            uapi::IbUverbsDeallocPd { pd_handle },
+            0,
+        )
+    }
 }

@@ -674,3 +674,169 @@ pub fn kvm_exit_name(reason: u32) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+// ---------------------------------------------------------------------------
+// <rdma/ib_user_verbs.h>, <rdma/ib_user_ioctl_verbs.h>: the legacy write() ABI
+// ---------------------------------------------------------------------------
+
+/// `IB_USER_VERBS_CMD_GET_CONTEXT`.
+pub const IB_USER_VERBS_CMD_GET_CONTEXT: u32 = 0;
+/// `IB_USER_VERBS_CMD_ALLOC_PD`.
+pub const IB_USER_VERBS_CMD_ALLOC_PD: u32 = 3;
+/// `IB_USER_VERBS_CMD_DEALLOC_PD`.
+pub const IB_USER_VERBS_CMD_DEALLOC_PD: u32 = 4;
+/// `IB_USER_VERBS_CMD_REG_MR`.
+pub const IB_USER_VERBS_CMD_REG_MR: u32 = 9;
+/// `IB_USER_VERBS_CMD_DEREG_MR`.
+pub const IB_USER_VERBS_CMD_DEREG_MR: u32 = 13;
+/// `IB_UVERBS_ACCESS_LOCAL_WRITE` (the kernel's `IB_ACCESS_LOCAL_WRITE`).
+pub const IB_UVERBS_ACCESS_LOCAL_WRITE: u32 = 1;
+
+/// `struct ib_uverbs_cmd_hdr`: precedes every legacy command written to
+/// `/dev/infiniband/uverbsN`; both word counts are in units of 4 bytes, and
+/// `in_words` includes this header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsCmdHdr {
+    /// `IB_USER_VERBS_CMD_*`.
+    pub command: u32,
+    /// Length of header plus command, in 4-byte words.
+    pub in_words: u16,
+    /// Length of the response buffer, in 4-byte words.
+    pub out_words: u16,
+}
+
+/// `struct ib_uverbs_get_context` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsGetContext {
+    /// User address of the `IbUverbsGetContextResp`.
+    pub response: u64,
+}
+
+/// `struct ib_uverbs_get_context_resp` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsGetContextResp {
+    /// The async event fd the kernel installed.
+    pub async_fd: u32,
+    /// Completion vectors of the device.
+    pub num_comp_vectors: u32,
+}
+
+/// `struct ib_uverbs_alloc_pd` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsAllocPd {
+    /// User address of the `IbUverbsAllocPdResp`.
+    pub response: u64,
+}
+
+/// `struct ib_uverbs_alloc_pd_resp` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsAllocPdResp {
+    /// Handle of the new protection domain.
+    pub pd_handle: u32,
+}
+
+/// `struct ib_uverbs_dealloc_pd`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsDeallocPd {
+    /// The protection domain.
+    pub pd_handle: u32,
+}
+
+/// `struct ib_uverbs_reg_mr` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsRegMr {
+    /// User address of the `IbUverbsRegMrResp`.
+    pub response: u64,
+    /// First byte of the user memory to register.
+    pub start: u64,
+    /// Bytes to register.
+    pub length: u64,
+    /// The IO virtual address the HCA uses for `start`.
+    pub hca_va: u64,
+    /// The protection domain.
+    pub pd_handle: u32,
+    /// `IB_UVERBS_ACCESS_*`.
+    pub access_flags: u32,
+}
+
+/// `struct ib_uverbs_reg_mr_resp` (no driver data).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsRegMrResp {
+    /// Handle of the new memory region.
+    pub mr_handle: u32,
+    /// Local key.
+    pub lkey: u32,
+    /// Remote key.
+    pub rkey: u32,
+}
+
+/// `struct ib_uverbs_dereg_mr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IbUverbsDeregMr {
+    /// The memory region.
+    pub mr_handle: u32,
+}
+
+// ---------------------------------------------------------------------------
+// <linux/netlink.h>, <rdma/rdma_netlink.h>: creating a soft-RoCE link
+// ---------------------------------------------------------------------------
+
+/// `NETLINK_RDMA`.
+pub const NETLINK_RDMA: u32 = 20;
+/// `RDMA_NL_NLDEV`, the netlink client of the RDMA device interface.
+pub const RDMA_NL_NLDEV: u16 = 5;
+/// `RDMA_NLDEV_CMD_NEWLINK`.
+pub const RDMA_NLDEV_CMD_NEWLINK: u16 = 3;
+/// `RDMA_NLDEV_ATTR_DEV_NAME` (string).
+pub const RDMA_NLDEV_ATTR_DEV_NAME: u16 = 2;
+/// `RDMA_NLDEV_ATTR_NDEV_NAME` (string).
+pub const RDMA_NLDEV_ATTR_NDEV_NAME: u16 = 51;
+/// `RDMA_NLDEV_ATTR_LINK_TYPE` (string).
+pub const RDMA_NLDEV_ATTR_LINK_TYPE: u16 = 65;
+
+/// `RDMA_NL_GET_TYPE(client, op)`: the netlink message type of an RDMA command.
+pub const fn rdma_nl_get_type(client: u16, op: u16) -> u16 {
+    (client << 10) + op
+}
+
+/// `struct nlmsghdr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nlmsghdr {
+    /// Length of the message including this header.
+    pub nlmsg_len: u32,
+    /// Message type.
+    pub nlmsg_type: u16,
+    /// `NLM_F_*`.
+    pub nlmsg_flags: u16,
+    /// Sequence number.
+    pub nlmsg_seq: u32,
+    /// Sending port id.
+    pub nlmsg_pid: u32,
+}
+
+/// `struct nlattr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nlattr {
+    /// Length of the attribute including this header (without padding).
+    pub nla_len: u16,
+    /// `RDMA_NLDEV_ATTR_*`.
+    pub nla_type: u16,
+}
+
+/// `NLM_F_REQUEST`.
+pub const NLM_F_REQUEST: u16 = 1;
+/// `NLM_F_ACK`.
+pub const NLM_F_ACK: u16 = 4;
+/// `NLMSG_ERROR`: the kernel's answer, an errno (0 for an acknowledgement).
+pub const NLMSG_ERROR: u16 = 2;

@@ -1,11 +1,12 @@
 //! Checks every hand-written uapi layout and ioctl number of
 //! `pfnguard_probe::uapi` against the kernel headers in `/usr/include`
-//! (linux-libc-dev; the DRM headers come from linux-libc-dev or libdrm-dev).
+//! (linux-libc-dev; the DRM headers come from linux-libc-dev or libdrm-dev, the
+//! RDMA ones from linux-libc-dev).
 //!
 //! A small C program prints `sizeof`, `offsetof` and the macro values; the
 //! test compiles it with `$CC` (default `cc`), runs it and compares. Without a
-//! C compiler the test is skipped with a message; without DRM headers only the
-//! DRM part is skipped.
+//! C compiler the test is skipped with a message; without DRM or RDMA headers
+//! only that part is skipped.
 
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
@@ -13,9 +14,31 @@ use std::process::Command;
 
 use pfnguard_probe::uapi::{self, *};
 
+/// Which headers a check needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// linux-libc-dev's <linux/*.h>, always required.
+    Base,
+    /// <drm/*.h> or <libdrm/*.h>.
+    Drm,
+    /// <rdma/ib_user_verbs.h> and friends.
+    Rdma,
+}
+
+impl From<bool> for Group {
+    /// `false`: [`Group::Base`], `true`: [`Group::Drm`].
+    fn from(drm: bool) -> Self {
+        if drm {
+            Group::Drm
+        } else {
+            Group::Base
+        }
+    }
+}
+
 /// One comparison: a C expression and the Rust value it must equal.
 struct Check {
-    drm: bool,
+    group: Group,
     c: String,
     rust: u64,
 }
@@ -23,7 +46,7 @@ struct Check {
 macro_rules! size {
     ($v:ident, $drm:expr, $cty:expr, $rty:ty) => {
         $v.push(Check {
-            drm: $drm,
+            group: Group::from($drm),
             c: format!("sizeof({})", $cty),
             rust: size_of::<$rty>() as u64,
         })
@@ -32,7 +55,7 @@ macro_rules! size {
 macro_rules! off {
     ($v:ident, $drm:expr, $cty:expr, $rty:ty, $rf:ident, $cf:expr) => {
         $v.push(Check {
-            drm: $drm,
+            group: Group::from($drm),
             c: format!("offsetof({}, {})", $cty, $cf),
             rust: offset_of!($rty, $rf) as u64,
         })
@@ -41,7 +64,7 @@ macro_rules! off {
 macro_rules! val {
     ($v:ident, $drm:expr, $c:expr, $r:expr) => {
         $v.push(Check {
-            drm: $drm,
+            group: Group::from($drm),
             c: $c.to_string(),
             rust: $r as u64,
         })
@@ -385,6 +408,87 @@ fn checks() -> Vec<Check> {
         "DRM_IOCTL_MODE_DESTROY_DUMB",
         DRM_IOCTL_MODE_DESTROY_DUMB.opcode
     );
+
+    // <rdma/ib_user_verbs.h>, <rdma/ib_user_ioctl_verbs.h>
+    let r = Group::Rdma;
+    for (name, value) in [
+        (
+            "IB_USER_VERBS_CMD_GET_CONTEXT",
+            IB_USER_VERBS_CMD_GET_CONTEXT,
+        ),
+        ("IB_USER_VERBS_CMD_ALLOC_PD", IB_USER_VERBS_CMD_ALLOC_PD),
+        ("IB_USER_VERBS_CMD_DEALLOC_PD", IB_USER_VERBS_CMD_DEALLOC_PD),
+        ("IB_USER_VERBS_CMD_REG_MR", IB_USER_VERBS_CMD_REG_MR),
+        ("IB_USER_VERBS_CMD_DEREG_MR", IB_USER_VERBS_CMD_DEREG_MR),
+        ("IB_UVERBS_ACCESS_LOCAL_WRITE", IB_UVERBS_ACCESS_LOCAL_WRITE),
+    ] {
+        val!(v, r, name, value);
+    }
+    let t = "struct ib_uverbs_cmd_hdr";
+    size!(v, r, t, IbUverbsCmdHdr);
+    off!(v, r, t, IbUverbsCmdHdr, in_words, "in_words");
+    off!(v, r, t, IbUverbsCmdHdr, out_words, "out_words");
+    size!(v, r, "struct ib_uverbs_get_context", IbUverbsGetContext);
+    let t = "struct ib_uverbs_get_context_resp";
+    size!(v, r, t, IbUverbsGetContextResp);
+    off!(
+        v,
+        r,
+        t,
+        IbUverbsGetContextResp,
+        num_comp_vectors,
+        "num_comp_vectors"
+    );
+    size!(v, r, "struct ib_uverbs_alloc_pd", IbUverbsAllocPd);
+    size!(v, r, "struct ib_uverbs_alloc_pd_resp", IbUverbsAllocPdResp);
+    size!(v, r, "struct ib_uverbs_dealloc_pd", IbUverbsDeallocPd);
+    let t = "struct ib_uverbs_reg_mr";
+    size!(v, r, t, IbUverbsRegMr);
+    off!(v, r, t, IbUverbsRegMr, start, "start");
+    off!(v, r, t, IbUverbsRegMr, length, "length");
+    off!(v, r, t, IbUverbsRegMr, hca_va, "hca_va");
+    off!(v, r, t, IbUverbsRegMr, pd_handle, "pd_handle");
+    off!(v, r, t, IbUverbsRegMr, access_flags, "access_flags");
+    let t = "struct ib_uverbs_reg_mr_resp";
+    size!(v, r, t, IbUverbsRegMrResp);
+    off!(v, r, t, IbUverbsRegMrResp, lkey, "lkey");
+    off!(v, r, t, IbUverbsRegMrResp, rkey, "rkey");
+    size!(v, r, "struct ib_uverbs_dereg_mr", IbUverbsDeregMr);
+
+    // <linux/netlink.h>, <rdma/rdma_netlink.h>
+    val!(v, false, "NETLINK_RDMA", NETLINK_RDMA);
+    val!(v, false, "NLM_F_REQUEST", NLM_F_REQUEST);
+    val!(v, false, "NLM_F_ACK", NLM_F_ACK);
+    val!(v, false, "NLMSG_ERROR", NLMSG_ERROR);
+    size!(v, false, "struct nlmsghdr", Nlmsghdr);
+    off!(
+        v,
+        false,
+        "struct nlmsghdr",
+        Nlmsghdr,
+        nlmsg_type,
+        "nlmsg_type"
+    );
+    off!(
+        v,
+        false,
+        "struct nlmsghdr",
+        Nlmsghdr,
+        nlmsg_seq,
+        "nlmsg_seq"
+    );
+    size!(v, false, "struct nlattr", Nlattr);
+    val!(v, r, "RDMA_NL_NLDEV", RDMA_NL_NLDEV);
+    val!(v, r, "RDMA_NLDEV_CMD_NEWLINK", RDMA_NLDEV_CMD_NEWLINK);
+    val!(
+        v,
+        r,
+        "RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)",
+        uapi::rdma_nl_get_type(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)
+    );
+    val!(v, r, "RDMA_NLDEV_ATTR_DEV_NAME", RDMA_NLDEV_ATTR_DEV_NAME);
+    val!(v, r, "RDMA_NLDEV_ATTR_NDEV_NAME", RDMA_NLDEV_ATTR_NDEV_NAME);
+    val!(v, r, "RDMA_NLDEV_ATTR_LINK_TYPE", RDMA_NLDEV_ATTR_LINK_TYPE);
     v
 }
 
@@ -408,6 +512,15 @@ const PRELUDE: &str = r#"#include <stdio.h>
 #else
 #define HAVE_DRM 0
 #endif
+#include <linux/netlink.h>
+#if __has_include(<rdma/ib_user_verbs.h>) && __has_include(<rdma/ib_user_ioctl_verbs.h>) && __has_include(<rdma/rdma_netlink.h>)
+#include <rdma/ib_user_verbs.h>
+#include <rdma/ib_user_ioctl_verbs.h>
+#include <rdma/rdma_netlink.h>
+#define HAVE_RDMA 1
+#else
+#define HAVE_RDMA 0
+#endif
 #define P(i, e) printf("%d %llu\n", i, (unsigned long long)(e))
 int main(void) {
 "#;
@@ -416,13 +529,14 @@ fn c_program(checks: &[Check]) -> String {
     let mut src = PRELUDE.to_owned();
     for (i, c) in checks.iter().enumerate() {
         let line = format!("    P({i}, {});\n", c.c);
-        if c.drm {
-            src.push_str(&format!("#if HAVE_DRM\n{line}#endif\n"));
-        } else {
-            src.push_str(&line);
+        match c.group {
+            Group::Base => src.push_str(&line),
+            Group::Drm => src.push_str(&format!("#if HAVE_DRM\n{line}#endif\n")),
+            Group::Rdma => src.push_str(&format!("#if HAVE_RDMA\n{line}#endif\n")),
         }
     }
-    src.push_str("#if !HAVE_DRM\n    puts(\"no-drm-headers\");\n#endif\n    return 0;\n}\n");
+    src.push_str("#if !HAVE_DRM\n    puts(\"no-drm-headers\");\n#endif\n");
+    src.push_str("#if !HAVE_RDMA\n    puts(\"no-rdma-headers\");\n#endif\n    return 0;\n}\n");
     src
 }
 
@@ -456,9 +570,14 @@ fn uapi_matches_kernel_headers() {
     let mut seen = vec![false; checks.len()];
     let mut mismatches = Vec::new();
     let mut no_drm = false;
+    let mut no_rdma = false;
     for line in stdout.lines() {
         if line == "no-drm-headers" {
             no_drm = true;
+            continue;
+        }
+        if line == "no-rdma-headers" {
+            no_rdma = true;
             continue;
         }
         let (i, val) = line.split_once(' ').expect("`index value` line");
@@ -478,11 +597,21 @@ fn uapi_matches_kernel_headers() {
         mismatches.join("\n")
     );
     for (c, seen) in checks.iter().zip(&seen) {
-        assert!(*seen || (c.drm && no_drm), "{} was not checked", c.c);
+        let skipped = match c.group {
+            Group::Base => false,
+            Group::Drm => no_drm,
+            Group::Rdma => no_rdma,
+        };
+        assert!(*seen || skipped, "{} was not checked", c.c);
     }
     if no_drm {
         eprintln!(
             "SKIPPED (partially): no <drm/drm.h> or <libdrm/drm.h>; the DRM layouts were not checked (install libdrm-dev)"
+        );
+    }
+    if no_rdma {
+        eprintln!(
+            "SKIPPED (partially): no <rdma/ib_user_verbs.h>, <rdma/ib_user_ioctl_verbs.h> or <rdma/rdma_netlink.h>; the RDMA layouts were not checked (install linux-libc-dev)"
         );
     }
     let checked = seen.iter().filter(|s| **s).count();
