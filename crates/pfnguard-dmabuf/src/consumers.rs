@@ -79,17 +79,21 @@ fn map_shared(k: &mut Kernel, e: &Exported) -> KResult<Mapped> {
     })
 }
 
+/// A common step failed: the op that is that step reports the failure, every other op did not
+/// run.
+fn failed_step(f: &Fail, step: OpKey, op: OpKey) -> OpValue {
+    if op == step {
+        f.value()
+    } else {
+        "skipped".into()
+    }
+}
+
 /// Run one op against a fresh buffer of `exp` on `k` (which must be fresh).
 pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> OpValue {
     let e = match export(k, exp, cx) {
         Ok(e) => e,
-        Err(f) => {
-            return if op == OpKey::Export {
-                f.value()
-            } else {
-                "skipped".into()
-            };
-        }
+        Err(f) => return failed_step(&f, OpKey::Export, op),
     };
     match op {
         OpKey::Export => return "ok".into(),
@@ -98,13 +102,7 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
     }
     let m = match map_shared(k, &e) {
         Ok(m) => m,
-        Err(f) => {
-            return if op == OpKey::MmapShared {
-                f.value()
-            } else {
-                "skipped".into()
-            };
-        }
+        Err(f) => return failed_step(&f, OpKey::MmapShared, op),
     };
     let pages = m.size / PAGE_SIZE;
     let (mm, addr) = (m.mm, m.addr);

@@ -370,18 +370,7 @@ fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
                 .ok_or_else(enomem)?;
             (0..n).map(|i| Pfn(head.0 + i)).collect()
         }
-        Memory::Shmem => {
-            let inode = ShmemInode::new(n, false);
-            let mut v = Vec::new();
-            for i in 0..n {
-                let p = inode.get_page(k, i)?;
-                if let Some(f) = k.frames.folio_of(p) {
-                    k.folio_get(f, 1);
-                }
-                v.push(p);
-            }
-            v
-        }
+        Memory::Shmem => ShmemInode::new(n, false).read_pages_referenced(k)?,
         Memory::Hugetlb => {
             // One 2 MiB folio per huge page of the file (mm/hugetlb.c:alloc_hugetlb_folio, one
             // per hugetlb_no_page); a buffer larger than 512 pages spans several folios.

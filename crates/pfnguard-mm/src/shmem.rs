@@ -74,6 +74,23 @@ impl ShmemInode {
     }
 }
 
+impl ShmemInode {
+    /// `shmem_read_mapping_page()` for every page of the inode: the pages, each with one
+    /// reference the caller keeps (GEM `drm_gem_get_pages()`, driver buffers on shmem).
+    pub fn read_pages_referenced(&self, k: &mut Kernel) -> KResult<Vec<Pfn>> {
+        let n = self.size_pages();
+        let mut v = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let p = self.get_page(k, i)?;
+            if let Some(f) = k.frames.folio_of(p) {
+                k.folio_get(f, 1);
+            }
+            v.push(p);
+        }
+        Ok(v)
+    }
+}
+
 /// `shmem_file_operations` with `shmem_mmap()`: no VMA flags, `vm_ops = shmem_vm_ops`.
 #[derive(Debug)]
 pub struct ShmemFops {

@@ -69,16 +69,9 @@ fn drm_gem_mmap_obj(
 
 fn shmem_object_pages(k: &mut Kernel, pages: u64) -> KResult<(Arc<File>, Vec<Pfn>)> {
     let (file, inode) = memfd_create("drm", pages, false);
-    let mut v = Vec::with_capacity(pages as usize);
-    for i in 0..pages {
-        let p = inode.get_page(k, i)?;
-        // drm_gem_get_pages() → shmem_read_folio_gfp(): one reference per page, held until
-        // drm_gem_put_pages().
-        if let Some(f) = k.frames.folio_of(p) {
-            k.folio_get(f, 1);
-        }
-        v.push(p);
-    }
+    // drm_gem_get_pages() → shmem_read_folio_gfp(): one reference per page, held until
+    // drm_gem_put_pages().
+    let v = inode.read_pages_referenced(k)?;
     Ok((file, v))
 }
 
