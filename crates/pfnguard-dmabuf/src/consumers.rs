@@ -1,36 +1,49 @@
 //! The userspace operations, each driving in the model the kernel path it drives for real.
 //!
 //! Every op runs on a fresh kernel and a fresh buffer: export, `mmap(MAP_SHARED,
-//! PROT_READ|PROT_WRITE)`, a write to every page, then the op (except `export` and
-//! `mmap_private`).
+//! PROT_READ|PROT_WRITE)`, a write to every page, then the op (except `export`). The steps an op
+//! needs are [`OpKey::prerequisite`]'s, shared with the probe: a step that fails makes the op
+//! [`Outcome::Skipped`] with that step.
 
 use std::sync::Arc;
 
 use pfnguard_mm::access::{proc_mem_rw, process_vm_rw};
+use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages};
 use pfnguard_mm::fault::{touch_range, user_access};
 use pfnguard_mm::fork::{dup_mmap, exit_mmap};
 use pfnguard_mm::frames::Mapping;
-use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages, pin_user_pages_fast, Foll};
-use pfnguard_mm::kernel::HeldPages;
+use pfnguard_mm::futex::get_futex_key;
+use pfnguard_mm::io_uring::{io_sqe_buffer_register, io_sqe_buffers_unregister};
 use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
 use pfnguard_mm::madvise::{madvise, mlock, Advice};
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::mremap::{mremap, MremapFlags};
+use pfnguard_mm::splice::{pipe_read_all, pipe_write, vmsplice_to_pipe};
+use pfnguard_mm::umem::{ib_umem_get, ib_umem_release};
 use pfnguard_mm::{
-    trace, Errno, Fail, KResult, Kernel, MapFlags, MmId, MmapArgs, Prot, VirtAddr, VmFlags,
+    trace, Fail, KResult, Kernel, MapFlags, MmId, MmapArgs, Prot, Signal, VirtAddr, VmFlags,
     PAGE_SIZE,
 };
-use pfnguard_report::OpKey;
+use pfnguard_report::{Effect, Observation, OpKey, Outcome, Pagemap, Rss, SignalName};
 
 use crate::exporters::{ExportCtx, Exported, Exporter};
 
-/// What an op produced: the value string of the report vocabulary.
-pub type OpValue = String;
+/// The report value of a modeled failure: the errno's name, the signal, `BUG`, or `timeout`
+/// for a path that never returns.
+pub fn outcome_of(f: &Fail) -> Outcome {
+    match f {
+        Fail::Errno(e) => Outcome::errno(e.name()),
+        Fail::Signal(Signal::Bus) => Outcome::Signal(SignalName::bus()),
+        Fail::Signal(Signal::Segv) => Outcome::Signal(SignalName::segv()),
+        Fail::Bug(_) => Outcome::Bug,
+        Fail::Hang(_) => Outcome::Timeout,
+    }
+}
 
-fn value_of(r: &KResult<()>) -> OpValue {
+fn outcome<T>(r: &KResult<T>) -> Outcome {
     match r {
-        Ok(()) => "ok".into(),
-        Err(e) => e.value(),
+        Ok(_) => Outcome::Ok,
+        Err(f) => outcome_of(f),
     }
 }
 
@@ -39,6 +52,12 @@ struct Mapped {
     mm: MmId,
     addr: VirtAddr,
     size: u64,
+}
+
+impl Mapped {
+    fn pages(&self) -> u64 {
+        self.size / PAGE_SIZE
+    }
 }
 
 fn export(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx) -> KResult<Exported> {
@@ -79,141 +98,118 @@ fn map_shared(k: &mut Kernel, e: &Exported) -> KResult<Mapped> {
     })
 }
 
-/// A common step failed: the op that is that step reports the failure, every other op did not
-/// run.
-fn failed_step(f: &Fail, step: OpKey, op: OpKey) -> OpValue {
+/// A step `op` needs failed: the op that is that step reports the failure; any other is
+/// skipped, naming the step.
+fn failed_step(f: &Fail, step: OpKey, op: OpKey) -> Outcome {
     if op == step {
-        f.value()
+        outcome_of(f)
     } else {
-        "skipped".into()
+        Outcome::Skipped(Some(step))
     }
 }
 
-/// Run one op against a fresh buffer of `exp` on `k` (which must be fresh).
-pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> OpValue {
+/// Run one op against a fresh buffer of `exp` on `k` (which must be fresh): the steps it needs
+/// ([`OpKey::prerequisite`]), then the op.
+pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> Outcome {
     let e = match export(k, exp, cx) {
         Ok(e) => e,
         Err(f) => return failed_step(&f, OpKey::Export, op),
     };
-    match op {
-        OpKey::Export => return "ok".into(),
-        OpKey::MmapPrivate => return mmap_private(k, &e),
-        _ => {}
+    if op == OpKey::Export {
+        return Outcome::Ok;
     }
     let m = match map_shared(k, &e) {
         Ok(m) => m,
         Err(f) => return failed_step(&f, OpKey::MmapShared, op),
     };
-    let pages = m.size / PAGE_SIZE;
-    let (mm, addr) = (m.mm, m.addr);
     match op {
-        OpKey::Export | OpKey::MmapPrivate | OpKey::MmapShared => "ok".into(),
-        OpKey::Vmflags => {
-            let Some(v) = k.mm(mm).vma_at(addr).cloned() else {
-                return "skipped".into();
-            };
-            v.flags.mnemonics(k.profile).join(" ")
+        OpKey::Export | OpKey::MmapShared => Outcome::Ok,
+        OpKey::MmapPrivate => mmap_private(k, &e),
+        OpKey::Vmflags | OpKey::Rss | OpKey::Pagemap => observe(k, &m, op),
+        OpKey::OdirectRead => odirect(k, &m, true),
+        OpKey::OdirectWrite => odirect(k, &m, false),
+        OpKey::Vmsplice => vmsplice(k, &m),
+        OpKey::IoUringRegister => {
+            let r = io_sqe_buffer_register(k, m.mm, m.addr, m.pages());
+            io_sqe_buffers_unregister(k);
+            outcome(&r)
         }
-        OpKey::Rss => {
-            let Some(v) = k.mm(mm).vma_at(addr).cloned() else {
-                return "skipped".into();
+        OpKey::ProcessVmReadv => outcome(&process_vm_rw(k, m.mm, m.addr, PAGE_SIZE, false)),
+        OpKey::ProcessVmWritev => outcome(&process_vm_rw(k, m.mm, m.addr, PAGE_SIZE, true)),
+        OpKey::ProcMemRead => outcome(&proc_mem_rw(k, m.mm, m.addr, PAGE_SIZE, false)),
+        OpKey::ProcMemWrite => outcome(&proc_mem_rw(k, m.mm, m.addr, PAGE_SIZE, true)),
+        OpKey::PipeWrite => outcome(&pipe_write(k, m.mm, m.addr)),
+        OpKey::ForkChildRead => fork_child_read(k, m.mm, m.addr, m.pages()),
+        OpKey::FutexWakeShared => outcome(&get_futex_key(k, m.mm, m.addr)),
+        OpKey::MadvPopulateRead => outcome(&madvise(k, m.mm, m.addr, m.size, Advice::PopulateRead)),
+        OpKey::MadvPopulateWrite => {
+            outcome(&madvise(k, m.mm, m.addr, m.size, Advice::PopulateWrite))
+        }
+        OpKey::Mlock => mlock_op(k, &m),
+        OpKey::MadvDontneed => madv_dontneed(k, &m),
+        OpKey::MremapGrow => {
+            let grow = MremapFlags {
+                maymove: true,
+                ..MremapFlags::default()
             };
-            let s = pfnguard_mm::proc::smaps(k, mm, &v);
+            outcome(&mremap(
+                k,
+                m.mm,
+                m.addr,
+                m.size,
+                m.size + PAGE_SIZE,
+                grow,
+                None,
+            ))
+        }
+        OpKey::KvmMap => kvm_map(k, m.mm, m.addr),
+        OpKey::RdmaRegMr => rdma_reg_mr(k, &m),
+    }
+}
+
+/// `vmflags`, `rss` and `pagemap`: what /proc/self/smaps and /proc/self/pagemap show of the
+/// mapping (fs/proc/task_mmu.c).
+fn observe(k: &mut Kernel, m: &Mapped, op: OpKey) -> Outcome {
+    let Some(v) = k.mm(m.mm).vma_at(m.addr).cloned() else {
+        return Outcome::unavailable(format!("no VMA at {}", m.addr));
+    };
+    let o = match op {
+        OpKey::Vmflags => Observation::VmFlags(
+            v.flags
+                .mnemonics(k.profile)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ),
+        OpKey::Rss => {
+            let s = pfnguard_mm::proc::smaps(k, m.mm, &v);
             trace!(
                 k,
                 "fs/proc/task_mmu.c:smap_gather_stats",
                 "Rss: {} kB",
                 s.rss_kb
             );
-            if s.rss_kb > 0 {
-                "counted".into()
+            Observation::Rss(if s.rss_kb > 0 {
+                Rss::Counted
             } else {
-                "zero".into()
-            }
+                Rss::Zero
+            })
         }
-        OpKey::Pagemap => {
-            let e = pfnguard_mm::proc::pagemap_entry(k, mm, addr);
+        _ => {
+            let e = pfnguard_mm::proc::pagemap_entry(k, m.mm, m.addr);
             trace!(k, "fs/proc/task_mmu.c:pagemap_read", "entry {e:#018x}");
-            if e & pfnguard_mm::proc::pm::PRESENT != 0 {
-                "present".into()
+            Observation::Pagemap(if e & pfnguard_mm::proc::pm::PRESENT != 0 {
+                Pagemap::Present
             } else {
-                "hole".into()
-            }
+                Pagemap::Hole
+            })
         }
-        OpKey::OdirectRead => odirect(k, mm, addr, true),
-        OpKey::OdirectWrite => odirect(k, mm, addr, false),
-        OpKey::Vmsplice => vmsplice(k, mm, addr),
-        OpKey::IoUringRegister => io_uring_register(k, mm, addr, pages),
-        OpKey::ProcessVmReadv => {
-            value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, false).map(|_| ()))
-        }
-        OpKey::ProcessVmWritev => {
-            value_of(&process_vm_rw(k, mm, addr, PAGE_SIZE, true).map(|_| ()))
-        }
-        OpKey::ProcMemRead => value_of(&proc_mem_rw(k, mm, addr, PAGE_SIZE, false).map(|_| ())),
-        OpKey::ProcMemWrite => value_of(&proc_mem_rw(k, mm, addr, PAGE_SIZE, true).map(|_| ())),
-        OpKey::PipeWrite => {
-            // pipe_write() → copy_page_from_iter(): a plain user read, faults handled normally;
-            // a fault that cannot be resolved makes the copy short → -EFAULT.
-            trace!(
-                k,
-                "fs/pipe.c:pipe_write",
-                "copy_page_from_iter (copy_from_user, no GUP)"
-            );
-            match user_access(k, mm, addr, false) {
-                Ok(()) => "ok".into(),
-                Err(Fail::Signal(_)) => "EFAULT".into(),
-                Err(e) => e.value(),
-            }
-        }
-        OpKey::ForkChildRead => fork_child_read(k, mm, addr, pages, None),
-        OpKey::FutexWakeShared => futex_wake_shared(k, mm, addr),
-        OpKey::MadvPopulateRead => value_of(&madvise(k, mm, addr, m.size, Advice::PopulateRead)),
-        OpKey::MadvPopulateWrite => value_of(&madvise(k, mm, addr, m.size, Advice::PopulateWrite)),
-        OpKey::Mlock => match mlock(k, mm, addr, m.size) {
-            Ok(()) => {
-                let locked = k
-                    .mm(mm)
-                    .vma_at(addr)
-                    .is_some_and(|v| v.flags.has(VmFlags::LOCKED));
-                if locked {
-                    "ok:locked".into()
-                } else {
-                    "ok:not-locked".into()
-                }
-            }
-            Err(e) => e.value(),
-        },
-        OpKey::MadvDontneed => match madvise(k, mm, addr, m.size, Advice::DontNeed) {
-            Ok(()) => match fork_child_read(k, mm, addr, 1, Some(())) {
-                v if v == "ok" => "ok:refault-ok".into(),
-                v if v == "SIGBUS" => "ok:refault-sigbus".into(),
-                v => format!("ok:refault-{}", v.to_lowercase()),
-            },
-            Err(e) => e.value(),
-        },
-        OpKey::MremapGrow => value_of(
-            &mremap(
-                k,
-                mm,
-                addr,
-                m.size,
-                m.size + PAGE_SIZE,
-                MremapFlags {
-                    maymove: true,
-                    ..MremapFlags::default()
-                },
-                None,
-            )
-            .map(|_| ()),
-        ),
-        OpKey::KvmMap => kvm_map(k, mm, addr),
-        OpKey::RdmaRegMr => rdma_reg_mr(k, mm, addr, pages),
-    }
+    };
+    Outcome::Observed(o)
 }
 
 /// `mmap_private`: `mmap(MAP_PRIVATE)`, a write to page 0, then whether the buffer changed.
-fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
+fn mmap_private(k: &mut Kernel, e: &Exported) -> Outcome {
     let mm = Kernel::INIT_MM;
     let addr = match do_mmap(
         k,
@@ -222,10 +218,10 @@ fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
         MmapArgs::new(e.size, Prot::RW, MapFlags::PRIVATE),
     ) {
         Ok(a) => a,
-        Err(f) => return f.value(),
+        Err(f) => return outcome_of(&f),
     };
     if let Err(f) = user_access(k, mm, addr, true) {
-        return f.value();
+        return outcome_of(&f);
     }
     let pte = k.mm(mm).pt.get(addr);
     let anon = k
@@ -243,200 +239,83 @@ fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
         },
         pte.pfn()
     );
-    if anon {
-        "ok:cow".into()
-    } else {
-        "ok:shared".into()
+    Outcome::Effect(if anon { Effect::Cow } else { Effect::Shared })
+}
+
+/// O_DIRECT of one page, the device reading from the mapping (`write(2)`) or writing into it
+/// (`read(2)`): the bio takes the page ([`bio_iov_iter_get_pages`]) and releases it at
+/// completion.
+fn odirect(k: &mut Kernel, m: &Mapped, read: bool) -> Outcome {
+    match bio_iov_iter_get_pages(k, m.mm, m.addr, 1, read) {
+        Ok(b) => {
+            bio_release_pages(k, b);
+            Outcome::Ok
+        }
+        Err(f) => outcome_of(&f),
     }
 }
 
-/// O_DIRECT on a block device: `bio_iov_iter_get_pages()` takes the user buffer with
-/// `iov_iter_extract_pages()` → `pin_user_pages_fast(FOLL_PIN [+FOLL_WRITE when reading into
-/// it])` (6.12) or `iov_iter_get_pages2()` → `get_user_pages_fast(FOLL_GET)` (6.1); none taken →
-/// -EFAULT.
-fn odirect(k: &mut Kernel, mm: MmId, addr: VirtAddr, read: bool) -> OpValue {
-    let gup = if read { Foll::WRITE } else { Foll(0) };
-    let mut pages = Vec::new();
-    let pin = k.profile.odirect_uses_pin;
-    trace!(
-        k,
-        "block/bio.c:bio_iov_iter_get_pages",
-        "{}",
-        if pin {
-            "iov_iter_extract_pages -> pin_user_pages_fast"
-        } else {
-            "iov_iter_get_pages2 -> get_user_pages_fast"
-        }
-    );
-    k.trace.enter();
-    let r = if pin {
-        pin_user_pages_fast(k, mm, addr, 1, gup, &mut pages)
-    } else {
-        get_user_pages_fast(k, mm, addr, 1, gup, &mut pages)
-    };
-    k.trace.leave();
-    let v = match r {
-        Ok(n) if n > 0 => "ok".into(),
-        Ok(_) => "EFAULT".into(),
-        Err(e) => e.value(),
-    };
-    if pin {
-        k.unpin_user_pages(&pages);
-    } else {
-        k.put_pages(&pages);
-    }
-    v
+/// `vmsplice(2)` of one page into a pipe, then the pipe read to the end.
+fn vmsplice(k: &mut Kernel, m: &Mapped) -> Outcome {
+    let r = vmsplice_to_pipe(k, m.mm, m.addr, 1);
+    pipe_read_all(k);
+    outcome(&r)
 }
 
-/// `vmsplice(2)` to a pipe: `iter_to_pipe()` → `iov_iter_get_pages2()` →
-/// `get_user_pages_fast(FOLL_GET)`; the pipe keeps the page references until it is drained.
-fn vmsplice(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
-    let mut pages = Vec::new();
-    trace!(
-        k,
-        "fs/splice.c:iter_to_pipe",
-        "iov_iter_get_pages2 -> get_user_pages_fast(FOLL_GET)"
-    );
-    k.trace.enter();
-    let r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
-    k.trace.leave();
-    match r {
-        Ok(n) if n > 0 => {
-            k.held.push(HeldPages {
-                holder: "pipe",
-                pinned: false,
-                pages,
-            });
-            k.release_held("pipe");
-            "ok".into()
+/// `mlock(2)`, then whether VmFlags shows `lo`: VM_SPECIAL VMAs are skipped by
+/// mm/mlock.c:`mlock_fixup` and stay unlocked although the call succeeds.
+fn mlock_op(k: &mut Kernel, m: &Mapped) -> Outcome {
+    if let Err(f) = mlock(k, m.mm, m.addr, m.size) {
+        return outcome_of(&f);
+    }
+    let locked = k
+        .mm(m.mm)
+        .vma_at(m.addr)
+        .is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+    Outcome::Effect(if locked {
+        Effect::Locked
+    } else {
+        Effect::NotLocked
+    })
+}
+
+/// `madvise(MADV_DONTNEED)`, then a child reads page 0 again.
+fn madv_dontneed(k: &mut Kernel, m: &Mapped) -> Outcome {
+    if let Err(f) = madvise(k, m.mm, m.addr, m.size, Advice::DontNeed) {
+        return outcome_of(&f);
+    }
+    let read = fork_child_read(k, m.mm, m.addr, 1);
+    Outcome::refault(&read).unwrap_or(read)
+}
+
+/// RDMA registration of the whole mapping as a writable MR, then its deregistration.
+fn rdma_reg_mr(k: &mut Kernel, m: &Mapped) -> Outcome {
+    match ib_umem_get(k, m.mm, m.addr, m.pages(), true) {
+        Ok(u) => {
+            ib_umem_release(k, m.mm, u);
+            Outcome::Ok
         }
-        Ok(_) => "EFAULT".into(),
-        Err(e) => e.value(),
+        Err(f) => outcome_of(&f),
     }
 }
 
-/// IORING_REGISTER_BUFFERS. 6.12 `io_pin_pages()`: `pin_user_pages_fast(FOLL_WRITE|
-/// FOLL_LONGTERM)`, a short count → unpin and -EFAULT. 6.1 `io_pin_pages()`: `pin_user_pages()`
-/// with the VMA array, then file-backed VMAs other than shmem/hugetlb → -EOPNOTSUPP.
-fn io_uring_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpValue {
-    const F: &str = "io_uring/rsrc.c:io_sqe_buffer_register";
-    let mut pages = Vec::new();
-    let gup = Foll::WRITE | Foll::LONGTERM;
-    k.trace.enter();
-    let r = if k.profile.io_uring_pin_fast {
-        trace!(
-            k,
-            "io_uring/memmap.c:io_pin_pages",
-            "pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)"
-        );
-        pin_user_pages_fast(k, mm, addr, nr, gup, &mut pages)
-    } else {
-        trace!(
-            k,
-            "io_uring/rsrc.c:io_pin_pages",
-            "pin_user_pages(FOLL_WRITE|FOLL_LONGTERM, vmas)"
-        );
-        pin_user_pages(k, mm, addr, nr, gup, &mut pages)
-    };
-    k.trace.leave();
-    let v = match r {
-        Ok(n) if n == nr => {
-            if k.profile.io_uring_rejects_non_shmem_files {
-                let bad = k.mm(mm).vma_at(addr).is_some_and(|v| {
-                    v.file
-                        .as_ref()
-                        .is_some_and(|f| !f.mapping.shmem && !f.mapping.hugetlb)
-                });
-                if bad {
-                    trace!(
-                        k,
-                        "io_uring/rsrc.c:io_pin_pages",
-                        "file-backed VMA that is not shmem/hugetlb -> -EOPNOTSUPP"
-                    );
-                    k.unpin_user_pages(&pages);
-                    return "EOPNOTSUPP".into();
-                }
-            }
-            k.held.push(HeldPages {
-                holder: "io_uring",
-                pinned: true,
-                pages: std::mem::take(&mut pages),
-            });
-            k.release_held("io_uring");
-            "ok".into()
-        }
-        Ok(_) => {
-            trace!(k, F, "short pin -> unpin, -EFAULT");
-            "EFAULT".into()
-        }
-        Err(e) => e.value(),
-    };
-    k.unpin_user_pages(&pages);
-    v
-}
-
-/// `fork(2)`, then the child reads `pages` pages (or page 0 only for the refault check).
-fn fork_child_read(
-    k: &mut Kernel,
-    mm: MmId,
-    addr: VirtAddr,
-    pages: u64,
-    _refault: Option<()>,
-) -> OpValue {
+/// `fork(2)`, then the child reads `pages` pages (page 0 only, for the refault check).
+fn fork_child_read(k: &mut Kernel, mm: MmId, addr: VirtAddr, pages: u64) -> Outcome {
     let child = match dup_mmap(k, mm) {
         Ok(c) => c,
-        Err(e) => return e.value(),
+        Err(e) => return outcome_of(&e),
     };
     trace!(k, "pfnguard:child", "the child reads {pages} page(s)");
     k.trace.enter();
     let r = touch_range(k, child, addr, pages * PAGE_SIZE, false);
     k.trace.leave();
     exit_mmap(k, child);
-    value_of(&r)
-}
-
-/// `futex_wake()` on a shared futex: `get_futex_key()` → `get_user_pages_fast(FOLL_WRITE)`
-/// (retried read-only on -EFAULT), then the folio decides the key: anon → private key, a
-/// page-cache mapping → inode key, a page with no mapping → -EFAULT
-/// (kernel/futex/core.c:get_futex_key).
-fn futex_wake_shared(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
-    const F: &str = "kernel/futex/core.c:get_futex_key";
-    let mut pages = Vec::new();
-    k.trace.enter();
-    let mut r = get_user_pages_fast(k, mm, addr, 1, Foll::WRITE, &mut pages);
-    if matches!(r, Err(Fail::Errno(Errno::EFAULT))) {
-        r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
-    }
-    k.trace.leave();
-    match r {
-        Ok(n) if n > 0 => {}
-        Ok(_) => return "EFAULT".into(),
-        Err(e) => return e.value(),
-    }
-    let mapping = pages
-        .first()
-        .and_then(|p| k.frames.folio_of(*p))
-        .map(|f| k.frames.folio(f).mapping);
-    k.put_pages(&pages);
-    match mapping {
-        Some(Mapping::None) | None => {
-            trace!(
-                k,
-                F,
-                "folio->mapping == NULL (not anon, not page cache) -> -EFAULT"
-            );
-            "EFAULT".into()
-        }
-        Some(m) => {
-            trace!(k, F, "key from {m:?} mapping");
-            "ok".into()
-        }
-    }
+    outcome(&r)
 }
 
 /// A KVM memslot over the mapping and a guest write to page 0: `hva_to_pfn()`;
 /// KVM_PFN_ERR_FAULT makes KVM_RUN fail with -EFAULT.
-fn kvm_map(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
+fn kvm_map(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> Outcome {
     trace!(
         k,
         "arch/x86/kvm/mmu/mmu.c:kvm_faultin_pfn",
@@ -448,42 +327,10 @@ fn kvm_map(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
     match r {
         Ok(p @ KvmPfn::Pfn { .. }) => {
             kvm_release_pfn(k, p);
-            "ok".into()
+            Outcome::Ok
         }
-        Ok(KvmPfn::ErrFault) | Ok(KvmPfn::ErrRoFault) => "EFAULT".into(),
-        Ok(KvmPfn::ErrSigpending) => "EINTR".into(),
-        Err(e) => e.value(),
+        Ok(KvmPfn::ErrFault) | Ok(KvmPfn::ErrRoFault) => Outcome::errno("EFAULT"),
+        Ok(KvmPfn::ErrSigpending) => Outcome::errno("EINTR"),
+        Err(e) => outcome_of(&e),
     }
-}
-
-/// `ib_umem_get()` (drivers/infiniband/core/umem.c) for a writable MR: `pin_user_pages_fast(
-/// FOLL_LONGTERM|FOLL_WRITE)` (6.1 always adds FOLL_WRITE); `pinned_vm` accounted.
-fn rdma_reg_mr(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> OpValue {
-    // The MR is registered with IB_ACCESS_LOCAL_WRITE. 6.1 always pins with FOLL_WRITE (and
-    // FOLL_FORCE for read-only MRs); 6.12 adds FOLL_WRITE only for writable ones.
-    let writable = true;
-    let gup = match (k.profile.umem_always_write, writable) {
-        (true, false) => Foll::LONGTERM | Foll::WRITE | Foll::FORCE,
-        (_, true) => Foll::LONGTERM | Foll::WRITE,
-        (false, false) => Foll::LONGTERM,
-    };
-    let mut pages = Vec::new();
-    k.mm_mut(mm).pinned_vm += nr;
-    trace!(
-        k,
-        "drivers/infiniband/core/umem.c:ib_umem_get",
-        "pin_user_pages_fast(FOLL_LONGTERM|FOLL_WRITE)"
-    );
-    k.trace.enter();
-    let r = pin_user_pages_fast(k, mm, addr, nr, gup, &mut pages);
-    k.trace.leave();
-    let v = match r {
-        Ok(n) if n == nr => "ok".into(),
-        Ok(_) => "EFAULT".into(),
-        Err(e) => e.value(),
-    };
-    k.unpin_user_pages(&pages);
-    let m = k.mm_mut(mm);
-    m.pinned_vm = m.pinned_vm.saturating_sub(nr);
-    v
 }

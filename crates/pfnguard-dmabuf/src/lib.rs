@@ -14,4 +14,4 @@ pub mod profile;
 
 pub use exporters::{by_id, catalogue, Exporter};
 pub use policy::Policy;
-pub use predict::{predict, run_cell, DEFAULT_PAGES};
+pub use predict::{predict, run_cell, DEFAULT_PAGES, MAX_PAGES};

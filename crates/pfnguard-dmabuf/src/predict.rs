@@ -1,10 +1,8 @@
 //! `predict`, `matrix` and `explain`: run every op of an exporter on the model of a kernel under
 //! a policy.
 
-use std::collections::BTreeMap;
-
 use pfnguard_mm::{Kernel, KernelProfile};
-use pfnguard_report::{ExporterReport, OpKey};
+use pfnguard_report::{run_row, ExporterReport, OpKey, Outcome};
 
 use crate::consumers::run_op;
 use crate::exporters::{ExportCtx, Exporter};
@@ -14,13 +12,20 @@ use crate::profile::drivers_for;
 /// Default buffer size in pages where userspace chooses it.
 pub const DEFAULT_PAGES: u64 = 4;
 
+/// The largest buffer the model runs, in pages (256 MiB): for `--pages`, exporter files and the
+/// sizes `check` reads from probe reports alike.
+pub const MAX_PAGES: u64 = 65536;
+
 /// One cell on a fresh kernel: the value, the kernel's warnings, and (if asked) the trace.
 #[derive(Debug, Clone)]
 pub struct Cell {
-    /// The op's value.
-    pub value: String,
+    /// The op's outcome.
+    pub value: Outcome,
     /// Warnings and other kernel events recorded while the op ran.
     pub events: Vec<String>,
+    /// How many `struct page`s of the buffer GUP handed to the op's kernel path
+    /// ([`Kernel::gup_returned`]).
+    pub gup_struct_pages: u64,
     /// The modeled steps, when tracing was asked for.
     pub trace: Option<pfnguard_mm::trace::Trace>,
 }
@@ -40,8 +45,9 @@ pub fn run_cell(
     }
     let Some(drivers) = drivers_for(profile.name) else {
         return Cell {
-            value: format!("unavailable: no driver profile for {}", profile.name),
+            value: Outcome::unavailable(format!("no driver profile for {}", profile.name)),
             events: Vec::new(),
+            gup_struct_pages: 0,
             trace: None,
         };
     };
@@ -55,6 +61,7 @@ pub fn run_cell(
     Cell {
         value,
         events,
+        gup_struct_pages: k.gup_returned,
         trace: trace.then(|| k.trace.clone()),
     }
 }
@@ -66,20 +73,27 @@ pub fn predict(
     policy: Policy,
     pages: u64,
 ) -> ExporterReport {
-    let mut ops = BTreeMap::new();
     // Each op boots a fresh kernel, so a WARN_ON_ONCE fires once per op: list each message
     // once, with the ops that hit it.
     let mut seen: Vec<(String, Vec<OpKey>)> = Vec::new();
-    for op in OpKey::ALL {
+    let mut gup_struct_pages = Vec::new();
+    let mut warned = Vec::new();
+    let ops = run_row(|op| {
         let c = run_cell(profile, exp, policy, op, pages, false);
+        if c.gup_struct_pages > 0 {
+            gup_struct_pages.push(op);
+        }
+        if !c.events.is_empty() {
+            warned.push(op);
+        }
         for w in c.events {
             match seen.iter_mut().find(|(m, _)| *m == w) {
                 Some((_, ops)) => ops.push(op),
                 None => seen.push((w, vec![op])),
             }
         }
-        ops.insert(op, c.value);
-    }
+        c.value
+    });
     let warnings = seen
         .into_iter()
         .map(|(m, o)| {
@@ -103,6 +117,8 @@ pub fn predict(
         policy: Some(policy.name().to_owned()),
         ops,
         warnings,
+        gup_struct_pages: Some(gup_struct_pages),
+        warned: Some(warned),
         status: None,
         detail,
     }

@@ -19,7 +19,7 @@ use pfnguard_mm::{
 };
 
 fn system_heap_buf(k: &mut Kernel) -> (Arc<File>, Arc<DmaBuf>) {
-    let e = pfnguard_dmabuf::by_id("system-heap").expect("catalogue");
+    let e = pfnguard_dmabuf::by_id("system-heap".parse().expect("catalogue id"));
     let cx = ExportCtx {
         drivers: &DRIVERS_6_12,
         policy: Policy::Off,

@@ -367,7 +367,7 @@ fn examples_show_their_insert_function_in_vmflags() {
         )
         .expect("load");
         predict(profile_for(k).expect("k"), &e, Policy::Off, e.desc.pages).ops[&OpKey::Vmflags]
-            .clone()
+            .to_string()
     };
     for k in ["6.1", "6.12"] {
         assert_eq!(
@@ -418,8 +418,8 @@ fn large_buffers_follow_the_allocator() {
             e.desc.pages,
         );
         (
-            r.ops[&OpKey::Export].clone(),
-            r.ops[&OpKey::MmapShared].clone(),
+            r.ops[&OpKey::Export].to_string(),
+            r.ops[&OpKey::MmapShared].to_string(),
         )
     };
     // A hugetlb buffer beyond 2 MiB spans several huge folios (one per 512 pages).

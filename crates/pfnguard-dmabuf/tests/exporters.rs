@@ -19,8 +19,14 @@ fn kernel(name: &str) -> &'static KernelProfile {
 
 /// The ops of one exporter on one kernel under `off`.
 fn row(k: &str, id: &str) -> BTreeMap<OpKey, String> {
-    let e = by_id(id).unwrap_or_else(|| panic!("catalogue exporter {id}"));
-    predict(kernel(k), e.as_ref(), Policy::Off, DEFAULT_PAGES).ops
+    let id = id
+        .parse()
+        .unwrap_or_else(|e| panic!("catalogue exporter {id}: {e}"));
+    predict(kernel(k), by_id(id).as_ref(), Policy::Off, DEFAULT_PAGES)
+        .ops
+        .into_iter()
+        .map(|(op, v)| (op, v.to_string()))
+        .collect()
 }
 
 fn cell(k: &str, id: &str, op: OpKey) -> String {
@@ -424,7 +430,7 @@ fn not_built_exporters_say_why() {
     let d = |id: &str, k: &str| {
         predict(
             kernel(k),
-            by_id(id).expect("id").as_ref(),
+            by_id(id.parse().expect("catalogue id")).as_ref(),
             Policy::Off,
             DEFAULT_PAGES,
         )
@@ -453,7 +459,7 @@ fn not_built_exporters_say_why() {
 /// pages of a non-compound high-order allocation (dma-direct, TTM pool) → KVM_PFN_ERR_FAULT.
 fn kvm_write(k: &str, id: &str, page: u64) -> &'static str {
     let profile = kernel(k);
-    let exp = by_id(id).expect("id");
+    let exp = by_id(id.parse().expect("catalogue id"));
     let mut kern = Kernel::new(profile, Policy::Off.mm_config());
     let cx = ExportCtx {
         drivers: drivers_for(profile.name).expect("drivers"),

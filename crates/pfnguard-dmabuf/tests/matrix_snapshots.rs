@@ -28,7 +28,7 @@ fn matrix(kernel: &str, policy: Policy) -> String {
     let mut warnings = Vec::new();
     for e in catalogue() {
         let r = predict(profile, e.as_ref(), policy, DEFAULT_PAGES);
-        let cells: Vec<&str> = OpKey::ALL.iter().map(|op| r.ops[op].as_str()).collect();
+        let cells: Vec<String> = OpKey::ALL.iter().map(|op| r.ops[op].to_string()).collect();
         let _ = writeln!(s, "| {} | {} |", r.exporter, cells.join(" | "));
         for w in &r.warnings {
             warnings.push(format!("- {}: {w}", r.exporter));

@@ -114,7 +114,7 @@ fn cell(k: &str, e: &dyn Exporter, p: Policy, op: OpKey, trace: bool) -> Cell {
 }
 
 fn value(k: &str, e: &dyn Exporter, p: Policy, op: OpKey) -> String {
-    cell(k, e, p, op, false).value
+    cell(k, e, p, op, false).value.to_string()
 }
 
 /// Whether the exporter hands out a dma-buf (the memfd control does not): decided by exporting.
@@ -245,7 +245,7 @@ fn warn_leaves_hole_a_open() {
 
 #[test]
 fn warn_leaves_hole_b_rockchip_open_and_warns() {
-    let e = by_id("rockchip").expect("rockchip");
+    let e = by_id("rockchip".parse().expect("catalogue id"));
     assert_eq!(
         fast_gup_oks("6.12", e.as_ref()),
         [
@@ -487,7 +487,7 @@ fn strict_refuses_each_hole_where_it_happens() {
         // (b): rockchip's vm_map_pages into a VM_IO VMA.
         let b = cell(
             k,
-            by_id("rockchip").expect("rockchip").as_ref(),
+            by_id("rockchip".parse().expect("catalogue id")).as_ref(),
             Policy::Strict,
             OpKey::MmapShared,
             false,
@@ -613,7 +613,7 @@ fn require_breaks_these_catalogue_exporters() {
 
 #[test]
 fn virtio_gpu_blob_is_pfnmap_and_mixedmap_with_no_struct_page() {
-    let e = by_id("virtio-gpu-blob").expect("blob");
+    let e = by_id("virtio-gpu-blob".parse().expect("catalogue id"));
     for k in KERNELS {
         assert_eq!(
             value(k, e.as_ref(), Policy::Off, OpKey::Vmflags),

@@ -512,6 +512,23 @@ pub fn gup_longterm_locked(
     gup: Foll,
     pages: Option<&mut Vec<Pfn>>,
 ) -> KResult<u64> {
+    let Some(out) = pages else {
+        return longterm_locked(k, mm, start, nr, gup, None);
+    };
+    let before = out.len();
+    let r = longterm_locked(k, mm, start, nr, gup, Some(&mut *out));
+    k.gup_returned += (out.len() - before) as u64;
+    r
+}
+
+fn longterm_locked(
+    k: &mut Kernel,
+    mm: MmId,
+    start: VirtAddr,
+    nr: u64,
+    gup: Foll,
+    pages: Option<&mut Vec<Pfn>>,
+) -> KResult<u64> {
     if !gup.has(Foll::LONGTERM) {
         return get_user_pages_slow(k, mm, start, nr, gup, pages);
     }
@@ -765,6 +782,7 @@ pub fn gup_fast_fallback(
         return Err(Errno::EFAULT.into());
     }
     let (got, stop) = gup_fast(k, mm, start, nr, gup, pages);
+    k.gup_returned += got;
     trace!(
         k,
         "mm/gup.c:gup_fast_pte_range",

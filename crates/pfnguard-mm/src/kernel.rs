@@ -148,6 +148,10 @@ pub struct Kernel {
     pub nr_file_mapped: i64,
     /// Pages held by kernel subsystems.
     pub held: Vec<HeldPages>,
+    /// How many `struct page`s GUP has handed to its callers, with a reference or a pin
+    /// (`get_user_pages*()`, `pin_user_pages*()`, KVM's lookups): what the contract says must
+    /// never happen for a dma-buf mapping.
+    pub gup_returned: u64,
     /// Number of times a modeled retry loop may spin before the model treats it as a livelock
     /// ended by a fatal signal.
     pub livelock_limit: u32,
@@ -167,6 +171,7 @@ impl Kernel {
             oops: None,
             nr_file_mapped: 0,
             held: Vec::new(),
+            gup_returned: 0,
             livelock_limit: 8,
         }
     }

@@ -8,7 +8,9 @@
 //! finish_fault), [`gup`] (slow and fast GUP, pins), [`zap`], [`fork`], [`madvise`] (and mlock),
 //! [`mremap`] (and mprotect), [`access`] (/proc/PID/mem, process_vm_*), [`kvm`] (hva_to_pfn),
 //! [`coredump`], [`proc`] (smaps, maps, pagemap, status), [`shmem`] (memfd) and [`profile`]
-//! (the differences between kernels, as data).
+//! (the differences between kernels, as data). The syscall-level users of GUP have a module
+//! each: [`bio`] (O_DIRECT), [`splice`] (vmsplice, pipe writes), [`io_uring`] (fixed buffers),
+//! [`futex`] (shared futex keys) and [`umem`] (RDMA memory registration).
 //!
 //! Outcomes are values: an errno, a signal, a `BUG_ON` ([`Fail::Bug`], which stops the
 //! [`Kernel`]) or success; warnings are [`Event`]s. Nothing here panics on modeled input.
@@ -16,13 +18,16 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod bio;
 pub mod coredump;
 pub mod errno;
 pub mod fault;
 pub mod fork;
 pub mod frames;
+pub mod futex;
 pub mod gup;
 pub mod insert;
+pub mod io_uring;
 pub mod kernel;
 pub mod kvm;
 pub mod madvise;
@@ -34,8 +39,10 @@ pub mod pagetable;
 pub mod proc;
 pub mod profile;
 pub mod shmem;
+pub mod splice;
 pub mod trace;
 pub mod types;
+pub mod umem;
 pub mod vma;
 pub mod zap;
 
@@ -44,6 +51,8 @@ pub use fault::FaultCtx;
 pub use kernel::{Kernel, MmId, RssCounter};
 pub use mmap::{MapFlags, MmapArgs, Prot, VmaMixedMap, VmaNew};
 pub use outcome::{Bug, Event, Fail, KResult, Signal, VmFault};
-pub use profile::{profile_for, Config, KernelProfile, LINUX_6_1, LINUX_6_12, PROFILES};
+pub use profile::{
+    profile_for, resolve_kernel, Config, KernelProfile, LINUX_6_1, LINUX_6_12, PROFILES,
+};
 pub use types::{Pfn, VirtAddr, PAGE_SIZE};
 pub use vma::{File, FileOperations, VmFlags, VmOperations, Vma, VmaId};

@@ -222,18 +222,107 @@ pub static LINUX_6_12: KernelProfile = KernelProfile {
 /// Every built-in profile.
 pub static PROFILES: [&KernelProfile; 2] = [&LINUX_6_1, &LINUX_6_12];
 
-/// Look a profile up by its short name (`6.1`, `6.12`) or by a `uname -r` release string
-/// (`6.12.57+deb12-amd64` → `6.12`).
-pub fn profile_for(name_or_release: &str) -> Option<&'static KernelProfile> {
-    let s = name_or_release.trim();
-    if let Some(p) = PROFILES.iter().find(|p| p.name == s) {
-        return Some(p);
+/// Look a profile up by its line (`6.1`, `6.12`).
+pub fn profile_for(line: &str) -> Option<&'static KernelProfile> {
+    PROFILES.iter().copied().find(|p| p.name == line)
+}
+
+/// A kernel named by a line (`6.12`), an upstream version (`6.12.117`) or a `uname -r`
+/// release (`6.12.117+deb12-amd64`, `6.1.0-56-amd64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelName {
+    /// Major and minor: the line.
+    pub line: (u32, u32),
+    /// The patch level, when the name has one.
+    pub patch: Option<u32>,
+    /// Whether a local suffix followed the version (`-56-amd64`, `+deb12-amd64`).
+    pub release: bool,
+}
+
+/// Why a kernel name does not resolve to a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelNameError {
+    /// Not a line, a version or a release.
+    #[error("`{0}` is not a kernel (expected a line such as 6.12, a version such as 6.12.117, or a `uname -r` release such as 6.12.117+deb12-amd64)")]
+    Malformed(String),
+    /// A well-formed kernel of a line the model does not cover.
+    #[error("Linux {0} is not modeled (modeled lines: {list})", list = PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))]
+    NotModeled(String),
+}
+
+fn number(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+impl std::str::FromStr for KernelName {
+    type Err = KernelNameError;
+    fn from_str(s: &str) -> Result<Self, KernelNameError> {
+        let bad = || KernelNameError::Malformed(s.to_owned());
+        let (version, suffix) = match s.find(['-', '+', '~']) {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        if let Some(sfx) = suffix {
+            let ok = !sfx.is_empty()
+                && sfx
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
+            if !ok {
+                return Err(bad());
+            }
+        }
+        let parts: Vec<&str> = version.split('.').collect();
+        let nums: Vec<u32> = parts
+            .iter()
+            .map(|p| number(p))
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        match (nums.as_slice(), suffix) {
+            ([major, minor], None) => Ok(KernelName {
+                line: (*major, *minor),
+                patch: None,
+                release: false,
+            }),
+            ([major, minor, patch], sfx) => Ok(KernelName {
+                line: (*major, *minor),
+                patch: Some(*patch),
+                release: sfx.is_some(),
+            }),
+            _ => Err(bad()),
+        }
     }
-    let mut parts = s.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?;
-    let minor = parts.next()?;
-    let short = format!("{major}.{minor}");
-    PROFILES.iter().copied().find(|p| p.name == short)
+}
+
+/// A kernel name resolved to the model of its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The model.
+    pub profile: &'static KernelProfile,
+    /// When the name is not exactly the modeled kernel: what the model stands in for.
+    pub note: Option<String>,
+}
+
+/// Resolve a kernel name to the model of its line, saying so when the named kernel is not
+/// exactly the modeled one (another patch level, or a release whose upstream version the name
+/// does not carry, such as Debian's `6.1.0-56-amd64`).
+pub fn resolve_kernel(name: &str) -> Result<Resolved, KernelNameError> {
+    let k: KernelName = name.parse()?;
+    let line = format!("{}.{}", k.line.0, k.line.1);
+    let profile = profile_for(&line).ok_or(KernelNameError::NotModeled(line.clone()))?;
+    let version = k.patch.map(|p| format!("{line}.{p}"));
+    let note = match (version, k.release) {
+        (None, _) => None,
+        (Some(v), false) if v == profile.release => None,
+        (Some(v), true) if v == profile.release => None,
+        (Some(v), _) => Some(format!(
+            "{name} (Linux {v}) is modeled by the {line} line's model of Linux {}; \
+             differences within the line are not modeled",
+            profile.release
+        )),
+    };
+    Ok(Resolved { profile, note })
 }
 
 /// Build-time options of the modeled kernel that are not version differences.
@@ -277,15 +366,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn release_strings_select_profiles() {
-        assert_eq!(profile_for("6.1").map(|p| p.name), Some("6.1"));
-        assert_eq!(profile_for("6.1.0-41-amd64").map(|p| p.name), Some("6.1"));
-        assert_eq!(
-            profile_for("6.12.57+deb12-amd64").map(|p| p.name),
-            Some("6.12")
-        );
-        assert_eq!(profile_for("6.18.4"), None);
-        assert_eq!(profile_for("garbage"), None);
+    fn kernel_names_resolve_to_their_line_and_say_so() {
+        let line = |s: &str| resolve_kernel(s).map(|r| (r.profile.name, r.note.is_some()));
+        assert_eq!(line("6.1"), Ok(("6.1", false)));
+        assert_eq!(line("6.12"), Ok(("6.12", false)));
+        assert_eq!(line("6.12.117"), Ok(("6.12", false)));
+        assert_eq!(line("6.12.117+deb12-amd64"), Ok(("6.12", false)));
+        // Another patch level, or an ABI name without one, is modeled by the line, with a note.
+        assert_eq!(line("6.12.57+deb12-amd64"), Ok(("6.12", true)));
+        assert_eq!(line("6.1.0-56-amd64"), Ok(("6.1", true)));
+        assert_eq!(line("6.1.0-0.deb11.13-amd64"), Ok(("6.1", true)));
+        assert_eq!(line("6.12.0-trunk-amd64"), Ok(("6.12", true)));
+        for bad in [
+            "6.1foo", "6.1x", "6.1 ", " 6.1", "6.1.", "6", "", "6.1.0-", "garbage", "6..1",
+        ] {
+            assert!(
+                matches!(resolve_kernel(bad), Err(KernelNameError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            resolve_kernel("6.18.4"),
+            Err(KernelNameError::NotModeled(_))
+        ));
+        assert_eq!(profile_for("6.1.0-41-amd64"), None);
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Step-by-step record of the kernel path the model took, for `pfnguard explain`.
 
+use std::collections::VecDeque;
 use std::fmt;
+
+/// Steps kept from the start of a trace.
+const HEAD_STEPS: usize = 800;
+/// Steps kept from the end of a trace.
+const TAIL_STEPS: usize = 200;
 
 /// One modeled step: the function, what decided, and the source it mirrors.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,11 +20,16 @@ pub struct Step {
 }
 
 /// A trace of steps, recorded only while enabled so the hot paths pay one branch.
+///
+/// A trace keeps its first 800 and last 200 steps and counts the ones between, so explaining
+/// an op over a large buffer (a step per page) stays readable and bounded.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
     enabled: bool,
     depth: u16,
     steps: Vec<Step>,
+    tail: VecDeque<Step>,
+    omitted: u64,
 }
 
 impl Trace {
@@ -33,11 +44,20 @@ impl Trace {
     }
     /// Record a step (callers check [`Trace::enabled`] first to avoid formatting).
     pub fn push(&mut self, function: &'static str, note: String) {
-        self.steps.push(Step {
+        let step = Step {
             depth: self.depth,
             function,
             note,
-        });
+        };
+        if self.steps.len() < HEAD_STEPS {
+            self.steps.push(step);
+            return;
+        }
+        self.tail.push_back(step);
+        if self.tail.len() > TAIL_STEPS {
+            self.tail.pop_front();
+            self.omitted += 1;
+        }
     }
     /// Enter a nested call.
     pub fn enter(&mut self) {
@@ -47,19 +67,36 @@ impl Trace {
     pub fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
-    /// The recorded steps.
-    pub fn steps(&self) -> &[Step] {
-        &self.steps
+    /// The recorded steps; where steps were left out, one `pfnguard:trace` step says how many.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut out = self.steps.clone();
+        if self.omitted > 0 {
+            out.push(Step {
+                depth: 0,
+                function: "pfnguard:trace",
+                note: format!("... {} step(s) left out ...", self.omitted),
+            });
+        }
+        out.extend(self.tail.iter().cloned());
+        out
+    }
+    /// How many steps were left out of the middle.
+    pub fn omitted(&self) -> u64 {
+        self.omitted
     }
     /// Drop the recorded steps.
     pub fn take(&mut self) -> Vec<Step> {
-        std::mem::take(&mut self.steps)
+        let out = self.steps();
+        self.steps.clear();
+        self.tail.clear();
+        self.omitted = 0;
+        out
     }
 }
 
 impl fmt::Display for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for s in &self.steps {
+        for s in &self.steps() {
             writeln!(
                 f,
                 "{:indent$}{}: {}",
@@ -82,4 +119,24 @@ macro_rules! trace {
             $k.trace.push($func, format!($($arg)*));
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_traces_keep_head_and_tail() {
+        let mut t = Trace::default();
+        t.enable();
+        for i in 0..10_000 {
+            t.push("f", format!("step {i}"));
+        }
+        let steps = t.steps();
+        assert_eq!(steps.len(), HEAD_STEPS + 1 + TAIL_STEPS);
+        assert_eq!(t.omitted(), 10_000 - (HEAD_STEPS + TAIL_STEPS) as u64);
+        assert_eq!(steps[0].note, "step 0");
+        assert_eq!(steps[HEAD_STEPS].function, "pfnguard:trace");
+        assert_eq!(steps.last().map(|s| s.note.as_str()), Some("step 9999"));
+    }
 }

@@ -15,7 +15,13 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         if arg == "--exporter" {
             match args.next() {
-                Some(id) => opts.exporters.push(id),
+                Some(id) => match id.parse() {
+                    Ok(id) => opts.exporters.push(id),
+                    Err(e) => {
+                        eprintln!("capture_fixtures: --exporter: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
                 None => {
                     eprintln!("capture_fixtures: --exporter needs a value");
                     return ExitCode::from(2);

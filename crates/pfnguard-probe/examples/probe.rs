@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         let parsed = match arg.as_str() {
-            "--exporter" => value("--exporter").map(|v| opts.exporters.push(v)),
+            "--exporter" => value("--exporter").and_then(|v| {
+                v.parse()
+                    .map(|id| opts.exporters.push(id))
+                    .map_err(|e| format!("--exporter: {e}"))
+            }),
             "--odirect" => value("--odirect").map(|v| opts.odirect_path = Some(PathBuf::from(v))),
             "--timeout" => value("--timeout").and_then(|v| {
                 v.parse::<f64>()

@@ -83,10 +83,11 @@ pub fn capture_fixtures(opts: &ProbeOptions, dir: &Path) -> Vec<(String, Result<
     let page = rustix::param::page_size();
     let kdir = dir.join(kernel_release());
     let mut out = Vec::new();
-    for cand in discover(opts.op_timeout).candidates() {
-        if !opts.exporters.is_empty() && !opts.exporters.contains(&cand.id) {
+    for found in discover(opts.op_timeout).candidates().0 {
+        if !opts.exporters.is_empty() && !opts.exporters.contains(&found.id) {
             continue;
         }
+        let cand = found.cand;
         let id = cand.id.clone();
         let res = worker::run(opts.op_timeout, |_| {
             capture_one(&cand.id, &cand.source, page)

@@ -29,11 +29,6 @@ pub(crate) fn heap_id(name: &str) -> String {
     }
 }
 
-/// Whether an exporter id may name a heap (used to explain a missing one).
-pub(crate) fn is_heap_id(id: &str) -> bool {
-    id == "system-heap" || id == "cma-heap" || id.ends_with("-heap")
-}
-
 /// List every heap node.
 pub(crate) fn scan() -> FamilyScan {
     let mut scan = FamilyScan::default();

@@ -17,20 +17,6 @@ use crate::{errno, sys, uapi};
 /// Where DRM nodes live.
 pub(crate) const DIR: &str = "/dev/dri";
 
-/// Exporter ids the contract names for DRM drivers.
-pub(crate) const KNOWN_IDS: [&str; 10] = [
-    "vgem",
-    "virtio-gpu",
-    "virtio-gpu-blob",
-    "cirrus",
-    "bochs",
-    "amdgpu",
-    "i915",
-    "gem-dma",
-    "rockchip",
-    "tegra",
-];
-
 /// The exporter id of a DRM driver name.
 pub(crate) fn driver_id(name: &str) -> String {
     match name {

@@ -34,6 +34,21 @@ errno_names! {
     EKEYEXPIRED EKEYREVOKED EKEYREJECTED EOWNERDEAD ENOTRECOVERABLE ERFKILL EHWPOISON
 }
 
+/// The outcome of a syscall that failed with `e`.
+pub fn errno_outcome(e: Errno) -> pfnguard_report::Outcome {
+    pfnguard_report::Outcome::errno(&errno(e))
+}
+
+/// The outcome of a child killed by `sig`: the signal, or, for a number without a name, an
+/// unavailable cell that says so.
+pub fn signal_outcome(sig: i32) -> pfnguard_report::Outcome {
+    let name = signal_name(sig);
+    match pfnguard_report::SignalName::new(&name) {
+        Ok(s) => pfnguard_report::Outcome::Signal(s),
+        Err(_) => pfnguard_report::Outcome::unavailable(format!("killed by {name}")),
+    }
+}
+
 /// The name of a rustix [`Errno`].
 pub fn errno(e: Errno) -> String {
     errno_name(e.raw_os_error())

@@ -14,7 +14,7 @@ use rustix::fs::{Mode, OFlags};
 use serde_json::json;
 
 use crate::errno;
-use crate::ops::Outcome;
+use crate::ops::Measured;
 use crate::sys::{self, Mapping};
 use crate::uapi::{self, kvm_run};
 
@@ -30,34 +30,19 @@ const GUEST_CODE: [u8; 11] = [
     0xB8, 0x00, 0x10, 0x8E, 0xD8, 0xC6, 0x06, 0x00, 0x00, MARKER, 0xF4,
 ];
 
-fn unavailable(step: &str, e: rustix::io::Errno) -> Outcome {
-    Outcome::value(format!(
-        "{}{step}: {}",
-        pfnguard_report::value::UNAVAILABLE_PREFIX,
-        errno::errno(e)
-    ))
+fn unavailable(step: &str, e: rustix::io::Errno) -> Measured {
+    Measured::unavailable(format!("{step}: {}", errno::errno(e)))
 }
 
 /// Run the `kvm_map` op on `map`.
-pub(crate) fn probe(map: &mut Mapping) -> Outcome {
+pub(crate) fn probe(map: &mut Mapping) -> Measured {
     let kvm = match rustix::fs::open("/dev/kvm", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
-        Err(e) => {
-            return Outcome::value(format!(
-                "{}{}",
-                pfnguard_report::value::UNAVAILABLE_PREFIX,
-                errno::errno(e)
-            ))
-        }
+        Err(e) => return Measured::unavailable(errno::errno(e)),
     };
     match sys::ioctl_int(kvm.as_fd(), uapi::KVM_GET_API_VERSION, 0) {
         Ok(uapi::KVM_API_VERSION) => {}
-        Ok(v) => {
-            return Outcome::value(format!(
-                "{}KVM API version {v}",
-                pfnguard_report::value::UNAVAILABLE_PREFIX
-            ))
-        }
+        Ok(v) => return Measured::unavailable(format!("KVM API version {v}")),
         Err(e) => return unavailable("KVM_GET_API_VERSION", e),
     }
     let vm = match sys::ioctl_int(kvm.as_fd(), uapi::KVM_CREATE_VM, 0).and_then(sys::fd_from_ioctl)
@@ -77,8 +62,7 @@ pub(crate) fn probe(map: &mut Mapping) -> Outcome {
         return unavailable("KVM_SET_USER_MEMORY_REGION (code slot)", e);
     }
     if let Err(e) = sys::kvm_set_memslot(vm.as_fd(), 1, MAPPING_GPA, map) {
-        return Outcome::value(errno::errno(e))
-            .with("kvm_failed_step", json!("KVM_SET_USER_MEMORY_REGION"));
+        return Measured::errno(e).with("kvm_failed_step", json!("KVM_SET_USER_MEMORY_REGION"));
     }
     let vcpu =
         match sys::ioctl_int(vm.as_fd(), uapi::KVM_CREATE_VCPU, 0).and_then(sys::fd_from_ioctl) {
@@ -87,12 +71,7 @@ pub(crate) fn probe(map: &mut Mapping) -> Outcome {
         };
     let run_size = match sys::ioctl_int(kvm.as_fd(), uapi::KVM_GET_VCPU_MMAP_SIZE, 0) {
         Ok(n) if n as usize >= kvm_run::MIN_SIZE => n as usize,
-        Ok(n) => {
-            return Outcome::value(format!(
-                "{}KVM_GET_VCPU_MMAP_SIZE {n}",
-                pfnguard_report::value::UNAVAILABLE_PREFIX
-            ))
-        }
+        Ok(n) => return Measured::unavailable(format!("KVM_GET_VCPU_MMAP_SIZE {n}")),
         Err(e) => return unavailable("KVM_GET_VCPU_MMAP_SIZE", e),
     };
     let run = match Mapping::shared(vcpu.as_fd(), run_size) {
@@ -117,14 +96,20 @@ pub(crate) fn probe(map: &mut Mapping) -> Outcome {
         return unavailable("KVM_SET_REGS", e);
     }
     if let Err(e) = sys::ioctl_int(vcpu.as_fd(), uapi::KVM_RUN, 0) {
-        return Outcome::value(errno::errno(e)).with("kvm_failed_step", json!("KVM_RUN"));
+        return Measured::errno(e).with("kvm_failed_step", json!("KVM_RUN"));
     }
     let reason = run.read_u32(kvm_run::EXIT_REASON);
     if reason == uapi::KVM_EXIT_HLT {
         let seen = map.read_byte(0);
-        return Outcome::ok().with("kvm_guest_write_visible", json!(seen == MARKER));
+        return Measured::ok().with("kvm_guest_write_visible", json!(seen == MARKER));
     }
-    Outcome::value(describe_exit(reason, &run)).with("kvm_exit_reason", json!(reason))
+    // The guest's write did not complete as a write to memory: nothing the model's outcomes
+    // name, so the cell is reported as not measured, with the exit.
+    Measured::unavailable(format!(
+        "guest exit {} instead of HLT",
+        describe_exit(reason, &run)
+    ))
+    .with("kvm_exit_reason", json!(reason))
 }
 
 /// A `KVM_EXIT_*` other than HLT, in words.

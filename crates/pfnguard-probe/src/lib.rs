@@ -35,7 +35,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pfnguard_report::{value, ExporterReport, ProbeReport};
+use pfnguard_report::{ExporterId, ExporterReport, Outcome, ProbeReport, Unmodeled};
 use serde_json::{json, Map};
 
 mod capture;
@@ -61,8 +61,8 @@ use exporter::{Candidate, FamilyScan, Source};
 /// What to probe and how.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
-    /// Exporter ids to probe; empty means every exporter the kernel can reach.
-    pub exporters: Vec<String>,
+    /// Exporters to probe; empty means every exporter the kernel can reach.
+    pub exporters: Vec<ExporterId>,
     /// Upper bound for one op; a hang is killed and reported as `timeout`.
     pub op_timeout: Duration,
     /// File or block device for the O_DIRECT ops; `None` picks one.
@@ -79,9 +79,6 @@ impl Default for ProbeOptions {
         }
     }
 }
-
-/// The exporter id of the memfd control.
-pub const MEMFD_ID: &str = "memfd";
 
 /// The exporter families the probe scans, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,18 +101,35 @@ impl Family {
         }
     }
 
-    /// The family an exporter id belongs to, if it is not found.
-    fn of(id: &str) -> Option<Family> {
-        if id.starts_with("udmabuf-") {
-            Some(Family::Udmabuf)
-        } else if v4l2::is_v4l2_id(id) {
-            Some(Family::V4l2)
-        } else if drm::KNOWN_IDS.contains(&id) {
-            Some(Family::Drm)
-        } else if dma_heap::is_heap_id(id) {
-            Some(Family::DmaHeap)
-        } else {
-            None
+    /// The family that finds a catalogue exporter (`None`: the memfd control and the
+    /// exporters no device scan reports, such as virtio-gpu blobs).
+    fn of(id: ExporterId) -> Option<Family> {
+        match id {
+            ExporterId::SystemHeap | ExporterId::CmaHeap => Some(Family::DmaHeap),
+            ExporterId::UdmabufShmem | ExporterId::UdmabufHugetlb => Some(Family::Udmabuf),
+            ExporterId::Vgem
+            | ExporterId::VirtioGpu
+            | ExporterId::Cirrus
+            | ExporterId::Bochs
+            | ExporterId::Amdgpu
+            | ExporterId::I915
+            | ExporterId::GemDma
+            | ExporterId::Rockchip
+            | ExporterId::Tegra => Some(Family::Drm),
+            ExporterId::VividVmalloc | ExporterId::VividDmaContig | ExporterId::Vb2DmaSg => {
+                Some(Family::V4l2)
+            }
+            ExporterId::VirtioGpuBlob | ExporterId::Memfd => None,
+        }
+    }
+
+    /// Where the family's devices live, for messages.
+    fn nodes(self) -> &'static str {
+        match self {
+            Family::DmaHeap => "/dev/dma_heap/*",
+            Family::Udmabuf => "/dev/udmabuf",
+            Family::Drm => "/dev/dri/card*",
+            Family::V4l2 => "/dev/video*",
         }
     }
 }
@@ -142,36 +156,48 @@ pub fn discover(op_timeout: Duration) -> Discovery {
     Discovery { scans }
 }
 
+/// A found exporter of the catalogue.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) id: ExporterId,
+    pub(crate) cand: Candidate,
+}
+
 impl Discovery {
-    /// Ids of the exporters found, in report order (the memfd control last).
-    pub fn exporter_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = Vec::new();
-        for c in self.candidates() {
-            if !ids.contains(&c.id) {
-                ids.push(c.id);
-            }
-        }
-        ids
+    /// Ids of the catalogue exporters found, in report order (the memfd control last).
+    pub fn exporter_ids(&self) -> Vec<ExporterId> {
+        self.candidates().0.into_iter().map(|f| f.id).collect()
     }
 
-    /// Every candidate, the first of each id kept, others noted in its detail.
-    fn candidates(&self) -> Vec<Candidate> {
-        let mut out: Vec<Candidate> = Vec::new();
+    /// Every catalogue exporter found, the first of each id kept and others noted in its
+    /// detail; and the devices whose exporter the model does not know.
+    pub(crate) fn candidates(&self) -> (Vec<Found>, Vec<Unmodeled>) {
+        let mut out: Vec<Found> = Vec::new();
+        let mut unmodeled = Vec::new();
         let mut all: Vec<Candidate> = self
             .scans
             .iter()
             .flat_map(|(_, s)| s.candidates.clone())
             .collect();
         all.push(Candidate {
-            id: MEMFD_ID.into(),
+            id: ExporterId::Memfd.to_string(),
             source: Source::Memfd,
             detail: Map::from_iter([("node".to_owned(), json!("memfd_create"))]),
         });
         for c in all {
-            match out.iter_mut().find(|o| o.id == c.id) {
+            let Ok(id) = c.id.parse::<ExporterId>() else {
+                let node = c.detail.get("node").and_then(|n| n.as_str()).unwrap_or("?");
+                unmodeled.push(Unmodeled {
+                    node: node.to_owned(),
+                    name: c.id.clone(),
+                });
+                continue;
+            };
+            match out.iter_mut().find(|o| o.id == id) {
                 Some(first) => {
                     let node = c.detail.get("node").cloned().unwrap_or(json!(null));
                     match first
+                        .cand
                         .detail
                         .entry("duplicates")
                         .or_insert_with(|| json!([]))
@@ -180,65 +206,103 @@ impl Discovery {
                         other => *other = json!([node]),
                     }
                 }
-                None => out.push(c),
+                None => out.push(Found { id, cand: c }),
             }
         }
-        out
+        for (fam, scan) in &self.scans {
+            for (name, why) in &scan.unavailable {
+                if name.parse::<ExporterId>().is_err() {
+                    unmodeled.push(Unmodeled {
+                        node: fam.nodes().to_owned(),
+                        name: format!("{name} ({why})"),
+                    });
+                }
+            }
+        }
+        (out, unmodeled)
     }
 
     fn scan_of(&self, fam: Family) -> Option<&FamilyScan> {
         self.scans.iter().find(|(f, _)| *f == fam).map(|(_, s)| s)
     }
 
-    /// Why a requested exporter id is not among the candidates.
-    fn reason_missing(&self, id: &str) -> (String, Vec<String>) {
+    /// Why a requested exporter is not among the candidates, naming where it was looked for.
+    fn reason_missing(&self, id: ExporterId) -> (String, Vec<String>) {
         for (_, scan) in &self.scans {
-            if let Some((_, why)) = scan.unavailable.iter().find(|(u, _)| u == id) {
+            if let Some((_, why)) = scan.unavailable.iter().find(|(u, _)| u == id.as_str()) {
                 return (why.clone(), Vec::new());
             }
         }
-        if id == "virtio-gpu-blob" {
+        let Some(fam) = Family::of(id) else {
             return (
-                "not probed: virtio-gpu blob resources need DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB"
-                    .into(),
+                format!(
+                    "not probed: no device scan finds {id} (virtio-gpu blob resources need \
+                     DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB)"
+                ),
                 Vec::new(),
             );
-        }
-        let Some(fam) = Family::of(id) else {
-            return ("ENOENT".into(), Vec::new());
         };
         let Some(scan) = self.scan_of(fam) else {
-            return ("ENOENT".into(), Vec::new());
+            return (format!("{}: not scanned", fam.nodes()), Vec::new());
         };
         let errors = scan.errors.clone();
         if let Some(r) = &scan.reason {
-            return (r.clone(), errors);
+            return (format!("{}: {r}", fam.nodes()), errors);
         }
         let why = match fam {
-            Family::DmaHeap => "ENOENT".to_owned(),
-            Family::Udmabuf => "ENOENT".to_owned(),
-            Family::Drm => format!("no DRM card driven by {id}"),
-            Family::V4l2 => format!("no V4L2 capture node exporting as {id}"),
+            Family::DmaHeap => format!("{}: no heap exporting as {id}", fam.nodes()),
+            Family::Udmabuf => format!("{}: ENOENT", fam.nodes()),
+            Family::Drm => format!("{}: no DRM card driven by {id}", fam.nodes()),
+            Family::V4l2 => format!("{}: no V4L2 capture node exporting as {id}", fam.nodes()),
         };
         (why, errors)
     }
 }
 
 /// The row of an exporter that could not be reached.
-fn unavailable_row(id: &str, reason: &str, errors: Vec<String>) -> ExporterReport {
+fn unavailable_row(id: ExporterId, reason: &str, errors: Vec<String>) -> ExporterReport {
     let mut detail = Map::new();
     if !errors.is_empty() {
         detail.insert("errors".into(), json!(errors));
     }
     ExporterReport {
         kernel: None,
-        exporter: id.to_owned(),
+        exporter: id.to_string(),
         policy: None,
         ops: Default::default(),
         warnings: Vec::new(),
-        status: Some(format!("{}{reason}", value::UNAVAILABLE_PREFIX)),
+        gup_struct_pages: None,
+        warned: None,
+        status: Some(Outcome::unavailable(reason).to_string()),
         detail,
     }
+}
+
+/// The upstream version in `/proc/version` (`Linux version 6.1.0-56-amd64 (...) #1 SMP
+/// PREEMPT_DYNAMIC Debian 6.1.192-1 (...)`): the first `MAJOR.MINOR.PATCH` after the
+/// distribution name, else the release's own.
+pub fn kernel_version() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/version").ok()?;
+    parse_kernel_version(&text)
+}
+
+fn parse_kernel_version(text: &str) -> Option<String> {
+    let is_version = |w: &str| {
+        let core = w.split(['-', '+', '~']).next().unwrap_or("");
+        let parts: Vec<&str> = core.split('.').collect();
+        (parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .then(|| core.to_owned())
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if let Some(i) = words.iter().position(|w| *w == "Debian" || *w == "Ubuntu") {
+        if let Some(v) = words[i + 1..].iter().find_map(|w| is_version(w)) {
+            return Some(v);
+        }
+    }
+    words.get(2).and_then(|w| is_version(w))
 }
 
 /// The kernel release (`uname -r`).
@@ -267,26 +331,28 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
             .map(PathBuf::from),
     };
     let discovery = discover(opts.op_timeout);
-    let candidates = discovery.candidates();
+    let (found, unmodeled) = discovery.candidates();
 
     let mut exporters = Vec::new();
     if opts.exporters.is_empty() {
-        for c in &candidates {
-            exporters.push(ops::probe_exporter(c, &env));
+        for f in &found {
+            exporters.push(ops::probe_exporter(f.id, &f.cand, &env));
         }
         for (_, scan) in &discovery.scans {
-            for (id, why) in &scan.unavailable {
-                exporters.push(unavailable_row(id, why, Vec::new()));
+            for (name, why) in &scan.unavailable {
+                if let Ok(id) = name.parse::<ExporterId>() {
+                    exporters.push(unavailable_row(id, why, Vec::new()));
+                }
             }
         }
     } else {
         let mut seen = BTreeSet::new();
-        for id in &opts.exporters {
-            if !seen.insert(id.as_str()) {
+        for &id in &opts.exporters {
+            if !seen.insert(id) {
                 continue;
             }
-            match candidates.iter().find(|c| &c.id == id) {
-                Some(c) => exporters.push(ops::probe_exporter(c, &env)),
+            match found.iter().find(|f| f.id == id) {
+                Some(f) => exporters.push(ops::probe_exporter(f.id, &f.cand, &env)),
                 None => {
                     let (why, errors) = discovery.reason_missing(id);
                     exporters.push(unavailable_row(id, &why, errors));
@@ -297,7 +363,9 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
     drop(odirect);
     ProbeReport {
         kernel_release: kernel_release(),
+        kernel_version: kernel_version(),
         exporters,
+        unmodeled,
     }
 }
 
@@ -307,10 +375,48 @@ mod tests {
 
     #[test]
     fn families_of_ids() {
-        assert_eq!(Family::of("udmabuf-hugetlb"), Some(Family::Udmabuf));
-        assert_eq!(Family::of("vivid-dma-contig"), Some(Family::V4l2));
-        assert_eq!(Family::of("vgem"), Some(Family::Drm));
-        assert_eq!(Family::of("system-heap"), Some(Family::DmaHeap));
-        assert_eq!(Family::of("nonsense"), None);
+        assert_eq!(
+            Family::of(ExporterId::UdmabufHugetlb),
+            Some(Family::Udmabuf)
+        );
+        assert_eq!(Family::of(ExporterId::VividDmaContig), Some(Family::V4l2));
+        assert_eq!(Family::of(ExporterId::Vgem), Some(Family::Drm));
+        assert_eq!(Family::of(ExporterId::SystemHeap), Some(Family::DmaHeap));
+        assert_eq!(Family::of(ExporterId::Memfd), None);
+    }
+
+    #[test]
+    fn upstream_version_from_proc_version() {
+        let deb = "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian \
+                   12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP \
+                   PREEMPT_DYNAMIC Debian 6.1.192-1 (2026-10-01)";
+        assert_eq!(parse_kernel_version(deb).as_deref(), Some("6.1.192"));
+        let plain = "Linux version 6.18.3 (root@host) (gcc 14) #1 SMP";
+        assert_eq!(parse_kernel_version(plain).as_deref(), Some("6.18.3"));
+        assert_eq!(parse_kernel_version("garbage"), None);
+    }
+
+    #[test]
+    fn unknown_devices_are_listed_not_probed() {
+        let mut heap = FamilyScan::default();
+        heap.candidates.push(Candidate {
+            id: "secure-heap".into(),
+            source: Source::DmaHeap {
+                node: "/dev/dma_heap/secure".into(),
+            },
+            detail: Map::from_iter([("node".to_owned(), json!("/dev/dma_heap/secure"))]),
+        });
+        let d = Discovery {
+            scans: vec![(Family::DmaHeap, heap)],
+        };
+        let (found, unmodeled) = d.candidates();
+        assert_eq!(
+            found.iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![ExporterId::Memfd]
+        );
+        assert_eq!(unmodeled.len(), 1);
+        assert_eq!(unmodeled[0].node, "/dev/dma_heap/secure");
+        let (why, _) = d.reason_missing(ExporterId::Vgem);
+        assert!(why.contains("/dev/dri/card*"), "{why}");
     }
 }

@@ -1,18 +1,18 @@
 //! The op keys of the contract, each run on a fresh buffer in its own worker.
 //!
-//! Every op but `export` and `mmap_private` starts with the common prefix:
-//! export, `mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)` and a
-//! one-byte write to every page. `export` failing skips every other op;
-//! `mmap_shared` (the prefix itself) failing skips every op that needs a
-//! mapping. The value strings are those of `pfnguard_report::value`.
+//! Every op but `export` starts with the common prefix: export,
+//! `mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)` and a one-byte
+//! write to every page. Which ops run after a step failed is the skip rule the
+//! model uses too ([`pfnguard_report::run_row`]).
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use pfnguard_report::{value, ExporterReport, OpKey};
+use pfnguard_report::{
+    run_row, Effect, ExporterId, ExporterReport, Observation, OpKey, Outcome, Pagemap, Rss,
+};
 use rustix::fs::{Mode, OFlags};
 use rustix::mm::Advice;
 use rustix::pipe::PipeFlags;
@@ -43,34 +43,34 @@ pub(crate) struct Env {
     pub rdma: Result<PathBuf, String>,
 }
 
-/// The value of one op and the details it recorded.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Outcome {
-    /// The cell value.
-    pub value: String,
+/// The outcome of one op and the details it recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Measured {
+    /// The cell.
+    pub outcome: Outcome,
     /// Entries merged into the exporter's `detail`.
     pub detail: Map<String, Value>,
 }
 
-impl Outcome {
-    /// A bare value.
-    pub(crate) fn value(v: impl Into<String>) -> Self {
+impl Measured {
+    /// A bare outcome.
+    pub(crate) fn of(outcome: Outcome) -> Self {
         Self {
-            value: v.into(),
+            outcome,
             detail: Map::new(),
         }
     }
     /// `ok`.
     pub(crate) fn ok() -> Self {
-        Self::value(value::OK)
+        Self::of(Outcome::Ok)
     }
-    /// The errno name of a failed syscall.
+    /// The errno of a failed syscall.
     pub(crate) fn errno(e: rustix::io::Errno) -> Self {
-        Self::value(errno::errno(e))
+        Self::of(errno::errno_outcome(e))
     }
     /// `unavailable: REASON`.
     pub(crate) fn unavailable(reason: impl std::fmt::Display) -> Self {
-        Self::value(format!("{}{reason}", value::UNAVAILABLE_PREFIX))
+        Self::of(Outcome::unavailable(reason))
     }
     /// Add a detail entry.
     pub(crate) fn with(mut self, key: &str, v: Value) -> Self {
@@ -79,64 +79,47 @@ impl Outcome {
     }
 }
 
-/// Probe one exporter: every op key, each in a fresh time-bounded worker.
-pub(crate) fn probe_exporter(cand: &Candidate, env: &Env) -> ExporterReport {
-    let mut ops = BTreeMap::new();
+/// Probe one exporter: every op key, each in a fresh time-bounded worker, skipped as the skip
+/// rule says.
+pub(crate) fn probe_exporter(id: ExporterId, cand: &Candidate, env: &Env) -> ExporterReport {
     let mut detail = cand.detail.clone();
-    let run = |op: OpKey, detail: &mut Map<String, Value>| -> String {
+    let ops = run_row(|op| {
+        if let (OpKey::RdmaRegMr, Err(why)) = (op, &env.rdma) {
+            return Outcome::unavailable(why);
+        }
         let out = match worker::run(env.timeout, |deadline| {
             perform(op, &cand.source, env, deadline)
         }) {
             Ok(o) => o,
-            Err(e) => Outcome::value(e.value()),
+            Err(e) => Measured::of(e.outcome()),
         };
         detail.extend(out.detail);
-        out.value
-    };
-    let export = run(OpKey::Export, &mut detail);
-    let export_ok = export == value::OK;
-    ops.insert(OpKey::Export, export);
-    let mut mapped = false;
-    if export_ok {
-        let mmap = run(OpKey::MmapShared, &mut detail);
-        mapped = mmap == value::OK;
-        ops.insert(OpKey::MmapShared, mmap);
-    }
-    for op in OpKey::ALL {
-        if ops.contains_key(&op) {
-            continue;
-        }
-        let v = if !mapped {
-            value::SKIPPED.to_owned()
-        } else if let (OpKey::RdmaRegMr, Err(why)) = (op, &env.rdma) {
-            format!("{}{why}", value::UNAVAILABLE_PREFIX)
-        } else {
-            run(op, &mut detail)
-        };
-        ops.insert(op, v);
-    }
-    if mapped {
+        out.outcome
+    });
+    if ops.get(&OpKey::MmapShared).is_some_and(Outcome::is_success) {
         if let Ok(p) = &env.odirect {
             detail.insert("odirect_path".into(), json!(p.display().to_string()));
         }
     }
     ExporterReport {
         kernel: None,
-        exporter: cand.id.clone(),
+        exporter: id.to_string(),
         policy: None,
         ops,
         warnings: Vec::new(),
+        gup_struct_pages: None,
+        warned: None,
         status: None,
         detail,
     }
 }
 
 /// Run `op` on a fresh buffer from `source` (inside a worker).
-fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome {
+fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Measured {
     let buf = match source.export(env.page) {
         Ok(b) => b,
         Err(e) => {
-            return Outcome::errno(e.errno).with("export_failed_step", json!(e.step));
+            return Measured::errno(e.errno).with("export_failed_step", json!(e.step));
         }
     };
     match op {
@@ -147,7 +130,7 @@ fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome 
     let len = buf.map_len(env.page);
     let mut map = match Mapping::shared(buf.fd.as_fd(), len) {
         Ok(m) => m,
-        Err(e) => return Outcome::errno(e).with("mmap_len", json!(len)),
+        Err(e) => return Measured::errno(e).with("mmap_len", json!(len)),
     };
     map.touch_pages(env.page);
     // Grandchildren must finish before the worker's own deadline.
@@ -157,7 +140,7 @@ fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome 
     let n = XFER.min(map.len());
     match op {
         OpKey::Export | OpKey::MmapPrivate => unreachable_op(op),
-        OpKey::MmapShared => Outcome::ok().with("maps", json!(maps_line(map.addr()))),
+        OpKey::MmapShared => Measured::ok().with("maps", json!(maps_line(map.addr()))),
         OpKey::Vmflags => vmflags(&map),
         OpKey::Rss => rss(&map),
         OpKey::Pagemap => pagemap(&map, env.page),
@@ -165,11 +148,11 @@ fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome 
         OpKey::OdirectWrite => odirect(&mut map, n, env, false),
         OpKey::Vmsplice => vmsplice(&map, n),
         OpKey::IoUringRegister => match sys::io_uring_register_buffers(&map) {
-            Ok(()) => Outcome::ok(),
+            Ok(()) => Measured::ok(),
             Err((sys::UringStep::Setup, e)) => {
-                Outcome::unavailable(format!("io_uring_setup: {}", errno::errno(e)))
+                Measured::unavailable(format!("io_uring_setup: {}", errno::errno(e)))
             }
-            Err((sys::UringStep::Register, e)) => Outcome::errno(e),
+            Err((sys::UringStep::Register, e)) => Measured::errno(e),
         },
         OpKey::ProcessVmReadv => {
             let mut local = vec![0u8; n];
@@ -195,66 +178,66 @@ fn perform(op: OpKey, source: &Source, env: &Env, deadline: Instant) -> Outcome 
                 let _ = map.read_pages(page);
                 0
             }) {
-                Ok(mut child) => child_value(child.wait_until(sub_deadline), |e| e),
-                Err(e) => Outcome::unavailable(format!("fork: {}", errno::errno(e))),
+                Ok(mut child) => child_outcome(child.wait_until(sub_deadline)),
+                Err(e) => Measured::unavailable(format!("fork: {}", errno::errno(e))),
             }
         }
         OpKey::FutexWakeShared => match map.futex_wake_shared() {
-            Ok(woken) => Outcome::ok().with("futex_woken", json!(woken)),
-            Err(e) => Outcome::errno(e),
+            Ok(woken) => Measured::ok().with("futex_woken", json!(woken)),
+            Err(e) => Measured::errno(e),
         },
         OpKey::MadvPopulateRead => errno_or_ok(map.madvise(Advice::LinuxPopulateRead)),
         OpKey::MadvPopulateWrite => errno_or_ok(map.madvise(Advice::LinuxPopulateWrite)),
         OpKey::Mlock => mlock(&mut map),
         OpKey::MadvDontneed => madv_dontneed(&mut map, sub_deadline),
         OpKey::MremapGrow => match map.mremap(len + env.page) {
-            Ok(moved) => Outcome::ok().with("mremap_moved", json!(moved)),
-            Err(e) => Outcome::errno(e),
+            Ok(moved) => Measured::ok().with("mremap_moved", json!(moved)),
+            Err(e) => Measured::errno(e),
         },
         OpKey::KvmMap => kvm::probe(&mut map),
         OpKey::RdmaRegMr => match &env.rdma {
             Ok(dev) => rdma::reg_mr(&mut map, &dev.display().to_string()),
-            Err(why) => Outcome::unavailable(why),
+            Err(why) => Measured::unavailable(why),
         },
     }
 }
 
-fn unreachable_op(op: OpKey) -> Outcome {
-    Outcome::unavailable(format!("{op} has no common prefix"))
+fn unreachable_op(op: OpKey) -> Measured {
+    Measured::unavailable(format!("{op} has no common prefix"))
 }
 
-fn errno_or_ok(r: rustix::io::Result<()>) -> Outcome {
+fn errno_or_ok(r: rustix::io::Result<()>) -> Measured {
     match r {
-        Ok(()) => Outcome::ok(),
-        Err(e) => Outcome::errno(e),
+        Ok(()) => Measured::ok(),
+        Err(e) => Measured::errno(e),
     }
 }
 
 /// A remote-access count: 0 bytes is reported as `EFAULT` (the contract), a
 /// partial count as `ok` with the count in `detail`.
-fn short_is_efault(r: rustix::io::Result<usize>, n: usize, key: &str) -> Outcome {
+fn short_is_efault(r: rustix::io::Result<usize>, n: usize, key: &str) -> Measured {
     match r {
-        Ok(0) => Outcome::errno(rustix::io::Errno::FAULT).with(key, json!(0)),
-        Ok(k) if k < n => Outcome::ok().with(key, json!(k)),
-        Ok(_) => Outcome::ok(),
-        Err(e) => Outcome::errno(e),
+        Ok(0) => Measured::errno(rustix::io::Errno::FAULT).with(key, json!(0)),
+        Ok(k) if k < n => Measured::ok().with(key, json!(k)),
+        Ok(_) => Measured::ok(),
+        Err(e) => Measured::errno(e),
     }
 }
 
-/// The value of a grandchild that read the mapping.
-fn child_value(r: rustix::io::Result<Option<Exit>>, name: impl Fn(String) -> String) -> Outcome {
+/// The outcome of a grandchild that read the mapping.
+fn child_outcome(r: rustix::io::Result<Option<Exit>>) -> Measured {
     match r {
-        Ok(Some(Exit::Code(0))) => Outcome::value(name(value::OK.to_owned())),
-        Ok(Some(Exit::Signal(sig))) => Outcome::value(name(errno::signal_name(sig))),
-        Ok(Some(Exit::Code(c))) => Outcome::unavailable(format!("child exited with status {c}")),
-        Ok(None) => Outcome::value(value::TIMEOUT),
-        Err(e) => Outcome::unavailable(format!("waitid: {}", errno::errno(e))),
+        Ok(Some(Exit::Code(0))) => Measured::ok(),
+        Ok(Some(Exit::Signal(sig))) => Measured::of(errno::signal_outcome(sig)),
+        Ok(Some(Exit::Code(c))) => Measured::unavailable(format!("child exited with status {c}")),
+        Ok(None) => Measured::of(Outcome::Timeout),
+        Err(e) => Measured::unavailable(format!("waitid: {}", errno::errno(e))),
     }
 }
 
 /// `export`: the size and the dma-buf fdinfo.
-fn export_detail(buf: &Buffer, page: usize) -> Outcome {
-    let mut out = Outcome::ok().with("size", json!(buf.size));
+fn export_detail(buf: &Buffer, page: usize) -> Measured {
+    let mut out = Measured::ok().with("size", json!(buf.size));
     if buf.map_len(page) as u64 != buf.size {
         out = out.with("map_len", json!(buf.map_len(page)));
     }
@@ -291,16 +274,17 @@ fn export_detail(buf: &Buffer, page: usize) -> Outcome {
 }
 
 /// `mmap_private`: a MAP_PRIVATE write, checked through a MAP_SHARED mapping.
-fn mmap_private(buf: &Buffer, page: usize) -> Outcome {
+fn mmap_private(buf: &Buffer, page: usize) -> Measured {
     let len = buf.map_len(page);
     let mut private = match Mapping::private(buf.fd.as_fd(), len) {
         Ok(m) => m,
-        Err(e) => return Outcome::errno(e),
+        Err(e) => return Measured::errno(e),
     };
     let shared = match Mapping::shared(buf.fd.as_fd(), len) {
         Ok(m) => m,
         Err(e) => {
-            return Outcome::errno(e).with("mmap_private_check", json!("MAP_SHARED mapping failed"))
+            return Measured::errno(e)
+                .with("mmap_private_check", json!("MAP_SHARED mapping failed"))
         }
     };
     let before = shared.read_byte(0);
@@ -309,11 +293,11 @@ fn mmap_private(buf: &Buffer, page: usize) -> Outcome {
     let after = shared.read_byte(0);
     let readback = private.read_byte(0);
     let v = if after == before {
-        "ok:cow"
+        Effect::Cow
     } else {
-        "ok:shared"
+        Effect::Shared
     };
-    Outcome::value(v).with("mmap_private_readback_ok", json!(readback == marker))
+    Measured::of(Outcome::Effect(v)).with("mmap_private_readback_ok", json!(readback == marker))
 }
 
 /// The smaps block of our VMA starting at `addr`.
@@ -337,15 +321,16 @@ fn maps_line(addr: usize) -> String {
         .map_or_else(|| format!("no VMA at {addr:#x}"), str::to_owned)
 }
 
-fn vmflags(map: &Mapping) -> Outcome {
+fn vmflags(map: &Mapping) -> Measured {
     match own_vma(map.addr()) {
         Ok(vma) => {
             let Some(line) = vma.vmflags_line.clone() else {
-                return Outcome::unavailable("no VmFlags line in smaps");
+                return Measured::unavailable("no VmFlags line in smaps");
             };
-            let mut out = Outcome::value(vma.vmflags_joined())
-                .with("vmflags_raw", json!(line))
-                .with("maps", json!(vma.header_line));
+            let mut out =
+                Measured::of(Outcome::Observed(Observation::VmFlags(vma.vmflags.clone())))
+                    .with("vmflags_raw", json!(line))
+                    .with("maps", json!(vma.header_line));
             for (key, field) in [
                 ("smaps_rss_kb", "Rss"),
                 ("smaps_pss_kb", "Pss"),
@@ -357,45 +342,53 @@ fn vmflags(map: &Mapping) -> Outcome {
             }
             out
         }
-        Err(e) => Outcome::unavailable(e),
+        Err(e) => Measured::unavailable(e),
     }
 }
 
-fn rss(map: &Mapping) -> Outcome {
+fn rss(map: &Mapping) -> Measured {
     match own_vma(map.addr()) {
         Ok(vma) => match vma.rss_kb() {
-            Some(0) => Outcome::value("zero").with("rss_kb", json!(0)),
-            Some(kb) => Outcome::value("counted").with("rss_kb", json!(kb)),
-            None => Outcome::unavailable("no Rss line in smaps"),
+            Some(0) => Measured::of(Outcome::Observed(Observation::Rss(Rss::Zero)))
+                .with("rss_kb", json!(0)),
+            Some(kb) => Measured::of(Outcome::Observed(Observation::Rss(Rss::Counted)))
+                .with("rss_kb", json!(kb)),
+            None => Measured::unavailable("no Rss line in smaps"),
         },
-        Err(e) => Outcome::unavailable(e),
+        Err(e) => Measured::unavailable(e),
     }
 }
 
-fn pagemap(map: &Mapping, page: usize) -> Outcome {
+fn pagemap(map: &Mapping, page: usize) -> Measured {
     let mut f = match File::open("/proc/self/pagemap") {
         Ok(f) => f,
         Err(e) => {
-            return Outcome::unavailable(format!("/proc/self/pagemap: {}", errno::io_error(&e)))
+            return Measured::unavailable(format!("/proc/self/pagemap: {}", errno::io_error(&e)))
         }
     };
     match procfs::read_pagemap_entry(&mut f, map.addr() as u64, page as u64) {
-        Ok(entry) => Outcome::value(if entry.present() { "present" } else { "hole" })
-            .with("pagemap_entry", json!(format!("{:#018x}", entry.0))),
-        Err(e) => Outcome::unavailable(format!("/proc/self/pagemap: {}", errno::io_error(&e))),
+        Ok(entry) => Measured::of(Outcome::Observed(Observation::Pagemap(
+            if entry.present() {
+                Pagemap::Present
+            } else {
+                Pagemap::Hole
+            },
+        )))
+        .with("pagemap_entry", json!(format!("{:#018x}", entry.0))),
+        Err(e) => Measured::unavailable(format!("/proc/self/pagemap: {}", errno::io_error(&e))),
     }
 }
 
-fn odirect(map: &mut Mapping, n: usize, env: &Env, read: bool) -> Outcome {
+fn odirect(map: &mut Mapping, n: usize, env: &Env, read: bool) -> Measured {
     let path = match &env.odirect {
         Ok(p) => p,
-        Err(why) => return Outcome::unavailable(why),
+        Err(why) => return Measured::unavailable(why),
     };
     let mode = if read { OFlags::RDONLY } else { OFlags::WRONLY };
     let fd = match rustix::fs::open(path, mode | OFlags::DIRECT | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => {
-            return Outcome::unavailable(format!(
+            return Measured::unavailable(format!(
                 "open {} O_DIRECT: {}",
                 path.display(),
                 errno::errno(e)
@@ -414,9 +407,9 @@ fn odirect(map: &mut Mapping, n: usize, env: &Env, read: bool) -> Outcome {
         )
     };
     match r {
-        Ok(k) if k == n => Outcome::ok(),
-        Ok(k) => Outcome::ok().with(key, json!(k)),
-        Err(e) => Outcome::errno(e),
+        Ok(k) if k == n => Measured::ok(),
+        Ok(k) => Measured::ok().with(key, json!(k)),
+        Err(e) => Measured::errno(e),
     }
 }
 
@@ -431,46 +424,46 @@ fn drain_pipe(rd: &std::os::fd::OwnedFd, mut want: usize) {
     }
 }
 
-fn vmsplice(map: &Mapping, n: usize) -> Outcome {
+fn vmsplice(map: &Mapping, n: usize) -> Measured {
     let (rd, wr) = match rustix::pipe::pipe_with(PipeFlags::CLOEXEC) {
         Ok(p) => p,
-        Err(e) => return Outcome::unavailable(format!("pipe2: {}", errno::errno(e))),
+        Err(e) => return Measured::unavailable(format!("pipe2: {}", errno::errno(e))),
     };
     match sys::vmsplice(wr.as_fd(), map.bytes(n)) {
         Ok(k) => {
             drain_pipe(&rd, k);
             if k < n {
-                Outcome::ok().with("vmsplice_bytes", json!(k))
+                Measured::ok().with("vmsplice_bytes", json!(k))
             } else {
-                Outcome::ok()
+                Measured::ok()
             }
         }
-        Err(e) => Outcome::errno(e),
+        Err(e) => Measured::errno(e),
     }
 }
 
-fn pipe_write(map: &Mapping, n: usize) -> Outcome {
+fn pipe_write(map: &Mapping, n: usize) -> Measured {
     let (rd, wr) = match rustix::pipe::pipe_with(PipeFlags::CLOEXEC) {
         Ok(p) => p,
-        Err(e) => return Outcome::unavailable(format!("pipe2: {}", errno::errno(e))),
+        Err(e) => return Measured::unavailable(format!("pipe2: {}", errno::errno(e))),
     };
     match rustix::io::write(&wr, map.bytes(n)) {
         Ok(k) => {
             drain_pipe(&rd, k);
-            Outcome::ok()
+            Measured::ok()
         }
-        Err(e) => Outcome::errno(e),
+        Err(e) => Measured::errno(e),
     }
 }
 
-fn proc_mem(map: &Mapping, n: usize, read: bool) -> Outcome {
+fn proc_mem(map: &Mapping, n: usize, read: bool) -> Measured {
     let fd = match rustix::fs::open(
         "/proc/self/mem",
         OFlags::RDWR | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(e) => return Outcome::unavailable(format!("/proc/self/mem: {}", errno::errno(e))),
+        Err(e) => return Measured::unavailable(format!("/proc/self/mem: {}", errno::errno(e))),
     };
     let at = map.addr() as u64;
     let r = if read {
@@ -482,46 +475,50 @@ fn proc_mem(map: &Mapping, n: usize, read: bool) -> Outcome {
         rustix::io::pwrite(&fd, &buf, at)
     };
     match r {
-        Ok(0) => Outcome::errno(rustix::io::Errno::IO),
-        Ok(_) => Outcome::ok(),
-        Err(e) => Outcome::errno(e),
+        Ok(0) => Measured::errno(rustix::io::Errno::IO),
+        Ok(_) => Measured::ok(),
+        Err(e) => Measured::errno(e),
     }
 }
 
-fn mlock(map: &mut Mapping) -> Outcome {
+fn mlock(map: &mut Mapping) -> Measured {
     if let Err(e) = map.mlock() {
-        return Outcome::errno(e);
+        return Measured::errno(e);
     }
     match own_vma(map.addr()) {
         Ok(vma) => {
             let v = if vma.has_flag("lo") {
-                "ok:locked"
+                Effect::Locked
             } else {
-                "ok:not-locked"
+                Effect::NotLocked
             };
-            let mut out = Outcome::value(v).with("mlock_vmflags", json!(vma.vmflags_joined()));
+            let mut out =
+                Measured::of(Outcome::Effect(v)).with("mlock_vmflags", json!(vma.vmflags_joined()));
             if let Some(kb) = vma.locked_kb() {
                 out = out.with("mlock_locked_kb", json!(kb));
             }
             out
         }
-        Err(e) => Outcome::unavailable(e),
+        Err(e) => Measured::unavailable(e),
     }
 }
 
-fn madv_dontneed(map: &mut Mapping, deadline: Instant) -> Outcome {
+fn madv_dontneed(map: &mut Mapping, deadline: Instant) -> Measured {
     if let Err(e) = map.madvise(Advice::LinuxDontNeed) {
-        return Outcome::errno(e);
+        return Measured::errno(e);
     }
     let map = &*map;
     match sys::fork(false, || {
         let _ = map.read_byte(0);
         0
     }) {
-        Ok(mut child) => child_value(child.wait_until(deadline), |v| match v.as_str() {
-            value::OK => "ok:refault-ok".to_owned(),
-            sig => format!("ok:refault-{}", sig.to_ascii_lowercase()),
-        }),
-        Err(e) => Outcome::unavailable(format!("fork: {}", errno::errno(e))),
+        Ok(mut child) => {
+            let read = child_outcome(child.wait_until(deadline));
+            match Outcome::refault(&read.outcome) {
+                Some(o) => Measured { outcome: o, ..read },
+                None => read,
+            }
+        }
+        Err(e) => Measured::unavailable(format!("fork: {}", errno::errno(e))),
     }
 }

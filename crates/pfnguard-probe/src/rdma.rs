@@ -26,7 +26,7 @@ use rustix::io::Errno;
 use serde_json::json;
 
 use crate::errno;
-use crate::ops::Outcome;
+use crate::ops::Measured;
 use crate::sys::{self, Mapping};
 use crate::uapi;
 
@@ -181,12 +181,12 @@ fn newlink(ibdev: &str, kind: &str, ndev: &str) -> rustix::io::Result<()> {
     }
 }
 
-fn unavailable(step: &str, e: Errno) -> Outcome {
-    Outcome::unavailable(format!("{step}: {}", errno::errno(e)))
+fn unavailable(step: &str, e: Errno) -> Measured {
+    Measured::unavailable(format!("{step}: {}", errno::errno(e)))
 }
 
 /// Run the `rdma_reg_mr` op on `map` through the uverbs node `dev`.
-pub(crate) fn reg_mr(map: &mut Mapping, dev: &str) -> Outcome {
+pub(crate) fn reg_mr(map: &mut Mapping, dev: &str) -> Measured {
     let fd = match rustix::fs::open(dev, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => return unavailable(&format!("open {dev}"), e),
@@ -202,13 +202,13 @@ pub(crate) fn reg_mr(map: &mut Mapping, dev: &str) -> Outcome {
     let mut out = match sys::uverbs_reg_mr(fd.as_fd(), pd, map, uapi::IB_UVERBS_ACCESS_LOCAL_WRITE)
     {
         Ok(mr) => {
-            let out = Outcome::ok();
+            let out = Measured::ok();
             match sys::uverbs_dereg_mr(fd.as_fd(), mr.mr_handle) {
                 Ok(()) => out,
                 Err(e) => out.with("rdma_dereg_mr", json!(errno::errno(e))),
             }
         }
-        Err(e) => Outcome::errno(e),
+        Err(e) => Measured::errno(e),
     };
     if let Err(e) = sys::uverbs_dealloc_pd(fd.as_fd(), pd) {
         out = out.with("rdma_dealloc_pd", json!(errno::errno(e)));

@@ -21,11 +21,6 @@ use crate::exporter::{
 };
 use crate::{errno, sys, uapi};
 
-/// Whether an exporter id is one the V4L2 scan can produce.
-pub(crate) fn is_v4l2_id(id: &str) -> bool {
-    id.starts_with("vivid-") || id.starts_with("vb2-")
-}
-
 fn reqbufs(
     video: &OwnedFd,
     buf_type: u32,

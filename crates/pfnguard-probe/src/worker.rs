@@ -45,12 +45,13 @@ pub(crate) enum WorkerError {
 }
 
 impl WorkerError {
-    /// The op value this failure stands for: `timeout`, the signal name, or
-    /// `unavailable: ...` when the probe itself failed.
-    pub(crate) fn value(&self) -> String {
+    /// The outcome this failure stands for: `timeout`, the signal, or `unavailable: ...` when
+    /// the probe itself failed.
+    pub(crate) fn outcome(&self) -> pfnguard_report::Outcome {
         match self {
-            WorkerError::Timeout | WorkerError::Signal(_) => self.to_string(),
-            other => format!("{}{other}", pfnguard_report::value::UNAVAILABLE_PREFIX),
+            WorkerError::Timeout => pfnguard_report::Outcome::Timeout,
+            WorkerError::Signal(sig) => errno::signal_outcome(*sig),
+            other => pfnguard_report::Outcome::unavailable(other),
         }
     }
 }
@@ -180,7 +181,7 @@ mod tests {
             std::thread::sleep(Duration::from_secs(1));
         });
         assert_eq!(v, Err(WorkerError::Timeout));
-        assert_eq!(WorkerError::Timeout.value(), "timeout");
+        assert_eq!(WorkerError::Timeout.outcome().to_string(), "timeout");
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
@@ -257,13 +258,19 @@ mod tests {
             0
         });
         assert_eq!(v, Err(WorkerError::Signal(libc::SIGBUS)));
-        assert_eq!(WorkerError::Signal(libc::SIGBUS).value(), "SIGBUS");
+        assert_eq!(
+            WorkerError::Signal(libc::SIGBUS).outcome().to_string(),
+            "SIGBUS"
+        );
     }
 
     #[test]
     fn exit_status_is_reported() {
         let v: Result<u8, _> = run(Duration::from_secs(10), |_| sys::exit_now(7));
         assert_eq!(v, Err(WorkerError::Exit(7)));
-        assert!(WorkerError::Exit(7).value().starts_with("unavailable: "));
+        assert!(WorkerError::Exit(7)
+            .outcome()
+            .to_string()
+            .starts_with("unavailable: "));
     }
 }

@@ -1,13 +1,18 @@
 //! The vocabulary shared by the model (`pfnguard predict`) and the live-kernel
-//! probe (`pfnguard probe`): the userspace operation keys, the value strings
-//! they report, and the JSON documents both emit, so that `pfnguard check`
+//! probe (`pfnguard probe`): the userspace operation keys ([`OpKey`]), the
+//! exporter ids ([`ExporterId`]), the value of a cell ([`Outcome`]), the rule
+//! that decides which ops run after a step failed ([`OpKey::prerequisite`],
+//! [`run_row`]), and the JSON documents both emit, so that `pfnguard check`
 //! can compare them cell by cell.
-//!
-//! Values are strings on purpose: `ok`, an errno name (`EFAULT`), a signal
-//! (`SIGBUS`, `SIGSEGV`), `BUG`, `skipped`, `timeout`, `unavailable: REASON`,
-//! `ok:<suffix>` where the kernel reports success but the effect differs, and
-//! for `vmflags` the smaps mnemonics in kernel order.
 #![warn(missing_docs)]
+
+mod exporter;
+mod outcome;
+
+pub use exporter::{ExporterId, UnknownExporterId};
+pub use outcome::{
+    BadOutcome, Effect, ErrnoName, Observation, Outcome, Pagemap, Refault, Rss, SignalName,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -192,27 +197,81 @@ impl FromStr for OpKey {
     }
 }
 
-/// The value of one cell: what the kernel (or the model) said for one op.
-pub type OpValue = String;
-
-/// Values that are not an outcome of the op itself but of the harness.
-pub mod value {
-    /// The op succeeded.
-    pub const OK: &str = "ok";
-    /// An earlier step (export, mmap) failed, so the op did not run.
-    pub const SKIPPED: &str = "skipped";
-    /// The op did not finish within its time bound and was killed.
-    pub const TIMEOUT: &str = "timeout";
-    /// A kernel BUG_ON fired (model only; a real kernel oopses).
-    pub const BUG: &str = "BUG";
-    /// Prefix of a value for an exporter or op the running system cannot reach.
-    pub const UNAVAILABLE_PREFIX: &str = "unavailable: ";
-
-    /// Whether a value says the cell could not be measured at all
-    /// (`unavailable: …`), as opposed to an outcome.
-    pub fn is_unavailable(v: &str) -> bool {
-        v.starts_with(UNAVAILABLE_PREFIX)
+impl OpKey {
+    /// The op whose success this op needs on its own fresh buffer: every op runs after
+    /// `export`, and every op but `export` and `mmap_shared` on the shared mapping that
+    /// `mmap_shared` makes and touches (`mmap_private` checks its write through it).
+    pub fn prerequisite(self) -> Option<OpKey> {
+        match self {
+            OpKey::Export => None,
+            OpKey::MmapShared => Some(OpKey::Export),
+            _ => Some(OpKey::MmapShared),
+        }
     }
+
+    /// Every op this one needs, nearest first.
+    pub fn prerequisites(self) -> Vec<OpKey> {
+        std::iter::successors(self.prerequisite(), |p| p.prerequisite()).collect()
+    }
+}
+
+/// The skip rule: the step whose failure keeps `op` from running, given the outcomes of the
+/// ops before it in the row (`None`: the op runs).
+///
+/// A prerequisite that did not succeed is the cause; a prerequisite that was itself skipped
+/// passes its own cause on.
+pub fn skip_cause(op: OpKey, row: &BTreeMap<OpKey, Outcome>) -> Option<OpKey> {
+    let pre = op.prerequisite()?;
+    match row.get(&pre) {
+        Some(Outcome::Skipped(Some(cause))) => Some(*cause),
+        Some(v) if v.is_success() => skip_cause(pre, row),
+        Some(_) => Some(pre),
+        None => skip_cause(pre, row).or(Some(pre)),
+    }
+}
+
+/// Run every op of a row in table order, each through `run`, except those the skip rule
+/// marks [`Outcome::Skipped`]. The model (`pfnguard predict`) and the probe both build their
+/// rows with it.
+pub fn run_row(mut run: impl FnMut(OpKey) -> Outcome) -> BTreeMap<OpKey, Outcome> {
+    let mut row = BTreeMap::new();
+    for op in OpKey::ALL {
+        let v = match skip_cause(op, &row) {
+            Some(cause) => Outcome::Skipped(Some(cause)),
+            None => run(op),
+        };
+        row.insert(op, v);
+    }
+    row
+}
+
+/// A row that breaks the vocabulary's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// A value that cannot be the outcome of its op.
+    #[error("op {op}: `{value}` is not a value of this op")]
+    Misfit {
+        /// The op.
+        op: OpKey,
+        /// Its value.
+        value: String,
+    },
+    /// `skipped` where the skip rule says the op runs.
+    #[error("op {op} is `skipped` but the ops it needs ({needs}) succeeded")]
+    SkippedWithoutCause {
+        /// The op.
+        op: OpKey,
+        /// Its prerequisites.
+        needs: String,
+    },
+    /// A measured value where the skip rule says the op could not run.
+    #[error("op {op} has a value but {cause}, which it needs, failed")]
+    RanWithoutPrerequisite {
+        /// The op.
+        op: OpKey,
+        /// The failed step.
+        cause: OpKey,
+    },
 }
 
 /// One exporter's row: what `predict` prints, and one element of the probe's
@@ -222,17 +281,25 @@ pub struct ExporterReport {
     /// Kernel profile (`6.1`, `6.12`) for predictions; absent in probe rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
-    /// Exporter id (`system-heap`, `vgem`, …).
+    /// Exporter: a catalogue id ([`ExporterId`]), or the `name` of a user-described exporter
+    /// in predictions.
     pub exporter: String,
     /// Policy (`off`, `warn`, `require`, `strict`) for predictions; absent in probe rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The outcome of each op. A probe row for an unreachable exporter has none.
     #[serde(default)]
-    pub ops: BTreeMap<OpKey, OpValue>,
-    /// Kernel warnings recorded while running the ops (model only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: BTreeMap<OpKey, Outcome>,
+    /// Kernel warnings recorded while running the ops (model only; always present, empty when
+    /// the kernel warned about nothing).
+    #[serde(default)]
     pub warnings: Vec<String>,
+    /// The ops whose kernel path got `struct page`s of the buffer from GUP (model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gup_struct_pages: Option<Vec<OpKey>>,
+    /// The ops during which the kernel logged a warning (model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned: Option<Vec<OpKey>>,
     /// `unavailable: REASON` when the exporter could not be reached (probe only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -241,11 +308,154 @@ pub struct ExporterReport {
     pub detail: serde_json::Map<String, serde_json::Value>,
 }
 
+impl ExporterReport {
+    /// Check every value against its op and the skip rule, and name the failed step of every
+    /// `skipped` cell read from JSON.
+    pub fn resolve_skips(&mut self) -> Result<(), RowError> {
+        // Table order puts every op after the ops it needs, so causes resolve front to back.
+        let mut done: BTreeMap<OpKey, Outcome> = BTreeMap::new();
+        for op in OpKey::ALL {
+            let Some(v) = self.ops.get_mut(&op) else {
+                continue;
+            };
+            let cause = skip_cause(op, &done).filter(|c| done.contains_key(c));
+            match (&*v, cause) {
+                (Outcome::Skipped(_), Some(c)) => *v = Outcome::Skipped(Some(c)),
+                (Outcome::Skipped(_), None) => {
+                    return Err(RowError::SkippedWithoutCause {
+                        op,
+                        needs: op
+                            .prerequisites()
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+                (Outcome::Unavailable(_), _) | (_, None) => {}
+                (_, Some(c)) => return Err(RowError::RanWithoutPrerequisite { op, cause: c }),
+            }
+            if !v.fits(op) {
+                return Err(RowError::Misfit {
+                    op,
+                    value: v.to_string(),
+                });
+            }
+            done.insert(op, v.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A device the probe found whose exporter the model does not know (a dma-heap or DRM driver
+/// outside the catalogue): listed, never probed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmodeled {
+    /// The device node.
+    pub node: String,
+    /// The heap or driver name.
+    pub name: String,
+}
+
 /// The document `pfnguard probe --format json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {
     /// `uname -r` of the probed kernel.
     pub kernel_release: String,
+    /// The upstream version the kernel says it is built from (`/proc/version`: Debian's
+    /// `6.1.0-56-amd64` is `6.1.192`), when the probe could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<String>,
     /// One row per exporter the probe looked for.
     pub exporters: Vec<ExporterReport>,
+    /// Devices found whose exporter the model does not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodeled: Vec<Unmodeled>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_row() -> BTreeMap<OpKey, Outcome> {
+        run_row(|op| match op {
+            OpKey::Vmflags => "rd wr sh".parse().unwrap_or(Outcome::Bug),
+            OpKey::Rss => "counted".parse().unwrap_or(Outcome::Bug),
+            OpKey::Pagemap => "present".parse().unwrap_or(Outcome::Bug),
+            _ => Outcome::Ok,
+        })
+    }
+
+    #[test]
+    fn a_failed_export_skips_everything_else() {
+        let row = run_row(|op| {
+            assert_eq!(op, OpKey::Export, "{op} ran after export failed");
+            Outcome::errno("ENOSYS")
+        });
+        assert_eq!(row.len(), OpKey::ALL.len());
+        assert_eq!(
+            row[&OpKey::MmapShared],
+            Outcome::Skipped(Some(OpKey::Export))
+        );
+        assert_eq!(row[&OpKey::Vmsplice], Outcome::Skipped(Some(OpKey::Export)));
+    }
+
+    #[test]
+    fn a_failed_mmap_skips_every_op_on_the_mapping() {
+        let row = run_row(|op| match op {
+            OpKey::Export => Outcome::Ok,
+            OpKey::MmapShared => Outcome::errno("EINVAL"),
+            other => panic!("{other} ran after mmap_shared failed"),
+        });
+        assert_eq!(
+            row[&OpKey::MmapPrivate],
+            Outcome::Skipped(Some(OpKey::MmapShared))
+        );
+        assert_eq!(
+            row[&OpKey::KvmMap],
+            Outcome::Skipped(Some(OpKey::MmapShared))
+        );
+    }
+
+    #[test]
+    fn resolve_names_causes_and_refuses_inconsistent_rows() {
+        let json = r#"{"exporter":"bochs","ops":{"export":"ENOSYS","mmap_shared":"skipped","rss":"skipped"}}"#;
+        let mut r: ExporterReport = serde_json::from_str(json).unwrap();
+        r.resolve_skips().unwrap();
+        assert_eq!(r.ops[&OpKey::Rss], Outcome::Skipped(Some(OpKey::Export)));
+
+        let mut r = ExporterReport {
+            kernel: None,
+            exporter: "vgem".into(),
+            policy: None,
+            ops: ok_row(),
+            warnings: Vec::new(),
+            gup_struct_pages: None,
+            warned: None,
+            status: None,
+            detail: Default::default(),
+        };
+        r.resolve_skips().unwrap();
+        r.ops.insert(OpKey::Mlock, Outcome::Skipped(None));
+        assert!(matches!(
+            r.clone().resolve_skips(),
+            Err(RowError::SkippedWithoutCause {
+                op: OpKey::Mlock,
+                ..
+            })
+        ));
+        r.ops.insert(OpKey::Mlock, Outcome::Ok);
+        r.ops.insert(OpKey::Rss, Outcome::Ok);
+        assert!(matches!(
+            r.clone().resolve_skips(),
+            Err(RowError::Misfit { op: OpKey::Rss, .. })
+        ));
+        r.ops
+            .insert(OpKey::Rss, "zero".parse().unwrap_or(Outcome::Bug));
+        r.ops.insert(OpKey::Export, Outcome::errno("ENOMEM"));
+        assert!(matches!(
+            r.resolve_skips(),
+            Err(RowError::RanWithoutPrerequisite { .. })
+        ));
+    }
 }

@@ -1,131 +1,315 @@
-//! `pfnguard check`: the model against a probe report, cell by cell.
+//! `pfnguard check`: the model against probe reports, cell by cell.
+//!
+//! Only cells both sides measured are compared. Cells skipped on both sides (a step they need
+//! failed) and cells either side could not measure (`unavailable: ...`) are counted apart;
+//! an op missing from a probe row is an error of the comparison, and so is a comparison of
+//! nothing.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
-use pfnguard_dmabuf::{run_cell, Policy};
-use pfnguard_mm::profile_for;
-use pfnguard_report::{value, ProbeReport};
-use serde_json::json;
+use anyhow::{anyhow, bail, Context, Result};
+use pfnguard_dmabuf::{by_id, run_cell, Policy, DEFAULT_PAGES, MAX_PAGES};
+use pfnguard_mm::{resolve_kernel, trace::Step, KernelProfile, PAGE_SIZE};
+use pfnguard_report::{ExporterId, ExporterReport, OpKey, Outcome, ProbeReport, Unmodeled};
+use serde::Serialize;
 
+use crate::cmd::print_json;
 use crate::Format;
 
-/// One compared cell that disagrees.
-#[derive(Debug, serde::Serialize)]
+/// One compared cell that disagrees, with the model's path.
+#[derive(Debug, Serialize)]
 struct Disagreement {
-    exporter: String,
-    op: String,
-    probe: String,
+    exporter: ExporterId,
+    op: OpKey,
+    kernel: String,
     model: String,
-    steps: Vec<pfnguard_mm::trace::Step>,
+    steps: Vec<Step>,
 }
 
-/// Compare and print; exit status 1 on any disagreement.
-pub fn check(path: &Path, format: Format) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--probe {}: cannot read", path.display()))?;
-    let report: ProbeReport = serde_json::from_str(&text).map_err(|e| {
-        anyhow!(
-            "--probe {}:{}:{}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    let profile = profile_for(&report.kernel_release).ok_or_else(|| {
-        anyhow!(
-            "--probe {}: kernel_release {:?} matches no modeled kernel",
-            path.display(),
-            report.kernel_release
-        )
-    })?;
-    let mut agree = 0usize;
-    let mut total = 0usize;
-    let mut bad: Vec<Disagreement> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    for row in &report.exporters {
-        if let Some(s) = &row.status {
-            notes.push(format!("{}: {s} (not compared)", row.exporter));
-            continue;
+/// A cell that was not compared, and why.
+#[derive(Debug, Serialize)]
+struct Unmeasured {
+    exporter: ExporterId,
+    op: OpKey,
+    why: String,
+}
+
+/// An exporter of the probe report that was not compared, and why.
+#[derive(Debug, Serialize)]
+struct NotCompared {
+    exporter: ExporterId,
+    why: String,
+}
+
+/// The comparison of one probe report (one kernel).
+#[derive(Debug, Serialize)]
+struct KernelCheck {
+    probe: String,
+    kernel_release: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_version: Option<String>,
+    model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_note: Option<String>,
+    /// Cells both sides measured.
+    compared: usize,
+    agree: usize,
+    disagree: usize,
+    /// Cells skipped on both sides: not compared, not agreement.
+    skipped_both: usize,
+    /// Cells either side could not measure.
+    unmeasured: Vec<Unmeasured>,
+    /// Ops a probed exporter's row lacks.
+    missing: Vec<(ExporterId, OpKey)>,
+    disagreements: Vec<Disagreement>,
+    not_compared: Vec<NotCompared>,
+    unmodeled: Vec<Unmodeled>,
+}
+
+/// A probe report read and checked against the vocabulary, every row with its buffer size.
+struct Loaded {
+    report: ProbeReport,
+    rows: Vec<(ExporterId, u64)>,
+    profile: &'static KernelProfile,
+    note: Option<String>,
+}
+
+/// Read a probe report; every error names the file and, where there is one, the row and key.
+fn load(path: &Path) -> Result<Loaded> {
+    let p = path.display();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--probe {p}: cannot read"))?;
+    let mut report: ProbeReport = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("--probe {p}:{}:{}: {e}", e.line(), e.column()))?;
+    let name = report
+        .kernel_version
+        .clone()
+        .unwrap_or_else(|| report.kernel_release.clone());
+    let resolved =
+        resolve_kernel(&name).map_err(|e| anyhow!("--probe {p}: kernel {name:?}: {e}"))?;
+    let mut rows: Vec<(ExporterId, u64)> = Vec::new();
+    for (i, row) in report.exporters.iter_mut().enumerate() {
+        let at = format!("--probe {p}: exporters[{i}]");
+        let id: ExporterId = row
+            .exporter
+            .parse()
+            .map_err(|e| anyhow!("{at}.exporter: {e}"))?;
+        if let Some(j) = rows.iter().position(|(seen, _)| *seen == id) {
+            bail!("{at}: exporter {id} appears twice (also exporters[{j}])");
         }
-        let Some(exp) = pfnguard_dmabuf::by_id(&row.exporter) else {
-            notes.push(format!(
-                "{}: no model of this exporter (not compared)",
-                row.exporter
-            ));
-            continue;
-        };
-        let pages = row
-            .detail
-            .get("size")
-            .and_then(serde_json::Value::as_u64)
-            .map(|s| s.div_ceil(4096))
-            .filter(|&p| p > 0)
-            .unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
-        for (op, probed) in &row.ops {
-            if value::is_unavailable(probed) {
-                notes.push(format!("{} {op}: {probed} (not compared)", row.exporter));
-                continue;
-            }
-            total += 1;
-            let cell = run_cell(profile, exp.as_ref(), Policy::Off, *op, pages, false);
-            if cell.value == *probed {
-                agree += 1;
-                continue;
-            }
-            let traced = run_cell(profile, exp.as_ref(), Policy::Off, *op, pages, true);
-            bad.push(Disagreement {
-                exporter: row.exporter.clone(),
-                op: op.to_string(),
-                probe: probed.clone(),
-                model: cell.value,
-                steps: traced.trace.map(|t| t.steps().to_vec()).unwrap_or_default(),
-            });
-        }
+        row.resolve_skips()
+            .map_err(|e| anyhow!("{at} ({id}): {e}"))?;
+        rows.push((
+            id,
+            pages_of(row).map_err(|e| anyhow!("{at}.detail.size: {e}"))?,
+        ));
     }
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "kernel_release": report.kernel_release,
-                "profile": profile.name,
-                "agree": agree,
-                "total": total,
-                "disagreements": bad,
-                "not_compared": notes,
-            }))?
-        ),
-        _ => {
-            println!(
-                "probe of {} checked against the model of Linux {} ({})\n",
-                report.kernel_release, profile.name, profile.release
-            );
-            for d in &bad {
-                println!(
-                    "DISAGREE {} {}: kernel {} / model {}",
-                    d.exporter, d.op, d.probe, d.model
-                );
-                for s in &d.steps {
-                    println!(
-                        "    {:indent$}{}: {}",
-                        "",
-                        s.function,
-                        s.note,
-                        indent = 2 * s.depth as usize
-                    );
-                }
-                println!();
-            }
-            for n in &notes {
-                println!("note: {n}");
-            }
-            println!("{agree}/{total} cells agree");
-        }
-    }
-    Ok(if bad.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(Loaded {
+        report,
+        rows,
+        profile: resolved.profile,
+        note: resolved.note,
     })
+}
+
+/// The buffer size the probe used, in whole pages as the kernel maps them (rounded down, the
+/// way the exporters size their buffers), bounded by the model's limit.
+fn pages_of(row: &ExporterReport) -> Result<u64> {
+    let Some(v) = row.detail.get("size") else {
+        return Ok(DEFAULT_PAGES);
+    };
+    let size = v
+        .as_u64()
+        .ok_or_else(|| anyhow!("{v} is not a size in bytes"))?;
+    let pages = size / PAGE_SIZE;
+    if !(1..=MAX_PAGES).contains(&pages) {
+        bail!("{size} bytes is {pages} page(s); the model runs buffers of 1 to {MAX_PAGES} pages");
+    }
+    Ok(pages)
+}
+
+fn compare(path: &Path, l: Loaded) -> KernelCheck {
+    let Loaded {
+        report,
+        rows,
+        profile,
+        note,
+    } = l;
+    let mut c = KernelCheck {
+        probe: path.display().to_string(),
+        kernel_release: report.kernel_release.clone(),
+        kernel_version: report.kernel_version.clone(),
+        model: format!("{} ({})", profile.name, profile.release),
+        model_note: note,
+        compared: 0,
+        agree: 0,
+        disagree: 0,
+        skipped_both: 0,
+        unmeasured: Vec::new(),
+        missing: Vec::new(),
+        disagreements: Vec::new(),
+        not_compared: Vec::new(),
+        unmodeled: report.unmodeled.clone(),
+    };
+    for (row, (id, pages)) in report.exporters.iter().zip(rows) {
+        if let Some(s) = &row.status {
+            c.not_compared.push(NotCompared {
+                exporter: id,
+                why: s.clone(),
+            });
+            continue;
+        }
+        let exp = by_id(id);
+        for op in OpKey::ALL {
+            let Some(probed) = row.ops.get(&op) else {
+                c.missing.push((id, op));
+                continue;
+            };
+            let model = run_cell(profile, exp.as_ref(), Policy::Off, op, pages, false).value;
+            match (probed, &model) {
+                (Outcome::Unavailable(why), _) => c.unmeasured.push(Unmeasured {
+                    exporter: id,
+                    op,
+                    why: format!("kernel: unavailable: {why}"),
+                }),
+                (_, Outcome::Unavailable(why)) => c.unmeasured.push(Unmeasured {
+                    exporter: id,
+                    op,
+                    why: format!("model: unavailable: {why}"),
+                }),
+                (Outcome::Skipped(_), Outcome::Skipped(_)) => c.skipped_both += 1,
+                _ => {
+                    c.compared += 1;
+                    if *probed == model {
+                        c.agree += 1;
+                        continue;
+                    }
+                    c.disagree += 1;
+                    let traced = run_cell(profile, exp.as_ref(), Policy::Off, op, pages, true);
+                    c.disagreements.push(Disagreement {
+                        exporter: id,
+                        op,
+                        kernel: probed.describe(),
+                        model: model.describe(),
+                        steps: traced.trace.map(|t| t.steps()).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+    c
+}
+
+/// The result of a whole check, from its per-kernel parts.
+fn verdict(checks: &[KernelCheck]) -> (&'static str, ExitCode) {
+    let compared: usize = checks.iter().map(|c| c.compared).sum();
+    if checks.iter().any(|c| !c.missing.is_empty()) {
+        ("ops missing from a probe report", ExitCode::from(1))
+    } else if checks.iter().any(|c| c.disagree > 0) {
+        ("cells disagree", ExitCode::from(1))
+    } else if checks.iter().any(|c| c.compared == 0) || compared == 0 {
+        ("nothing compared", ExitCode::from(1))
+    } else {
+        ("every compared cell agrees", ExitCode::SUCCESS)
+    }
+}
+
+fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
+    writeln!(
+        out,
+        "{}: {}{}, checked against the model of Linux {}",
+        c.probe,
+        c.kernel_release,
+        c.kernel_version
+            .as_deref()
+            .map(|v| format!(" (Linux {v})"))
+            .unwrap_or_default(),
+        c.model
+    )?;
+    if let Some(n) = &c.model_note {
+        writeln!(out, "note: {n}")?;
+    }
+    writeln!(out)?;
+    for d in &c.disagreements {
+        writeln!(
+            out,
+            "DISAGREE {} {}: kernel {} / model {}",
+            d.exporter, d.op, d.kernel, d.model
+        )?;
+        for s in &d.steps {
+            writeln!(
+                out,
+                "    {:indent$}{}: {}",
+                "",
+                s.function,
+                s.note,
+                indent = 2 * s.depth as usize
+            )?;
+        }
+        writeln!(out)?;
+    }
+    for (e, op) in &c.missing {
+        writeln!(out, "MISSING {e} {op}: the probe report has no value")?;
+    }
+    for n in &c.not_compared {
+        writeln!(out, "not compared: {}: {}", n.exporter, n.why)?;
+    }
+    for u in &c.unmeasured {
+        writeln!(out, "not measured: {} {}: {}", u.exporter, u.op, u.why)?;
+    }
+    for u in &c.unmodeled {
+        writeln!(out, "not modeled: {} at {}", u.name, u.node)?;
+    }
+    writeln!(
+        out,
+        "{}/{} compared cells agree; {} skipped on both sides, {} not measured, {} missing\n",
+        c.agree,
+        c.compared,
+        c.skipped_both,
+        c.unmeasured.len(),
+        c.missing.len()
+    )?;
+    Ok(())
+}
+
+/// `pfnguard check`: compare and print; exit status 1 unless every compared cell agrees, no
+/// op is missing and something was compared.
+pub fn check(out: &mut dyn Write, paths: &[PathBuf], format: Format) -> Result<ExitCode> {
+    let loaded = paths
+        .iter()
+        .map(|p| load(p).map(|l| (p, l)))
+        .collect::<Result<Vec<_>>>()?;
+    let checks: Vec<KernelCheck> = loaded.into_iter().map(|(p, l)| compare(p, l)).collect();
+    let (result, code) = verdict(&checks);
+    let sum = |f: fn(&KernelCheck) -> usize| checks.iter().map(f).sum::<usize>();
+    let totals: BTreeMap<&str, usize> = BTreeMap::from([
+        ("compared", sum(|c| c.compared)),
+        ("agree", sum(|c| c.agree)),
+        ("disagree", sum(|c| c.disagree)),
+        ("skipped_both", sum(|c| c.skipped_both)),
+        ("not_measured", sum(|c| c.unmeasured.len())),
+        ("missing", sum(|c| c.missing.len())),
+    ]);
+    match format {
+        Format::Json => print_json(
+            out,
+            &serde_json::json!({ "result": result, "totals": totals, "kernels": checks }),
+        )?,
+        Format::Table => {
+            for c in &checks {
+                print_table(out, c)?;
+            }
+            writeln!(
+                out,
+                "{result}: {}/{} compared cells agree over {} probe report(s)",
+                totals["agree"],
+                totals["compared"],
+                checks.len()
+            )?;
+        }
+    }
+    Ok(code)
 }

@@ -1,67 +1,72 @@
-//! The subcommands.
+//! `predict`, `explain`, `probe`, `exporters` and `ops`.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use pfnguard_dmabuf::{predict, run_cell, Exporter, Policy};
-use pfnguard_mm::{profile_for, KernelProfile, PROFILES};
-use pfnguard_report::{ExporterReport, OpKey};
+use anyhow::{anyhow, Context, Result};
+use pfnguard_dmabuf::{by_id, predict, run_cell, Exporter, Policy, DEFAULT_PAGES};
+use pfnguard_mm::{resolve_kernel, KernelProfile};
+use pfnguard_report::{ExporterId, ExporterReport, OpKey};
 
-use crate::render::{markdown, table};
+use crate::render::table;
 use crate::Format;
 
-/// Resolve `--kernel`.
+/// Resolve `--kernel` to a model, printing on stderr what the model stands in for when the
+/// name is not exactly the modeled kernel.
 pub fn kernel(name: &str) -> Result<&'static KernelProfile> {
-    profile_for(name).ok_or_else(|| {
-        anyhow!(
-            "--kernel {name:?}: unknown kernel (expected one of: {})",
-            PROFILES
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
+    let r = resolve_kernel(name).map_err(|e| anyhow!("--kernel: {e}"))?;
+    if let Some(note) = &r.note {
+        eprintln!("pfnguard: note: {note}");
+    }
+    Ok(r.profile)
 }
 
-/// Resolve `--policy`.
-pub fn policy(name: &str) -> Result<Policy> {
-    name.parse::<Policy>().map_err(|e| anyhow!("--policy: {e}"))
+/// `--exporter ID` or `--exporter-file PATH`.
+pub enum ExporterArg {
+    /// A catalogue exporter.
+    Id(ExporterId),
+    /// A user-described exporter, with its file's buffer size.
+    File(Arc<pfnguard_dmabuf::custom::CustomExporter>),
 }
 
-/// Resolve `--exporter` / `--exporter-file`.
-pub fn exporter(id: Option<&str>, file: Option<&Path>) -> Result<Arc<dyn Exporter>> {
-    match (id, file) {
-        (Some(id), _) => pfnguard_dmabuf::by_id(id).ok_or_else(|| {
-            anyhow!(
-                "--exporter {id:?}: unknown exporter (expected one of: {})",
-                pfnguard_dmabuf::exporters::ids().join(", ")
-            )
-        }),
-        (None, Some(path)) => {
-            let e = pfnguard_dmabuf::custom::load(path)?;
-            Ok(Arc::new(e))
+impl ExporterArg {
+    /// From the two mutually exclusive options (clap enforces one of them).
+    pub fn new(id: Option<ExporterId>, file: Option<PathBuf>) -> Result<Self> {
+        match (id, file) {
+            (Some(id), _) => Ok(ExporterArg::Id(id)),
+            (None, Some(path)) => Ok(ExporterArg::File(Arc::new(pfnguard_dmabuf::custom::load(
+                &path,
+            )?))),
+            (None, None) => Err(anyhow!("give --exporter ID or --exporter-file PATH")),
         }
-        (None, None) => bail!("give --exporter ID or --exporter-file PATH"),
+    }
+
+    /// The exporter model and the buffer size in pages: the file's own, or `--pages`.
+    pub fn resolve(&self, pages: Option<u64>) -> (Arc<dyn Exporter>, u64) {
+        match self {
+            ExporterArg::Id(id) => (by_id(*id), pages.unwrap_or(DEFAULT_PAGES)),
+            ExporterArg::File(f) => {
+                let e: Arc<dyn Exporter> = f.clone();
+                let n = e.fixed_pages().unwrap_or(DEFAULT_PAGES);
+                (e, n)
+            }
+        }
     }
 }
 
-fn pages_for(exp: &dyn Exporter, pages: u64) -> u64 {
-    exp.fixed_pages().unwrap_or(pages)
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).context("encoding JSON")?
-    );
+/// Print a value as pretty JSON.
+pub fn print_json<T: serde::Serialize>(out: &mut dyn Write, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).context("encoding JSON")?;
+    out.write_all(text.as_bytes())?;
+    writeln!(out)?;
     Ok(())
 }
 
-fn report_table(r: &ExporterReport) -> String {
+/// One exporter's row as text: header, details, a table of ops, the kernel log.
+pub fn report_table(r: &ExporterReport) -> String {
     let mut out = format!(
         "exporter {}  kernel {}  policy {}\n",
         r.exporter,
@@ -77,13 +82,35 @@ fn report_table(r: &ExporterReport) -> String {
             v.as_str().map_or_else(|| v.to_string(), str::to_owned)
         ));
     }
-    out.push('\n');
-    let rows: Vec<Vec<String>> = r
-        .ops
-        .iter()
-        .map(|(k, v)| vec![k.to_string(), v.clone()])
-        .collect();
-    out.push_str(&table(&["op".into(), "value".into()], &rows));
+    if !r.ops.is_empty() {
+        out.push('\n');
+        let gup = r.gup_struct_pages.as_deref().unwrap_or_default();
+        let warned = r.warned.as_deref().unwrap_or_default();
+        let model = r.gup_struct_pages.is_some();
+        let rows: Vec<Vec<String>> = r
+            .ops
+            .iter()
+            .map(|(k, v)| {
+                let mut row = vec![k.to_string(), v.describe()];
+                if model {
+                    let mut note = Vec::new();
+                    if gup.contains(k) {
+                        note.push("GUP got struct pages");
+                    }
+                    if warned.contains(k) {
+                        note.push("WARN");
+                    }
+                    row.push(note.join(", "));
+                }
+                row
+            })
+            .collect();
+        let mut headers = vec!["op".to_owned(), "value".to_owned()];
+        if model {
+            headers.push("note".to_owned());
+        }
+        out.push_str(&table(&headers, &rows));
+    }
     if !r.warnings.is_empty() {
         out.push_str("\nkernel log:\n");
         for w in &r.warnings {
@@ -95,159 +122,72 @@ fn report_table(r: &ExporterReport) -> String {
 
 /// `pfnguard predict`.
 pub fn predict_cmd(
+    out: &mut dyn Write,
     kernel_name: &str,
-    id: Option<&str>,
-    file: Option<&Path>,
-    policy_name: &str,
-    pages: u64,
+    exp: ExporterArg,
+    policy: Policy,
+    pages: Option<u64>,
     format: Format,
 ) -> Result<ExitCode> {
     let k = kernel(kernel_name)?;
-    let p = policy(policy_name)?;
-    let e = exporter(id, file)?;
-    let pages = pages_for(e.as_ref(), pages);
-    if pages == 0 || pages > 1 << 20 {
-        bail!("--pages {pages}: must be between 1 and 1048576");
-    }
-    let r = predict(k, e.as_ref(), p, pages);
+    let (e, pages) = exp.resolve(pages);
+    let r = predict(k, e.as_ref(), policy, pages);
     match format {
-        Format::Json => print_json(&r)?,
-        Format::Table | Format::Markdown => print!("{}", report_table(&r)),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `pfnguard matrix`.
-pub fn matrix(
-    kernels: &[String],
-    policies: &[String],
-    files: &[PathBuf],
-    format: Format,
-) -> Result<ExitCode> {
-    let ks: Vec<&'static KernelProfile> = if kernels.is_empty() {
-        PROFILES.to_vec()
-    } else {
-        kernels.iter().map(|k| kernel(k)).collect::<Result<_>>()?
-    };
-    let ps: Vec<Policy> = if policies.is_empty() {
-        vec![Policy::Off]
-    } else {
-        policies.iter().map(|p| policy(p)).collect::<Result<_>>()?
-    };
-    let mut exps = pfnguard_dmabuf::catalogue();
-    for f in files {
-        exps.push(Arc::new(pfnguard_dmabuf::custom::load(f)?));
-    }
-    let mut reports: Vec<ExporterReport> = Vec::new();
-    for k in &ks {
-        for p in &ps {
-            for e in &exps {
-                let pages = pages_for(e.as_ref(), pfnguard_dmabuf::DEFAULT_PAGES);
-                reports.push(predict(k, e.as_ref(), *p, pages));
-            }
-        }
-    }
-    if format == Format::Json {
-        print_json(&reports)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let base = ps[0];
-    let mut headers: Vec<String> = vec!["exporter".into()];
-    headers.extend(OpKey::ALL.iter().map(|o| o.to_string()));
-    for k in &ks {
-        for p in &ps {
-            let mut rows = Vec::new();
-            for r in reports.iter().filter(|r| {
-                r.kernel.as_deref() == Some(k.name) && r.policy.as_deref() == Some(p.name())
-            }) {
-                let baseline = reports.iter().find(|b| {
-                    b.kernel == r.kernel
-                        && b.exporter == r.exporter
-                        && b.policy.as_deref() == Some(base.name())
-                });
-                let mut row = vec![r.exporter.clone()];
-                for op in OpKey::ALL {
-                    let v = r.ops.get(&op).cloned().unwrap_or_default();
-                    let changed = *p != base
-                        && baseline
-                            .and_then(|b| b.ops.get(&op))
-                            .is_some_and(|bv| *bv != v);
-                    row.push(match (changed, format) {
-                        (true, Format::Markdown) => format!("**{v}**"),
-                        (true, _) => format!("*{v}"),
-                        _ => v,
-                    });
-                }
-                rows.push(row);
-            }
-            let title = if *p == base || ps.len() == 1 {
-                format!("Linux {} ({}), policy {}", k.name, k.release, p.name())
-            } else {
-                format!(
-                    "Linux {} ({}), policy {} (cells changed from {} marked)",
-                    k.name,
-                    k.release,
-                    p.name(),
-                    base.name()
-                )
-            };
-            match format {
-                Format::Markdown => println!("### {title}\n\n{}", markdown(&headers, &rows)),
-                _ => println!("{title}\n{}", table(&headers, &rows)),
-            }
-        }
-    }
-    if ps.len() > 1 && format == Format::Table {
-        println!(
-            "* marks a cell whose value differs from policy {}.",
-            base.name()
-        );
+        Format::Json => print_json(out, &r)?,
+        Format::Table => write!(out, "{}", report_table(&r))?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `pfnguard explain`.
 pub fn explain(
+    out: &mut dyn Write,
     kernel_name: &str,
-    id: Option<&str>,
-    file: Option<&Path>,
-    op: &str,
-    policy_name: &str,
+    exp: ExporterArg,
+    op: OpKey,
+    policy: Policy,
+    pages: Option<u64>,
     format: Format,
 ) -> Result<ExitCode> {
     let k = kernel(kernel_name)?;
-    let p = policy(policy_name)?;
-    let e = exporter(id, file)?;
-    let op: OpKey = op.parse().map_err(|e| anyhow!("--op: {e}"))?;
-    let pages = pages_for(e.as_ref(), pfnguard_dmabuf::DEFAULT_PAGES);
-    let c = run_cell(k, e.as_ref(), p, op, pages, true);
-    let steps = c
-        .trace
-        .as_ref()
-        .map(|t| t.steps().to_vec())
-        .unwrap_or_default();
+    let (e, pages) = exp.resolve(pages);
+    let c = run_cell(k, e.as_ref(), policy, op, pages, true);
+    let steps = c.trace.as_ref().map(|t| t.steps()).unwrap_or_default();
     match format {
-        Format::Json => print_json(&serde_json::json!({
-            "kernel": k.name, "exporter": e.id(), "policy": p.name(), "op": op.as_str(),
-            "value": c.value, "warnings": c.events, "steps": steps,
-        }))?,
-        _ => {
-            println!(
-                "{} on Linux {} ({}), policy {}: {} = {}\n",
+        Format::Json => print_json(
+            out,
+            &serde_json::json!({
+                "kernel": k.name, "exporter": e.id(), "policy": policy.name(), "op": op.as_str(),
+                "pages": pages, "value": c.value, "gup_struct_pages": c.gup_struct_pages,
+                "warnings": c.events, "steps": steps,
+            }),
+        )?,
+        Format::Table => {
+            writeln!(
+                out,
+                "{} ({} page(s)) on Linux {} ({}), policy {}: {} = {}\n",
                 e.id(),
+                pages,
                 k.name,
                 k.release,
-                p.name(),
+                policy.name(),
                 op,
-                c.value
-            );
+                c.value.describe()
+            )?;
             if let Some(t) = &c.trace {
-                print!("{t}");
+                write!(out, "{t}")?;
+            }
+            if c.gup_struct_pages > 0 {
+                writeln!(
+                    out,
+                    "\nGUP handed {} struct page(s) of the buffer to this path.",
+                    c.gup_struct_pages
+                )?;
             }
             if !c.events.is_empty() {
-                println!("\nkernel log:");
+                writeln!(out, "\nkernel log:")?;
                 for w in &c.events {
-                    println!("  {w}");
+                    writeln!(out, "  {w}")?;
                 }
             }
         }
@@ -257,14 +197,12 @@ pub fn explain(
 
 /// `pfnguard probe`.
 pub fn probe(
-    exporters: Vec<String>,
+    out: &mut dyn Write,
+    exporters: Vec<ExporterId>,
     odirect: Option<PathBuf>,
     timeout: u64,
     format: Format,
 ) -> Result<ExitCode> {
-    if timeout == 0 {
-        bail!("--timeout must be at least 1 second");
-    }
     let opts = pfnguard_probe::ProbeOptions {
         exporters,
         op_timeout: Duration::from_secs(timeout),
@@ -272,11 +210,22 @@ pub fn probe(
     };
     let r = pfnguard_probe::run(&opts);
     match format {
-        Format::Json => print_json(&r)?,
-        _ => {
-            println!("kernel {}\n", r.kernel_release);
+        Format::Json => print_json(out, &r)?,
+        Format::Table => {
+            writeln!(
+                out,
+                "kernel {}{}\n",
+                r.kernel_release,
+                r.kernel_version
+                    .as_deref()
+                    .map(|v| format!(" (Linux {v})"))
+                    .unwrap_or_default()
+            )?;
             for e in &r.exporters {
-                println!("{}", report_table(e));
+                writeln!(out, "{}", report_table(e))?;
+            }
+            for u in &r.unmodeled {
+                writeln!(out, "not probed: {} at {} (no model)", u.name, u.node)?;
             }
         }
     }
@@ -284,21 +233,63 @@ pub fn probe(
 }
 
 /// `pfnguard exporters`.
-pub fn list_exporters() -> Result<ExitCode> {
-    let rows: Vec<Vec<String>> = pfnguard_dmabuf::catalogue()
-        .iter()
-        .map(|e| vec![e.id().to_owned(), e.summary().to_owned()])
-        .collect();
-    print!("{}", table(&["exporter".into(), "mmap path".into()], &rows));
+pub fn list_exporters(out: &mut dyn Write, format: Format) -> Result<ExitCode> {
+    let all = pfnguard_dmabuf::catalogue();
+    match format {
+        Format::Json => print_json(
+            out,
+            &all.iter()
+                .map(|e| serde_json::json!({"exporter": e.id(), "mmap_path": e.summary()}))
+                .collect::<Vec<_>>(),
+        )?,
+        Format::Table => {
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|e| vec![e.id().to_owned(), e.summary().to_owned()])
+                .collect();
+            write!(
+                out,
+                "{}",
+                table(&["exporter".into(), "mmap path".into()], &rows)
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `pfnguard ops`.
-pub fn list_ops() -> Result<ExitCode> {
-    let rows: Vec<Vec<String>> = OpKey::ALL
-        .iter()
-        .map(|o| vec![o.to_string(), o.describe().to_owned()])
-        .collect();
-    print!("{}", table(&["op".into(), "what it does".into()], &rows));
+pub fn list_ops(out: &mut dyn Write, format: Format) -> Result<ExitCode> {
+    match format {
+        Format::Json => print_json(
+            out,
+            &OpKey::ALL
+                .iter()
+                .map(|o| {
+                    serde_json::json!({
+                        "op": o.as_str(),
+                        "what": o.describe(),
+                        "needs": o.prerequisite().map(OpKey::as_str),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )?,
+        Format::Table => {
+            let rows: Vec<Vec<String>> = OpKey::ALL
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.to_string(),
+                        o.prerequisite().map_or("-".into(), |p| p.to_string()),
+                        o.describe().to_owned(),
+                    ]
+                })
+                .collect();
+            write!(
+                out,
+                "{}",
+                table(&["op".into(), "needs".into(), "what it does".into()], &rows)
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

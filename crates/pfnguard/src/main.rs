@@ -2,22 +2,29 @@
 //! compare the two.
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use pfnguard_report::{ExporterId, OpKey};
 
 mod check;
 mod cmd;
+mod evidence;
+mod matrix;
 mod render;
 
 /// Holds Linux kernels to the dma-buf VM_PFNMAP contract.
 ///
 /// DMA buffers are not normal memory: their mmaps should be VM_PFNMAP with special PTEs, so
-/// that get_user_pages and all struct-page infrastructure stay away from them. pfnguard models
-/// the MM paths a dma-buf mmap touches (Debian 6.1 and 6.12), the dma-buf exporters and the
-/// userspace operations that reach GUP, and runs the same operations on a live kernel.
+/// that get_user_pages (GUP) and all struct-page infrastructure stay away from them. pfnguard
+/// models the MM paths a dma-buf mmap touches (Debian's 6.1 and 6.12 kernels), the dma-buf
+/// exporters and the userspace operations that reach GUP, runs the same operations on a live
+/// kernel, and compares the two.
+///
+/// Start with `pfnguard matrix`: per kernel, which exporters hand struct pages to GUP, through
+/// which ops, and what each policy of the proposal would close and break.
 #[derive(Debug, Parser)]
 #[command(name = "pfnguard", version, propagate_version = true)]
 struct Cli {
@@ -32,9 +39,70 @@ enum Format {
     Table,
     /// JSON for machines.
     Json,
-    /// A Markdown table (matrix only).
+}
+
+/// Output formats of `matrix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MatrixFormat {
+    /// Aligned text for people: the verdict, then the matrix with a legend.
+    Table,
+    /// JSON for machines: one row per kernel, policy and exporter.
+    Json,
+    /// Markdown: the verdict and one table per kernel and policy.
     Markdown,
 }
+
+/// The proposal's policies (`--policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PolicyArg {
+    /// The stock kernels: no check.
+    Off,
+    /// WARN_ON_ONCE when the populated VMA is not VM_PFNMAP; the mmap proceeds.
+    Warn,
+    /// The mmap fails with -EINVAL unless the VMA is VM_PFNMAP and not VM_MIXEDMAP.
+    Require,
+    /// require, plus the VM debug check on every struct-page insert path, plus every PTE special.
+    Strict,
+}
+
+impl From<PolicyArg> for pfnguard_dmabuf::Policy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Off => pfnguard_dmabuf::Policy::Off,
+            PolicyArg::Warn => pfnguard_dmabuf::Policy::Warn,
+            PolicyArg::Require => pfnguard_dmabuf::Policy::Require,
+            PolicyArg::Strict => pfnguard_dmabuf::Policy::Strict,
+        }
+    }
+}
+
+fn parse_exporter(s: &str) -> Result<ExporterId, String> {
+    s.parse()
+        .map_err(|e: pfnguard_report::UnknownExporterId| e.to_string())
+}
+
+fn parse_op(s: &str) -> Result<OpKey, String> {
+    s.parse()
+        .map_err(|e: pfnguard_report::UnknownOpKey| e.to_string())
+}
+
+fn parse_pages(s: &str) -> Result<u64, String> {
+    let max = pfnguard_dmabuf::MAX_PAGES;
+    match s.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a page count from 1 to {max}")),
+    }
+}
+
+fn parse_kernel(s: &str) -> Result<String, String> {
+    pfnguard_mm::resolve_kernel(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+const KERNEL_HELP: &str = "A kernel: a line (6.1, 6.12), an upstream version (6.12.117) or a \
+`uname -r` release (6.12.117+deb12-amd64). Names the model does not match exactly are modeled \
+by their line, with a note on stderr";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -43,115 +111,133 @@ enum Command {
     /// Each op runs on a fresh model: export, mmap(MAP_SHARED, PROT_READ|PROT_WRITE), a write to
     /// every page, then the op. Example:
     ///   pfnguard predict --kernel 6.12 --exporter vivid-vmalloc --policy warn
+    ///   pfnguard predict --kernel 6.1 --exporter-file examples/exporters/vm_insert_page.toml
     #[command(verbatim_doc_comment)]
     Predict {
-        /// Kernel profile: 6.1 or 6.12 (a `uname -r` string works too).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
         /// A catalogue exporter id (see `pfnguard exporters`).
-        #[arg(
-            long,
-            conflicts_with = "exporter_file",
-            required_unless_present = "exporter_file"
-        )]
-        exporter: Option<String>,
-        /// A TOML description of your own exporter (see README, "Your own exporter").
+        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        exporter: Option<ExporterId>,
+        /// A TOML description of your own exporter (docs/exporter-files.md); its `pages` key
+        /// sets the buffer size.
         #[arg(long, value_name = "PATH")]
         exporter_file: Option<PathBuf>,
-        /// off | warn | require | strict.
-        #[arg(long, default_value = "off")]
-        policy: String,
-        /// Buffer size in pages for catalogue exporters.
-        #[arg(long, default_value_t = pfnguard_dmabuf::DEFAULT_PAGES)]
-        pages: u64,
+        /// The proposal's policy in force.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
+        policy: PolicyArg,
+        /// Buffer size in pages (1 to 65536; default 4) for catalogue exporters.
+        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        pages: Option<u64>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Every exporter x every op, for one or more kernels and policies.
+    /// The verdict and the full matrix: every exporter x every op, per kernel and policy.
     ///
-    /// With several policies the first is the baseline and the cells each further policy
-    /// changes are marked: which holes `warn` leaves open, which `strict` closes, which
-    /// exporters `require` would break. Example:
+    /// Leads with one line per exporter and kernel: whether it hands struct pages to GUP, through
+    /// which ops, and what each further policy would close, break and warn about. Then the
+    /// matrix, cells a real kernel confirmed marked. Without --policy, all four policies are
+    /// judged and the matrix shows `off`; with several, the first is the baseline and the
+    /// cells each further policy changes are marked. Examples:
+    ///   pfnguard matrix
     ///   pfnguard matrix --kernel 6.12 --policy off --policy warn --policy strict
+    ///   pfnguard matrix --format json | jq '.[] | select(.gup_struct_pages != [])'
     #[command(verbatim_doc_comment)]
     Matrix {
-        /// Kernel profiles (default: all).
-        #[arg(long = "kernel")]
+        /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
+        #[arg(long = "kernel", value_parser = parse_kernel)]
         kernels: Vec<String>,
-        /// Policies (default: off).
-        #[arg(long = "policy")]
-        policies: Vec<String>,
+        /// Policies (default: off, warn, require, strict; the matrix tables show the first).
+        #[arg(long = "policy", value_enum)]
+        policies: Vec<PolicyArg>,
         /// Also include exporters described in TOML files.
         #[arg(long, value_name = "PATH")]
         exporter_file: Vec<PathBuf>,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+        #[arg(long, value_parser = parse_pages)]
+        pages: Option<u64>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+        format: MatrixFormat,
     },
     /// The kernel path the model took for one cell, step by step, with source cites.
     ///
     /// Example: pfnguard explain --kernel 6.1 --exporter vivid-vmalloc --op io_uring_register
+    /// Long traces keep their first 800 and last 200 steps.
     #[command(verbatim_doc_comment)]
     Explain {
-        /// Kernel profile.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
         /// A catalogue exporter id.
-        #[arg(
-            long,
-            conflicts_with = "exporter_file",
-            required_unless_present = "exporter_file"
-        )]
-        exporter: Option<String>,
+        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        exporter: Option<ExporterId>,
         /// A TOML exporter description.
         #[arg(long, value_name = "PATH")]
         exporter_file: Option<PathBuf>,
-        /// The op key (see `pfnguard ops`).
-        #[arg(long)]
-        op: String,
-        /// off | warn | require | strict.
-        #[arg(long, default_value = "off")]
-        policy: String,
+        /// The op (see `pfnguard ops`).
+        #[arg(long, value_parser = parse_op)]
+        op: OpKey,
+        /// The proposal's policy in force.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
+        policy: PolicyArg,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        pages: Option<u64>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Run the ops on the exporters of the running kernel.
     ///
-    /// Needs root for most device nodes. Every op runs in a forked, time-bounded child.
+    /// Needs root for most device nodes. Every op runs in a forked, time-bounded child; every
+    /// fd, mapping and child is released. The host is not changed. Example:
+    ///   sudo pfnguard probe --format json > probe.json && pfnguard check --probe probe.json
+    #[command(verbatim_doc_comment)]
     Probe {
-        /// Only these exporter ids (default: every exporter the kernel can reach).
-        #[arg(long = "exporter")]
-        exporters: Vec<String>,
+        /// Only these exporters (default: every exporter the kernel can reach).
+        #[arg(long = "exporter", value_parser = parse_exporter)]
+        exporters: Vec<ExporterId>,
         /// File or block device for the O_DIRECT ops (default: a scratch file).
         #[arg(long, value_name = "PATH")]
         odirect: Option<PathBuf>,
         /// Time bound of one op, in seconds.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         timeout: u64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Compare a probe report with the model, cell by cell (exit status 1 on disagreement).
+    /// Compare probe reports with the model, cell by cell.
+    ///
+    /// Counts only cells both sides measured; cells skipped on both sides and cells the system
+    /// could not measure are counted apart. Exit status: 0 when every compared cell agrees,
+    /// 1 when a cell disagrees, an op is missing, or nothing was compared, 2 on bad input.
+    #[command(verbatim_doc_comment)]
     Check {
-        /// The JSON `pfnguard probe --format json` printed.
-        #[arg(long, value_name = "PROBE.json")]
-        probe: PathBuf,
+        /// The JSON `pfnguard probe --format json` printed (repeat for several kernels).
+        #[arg(long, value_name = "PROBE.json", required = true)]
+        probe: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// List the catalogue exporters.
-    Exporters,
-    /// List the op keys and what each one does.
-    Ops,
+    Exporters {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// List the ops and what each one does.
+    Ops {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let r = match cli.command {
+fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Predict {
             kernel,
             exporter,
@@ -160,10 +246,10 @@ fn main() -> ExitCode {
             pages,
             format,
         } => cmd::predict_cmd(
+            out,
             &kernel,
-            exporter.as_deref(),
-            exporter_file.as_deref(),
-            &policy,
+            cmd::ExporterArg::new(exporter, exporter_file)?,
+            policy.into(),
             pages,
             format,
         ),
@@ -171,21 +257,31 @@ fn main() -> ExitCode {
             kernels,
             policies,
             exporter_file,
+            pages,
             format,
-        } => cmd::matrix(&kernels, &policies, &exporter_file, format),
+        } => matrix::matrix(
+            out,
+            &kernels,
+            &policies.into_iter().map(Into::into).collect::<Vec<_>>(),
+            &exporter_file,
+            pages,
+            format,
+        ),
         Command::Explain {
             kernel,
             exporter,
             exporter_file,
             op,
             policy,
+            pages,
             format,
         } => cmd::explain(
+            out,
             &kernel,
-            exporter.as_deref(),
-            exporter_file.as_deref(),
-            &op,
-            &policy,
+            cmd::ExporterArg::new(exporter, exporter_file)?,
+            op,
+            policy.into(),
+            pages,
             format,
         ),
         Command::Probe {
@@ -193,15 +289,34 @@ fn main() -> ExitCode {
             odirect,
             timeout,
             format,
-        } => cmd::probe(exporters, odirect, timeout, format),
-        Command::Check { probe, format } => check::check(&probe, format),
-        Command::Exporters => cmd::list_exporters(),
-        Command::Ops => cmd::list_ops(),
-    };
+        } => cmd::probe(out, exporters, odirect, timeout, format),
+        Command::Check { probe, format } => check::check(out, &probe, format),
+        Command::Exporters { format } => cmd::list_exporters(out, format),
+        Command::Ops { format } => cmd::list_ops(out, format),
+    }
+}
+
+/// Whether an error is stdout closed under us (`pfnguard matrix | head`).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let r = run(cli, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
     match r {
         Ok(code) => code,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "pfnguard: {e:#}");
+            let _ = writeln!(io::stderr(), "pfnguard: {e:#}");
             ExitCode::from(2)
         }
     }

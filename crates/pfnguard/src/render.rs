@@ -54,3 +54,101 @@ pub fn markdown(headers: &[String], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// `text` after `lead`, wrapped at word boundaries to `width` columns, continuation lines
+/// indented to the lead's width.
+pub fn wrap_words(lead: &str, text: &str, width: usize) -> String {
+    let indent = lead.chars().count();
+    let mut out = String::new();
+    let mut line = lead.to_owned();
+    let mut len = indent;
+    let mut first = true;
+    for w in text.split_whitespace() {
+        let wl = w.chars().count();
+        if !first && len + 1 + wl > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(indent);
+            len = indent;
+            first = true;
+        }
+        if !first {
+            line.push(' ');
+            len += 1;
+        }
+        line.push_str(w);
+        len += wl;
+        first = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
+/// A table too wide for `width` columns, cut into groups of columns that fit, each group
+/// repeating the first column and rendered with `render`.
+pub fn wrap_columns(
+    headers: &[String],
+    rows: &[Vec<String>],
+    width: usize,
+    render: fn(&[String], &[Vec<String>]) -> String,
+) -> String {
+    let col_width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .chain(std::iter::once(&headers[i]))
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let first = col_width(0);
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    let mut used = first;
+    for i in 1..headers.len() {
+        let w = col_width(i) + 2;
+        if !cur.is_empty() && used + w > width {
+            groups.push(std::mem::take(&mut cur));
+            used = first;
+        }
+        cur.push(i);
+        used += w;
+    }
+    if !cur.is_empty() {
+        groups.push(cur);
+    }
+    let mut out = String::new();
+    for g in groups {
+        let pick = |r: &[String]| -> Vec<String> {
+            std::iter::once(0)
+                .chain(g.iter().copied())
+                .map(|i| r.get(i).cloned().unwrap_or_default())
+                .collect()
+        };
+        out.push_str(&render(
+            &pick(headers),
+            &rows.iter().map(|r| pick(r)).collect::<Vec<_>>(),
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_columns_fit_the_width() {
+        let headers: Vec<String> = (0..30).map(|i| format!("column_{i}")).collect();
+        let rows = vec![(0..30).map(|i| format!("value{i}")).collect::<Vec<_>>()];
+        let t = wrap_columns(&headers, &rows, 60, table);
+        assert!(t.lines().all(|l| l.chars().count() <= 60), "{t}");
+        for h in &headers {
+            assert!(t.contains(h.as_str()), "{h} lost");
+        }
+        let w = wrap_words("lead  ", &"word ".repeat(40), 30);
+        assert!(w.lines().all(|l| l.chars().count() <= 30), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("      ")), "{w}");
+    }
+}

@@ -1,5 +1,6 @@
-//! The built `pfnguard` binary: argument errors, the JSON shape of `predict`, `explain`, and
-//! `check` against the probe reports of Debian's real 6.1 and 6.12 kernels (fixtures/).
+//! The built `pfnguard` binary: argument errors, output formats, the JSON shapes, and `check`
+//! against the probe reports of Debian's real kernels committed under `reports/` (the same
+//! files `pfnguard matrix` marks its confirmed cells from).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,16 +20,44 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn fixture(name: &str) -> PathBuf {
+/// A committed real-kernel probe report.
+fn report(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+        .join("../../reports")
+        .join(dir)
+        .join("probe.json")
 }
+
+const R61: &str = "6.1.0-56-amd64";
+const R612: &str = "6.12.117+deb12-amd64";
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pfnguard-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     dir.join(name)
+}
+
+/// A probe report changed by `f`, written to a scratch file.
+fn doctored(dir: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let text = std::fs::read_to_string(report(dir)).expect("report");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    f(&mut v);
+    let p = tmp(name);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).expect("encode")).expect("write");
+    p
+}
+
+fn row<'a>(v: &'a mut serde_json::Value, id: &str) -> &'a mut serde_json::Value {
+    v["exporters"]
+        .as_array_mut()
+        .expect("exporters")
+        .iter_mut()
+        .find(|e| e["exporter"] == id)
+        .expect("row")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
 }
 
 fn assert_usage_error(args: &[&str], names: &[&str]) {
@@ -48,21 +77,37 @@ fn assert_usage_error(args: &[&str], names: &[&str]) {
 fn bad_kernel_is_exit_2_naming_the_argument() {
     assert_usage_error(
         &["predict", "--kernel", "5.4", "--exporter", "vgem"],
-        &["--kernel", "\"5.4\"", "6.1, 6.12"],
+        &["--kernel", "Linux 5.4 is not modeled", "6.1, 6.12"],
     );
-    assert_usage_error(&["matrix", "--kernel", "4.19"], &["--kernel", "\"4.19\""]);
-    assert_usage_error(
-        &[
-            "explain",
-            "--kernel",
-            "x",
-            "--exporter",
-            "vgem",
-            "--op",
-            "rss",
-        ],
-        &["--kernel"],
-    );
+    assert_usage_error(&["matrix", "--kernel", "4.19"], &["--kernel", "4.19"]);
+    for bad in ["6.1foo", "6.1x", "6.1 ", "6.1.", "x", "6.1.0-"] {
+        assert_usage_error(
+            &["predict", "--kernel", bad, "--exporter", "vgem"],
+            &["--kernel", "is not a kernel"],
+        );
+    }
+}
+
+#[test]
+fn kernels_other_than_the_modeled_one_say_what_models_them() {
+    for (name, noted) in [
+        ("6.1", false),
+        ("6.1.192", false),
+        ("6.12.117+deb12-amd64", false),
+        ("6.1.0-0.deb11.13-amd64", true),
+        ("6.12.0-trunk-amd64", true),
+    ] {
+        let o = pfnguard(&["predict", "--kernel", name, "--exporter", "vgem"]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.contains("note:"), noted, "{name}: {err}");
+        if noted {
+            assert!(
+                err.contains("differences within the line are not modeled"),
+                "{err}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -77,11 +122,11 @@ fn bad_policy_is_exit_2_naming_the_argument() {
             "--policy",
             "lax",
         ],
-        &["--policy", "`lax`", "off, warn, require or strict"],
+        &["--policy", "'lax'", "off, warn, require, strict"],
     );
     assert_usage_error(
         &["matrix", "--policy", "off", "--policy", "nope"],
-        &["--policy", "`nope`"],
+        &["--policy", "'nope'"],
     );
 }
 
@@ -89,7 +134,7 @@ fn bad_policy_is_exit_2_naming_the_argument() {
 fn bad_exporter_is_exit_2_naming_the_argument() {
     assert_usage_error(
         &["predict", "--kernel", "6.12", "--exporter", "nvidia"],
-        &["--exporter", "\"nvidia\"", "system-heap", "memfd"],
+        &["--exporter", "`nvidia`", "system-heap", "memfd"],
     );
     assert_usage_error(
         &[
@@ -102,6 +147,11 @@ fn bad_exporter_is_exit_2_naming_the_argument() {
             "rss",
         ],
         &["--exporter"],
+    );
+    // A typo is not a missing device.
+    assert_usage_error(
+        &["probe", "--exporter", "nosuch"],
+        &["--exporter", "`nosuch`", "vgem"],
     );
 }
 
@@ -136,17 +186,89 @@ fn missing_or_conflicting_arguments_are_exit_2() {
         ],
         &["--exporter"],
     );
+    for pages in ["0", "65537", "four"] {
+        assert_usage_error(
+            &[
+                "predict",
+                "--kernel",
+                "6.12",
+                "--exporter",
+                "vgem",
+                "--pages",
+                pages,
+            ],
+            &["--pages", "from 1 to 65536"],
+        );
+    }
+    // An exporter file sizes its own buffer: --pages beside it is refused, not ignored.
     assert_usage_error(
         &[
             "predict",
             "--kernel",
             "6.12",
+            "--exporter-file",
+            "examples/exporters/vm_insert_page.toml",
+            "--pages",
+            "8",
+        ],
+        &["--pages", "--exporter-file"],
+    );
+    assert_usage_error(&["check"], &["--probe"]);
+}
+
+#[test]
+fn every_command_takes_the_formats_the_readme_names() {
+    for args in [
+        vec!["exporters", "--format", "json"],
+        vec!["ops", "--format", "json"],
+        vec![
+            "predict",
+            "--kernel",
+            "6.1",
             "--exporter",
             "vgem",
-            "--pages",
-            "0",
+            "--format",
+            "json",
         ],
-        &["--pages 0"],
+        vec![
+            "explain",
+            "--kernel",
+            "6.1",
+            "--exporter",
+            "vgem",
+            "--op",
+            "rss",
+            "--format",
+            "json",
+        ],
+        vec!["matrix", "--kernel", "6.1", "--format", "json"],
+    ] {
+        let o = pfnguard(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&pfnguard(&["ops", "--format", "json"]))).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(24));
+    assert_eq!(v[2]["op"], "mmap_private");
+    assert_eq!(v[2]["needs"], "mmap_shared");
+    // Markdown is the matrix's alone.
+    assert_usage_error(
+        &[
+            "predict",
+            "--kernel",
+            "6.1",
+            "--exporter",
+            "vgem",
+            "--format",
+            "markdown",
+        ],
+        &["--format", "'markdown'"],
+    );
+    assert_usage_error(
+        &["check", "--probe", "x", "--format", "markdown"],
+        &["--format"],
     );
 }
 
@@ -154,7 +276,7 @@ fn missing_or_conflicting_arguments_are_exit_2() {
 fn bad_exporter_file_is_exit_2_with_file_line_and_key() {
     let p = tmp("bad-pages.toml");
     std::fs::write(&p, "name = \"x\"\npages = 0\ninsert = \"vm_insert_page\"\nat = \"mmap\"\nmemory = \"driver-pages\"\n").expect("write");
-    let ps = p.to_str().expect("utf-8 path");
+    let ps = path(&p);
     assert_usage_error(
         &["predict", "--kernel", "6.1", "--exporter-file", ps],
         &[&format!("{ps}:2: key `pages`: 0 is out of range")],
@@ -166,7 +288,7 @@ fn bad_exporter_file_is_exit_2_with_file_line_and_key() {
 }
 
 #[test]
-fn predict_json_has_the_fixed_keys() {
+fn predict_json_has_the_documented_keys() {
     let o = pfnguard(&[
         "predict",
         "--kernel",
@@ -180,15 +302,19 @@ fn predict_json_has_the_fixed_keys() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
     let obj = v.as_object().expect("object");
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    for k in ["kernel", "exporter", "policy", "ops"] {
-        assert!(keys.contains(&k), "missing {k}: {keys:?}");
-    }
-    for k in &keys {
-        assert!(
-            ["kernel", "exporter", "policy", "ops", "warnings", "detail"].contains(k),
-            "unexpected key {k}"
-        );
-    }
+    assert_eq!(
+        keys,
+        [
+            "detail",
+            "exporter",
+            "gup_struct_pages",
+            "kernel",
+            "ops",
+            "policy",
+            "warned",
+            "warnings"
+        ]
+    );
     assert_eq!(v["kernel"], "6.12");
     assert_eq!(v["exporter"], "rockchip");
     assert_eq!(v["policy"], "off");
@@ -201,8 +327,12 @@ fn predict_json_has_the_fixed_keys() {
         v["detail"]["debian_amd64"],
         "not built: CONFIG_DRM_ROCKCHIP is ARM-only"
     );
-    // No warnings under `off`: the key is left out.
-    assert!(obj.get("warnings").is_none());
+    // No warnings under `off`: the key is there, empty.
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    // rockchip's vm_map_pages() hands its pages to every GUP user that reaches them.
+    let gup = v["gup_struct_pages"].as_array().expect("gup_struct_pages");
+    assert!(gup.contains(&"io_uring_register".into()), "{gup:?}");
+    assert!(!gup.contains(&"process_vm_readv".into()), "{gup:?}");
 
     let o = pfnguard(&[
         "predict",
@@ -220,9 +350,46 @@ fn predict_json_has_the_fixed_keys() {
     assert_eq!(w.len(), 1);
     assert!(
         w[0].as_str()
-            .expect("str")
+            .unwrap_or_default()
             .contains("!(vma->vm_flags & VM_PFNMAP) [policy warn]"),
         "{w:?}"
+    );
+}
+
+#[test]
+fn hugetlb_buffers_take_any_size() {
+    // The hugetlb memfd behind udmabuf is sized up to whole huge pages, as userspace must.
+    let o = pfnguard(&[
+        "predict",
+        "--kernel",
+        "6.12",
+        "--exporter",
+        "udmabuf-hugetlb",
+        "--pages",
+        "513",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["ops"]["export"], "ok");
+    assert_eq!(v["ops"]["mmap_shared"], "ok");
+    let o = pfnguard(&[
+        "explain",
+        "--kernel",
+        "6.12",
+        "--exporter",
+        "udmabuf-hugetlb",
+        "--pages",
+        "513",
+        "--op",
+        "export",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("udmabuf-hugetlb (513 page(s)) on Linux 6.12"),
+        "{}",
+        stdout(&o)
     );
 }
 
@@ -241,7 +408,7 @@ fn explain_shows_the_kernel_path() {
     let out = stdout(&o);
     assert!(
         out.starts_with(
-            "vivid-vmalloc on Linux 6.1 (6.1.192), policy off: io_uring_register = EOPNOTSUPP"
+            "vivid-vmalloc (4 page(s)) on Linux 6.1 (6.1.192), policy off: io_uring_register = EOPNOTSUPP"
         ),
         "{out}"
     );
@@ -259,19 +426,124 @@ fn explain_shows_the_kernel_path() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
     assert_eq!(v["value"], "ok");
+    assert!(v["gup_struct_pages"].as_u64().is_some_and(|n| n > 0), "{v}");
     assert!(v["steps"].as_array().is_some_and(|s| !s.is_empty()));
 }
 
 #[test]
-fn matrix_markdown_marks_changed_cells() {
+fn explain_of_a_large_buffer_stays_bounded() {
     let o = pfnguard(&[
-        "matrix", "--kernel", "6.12", "--policy", "off", "--policy", "require", "--format",
-        "markdown",
+        "explain",
+        "--kernel",
+        "6.12",
+        "--exporter",
+        "memfd",
+        "--pages",
+        "65536",
+        "--op",
+        "mmap_shared",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.lines().count() < 1100, "{} lines", out.lines().count());
+    assert!(out.contains("step(s) left out"), "{out}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_exits_cleanly() {
+    let bin = env!("CARGO_BIN_EXE_pfnguard");
+    for cmd in [
+        "\"$0\" matrix | head -1",
+        "\"$0\" matrix --format json | head -1",
+        "\"$0\" explain --kernel 6.12 --exporter memfd --pages 4096 --op mmap_shared | head -1",
+    ] {
+        let o = Command::new("bash")
+            .args(["-c", &format!("set -o pipefail; {cmd}"), bin])
+            .output()
+            .expect("bash");
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{cmd}: {}", stderr(&o));
+        assert_eq!(stdout(&o).lines().count(), 1);
+    }
+}
+
+#[test]
+fn matrix_leads_with_the_verdict_and_keeps_to_120_columns() {
+    let o = pfnguard(&["matrix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(
+            "Linux 6.1 (6.1.192): which exporters hand struct pages to get_user_pages (policy off)"
+        ),
+        "{out}"
+    );
+    let long: Vec<&str> = out.lines().filter(|l| l.chars().count() > 120).collect();
+    assert!(long.is_empty(), "{long:?}");
+    // One verdict line per exporter: vivid-vmalloc's pages reach O_DIRECT; strict closes it.
+    let vivid = out
+        .lines()
+        .find(|l| l.starts_with("vivid-vmalloc "))
+        .expect("verdict");
+    assert!(
+        vivid.contains("STRUCT PAGES to GUP via odirect_read"),
+        "{vivid}"
+    );
+    let system = out
+        .lines()
+        .find(|l| l.starts_with("system-heap "))
+        .expect("verdict");
+    assert!(system.contains("no struct pages reach GUP"), "{system}");
+    assert!(out.contains("strict: closes it"), "{out}");
+    // The legend, and cells a real kernel confirmed marked apart from model-only ones.
+    assert!(out.contains("Legend:"), "{out}");
+    let vgem = out
+        .lines()
+        .find(|l| l.starts_with("vgem ") && l.contains("EINVAL"))
+        .expect("vgem row");
+    assert!(vgem.contains("ok+"), "{vgem}");
+    let rockchip = out
+        .lines()
+        .find(|l| l.starts_with("rockchip ") && l.contains("cow"))
+        .expect("rockchip row");
+    assert!(!rockchip.contains('+'), "{rockchip}");
+}
+
+#[test]
+fn matrix_shows_warnings_and_changed_cells() {
+    let o = pfnguard(&[
+        "matrix", "--kernel", "6.12", "--policy", "off", "--policy", "warn", "--policy", "require",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("### Linux 6.12 (6.12.117), policy require (cells changed from off marked)"),
+        out.contains("Linux 6.12 (6.12.117), policy warn, cells changed from off marked *"),
+        "{out}"
+    );
+    // rockchip's VM_IO mapping makes the v3 check WARN on every op under warn.
+    let warn_table = out.split("policy warn, cells").nth(1).expect("warn table");
+    let rockchip = warn_table
+        .lines()
+        .find(|l| l.starts_with("rockchip "))
+        .expect("rockchip row");
+    assert!(rockchip.contains("ok!"), "{rockchip}");
+    let require_table = out
+        .split("policy require, cells")
+        .nth(1)
+        .expect("require table");
+    let vivid = require_table
+        .lines()
+        .find(|l| l.starts_with("vivid-vmalloc "))
+        .expect("vivid row");
+    assert!(vivid.contains("*EINVAL"), "{vivid}");
+
+    let o = pfnguard(&[
+        "matrix", "--kernel", "6.12", "--policy", "off", "--policy", "require", "--format",
+        "markdown",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("### Linux 6.12 (6.12.117), policy require, cells changed from off marked *"),
         "{out}"
     );
     let row = out
@@ -280,62 +552,169 @@ fn matrix_markdown_marks_changed_cells() {
         .nth(1)
         .expect("require row");
     assert!(
-        row.starts_with("| vivid-vmalloc | ok | **EINVAL** | **EINVAL** | **skipped** |"),
+        row.starts_with("| vivid-vmalloc | ok | *EINVAL | *skipped |"),
         "{row}"
     );
 }
 
 #[test]
-fn check_agrees_with_the_real_6_12_probe() {
-    let o = pfnguard(&[
-        "check",
-        "--probe",
-        fixture("probe-6.12.117.json").to_str().expect("path"),
-    ]);
+fn check_agrees_with_the_real_kernels_counting_skips_apart() {
+    let o = pfnguard(&["check", "--probe", path(&report(R612))]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.starts_with(
-            "probe of 6.12.117+deb12-amd64 checked against the model of Linux 6.12 (6.12.117)"
-        ),
+        out.contains("6.12.117+deb12-amd64, checked against the model of Linux 6.12 (6.12.117)"),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("184/184 cells agree"), "{out}");
+    assert!(
+        out.contains("216/216 compared cells agree; 0 skipped on both sides"),
+        "{out}"
+    );
     assert!(!out.contains("DISAGREE"), "{out}");
-    assert!(out.contains("note: udmabuf-hugetlb: unavailable: no free hugetlb pages (HugePages_Free: 0) (not compared)"), "{out}");
+
+    // 6.1: bochs's export fails with ENOSYS on both sides; its 23 other ops are skipped on both
+    // sides, counted apart and not as agreement.
+    let o = pfnguard(&["check", "--probe", path(&report(R61)), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(j["result"], "every compared cell agrees");
+    let k = &j["kernels"][0];
+    assert_eq!(k["compared"], 121);
+    assert_eq!(k["agree"], 121);
+    assert_eq!(k["skipped_both"], 23);
+    assert!(
+        k["model_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("6.1.0-56-amd64")),
+        "{k}"
+    );
 }
 
 #[test]
-fn check_agrees_with_the_real_6_1_probe() {
-    let o = pfnguard(&[
-        "check",
-        "--probe",
-        fixture("probe-6.1.0-56.json").to_str().expect("path"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+fn check_of_nothing_fails() {
+    let p = tmp("empty.json");
+    std::fs::write(
+        &p,
+        r#"{"kernel_release": "6.12.117+deb12-amd64", "exporters": []}"#,
+    )
+    .expect("write");
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("nothing compared"), "{}", stdout(&o));
+
+    let p = tmp("unavailable.json");
+    std::fs::write(
+        &p,
+        r#"{"kernel_release": "6.12.117+deb12-amd64", "exporters": [
+            {"exporter": "vgem", "status": "unavailable: /dev/dri/card*: ENOENT"}]}"#,
+    )
+    .expect("write");
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
     assert!(
-        stdout(&o).trim_end().ends_with("139/139 cells agree"),
-        "{}",
-        stdout(&o)
+        out.contains("not compared: vgem: unavailable: /dev/dri/card*: ENOENT"),
+        "{out}"
     );
+    assert!(out.contains("nothing compared"), "{out}");
+}
+
+#[test]
+fn check_fails_on_missing_ops() {
+    let p = doctored(R612, "missing-op.json", |v| {
+        row(v, "vgem")["ops"]
+            .as_object_mut()
+            .expect("ops")
+            .remove("pagemap");
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("MISSING vgem pagemap"), "{out}");
+    assert!(
+        out.contains(
+            "215/215 compared cells agree; 0 skipped on both sides, 0 not measured, 1 missing"
+        ),
+        "{out}"
+    );
+
+    let p = doctored(R612, "empty-ops.json", |v| {
+        row(v, "system-heap")["ops"] = serde_json::json!({});
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("24 missing"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_refuses_duplicates_unknown_ids_and_bad_values() {
+    let p = doctored(R612, "duplicate.json", |v| {
+        let first = v["exporters"][0].clone();
+        v["exporters"]
+            .as_array_mut()
+            .expect("exporters")
+            .push(first);
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["appears twice", "exporters[0]"],
+    );
+
+    let p = doctored(R612, "unknown.json", |v| {
+        v["exporters"][1]["exporter"] = "nvidia".into();
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["exporters[1].exporter", "`nvidia`"],
+    );
+
+    let p = doctored(R612, "bad-value.json", |v| {
+        row(v, "vgem")["ops"]["rss"] = "ok".into();
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["(vgem)", "op rss", "`ok`"],
+    );
+
+    let p = doctored(R612, "garbage-value.json", |v| {
+        row(v, "vgem")["ops"]["rss"] = "lots".into();
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["garbage-value.json:", "`lots`"],
+    );
+
+    let p = doctored(R612, "skipped-without-cause.json", |v| {
+        row(v, "vgem")["ops"]["mlock"] = "skipped".into();
+    });
+    assert_usage_error(&["check", "--probe", path(&p)], &["op mlock is `skipped`"]);
+}
+
+#[test]
+fn check_bounds_and_rounds_the_buffer_size_like_the_kernel() {
+    let p = doctored(R612, "huge.json", |v| {
+        row(v, "vgem")["detail"]["size"] = serde_json::json!(u64::MAX);
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["detail.size", "1 to 65536 pages"],
+    );
+    // 16384 + 100 bytes is still the 4 pages the probe mapped.
+    let p = doctored(R612, "ragged.json", |v| {
+        row(v, "memfd")["detail"]["size"] = serde_json::json!(16484);
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]
 fn check_reports_a_doctored_cell_with_its_trace() {
-    let text = std::fs::read_to_string(fixture("probe-6.12.117.json")).expect("fixture");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let row = v["exporters"]
-        .as_array_mut()
-        .expect("exporters")
-        .iter_mut()
-        .find(|e| e["exporter"] == "vivid-vmalloc")
-        .expect("vivid-vmalloc row");
-    assert_eq!(row["ops"]["io_uring_register"], "ok");
-    row["ops"]["io_uring_register"] = "EOPNOTSUPP".into();
-    let p = tmp("doctored-6.12.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&v).expect("encode")).expect("write");
-
-    let o = pfnguard(&["check", "--probe", p.to_str().expect("path")]);
+    let p = doctored(R612, "doctored.json", |v| {
+        let r = row(v, "vivid-vmalloc");
+        assert_eq!(r["ops"]["io_uring_register"], "ok");
+        r["ops"]["io_uring_register"] = "EOPNOTSUPP".into();
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -343,7 +722,6 @@ fn check_reports_a_doctored_cell_with_its_trace() {
         "{out}"
     );
     assert_eq!(out.matches("DISAGREE").count(), 1, "{out}");
-    // The model's path follows the disagreement, indented.
     let after: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("DISAGREE"))
@@ -357,23 +735,21 @@ fn check_reports_a_doctored_cell_with_its_trace() {
         )),
         "{after:?}"
     );
-    assert!(out.trim_end().ends_with("183/184 cells agree"), "{out}");
+    assert!(out.contains("215/216 compared cells agree"), "{out}");
 
-    let o = pfnguard(&[
-        "check",
-        "--probe",
-        p.to_str().expect("path"),
-        "--format",
-        "json",
-    ]);
+    let o = pfnguard(&["check", "--probe", path(&p), "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(j["result"], "cells disagree");
     assert_eq!(
-        (j["agree"].as_u64(), j["total"].as_u64()),
-        (Some(183), Some(184))
+        (
+            j["totals"]["agree"].as_u64(),
+            j["totals"]["compared"].as_u64()
+        ),
+        (Some(215), Some(216))
     );
-    assert_eq!(j["disagreements"][0]["probe"], "EOPNOTSUPP");
-    assert_eq!(j["disagreements"][0]["model"], "ok");
+    assert_eq!(j["kernels"][0]["disagreements"][0]["kernel"], "EOPNOTSUPP");
+    assert_eq!(j["kernels"][0]["disagreements"][0]["model"], "ok");
 }
 
 #[test]
@@ -389,13 +765,10 @@ fn check_rejects_unreadable_or_foreign_reports() {
     )
     .expect("write");
     assert_usage_error(
-        &["check", "--probe", p.to_str().expect("path")],
-        &["\"5.10.0-30-amd64\" matches no modeled kernel"],
+        &["check", "--probe", path(&p)],
+        &["\"5.10.0-30-amd64\"", "Linux 5.10 is not modeled"],
     );
     let p = tmp("broken.json");
     std::fs::write(&p, "{\n  \"kernel_release\": 3\n}").expect("write");
-    assert_usage_error(
-        &["check", "--probe", p.to_str().expect("path")],
-        &["broken.json:2:"],
-    );
+    assert_usage_error(&["check", "--probe", path(&p)], &["broken.json:2:"]);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
 use pfnguard_mm::{Errno, Fail, File, KResult, Kernel, Pfn};
+pub use pfnguard_report::ExporterId;
 
 use crate::core::DmaBuf;
 use crate::policy::Policy;
@@ -57,38 +58,33 @@ pub trait Exporter: std::fmt::Debug + Send + Sync {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported>;
 }
 
+/// The model of a catalogue exporter.
+pub fn by_id(id: ExporterId) -> Arc<dyn Exporter> {
+    match id {
+        ExporterId::SystemHeap => Arc::new(heaps::SystemHeap),
+        ExporterId::CmaHeap => Arc::new(heaps::CmaHeap),
+        ExporterId::UdmabufShmem => Arc::new(udmabuf::Udmabuf { hugetlb: false }),
+        ExporterId::UdmabufHugetlb => Arc::new(udmabuf::Udmabuf { hugetlb: true }),
+        ExporterId::Vgem => Arc::new(drm::ShmemHelper::vgem()),
+        ExporterId::VirtioGpu => Arc::new(drm::ShmemHelper::virtio_gpu()),
+        ExporterId::Cirrus => Arc::new(drm::ShmemHelper::cirrus()),
+        ExporterId::Bochs => Arc::new(drm::Ttm::bochs()),
+        ExporterId::Amdgpu => Arc::new(drm::Ttm::amdgpu()),
+        ExporterId::I915 => Arc::new(drm::I915),
+        ExporterId::GemDma => Arc::new(drm::GemDma),
+        ExporterId::VividVmalloc => Arc::new(vb2::Vb2Vmalloc),
+        ExporterId::VividDmaContig => Arc::new(vb2::Vb2DmaContig),
+        ExporterId::Vb2DmaSg => Arc::new(vb2::Vb2DmaSg),
+        ExporterId::Rockchip => Arc::new(drm::Rockchip),
+        ExporterId::Tegra => Arc::new(drm::Tegra),
+        ExporterId::VirtioGpuBlob => Arc::new(drm::VirtioGpuBlob),
+        ExporterId::Memfd => Arc::new(memfd::Memfd),
+    }
+}
+
 /// Every catalogue exporter, in table order.
 pub fn catalogue() -> Vec<Arc<dyn Exporter>> {
-    vec![
-        Arc::new(heaps::SystemHeap),
-        Arc::new(heaps::CmaHeap),
-        Arc::new(udmabuf::Udmabuf { hugetlb: false }),
-        Arc::new(udmabuf::Udmabuf { hugetlb: true }),
-        Arc::new(drm::ShmemHelper::vgem()),
-        Arc::new(drm::ShmemHelper::virtio_gpu()),
-        Arc::new(drm::ShmemHelper::cirrus()),
-        Arc::new(drm::Ttm::bochs()),
-        Arc::new(drm::Ttm::amdgpu()),
-        Arc::new(drm::I915),
-        Arc::new(drm::GemDma),
-        Arc::new(vb2::Vb2Vmalloc),
-        Arc::new(vb2::Vb2DmaContig),
-        Arc::new(vb2::Vb2DmaSg),
-        Arc::new(drm::Rockchip),
-        Arc::new(drm::Tegra),
-        Arc::new(drm::VirtioGpuBlob),
-        Arc::new(memfd::Memfd),
-    ]
-}
-
-/// The catalogue exporter with this id.
-pub fn by_id(id: &str) -> Option<Arc<dyn Exporter>> {
-    catalogue().into_iter().find(|e| e.id() == id)
-}
-
-/// The ids of the catalogue, in table order.
-pub fn ids() -> Vec<String> {
-    catalogue().iter().map(|e| e.id().to_owned()).collect()
+    ExporterId::ALL.iter().map(|&id| by_id(id)).collect()
 }
 
 /// `dma_buf_export()` + `dma_buf_fd(O_RDWR)` of a buffer of `pages` pages.

@@ -10,6 +10,9 @@ use super::{export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
 use crate::core::DmaBufOps;
 use crate::profile::DriverProfile;
 
+/// Base pages in a PMD-sized huge page (include/linux/huge_mm.h:HPAGE_PMD_NR on x86-64).
+const HPAGE_PMD_NR: u64 = 512;
+
 /// `/dev/udmabuf` over a shmem (or MFD_HUGETLB) memfd.
 #[derive(Debug)]
 pub struct Udmabuf {
@@ -66,7 +69,14 @@ impl Exporter for Udmabuf {
     /// `memfd_pin_folios()` pins them long term, before a reference per page is kept.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_create";
-        let memfd_pages = if self.hugetlb { 512 } else { cx.pages };
+        // A hugetlb memfd only takes sizes in whole huge pages (fs/hugetlbfs/inode.c:
+        // hugetlbfs_setattr: `newsize & ~huge_page_mask(h)` -> -EINVAL), so userspace sizes it
+        // up to the next 2 MiB and hands udmabuf the buffer's own length.
+        let memfd_pages = if self.hugetlb {
+            cx.pages.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR
+        } else {
+            cx.pages
+        };
         let (_file, inode) = memfd_create("udmabuf", memfd_pages, self.hugetlb);
         let mut pages = Vec::with_capacity(cx.pages as usize);
         for i in 0..cx.pages {

@@ -1,0 +1,50 @@
+//! The real-kernel evidence committed under `reports/`: the probe reports of Debian's kernels
+//! booted under QEMU, embedded at build time, so the matrix can mark the cells a real kernel
+//! confirmed.
+
+use pfnguard_mm::{resolve_kernel, KernelProfile};
+use pfnguard_report::{OpKey, Outcome, ProbeReport};
+
+include!(concat!(env!("OUT_DIR"), "/evidence.rs"));
+
+/// One probed cell.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// `uname -r` of the kernel.
+    pub release: String,
+    /// What it did.
+    pub outcome: Outcome,
+}
+
+/// Every probed, measured cell of a modeled line: `(exporter, op) -> what the kernels said`.
+pub fn cells(profile: &KernelProfile) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
+    let mut out: std::collections::BTreeMap<(String, OpKey), Vec<Probed>> = Default::default();
+    for (_, text) in PROBES {
+        let Ok(report) = serde_json::from_str::<ProbeReport>(text) else {
+            continue;
+        };
+        let name = report
+            .kernel_version
+            .as_deref()
+            .unwrap_or(&report.kernel_release);
+        let Ok(r) = resolve_kernel(name) else {
+            continue;
+        };
+        if r.profile.name != profile.name {
+            continue;
+        }
+        for row in report.exporters {
+            for (op, outcome) in row.ops {
+                if outcome.is_measured() {
+                    out.entry((row.exporter.clone(), op))
+                        .or_default()
+                        .push(Probed {
+                            release: report.kernel_release.clone(),
+                            outcome,
+                        });
+                }
+            }
+        }
+    }
+    out
+}
