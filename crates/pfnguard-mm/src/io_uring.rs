@@ -4,7 +4,7 @@
 use crate::gup::{pin_user_pages, pin_user_pages_fast, Foll};
 use crate::kernel::{HeldPages, Kernel, MmId};
 use crate::outcome::KResult;
-use crate::types::{VirtAddr, PAGE_SIZE};
+use crate::types::{Pfn, VirtAddr, PAGE_SIZE};
 use crate::{trace, Errno};
 
 /// The holder name of registered buffers' pins.
@@ -15,8 +15,13 @@ pub const IO_URING: &str = "io_uring";
 /// passed through; 6.1 (io_uring/rsrc.c) `pin_user_pages()` under the mmap lock with the VMA
 /// array, then -EOPNOTSUPP if any VMA is file-backed and neither shmem nor hugetlb. A short
 /// pin is unpinned and -EFAULT. The pins are held by [`IO_URING`] until
-/// [`io_sqe_buffers_unregister`].
-pub fn io_sqe_buffer_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> KResult<()> {
+/// [`io_sqe_buffers_unregister`]; the frames registered are returned.
+pub fn io_sqe_buffer_register(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    nr: u64,
+) -> KResult<Vec<Pfn>> {
     const F: &str = "io_uring/rsrc.c:io_sqe_buffer_register";
     let mut pages = Vec::new();
     let gup = Foll::WRITE | Foll::LONGTERM;
@@ -70,9 +75,9 @@ pub fn io_sqe_buffer_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64)
     k.held.push(HeldPages {
         holder: IO_URING,
         pinned: true,
-        pages,
+        pages: pages.clone(),
     });
-    Ok(())
+    Ok(pages)
 }
 
 /// io_uring/rsrc.c:`io_sqe_buffers_unregister` (or the ring's release): every registered

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use pfnguard_mm::access::{proc_mem_rw, process_vm_rw};
+use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages};
 use pfnguard_mm::coredump::{core_dump, filter, DumpedVma};
 use pfnguard_mm::fault::{handle_mm_fault, user_access};
 use pfnguard_mm::fork::dup_mmap;
@@ -21,6 +22,8 @@ use pfnguard_mm::mremap::{mremap, MremapFlags};
 use pfnguard_mm::normal_page::vm_normal_page;
 use pfnguard_mm::pagetable::Pte;
 use pfnguard_mm::proc::{pagemap_entry, pm, smaps, status};
+use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe};
+use pfnguard_mm::umem::ib_umem_get;
 use pfnguard_mm::vma::FaultFlags;
 use pfnguard_mm::{
     Config, Errno, Event, Fail, Kernel, KernelProfile, MapFlags, MmapArgs, Pfn, Prot, RssCounter,
@@ -1206,37 +1209,22 @@ fn oracle_36_io_uring_register_buffers() {
     }
 }
 
-/// The GUP call of an O_DIRECT read into `buf` (block/bio.c: 6.12 `iov_iter_extract_pages` →
-/// `pin_user_pages_fast`, 6.1 `iov_iter_get_pages2` → `get_user_pages_fast`, FOLL_WRITE).
-fn odirect_read(k: &mut Kernel, buf: VirtAddr) -> Result<(u64, Vec<Pfn>), Fail> {
-    let mut v = Vec::new();
-    let n = if k.profile.odirect_uses_pin {
-        pin_user_pages_fast(k, MM, buf, 1, Foll::WRITE, &mut v)?
-    } else {
-        get_user_pages_fast(k, MM, buf, 1, Foll::WRITE, &mut v)?
-    };
-    Ok((n * PAGE_SIZE, v))
-}
-
 #[test]
 fn oracle_37_odirect_read() {
     for p in PROFILES {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
-        efault(odirect_read(&mut k, a1));
+        efault(bio_iov_iter_get_pages(&mut k, MM, a1, 1, true));
         let page = drvpage(&mut k);
         let a6 = setup_insert(&mut k, page);
-        let (n, v) = odirect_read(&mut k, a6).unwrap();
-        assert_eq!(n, 4096);
+        let b = bio_iov_iter_get_pages(&mut k, MM, a6, 1, true).unwrap();
+        assert_eq!(b.pages, vec![page]);
+        assert_eq!(b.pinned, p.odirect_uses_pin);
         assert_eq!(
             refc(&k, page),
             if p.odirect_uses_pin { 2 + 1024 } else { 3 }
         );
-        if p.odirect_uses_pin {
-            k.unpin_user_pages(&v);
-        } else {
-            k.put_pages(&v);
-        }
+        bio_release_pages(&mut k, b);
         assert_eq!(refc(&k, page), 2);
     }
 }
@@ -1246,37 +1234,15 @@ fn oracle_38_vmsplice() {
     for p in PROFILES {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
-        let mut v = Vec::new();
-        efault(get_user_pages_fast(&mut k, MM, a1, 1, Foll(0), &mut v));
+        efault(vmsplice_to_pipe(&mut k, MM, a1, 1));
+        pipe_read_all(&mut k);
         let page = drvpage(&mut k);
         let a6 = setup_insert(&mut k, page);
-        assert_eq!(
-            get_user_pages_fast(&mut k, MM, a6, 1, Foll(0), &mut v),
-            Ok(1)
-        );
-        k.held.push(pfnguard_mm::kernel::HeldPages {
-            holder: "pipe",
-            pinned: false,
-            pages: v,
-        });
+        assert_eq!(vmsplice_to_pipe(&mut k, MM, a6, 1), Ok(1));
+        // The pipe buffer keeps its page reference until the pipe is read.
         assert_eq!(refc(&k, page), 3);
-        k.release_held("pipe");
+        pipe_read_all(&mut k);
         assert_eq!(refc(&k, page), 2);
-    }
-}
-
-/// `ib_umem_get()` (drivers/infiniband/core/umem.c): `pinned_vm` raised first, then
-/// `pin_user_pages_fast(FOLL_LONGTERM | FOLL_WRITE)`; on failure `pinned_vm` is restored.
-fn ib_umem_get(k: &mut Kernel, a: VirtAddr, n: u64) -> Result<Vec<Pfn>, Fail> {
-    k.mm_mut(MM).pinned_vm += n;
-    let mut v = Vec::new();
-    match pin_user_pages_fast(k, MM, a, n, Foll::LONGTERM | Foll::WRITE, &mut v) {
-        Ok(got) if got == n => Ok(v),
-        r => {
-            k.unpin_user_pages(&v);
-            k.mm_mut(MM).pinned_vm -= n;
-            Err(r.err().unwrap_or(Fail::Errno(Errno::EFAULT)))
-        }
     }
 }
 
@@ -1285,11 +1251,14 @@ fn oracle_39_rdma_umem() {
     for p in PROFILES {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
-        efault(ib_umem_get(&mut k, a1, 1));
+        efault(ib_umem_get(&mut k, MM, a1, 1, true));
         assert_eq!(k.mm(MM).pinned_vm, 0);
         let page = drvpage(&mut k);
         let a6 = setup_insert(&mut k, page);
-        assert_eq!(ib_umem_get(&mut k, a6, 1), Ok(vec![page]));
+        assert_eq!(
+            ib_umem_get(&mut k, MM, a6, 1, true).map(|u| u.pages),
+            Ok(vec![page])
+        );
         assert_eq!(status(&k, MM).vm_pin, 4);
         assert!(pinned(&k, page));
     }

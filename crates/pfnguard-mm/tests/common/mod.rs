@@ -403,34 +403,10 @@ pub fn bad_page_map(k: &Kernel) -> bool {
         .any(|e| matches!(e, pfnguard_mm::Event::BadPageMap { .. }))
 }
 
-/// io_uring IORING_REGISTER_BUFFERS (io_uring/rsrc.c:io_pin_pages): 6.12 `pin_user_pages_fast
-/// (FOLL_WRITE|FOLL_LONGTERM)` with the GUP errno passed through; 6.1 `pin_user_pages()` under
-/// the mmap lock and -EOPNOTSUPP for file VMAs other than shmem and hugetlb (after the pin).
+/// io_uring IORING_REGISTER_BUFFERS: the model's `io_sqe_buffer_register()`, the frames it
+/// pinned.
 pub fn io_uring_register(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> KResult<Vec<Pfn>> {
-    let mut pages = Vec::new();
-    let flags = Foll::WRITE | Foll::LONGTERM;
-    let n = if k.profile.io_uring_pin_fast {
-        gup::pin_user_pages_fast(k, mm, addr, nr, flags, &mut pages)?
-    } else {
-        gup::pin_user_pages(k, mm, addr, nr, flags, &mut pages)?
-    };
-    if n != nr {
-        k.unpin_user_pages(&pages);
-        return Err(Errno::EFAULT.into());
-    }
-    if k.profile.io_uring_rejects_non_shmem_files {
-        let bad = k
-            .mm(mm)
-            .vmas
-            .values()
-            .filter(|v| v.start.0 < addr.0 + nr * PAGE_SIZE && v.end > addr)
-            .any(|v| v.file.is_some() && !v.is_shmem() && !v.is_hugetlb());
-        if bad {
-            k.unpin_user_pages(&pages);
-            return Err(Errno::EOPNOTSUPP.into());
-        }
-    }
-    Ok(pages)
+    pfnguard_mm::io_uring::io_sqe_buffer_register(k, mm, addr, nr)
 }
 
 /// Whether `pfn` has an anon, shmem or NULL mapping.
