@@ -530,6 +530,8 @@ fn checks() -> Vec<Check> {
     val!(v, false, "NLM_F_REQUEST", NLM_F_REQUEST);
     val!(v, false, "NLM_F_ACK", NLM_F_ACK);
     val!(v, false, "NLMSG_ERROR", NLMSG_ERROR);
+    val!(v, false, "NLM_F_DUMP", NLM_F_DUMP);
+    val!(v, false, "NLMSG_DONE", NLMSG_DONE);
     size!(v, false, "struct nlmsghdr", Nlmsghdr);
     off!(
         v,
@@ -556,6 +558,9 @@ fn checks() -> Vec<Check> {
         "RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)",
         uapi::rdma_nl_get_type(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)
     );
+    val!(v, r, "RDMA_NLDEV_CMD_GET", RDMA_NLDEV_CMD_GET);
+    val!(v, r, "RDMA_NLDEV_CMD_DELLINK", RDMA_NLDEV_CMD_DELLINK);
+    val!(v, r, "RDMA_NLDEV_ATTR_DEV_INDEX", RDMA_NLDEV_ATTR_DEV_INDEX);
     val!(v, r, "RDMA_NLDEV_ATTR_DEV_NAME", RDMA_NLDEV_ATTR_DEV_NAME);
     val!(v, r, "RDMA_NLDEV_ATTR_NDEV_NAME", RDMA_NLDEV_ATTR_NDEV_NAME);
     val!(v, r, "RDMA_NLDEV_ATTR_LINK_TYPE", RDMA_NLDEV_ATTR_LINK_TYPE);

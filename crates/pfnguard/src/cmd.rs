@@ -255,11 +255,12 @@ pub fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pfnguard probe`.
+/// `pfnguard probe`. `create_soft_roce`: `--create-soft-roce[=IFACE]`, `""` without IFACE.
 pub fn probe(
     exporters: Vec<String>,
     odirect: Option<PathBuf>,
     timeout: u64,
+    create_soft_roce: Option<String>,
     format: Format,
 ) -> Result<ExitCode> {
     if timeout == 0 {
@@ -269,6 +270,13 @@ pub fn probe(
         exporters,
         op_timeout: Duration::from_secs(timeout),
         odirect_path: odirect,
+        create_soft_roce: create_soft_roce.map(|iface| {
+            if iface.is_empty() {
+                pfnguard_probe::SoftRoce::FirstUp
+            } else {
+                pfnguard_probe::SoftRoce::Netdev(iface)
+            }
+        }),
     };
     let r = pfnguard_probe::run(&opts);
     match format {

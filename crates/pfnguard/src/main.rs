@@ -130,6 +130,19 @@ enum Command {
         /// Time bound of one op, in seconds.
         #[arg(long, default_value_t = 10)]
         timeout: u64,
+        /// For rdma_reg_mr on a host without an RDMA device: create the soft-RoCE device rxe0
+        /// over IFACE (without IFACE: the first non-loopback interface that is up). This changes
+        /// host state while the probe runs; the device is removed when the probe ends. Needs
+        /// the rdma_rxe module loaded and CAP_NET_ADMIN. Without this flag no device is created
+        /// and rdma_reg_mr is `unavailable: ENODEV` on such a host.
+        #[arg(
+            long,
+            value_name = "IFACE",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = ""
+        )]
+        create_soft_roce: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -192,8 +205,9 @@ fn main() -> ExitCode {
             exporters,
             odirect,
             timeout,
+            create_soft_roce,
             format,
-        } => cmd::probe(exporters, odirect, timeout, format),
+        } => cmd::probe(exporters, odirect, timeout, create_soft_roce, format),
         Command::Check { probe, format } => check::check(&probe, format),
         Command::Exporters => cmd::list_exporters(),
         Command::Ops => cmd::list_ops(),

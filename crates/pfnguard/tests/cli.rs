@@ -399,3 +399,44 @@ fn check_rejects_unreadable_or_foreign_reports() {
         &["broken.json:2:"],
     );
 }
+
+/// `probe --create-soft-roce[=IFACE]` is accepted and passed through; an interface name the
+/// kernel could not have is refused before anything is created. Without the flag the hint names
+/// the option. Only checked on a host without an RDMA device (no uverbs node).
+#[test]
+fn probe_creates_no_soft_roce_device_unless_asked() {
+    let uverbs = std::fs::read_dir("/dev/infiniband").is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("uverbs"))
+    });
+    if uverbs {
+        return;
+    }
+    let ib = || {
+        std::fs::read_dir("/sys/class/infiniband")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = ib();
+    let rdma = |extra: &[&str]| {
+        let mut args = vec!["probe", "--exporter", "memfd", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = pfnguard(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("probe JSON");
+        j["exporters"][0]["ops"]["rdma_reg_mr"]
+            .as_str()
+            .expect("rdma_reg_mr value")
+            .to_owned()
+    };
+    let plain = rdma(&[]);
+    assert!(
+        plain.starts_with("unavailable: ENODEV (no RDMA device; create_soft_roce"),
+        "{plain}"
+    );
+    let named = rdma(&["--create-soft-roce=no/such"]);
+    assert!(named.starts_with("unavailable: ENODEV ("), "{named}");
+    assert_ne!(named, plain);
+    assert_eq!(ib(), before, "no RDMA device was left behind");
+    assert_usage_error(&["probe", "--create-soft-roce", "eth0"], &["eth0"]);
+}
