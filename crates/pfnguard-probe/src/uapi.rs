@@ -787,7 +787,7 @@ pub struct IbUverbsDeregMr {
 }
 
 // ---------------------------------------------------------------------------
-// <linux/netlink.h>, <rdma/rdma_netlink.h>: creating a soft-RoCE link
+// <linux/netlink.h>, <rdma/rdma_netlink.h>: creating and removing a soft-RoCE link
 // ---------------------------------------------------------------------------
 
 /// `NETLINK_RDMA`.
