@@ -1,5 +1,5 @@
 //! Every catalogue exporter on both modeled kernels under policy `off`: the full row of op
-//! values, written out from the kernel sources (spec exporters.md §C, the source cross-check
+//! values, written out from the kernel sources (`docs/exporters.md` §C, the source cross-check
 //! table), and the individual cells that carry a source finding, each with its cite.
 
 use std::collections::BTreeMap;

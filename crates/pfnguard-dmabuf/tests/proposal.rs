@@ -1,4 +1,4 @@
-//! The 2021 proposal's claims, run on the model (spec mm-semantics §11):
+//! The 2021 proposal's claims, run on the model (`docs/mm-semantics.md` §11):
 //!
 //! * under `warn` (the v3 patch: `WARN_ON_ONCE(!(vm_flags & VM_PFNMAP))` after the exporter's
 //!   mmap) the three holes (a) VM_PFNMAP|VM_MIXEDMAP + vm_insert_page, (b) VM_IO(+MIXEDMAP) +

@@ -1,6 +1,7 @@
-//! The model test oracles of spec §13 (`/work/shared/spec/mm-semantics.md`), one test per
-//! numbered oracle, on both profiles. Where the spec and the Debian sources disagree the source
-//! wins and a comment names the function.
+//! The model test oracles of `docs/mm-semantics.md` §13, one test per numbered oracle, on both
+//! profiles. Where that text and the Debian sources disagree the source wins, a comment names
+//! the function, and the disagreement is listed under "Corrections found against the source" at
+//! the end of `docs/mm-semantics.md`.
 
 mod common;
 
@@ -1085,7 +1086,8 @@ fn oracle_32_mlock_special_vmas() {
         assert!(!vflags(&k, MM, a).any(VmFlags::LOCKED_MASK));
         assert_eq!(k.mm(MM).locked_vm, 0);
 
-        // D5: a MIXEDMAP VMA with a hole and no ->fault: populate -EFAULT becomes -ENOMEM.
+        // A MIXEDMAP VMA with a hole and no ->fault: populate -EFAULT becomes -ENOMEM
+        // (__mlock_posix_error_return; docs/mm-semantics.md, corrections, item 7).
         let drv = Driver {
             pre_flags: VmFlags::MIXEDMAP,
             ..Driver::default()

@@ -5,6 +5,9 @@
 //! kernel for good.
 //!
 //! `PROPTEST_CASES` overrides the default of 10,000 cases per property.
+//!
+//! A failing case's seed is appended to `tests/properties.proptest-regressions`, which is
+//! committed: every later run replays the recorded seeds before generating new cases.
 
 mod common;
 
@@ -31,6 +34,7 @@ use pfnguard_mm::{
     PAGE_SIZE, PROFILES,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -751,12 +755,45 @@ impl World {
     }
 }
 
+/// Where failing seeds go: the source file's name with this extension, next to it.
+const REGRESSIONS: FileFailurePersistence =
+    FileFailurePersistence::WithSource("proptest-regressions");
+
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: cases(),
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(REGRESSIONS)),
         ..ProptestConfig::default()
     }
+}
+
+/// The properties persist their failures to the committed regressions file, and proptest reads
+/// every seed recorded there.
+#[test]
+fn failures_persist_to_the_committed_regressions_file() {
+    let cfg = config();
+    let persistence = cfg.failure_persistence.as_deref();
+    let file = persistence.and_then(|p| p.as_any().downcast_ref::<FileFailurePersistence>());
+    assert_eq!(file, Some(&REGRESSIONS));
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("properties.proptest-regressions");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        text.starts_with("# Seeds for failure cases proptest has generated in the past."),
+        "{} lacks proptest's header",
+        path.display()
+    );
+    let seeds = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .inspect(|l| assert!(l.starts_with("cc "), "not a seed line: {l}"))
+        .count();
+    let loaded = persistence
+        .map(|p| p.load_persisted_failures2(Some(file!())).len())
+        .unwrap_or_default();
+    assert_eq!(loaded, seeds, "proptest reads every recorded seed");
 }
 
 proptest! {

@@ -17,10 +17,11 @@
 //! `kvm_map` creates a VM on `/dev/kvm` whose vCPU writes into a memslot
 //! over the mapping (`unavailable: ENOENT` without `/dev/kvm`).
 //! `rdma_reg_mr` registers the mapping as a memory region through the legacy
-//! uverbs `write()` ABI on the first `/dev/infiniband/uverbs*` node; when
-//! there is none but `rdma_rxe` is loaded, the probe first creates the
-//! soft-RoCE device `rxe0` over the first non-loopback interface that is up
-//! (RDMA netlink). Without a device it is `unavailable: ENODEV`.
+//! uverbs `write()` ABI on the first `/dev/infiniband/uverbs*` node. Without
+//! one it is `unavailable: ENODEV`, unless [`ProbeOptions::create_soft_roce`]
+//! asks for a soft-RoCE device and `rdma_rxe` is loaded: then the probe
+//! creates `rxe0` over the chosen network interface (RDMA netlink) and
+//! removes it again when it ends. The probe changes no other host state.
 //!
 //! Modules: [`uapi`] (hand-written kernel uapi layouts, checked against the
 //! headers by `tests/uapi_headers.rs`), [`procfs`] (smaps, maps, pagemap and
@@ -67,6 +68,22 @@ pub struct ProbeOptions {
     pub op_timeout: Duration,
     /// File or block device for the O_DIRECT ops; `None` picks one.
     pub odirect_path: Option<PathBuf>,
+    /// Create a soft-RoCE device for `rdma_reg_mr` when the host has no RDMA
+    /// device (no `/dev/infiniband/uverbs*`) and `rdma_rxe` is loaded. This
+    /// changes host state: the device `rxe0` exists while the probe runs and is
+    /// removed when [`run`] returns (also when it unwinds). `None` (the
+    /// default) never creates one; `rdma_reg_mr` is then
+    /// `unavailable: ENODEV (no RDMA device; ...)` on a host without a device.
+    pub create_soft_roce: Option<SoftRoce>,
+}
+
+/// The network interface a soft-RoCE device is created over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoftRoce {
+    /// The first interface, by name, that is up and not a loopback.
+    FirstUp,
+    /// This interface, which must exist and be up.
+    Netdev(String),
 }
 
 impl Default for ProbeOptions {
@@ -76,6 +93,7 @@ impl Default for ProbeOptions {
             exporters: Vec::new(),
             op_timeout: Duration::from_secs(10),
             odirect_path: None,
+            create_soft_roce: None,
         }
     }
 }
@@ -322,13 +340,13 @@ pub fn kernel_release() -> String {
 pub fn run(opts: &ProbeOptions) -> ProbeReport {
     let page = rustix::param::page_size();
     let odirect = odirect::OdirectTarget::resolve(opts.odirect_path.as_deref());
+    // A soft-RoCE device created here is removed below, or by its destructor on unwind.
+    let (rdma, soft_roce) = rdma::setup(opts.op_timeout, opts.create_soft_roce.as_ref());
     let env = ops::Env {
         page,
         timeout: opts.op_timeout,
         odirect: odirect.path.clone(),
-        rdma: worker::run(opts.op_timeout, |_| rdma::device())
-            .unwrap_or_else(|e| Err(format!("ENODEV (finding an RDMA device failed: {e})")))
-            .map(PathBuf::from),
+        rdma,
     };
     let discovery = discover(opts.op_timeout);
     let (found, unmodeled) = discovery.candidates();
@@ -361,6 +379,9 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
         }
     }
     drop(odirect);
+    if let Some(Err(e)) = soft_roce.map(rdma::SoftRoceDevice::remove) {
+        eprintln!("pfnguard: {e}");
+    }
     ProbeReport {
         kernel_release: kernel_release(),
         kernel_version: kernel_version(),

@@ -787,15 +787,21 @@ pub struct IbUverbsDeregMr {
 }
 
 // ---------------------------------------------------------------------------
-// <linux/netlink.h>, <rdma/rdma_netlink.h>: creating a soft-RoCE link
+// <linux/netlink.h>, <rdma/rdma_netlink.h>: creating and removing a soft-RoCE link
 // ---------------------------------------------------------------------------
 
 /// `NETLINK_RDMA`.
 pub const NETLINK_RDMA: u32 = 20;
 /// `RDMA_NL_NLDEV`, the netlink client of the RDMA device interface.
 pub const RDMA_NL_NLDEV: u16 = 5;
+/// `RDMA_NLDEV_CMD_GET` (with `NLM_F_DUMP`: every RDMA device).
+pub const RDMA_NLDEV_CMD_GET: u16 = 1;
 /// `RDMA_NLDEV_CMD_NEWLINK`.
 pub const RDMA_NLDEV_CMD_NEWLINK: u16 = 3;
+/// `RDMA_NLDEV_CMD_DELLINK`.
+pub const RDMA_NLDEV_CMD_DELLINK: u16 = 4;
+/// `RDMA_NLDEV_ATTR_DEV_INDEX` (u32).
+pub const RDMA_NLDEV_ATTR_DEV_INDEX: u16 = 1;
 /// `RDMA_NLDEV_ATTR_DEV_NAME` (string).
 pub const RDMA_NLDEV_ATTR_DEV_NAME: u16 = 2;
 /// `RDMA_NLDEV_ATTR_NDEV_NAME` (string).
@@ -840,3 +846,7 @@ pub const NLM_F_REQUEST: u16 = 1;
 pub const NLM_F_ACK: u16 = 4;
 /// `NLMSG_ERROR`: the kernel's answer, an errno (0 for an acknowledgement).
 pub const NLMSG_ERROR: u16 = 2;
+/// `NLM_F_DUMP`.
+pub const NLM_F_DUMP: u16 = 0x300;
+/// `NLMSG_DONE`: the end of a dump.
+pub const NLMSG_DONE: u16 = 3;

@@ -15,12 +15,41 @@ fn opts(ids: &[ExporterId]) -> ProbeOptions {
         exporters: ids.to_vec(),
         op_timeout: Duration::from_secs(10),
         odirect_path: None,
+        create_soft_roce: None,
     }
+}
+
+/// The RDMA devices of the host (`/sys/class/infiniband`), by name.
+fn ib_devices() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/infiniband")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Whether the host has a uverbs node.
+fn has_uverbs_node() -> bool {
+    std::fs::read_dir("/dev/infiniband").is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("uverbs"))
+    })
 }
 
 #[test]
 fn memfd_control() {
+    let uverbs = has_uverbs_node();
+    let ib_before = ib_devices();
     let report = run(&opts(&[ExporterId::Memfd]));
+    assert_eq!(
+        ib_devices(),
+        ib_before,
+        "the probe creates no RDMA device unless asked"
+    );
     assert!(!report.kernel_release.is_empty());
     assert_eq!(report.exporters.len(), 1);
     let row = &report.exporters[0];
@@ -64,10 +93,12 @@ fn memfd_control() {
     }
     let kvm = op(OpKey::KvmMap);
     assert!(!kvm.is_empty() && kvm != "skipped", "{kvm}");
-    if !std::path::Path::new("/dev/infiniband").exists()
-        && !std::path::Path::new("/sys/module/rdma_rxe").exists()
-    {
-        assert_eq!(op(OpKey::RdmaRegMr), "unavailable: ENODEV");
+    if !uverbs {
+        let rdma = op(OpKey::RdmaRegMr);
+        assert!(
+            rdma.starts_with("unavailable: ENODEV (no RDMA device; create_soft_roce"),
+            "{rdma}"
+        );
     } else {
         // ok, or an errno (RLIMIT_MEMLOCK without CAP_IPC_LOCK), or unavailable.
         let rdma = op(OpKey::RdmaRegMr);

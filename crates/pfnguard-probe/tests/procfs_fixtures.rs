@@ -204,7 +204,7 @@ fn memfd_control_on_the_dev_machine() {
 }
 
 /// The Debian guests' captures against the VmFlags / exp_name / Rss columns of
-/// the exporter catalogue (shared/spec/exporters.md §C1), written down
+/// the exporter catalogue (`docs/exporters.md` §C1), written down
 /// independently of the capture's own `expect` block.
 #[test]
 fn debian_captures_match_the_exporter_catalogue() {

@@ -4,13 +4,83 @@
 //! RDMA ones from linux-libc-dev).
 //!
 //! A small C program prints `sizeof`, `offsetof` and the macro values; the
-//! test compiles it with `$CC` (default `cc`), runs it and compares. Without a
-//! C compiler the test is skipped with a message; without DRM or RDMA headers
-//! only that part is skipped.
+//! test compiles it with `$CC` (default `cc`), runs it and compares.
+//!
+//! Without a C compiler, or without the base, DRM or RDMA headers, the test
+//! fails: an unchecked layout is not a passing one. A developer who cannot
+//! install them opts out with `PFNGUARD_SKIP_UAPI=1`; the test then prints
+//! what it did not check and why. Under CI (`CI` set to anything but `false`
+//! or `0`) the opt-out is ignored and the test always fails when it cannot
+//! check. `scripts/test` installs gcc, linux-libc-dev and libdrm-dev when run
+//! as root on Debian.
 
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;
+
+/// The environment variable a developer sets to `1` to skip the checks that
+/// need a C compiler or headers this machine lacks.
+const SKIP_VAR: &str = "PFNGUARD_SKIP_UAPI";
+
+/// Whether a `CI` value means the test runs under CI (set, and not `false`/`0`).
+fn is_ci(ci: Option<&str>) -> bool {
+    ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// What to do when a check cannot run: `Err` with the failure message, or
+/// `Ok` with the skip message.
+fn unchecked(
+    what: &str,
+    why: &str,
+    ci: Option<&str>,
+    skip: Option<&str>,
+) -> Result<String, String> {
+    if is_ci(ci) {
+        return Err(format!("{what} cannot be checked under CI: {why}"));
+    }
+    if skip != Some("1") {
+        return Err(format!(
+            "{what} cannot be checked: {why}\n\
+             install them (scripts/test does as root), or set {SKIP_VAR}=1 to skip this check"
+        ));
+    }
+    Ok(format!("SKIPPED ({SKIP_VAR}=1): {what}: {why}"))
+}
+
+/// The checks named by `what` cannot run because of `why`: fail, unless the
+/// developer opted out outside CI, in which case say what was skipped.
+fn cannot_check(what: &str, why: &str) {
+    let ci = std::env::var("CI").ok();
+    let skip = std::env::var(SKIP_VAR).ok();
+    match unchecked(what, why, ci.as_deref(), skip.as_deref()) {
+        Ok(msg) => eprintln!("{msg}"),
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+#[test]
+fn unchecked_layouts_fail_unless_opted_out_outside_ci() {
+    let why = "no C compiler";
+    assert!(unchecked("x", why, None, None).is_err());
+    assert!(unchecked("x", why, None, Some("0")).is_err());
+    assert!(unchecked("x", why, Some("false"), Some("yes")).is_err());
+    let skipped = unchecked("x", why, None, Some("1")).unwrap();
+    assert!(skipped.contains("PFNGUARD_SKIP_UAPI=1") && skipped.contains(why));
+    assert!(unchecked("x", why, Some("0"), Some("1")).is_ok());
+    for ci in ["true", "1", "yes"] {
+        let err = unchecked("x", why, Some(ci), Some("1")).unwrap_err();
+        assert!(err.contains("under CI"), "{err}");
+    }
+    assert!(missing_header(
+        "uapi.c:4:10: fatal error: linux/dma-heap.h: No such file or directory"
+    ));
+    assert!(!missing_header("uapi.c:9: error: 'FOO' undeclared"));
+}
+
+/// Whether the compiler's error output says an `#include`d header is missing.
+fn missing_header(stderr: &str) -> bool {
+    stderr.contains(".h: No such file or directory") || stderr.contains("file not found")
+}
 
 use pfnguard_probe::uapi::{self, *};
 
@@ -460,6 +530,8 @@ fn checks() -> Vec<Check> {
     val!(v, false, "NLM_F_REQUEST", NLM_F_REQUEST);
     val!(v, false, "NLM_F_ACK", NLM_F_ACK);
     val!(v, false, "NLMSG_ERROR", NLMSG_ERROR);
+    val!(v, false, "NLM_F_DUMP", NLM_F_DUMP);
+    val!(v, false, "NLMSG_DONE", NLMSG_DONE);
     size!(v, false, "struct nlmsghdr", Nlmsghdr);
     off!(
         v,
@@ -486,6 +558,9 @@ fn checks() -> Vec<Check> {
         "RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)",
         uapi::rdma_nl_get_type(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_NEWLINK)
     );
+    val!(v, r, "RDMA_NLDEV_CMD_GET", RDMA_NLDEV_CMD_GET);
+    val!(v, r, "RDMA_NLDEV_CMD_DELLINK", RDMA_NLDEV_CMD_DELLINK);
+    val!(v, r, "RDMA_NLDEV_ATTR_DEV_INDEX", RDMA_NLDEV_ATTR_DEV_INDEX);
     val!(v, r, "RDMA_NLDEV_ATTR_DEV_NAME", RDMA_NLDEV_ATTR_DEV_NAME);
     val!(v, r, "RDMA_NLDEV_ATTR_NDEV_NAME", RDMA_NLDEV_ATTR_NDEV_NAME);
     val!(v, r, "RDMA_NLDEV_ATTR_LINK_TYPE", RDMA_NLDEV_ATTR_LINK_TYPE);
@@ -553,16 +628,25 @@ fn uapi_matches_kernel_headers() {
     let out = match Command::new(&cc).arg("-o").arg(&bin).arg(&src).output() {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: no C compiler `{cc}` found; install gcc and linux-libc-dev to check the uapi layouts");
+            cannot_check(
+                "the uapi layouts",
+                &format!("no C compiler `{cc}` found (install gcc and linux-libc-dev)"),
+            );
             return;
         }
         Err(e) => panic!("running {cc}: {e}"),
     };
-    assert!(
-        out.status.success(),
-        "{cc} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if missing_header(&stderr) {
+            cannot_check(
+                "the uapi layouts",
+                &format!("{cc} lacks kernel headers (install linux-libc-dev):\n{stderr}"),
+            );
+            return;
+        }
+        panic!("{cc} failed:\n{stderr}");
+    }
     let run = Command::new(&bin).output().expect("run the C program");
     assert!(run.status.success());
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -605,13 +689,16 @@ fn uapi_matches_kernel_headers() {
         assert!(*seen || skipped, "{} was not checked", c.c);
     }
     if no_drm {
-        eprintln!(
-            "SKIPPED (partially): no <drm/drm.h> or <libdrm/drm.h>; the DRM layouts were not checked (install libdrm-dev)"
+        cannot_check(
+            "the DRM layouts",
+            "no <drm/drm.h> or <libdrm/drm.h> (install libdrm-dev)",
         );
     }
     if no_rdma {
-        eprintln!(
-            "SKIPPED (partially): no <rdma/ib_user_verbs.h>, <rdma/ib_user_ioctl_verbs.h> or <rdma/rdma_netlink.h>; the RDMA layouts were not checked (install linux-libc-dev)"
+        cannot_check(
+            "the RDMA layouts",
+            "no <rdma/ib_user_verbs.h>, <rdma/ib_user_ioctl_verbs.h> or <rdma/rdma_netlink.h> \
+             (install linux-libc-dev)",
         );
     }
     let checked = seen.iter().filter(|s| **s).count();

@@ -195,18 +195,26 @@ pub fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pfnguard probe`.
+/// `pfnguard probe`. `create_soft_roce`: `--create-soft-roce[=IFACE]`, `""` without IFACE.
 pub fn probe(
     out: &mut dyn Write,
     exporters: Vec<ExporterId>,
     odirect: Option<PathBuf>,
     timeout: u64,
+    create_soft_roce: Option<String>,
     format: Format,
 ) -> Result<ExitCode> {
     let opts = pfnguard_probe::ProbeOptions {
         exporters,
         op_timeout: Duration::from_secs(timeout),
         odirect_path: odirect,
+        create_soft_roce: create_soft_roce.map(|iface| {
+            if iface.is_empty() {
+                pfnguard_probe::SoftRoce::FirstUp
+            } else {
+                pfnguard_probe::SoftRoce::Netdev(iface)
+            }
+        }),
     };
     let r = pfnguard_probe::run(&opts);
     match format {

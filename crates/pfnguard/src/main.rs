@@ -204,6 +204,19 @@ enum Command {
         /// Time bound of one op, in seconds.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         timeout: u64,
+        /// For rdma_reg_mr on a host without an RDMA device: create the soft-RoCE device rxe0
+        /// over IFACE (without IFACE: the first non-loopback interface that is up). This changes
+        /// host state while the probe runs; the device is removed when the probe ends. Needs
+        /// the rdma_rxe module loaded and CAP_NET_ADMIN. Without this flag no device is created
+        /// and rdma_reg_mr is `unavailable: ENODEV` on such a host.
+        #[arg(
+            long,
+            value_name = "IFACE",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = ""
+        )]
+        create_soft_roce: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -288,8 +301,9 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             exporters,
             odirect,
             timeout,
+            create_soft_roce,
             format,
-        } => cmd::probe(out, exporters, odirect, timeout, format),
+        } => cmd::probe(out, exporters, odirect, timeout, create_soft_roce, format),
         Command::Check { probe, format } => check::check(out, &probe, format),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),

@@ -20,16 +20,27 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A committed real-kernel probe report.
-fn report(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../reports")
-        .join(dir)
-        .join("probe.json")
+/// The committed real-kernel probe report of a line's std-VGA boot (`reports/<release>/`).
+fn report(line: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("reports/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with(&format!("{line}.")) && !n.ends_with("-cirrus"))
+        })
+        .collect();
+    found.sort();
+    let d = found
+        .pop()
+        .unwrap_or_else(|| panic!("no report of Linux {line} in reports/"));
+    d.join("probe.json")
 }
 
-const R61: &str = "6.1.0-56-amd64";
-const R612: &str = "6.12.117+deb12-amd64";
+const R61: &str = "6.1";
+const R612: &str = "6.12";
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pfnguard-cli-{}", std::process::id()));
@@ -771,4 +782,45 @@ fn check_rejects_unreadable_or_foreign_reports() {
     let p = tmp("broken.json");
     std::fs::write(&p, "{\n  \"kernel_release\": 3\n}").expect("write");
     assert_usage_error(&["check", "--probe", path(&p)], &["broken.json:2:"]);
+}
+
+/// `probe --create-soft-roce[=IFACE]` is accepted and passed through; an interface name the
+/// kernel could not have is refused before anything is created. Without the flag the hint names
+/// the option. Only checked on a host without an RDMA device (no uverbs node).
+#[test]
+fn probe_creates_no_soft_roce_device_unless_asked() {
+    let uverbs = std::fs::read_dir("/dev/infiniband").is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("uverbs"))
+    });
+    if uverbs {
+        return;
+    }
+    let ib = || {
+        std::fs::read_dir("/sys/class/infiniband")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = ib();
+    let rdma = |extra: &[&str]| {
+        let mut args = vec!["probe", "--exporter", "memfd", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = pfnguard(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("probe JSON");
+        j["exporters"][0]["ops"]["rdma_reg_mr"]
+            .as_str()
+            .expect("rdma_reg_mr value")
+            .to_owned()
+    };
+    let plain = rdma(&[]);
+    assert!(
+        plain.starts_with("unavailable: ENODEV (no RDMA device; create_soft_roce"),
+        "{plain}"
+    );
+    let named = rdma(&["--create-soft-roce=no/such"]);
+    assert!(named.starts_with("unavailable: ENODEV ("), "{named}");
+    assert_ne!(named, plain);
+    assert_eq!(ib(), before, "no RDMA device was left behind");
+    assert_usage_error(&["probe", "--create-soft-roce", "eth0"], &["eth0"]);
 }

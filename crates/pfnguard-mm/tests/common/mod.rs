@@ -1,13 +1,13 @@
 //! Model drivers and small helpers shared by the integration tests: exporters shaped like the
-//! ones of spec §12/§13 (remap, vm_insert_page, `vmf->page`, vmf_insert_pfn, vmf_insert_mixed),
-//! memfds, and thin consumer wrappers that issue the GUP calls the real consumers make.
+//! ones of `docs/mm-semantics.md` §12/§13 (remap, vm_insert_page, `vmf->page`, vmf_insert_pfn,
+//! vmf_insert_mixed), memfds, and thin consumer wrappers that issue the GUP calls the real
+//! consumers make.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use pfnguard_mm::frames::{AllocSpec, FolioId, Mapping};
-use pfnguard_mm::gup::{self, Foll};
 use pfnguard_mm::insert::{PfnT, VmallocArea};
 use pfnguard_mm::kernel::Kernel;
 use pfnguard_mm::mmap::do_mmap;
@@ -315,7 +315,7 @@ pub fn map(
     )
 }
 
-/// Spec §13 mapping (1): a one-page VMA covered by `remap_pfn_range(pfn(drvpage))`.
+/// `docs/mm-semantics.md` §13 mapping (1): a one-page VMA covered by `remap_pfn_range(pfn(drvpage))`.
 pub fn setup_remap(k: &mut Kernel) -> (VirtAddr, Pfn) {
     let p = drvpage(k);
     let a = map_shared(
@@ -330,7 +330,7 @@ pub fn setup_remap(k: &mut Kernel) -> (VirtAddr, Pfn) {
     (a, p)
 }
 
-/// Spec §13 mapping (6): a one-page VMA filled by `vm_insert_page(page)`.
+/// `docs/mm-semantics.md` §13 mapping (6): a one-page VMA filled by `vm_insert_page(page)`.
 pub fn setup_insert(k: &mut Kernel, page: Pfn) -> VirtAddr {
     map_shared(
         k,
@@ -343,7 +343,7 @@ pub fn setup_insert(k: &mut Kernel, page: Pfn) -> VirtAddr {
     .expect("mmap")
 }
 
-/// Spec §13 mapping (21): a one-page VM_MIXEDMAP VMA whose `->fault` calls
+/// `docs/mm-semantics.md` §13 mapping (21): a one-page VM_MIXEDMAP VMA whose `->fault` calls
 /// `vmf_insert_mixed(pfn_to_pfn_t(pfn))`, touched once.
 pub fn setup_mixed(k: &mut Kernel, pfn: Pfn) -> VirtAddr {
     let a = map_shared(
