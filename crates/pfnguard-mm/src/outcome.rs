@@ -75,16 +75,6 @@ impl fmt::Display for Fail {
 }
 
 impl Fail {
-    /// The value string of the report vocabulary: `EFAULT`, `SIGBUS`, `BUG`.
-    pub fn value(&self) -> String {
-        match self {
-            Fail::Errno(e) => e.name().to_owned(),
-            Fail::Signal(s) => s.name().to_owned(),
-            Fail::Bug(_) => "BUG".to_owned(),
-            Fail::Hang(_) => "timeout".to_owned(),
-        }
-    }
-
     /// The errno, if this is one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
