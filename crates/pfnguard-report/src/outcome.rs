@@ -12,6 +12,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::OpKey;
 
+/// Whether `name` is `prefix` followed by at least one capital or digit, as the kernel's
+/// symbolic errno and signal names are.
+fn is_symbol(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
+}
+
 /// An errno name as userspace sees it: `EFAULT`, `EOPNOTSUPP`, or `errno N` for a value
 /// without a name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,11 +31,7 @@ pub struct ErrnoName(String);
 impl ErrnoName {
     /// The name, checked: `E` followed by capitals and digits, or `errno N`.
     pub fn new(name: &str) -> Result<Self, BadOutcome> {
-        let named = name.len() > 1
-            && name.starts_with('E')
-            && name[1..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let named = is_symbol(name, "E");
         let numbered = name
             .strip_prefix("errno ")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
@@ -55,12 +62,7 @@ impl SignalName {
     }
     /// The name, checked: `SIG` followed by capitals and digits.
     pub fn new(name: &str) -> Result<Self, BadOutcome> {
-        let ok = name.len() > 3
-            && name.starts_with("SIG")
-            && name[3..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok {
+        if is_symbol(name, "SIG") {
             Ok(Self(name.to_owned()))
         } else {
             Err(BadOutcome(name.to_owned()))
