@@ -175,7 +175,7 @@ pub fn run_op(k: &mut Kernel, exp: &dyn Exporter, cx: &ExportCtx, op: OpKey) -> 
                 let locked = k
                     .mm(mm)
                     .vma_at(addr)
-                    .is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+                    .is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
                 if locked {
                     "ok:locked".into()
                 } else {
@@ -255,7 +255,7 @@ fn mmap_private(k: &mut Kernel, e: &Exported) -> OpValue {
 /// it])` (6.12) or `iov_iter_get_pages2()` → `get_user_pages_fast(FOLL_GET)` (6.1); none taken →
 /// -EFAULT.
 fn odirect(k: &mut Kernel, mm: MmId, addr: VirtAddr, read: bool) -> OpValue {
-    let gup = if read { Foll::WRITE } else { Foll(0) };
+    let gup = if read { Foll::WRITE } else { Foll::empty() };
     let mut pages = Vec::new();
     let pin = k.profile.odirect_uses_pin;
     trace!(
@@ -298,7 +298,7 @@ fn vmsplice(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
         "iov_iter_get_pages2 -> get_user_pages_fast(FOLL_GET)"
     );
     k.trace.enter();
-    let r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
+    let r = get_user_pages_fast(k, mm, addr, 1, Foll::empty(), &mut pages);
     k.trace.leave();
     match r {
         Ok(n) if n > 0 => {
@@ -405,7 +405,7 @@ fn futex_wake_shared(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> OpValue {
     k.trace.enter();
     let mut r = get_user_pages_fast(k, mm, addr, 1, Foll::WRITE, &mut pages);
     if matches!(r, Err(Fail::Errno(Errno::EFAULT))) {
-        r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
+        r = get_user_pages_fast(k, mm, addr, 1, Foll::empty(), &mut pages);
     }
     k.trace.leave();
     match r {

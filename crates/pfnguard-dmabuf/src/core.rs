@@ -56,7 +56,7 @@ impl DmaBuf {
 
     /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
     pub fn pages(&self) -> u64 {
-        self.size >> 12
+        self.size >> pfnguard_mm::PAGE_SHIFT
     }
 }
 
@@ -147,7 +147,7 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
     match policy {
         Policy::Off => Ok(()),
         Policy::Warn => {
-            if !flags.has(VmFlags::PFNMAP) {
+            if !flags.contains(VmFlags::PFNMAP) {
                 vma.kernel()
                     .warn_once(site, "!(vma->vm_flags & VM_PFNMAP) [policy warn]");
             } else {
@@ -156,7 +156,7 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
             Ok(())
         }
         Policy::Require | Policy::Strict => {
-            if !flags.has(VmFlags::PFNMAP) || flags.has(VmFlags::MIXEDMAP) {
+            if !flags.contains(VmFlags::PFNMAP) || flags.contains(VmFlags::MIXEDMAP) {
                 trace!(
                     vma.kernel(),
                     site,
@@ -363,7 +363,7 @@ pub fn map_attachment(pages: &[Pfn], debug: SgDebug) -> Vec<SgEntry> {
             SgEntry {
                 page,
                 dma_address: p.phys(),
-                dma_len: 4096,
+                dma_len: pfnguard_mm::PAGE_SIZE,
             }
         })
         .collect()

@@ -137,9 +137,9 @@ pub struct Description {
     /// `->mmap` returns -EINVAL for MAP_PRIVATE.
     pub requires_shared: bool,
     /// `vm_flags_set()` in `->mmap`.
-    pub set_flags: u64,
+    pub set_flags: VmFlags,
     /// `vm_flags_clear()` in `->mmap`.
-    pub clear_flags: u64,
+    pub clear_flags: VmFlags,
     /// The insert function.
     pub insert: Insert,
     /// When.
@@ -249,12 +249,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
     }
     let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>,
                  key: &'static str|
-     -> Result<u64, CustomError> {
-        let mut f = 0;
+     -> Result<VmFlags, CustomError> {
+        let mut f = VmFlags::empty();
         if let Some(list) = v {
             for item in list.get_ref() {
                 let n = item.get_ref();
-                let bit = VmFlags::from_name(n).ok_or_else(|| {
+                let bit = VmFlags::from_kernel_name(n).ok_or_else(|| {
                     inv(item.span(), key, format!("unknown VMA flag {n:?} (kernel names without VM_, e.g. PFNMAP, IO, MIXEDMAP, DONTEXPAND, DONTDUMP)"))
                 })?;
                 f |= bit;
@@ -351,7 +351,7 @@ struct Backing {
 fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
     let enomem = || Fail::Errno(Errno::ENOMEM);
     let pages = match m {
-        Memory::DriverPages => alloc_driver_pages(k, n, 0)?,
+        Memory::DriverPages => alloc_driver_pages(k, n, FolioFlags::empty())?,
         Memory::Compound => {
             let order = n.next_power_of_two().trailing_zeros() as u8;
             // mm/page_alloc.c:__alloc_pages: an order above MAX_PAGE_ORDER (10 on x86-64)
@@ -415,14 +415,14 @@ impl DmaBufOps for CustomOps {
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         let d = &self.desc;
         const F: &str = "user exporter ->mmap";
-        if d.requires_shared && !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+        if d.requires_shared && !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             trace!(vma.kernel(), F, "requires_shared: MAP_PRIVATE -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
-        if d.set_flags != 0 {
+        if !d.set_flags.is_empty() {
             vma.set_flags(d.set_flags);
         }
-        if d.clear_flags != 0 {
+        if !d.clear_flags.is_empty() {
             vma.clear_flags(d.clear_flags);
         }
         let ops = Arc::new(CustomVmOps {
@@ -474,7 +474,7 @@ impl DmaBufOps for CustomOps {
                         )?,
                         _ => pfnguard_mm::insert::vmf_insert_pfn(vma.kernel(), id, a, p)?,
                     };
-                    if r.any(VmFault::ERROR) {
+                    if r.intersects(VmFault::ERROR) {
                         return Err(Errno::EFAULT.into());
                     }
                 }
@@ -580,7 +580,7 @@ impl VmOperations for CustomVmOps {
             Access::GenericAccessPhys => {
                 let ok = k
                     .vma(vma)
-                    .is_some_and(|v| v.flags.any(VmFlags::IO | VmFlags::PFNMAP));
+                    .is_some_and(|v| v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP));
                 if ok {
                     len as i64
                 } else {

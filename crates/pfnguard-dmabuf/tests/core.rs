@@ -79,7 +79,7 @@ fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
     assert_eq!(v.pgoff, 1);
     assert!(v.file.as_ref().is_some_and(|f| f.is_dma_buf));
     assert!(maps_line(&v).ends_with("/dmabuf:"), "{}", maps_line(&v));
-    assert!(v.flags.all(VmFlags::PFNMAP | VmFlags::IO));
+    assert!(v.flags.contains(VmFlags::PFNMAP | VmFlags::IO));
 }
 
 #[test]

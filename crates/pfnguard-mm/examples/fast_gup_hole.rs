@@ -74,7 +74,7 @@ fn main() {
         );
 
         let mut pages = Vec::new();
-        let slow = get_user_pages(&mut k, mm, addr, 1, Foll(0), &mut pages);
+        let slow = get_user_pages(&mut k, mm, addr, 1, Foll::empty(), &mut pages);
         println!(
             "get_user_pages      -> {}",
             match &slow {
@@ -85,7 +85,7 @@ fn main() {
         k.put_pages(&pages);
 
         let mut pages = Vec::new();
-        let fast = get_user_pages_fast(&mut k, mm, addr, 1, Foll(0), &mut pages);
+        let fast = get_user_pages_fast(&mut k, mm, addr, 1, Foll::empty(), &mut pages);
         println!(
             "get_user_pages_fast -> {}{}",
             match &fast {

@@ -21,12 +21,12 @@ pub fn access_remote_vm(
     force: bool,
 ) -> KResult<u64> {
     const F: &str = "mm/memory.c:__access_remote_vm";
-    let mut gup = Foll(0);
+    let mut gup = Foll::empty();
     if write {
-        gup = gup | Foll::WRITE;
+        gup |= Foll::WRITE;
     }
     if force {
-        gup = gup | Foll::FORCE;
+        gup |= Foll::FORCE;
     }
     let mut done = 0u64;
     let mut a = addr;
@@ -108,7 +108,7 @@ pub fn process_vm_rw(
     const F: &str = "mm/process_vm_access.c:process_vm_rw_single_vec";
     let first = addr.page_down();
     let nr = (addr.0 + len).div_ceil(PAGE_SIZE) - first.0 / PAGE_SIZE;
-    let gup = if write { Foll::WRITE } else { Foll(0) };
+    let gup = if write { Foll::WRITE } else { Foll::empty() };
     let mut pages = Vec::new();
     let r = pin_user_pages_remote(k, mm, first, nr, gup, &mut pages);
     match r {

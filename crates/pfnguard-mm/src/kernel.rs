@@ -8,7 +8,7 @@ use crate::outcome::{Bug, Event, Fail, KResult};
 use crate::pagetable::PageTable;
 use crate::profile::{Config, KernelProfile};
 use crate::trace::Trace;
-use crate::types::{Pfn, VirtAddr};
+use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::vma::{Vma, VmaId};
 
 /// Index of an mm (a process address space) in the [`Kernel`].
@@ -79,7 +79,7 @@ impl Default for Mm {
             has_pinned: false,
             write_protect_seq: 0,
             lock: MmapLock::Unlocked,
-            rlimit_memlock: 8 << 20 >> 12,
+            rlimit_memlock: (8 << 20) >> PAGE_SHIFT,
             next_addr: VirtAddr(MMAP_BASE),
         }
     }
@@ -290,7 +290,7 @@ impl Kernel {
         let folio = self.frames.folio_mut(f);
         folio.refcount -= refs;
         if folio.refcount <= 0 && !folio.is_freed() {
-            folio.flags.0 |= crate::frames::FolioFlags::FREED;
+            folio.flags |= crate::frames::FolioFlags::FREED;
             let (head, mapcount, pins) = (folio.head, folio.mapcount, folio.pincount);
             if mapcount > 0 || pins > 0 {
                 self.events.push(Event::UseAfterFree {
@@ -307,7 +307,7 @@ impl Kernel {
             return;
         };
         let folio = self.frames.folio(f);
-        if folio.flags.has(crate::frames::FolioFlags::ZERO) {
+        if folio.flags.contains(crate::frames::FolioFlags::ZERO) {
             return;
         }
         if folio.is_large() {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::errno::Errno;
 use crate::kernel::{Kernel, MmId, MmapLock};
 use crate::outcome::KResult;
+use crate::pagetable::PgProt;
 use crate::trace;
-use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SIZE, TASK_SIZE_MAX};
+use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX};
 use crate::vma::{vm_get_page_prot, File, VmFlags, VmOperations, Vma, VmaId};
 
 /// `PROT_*` bits.
@@ -52,10 +53,12 @@ impl Prot {
         }
     }
     /// `calc_vm_prot_bits()`.
-    pub fn vm_bits(self) -> u64 {
-        (if self.read { VmFlags::READ } else { 0 })
-            | (if self.write { VmFlags::WRITE } else { 0 })
-            | (if self.exec { VmFlags::EXEC } else { 0 })
+    pub fn vm_bits(self) -> VmFlags {
+        let mut f = VmFlags::empty();
+        f.set(VmFlags::READ, self.read);
+        f.set(VmFlags::WRITE, self.write);
+        f.set(VmFlags::EXEC, self.exec);
+        f
     }
 }
 
@@ -155,7 +158,7 @@ pub fn do_mmap(
     if len > TASK_SIZE_MAX {
         return Err(Errno::ENOMEM.into());
     }
-    if args.pgoff.checked_add(len >> 12).is_none() {
+    if args.pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
         return Err(Errno::EOVERFLOW.into());
     }
     let mut vm_flags =
@@ -168,7 +171,7 @@ pub fn do_mmap(
             if m.rlimit_memlock == 0 {
                 return Err(Errno::EPERM.into());
             }
-            if m.locked_vm + (len >> 12) > m.rlimit_memlock {
+            if m.locked_vm + (len >> PAGE_SHIFT) > m.rlimit_memlock {
                 trace!(k, F, "MAP_LOCKED beyond RLIMIT_MEMLOCK -> -EAGAIN");
                 return Err(Errno::EAGAIN.into());
             }
@@ -187,7 +190,7 @@ pub fn do_mmap(
             }
             vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
             if !f.writable {
-                vm_flags &= !(VmFlags::MAYWRITE | VmFlags::SHARED);
+                vm_flags.remove(VmFlags::MAYWRITE | VmFlags::SHARED);
             }
         }
         if !f.readable {
@@ -197,7 +200,7 @@ pub fn do_mmap(
             if args.prot.exec {
                 return Err(Errno::EPERM.into());
             }
-            vm_flags &= !VmFlags::MAYEXEC;
+            vm_flags.remove(VmFlags::MAYEXEC);
         }
     } else if args.flags.shared {
         vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
@@ -205,7 +208,7 @@ pub fn do_mmap(
     // Shared anonymous memory is a shmem file (mm/shmem.c:shmem_zero_setup), offset 0.
     let (file, args) = match file {
         None if args.flags.shared => {
-            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> 12);
+            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> PAGE_SHIFT);
             (Some(f), MmapArgs { pgoff: 0, ..args })
         }
         f => (f, args),
@@ -219,9 +222,9 @@ pub fn do_mmap(
     let vma = Vma {
         start,
         end,
-        flags: VmFlags(vm_flags),
+        flags: vm_flags,
         pgoff: args.pgoff,
-        page_prot: vm_get_page_prot(VmFlags(vm_flags)),
+        page_prot: vm_get_page_prot(vm_flags),
         file: file.clone(),
         ops: None,
         anon_vma: false,
@@ -266,14 +269,14 @@ pub fn do_mmap(
         };
         lock_pages = vma.pages();
         let mut locked = false;
-        if vma.flags.has(VmFlags::LOCKED) {
+        if vma.flags.contains(VmFlags::LOCKED) {
             if !vma.supports_mlock() {
-                vma.flags.0 &= !VmFlags::LOCKED_MASK;
+                vma.flags.remove(VmFlags::LOCKED_MASK);
             } else {
                 locked = true;
             }
         }
-        vma.flags.0 |= VmFlags::SOFTDIRTY;
+        vma.flags |= VmFlags::SOFTDIRTY;
         vma.set_page_prot();
         if locked {
             k.mm_mut(mm).locked_vm += lock_pages;
@@ -290,7 +293,8 @@ pub fn do_mmap(
         );
     }
     let id = vma_merge_prev(k, id);
-    let populate = args.flags.populate || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+    let populate =
+        args.flags.populate || k.vma(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
     if populate {
         crate::gup::mm_populate(k, mm, start, len);
     }
@@ -301,11 +305,11 @@ pub fn do_mmap(
 /// when they touch, have the same flags (VM_SOFTDIRTY ignored), the same file and ops, the file
 /// offsets continue, and neither is VM_SPECIAL ("non-mergable").
 pub fn can_merge(prev: &Vma, next: &Vma) -> bool {
-    const IGNORE: u64 = VmFlags::SOFTDIRTY;
-    if prev.end != next.start || (prev.flags.0 ^ next.flags.0) & !IGNORE != 0 {
+    const IGNORE: VmFlags = VmFlags::SOFTDIRTY;
+    if prev.end != next.start || !(prev.flags ^ next.flags).difference(IGNORE).is_empty() {
         return false;
     }
-    if prev.flags.any(VmFlags::SPECIAL) || next.flags.any(VmFlags::SPECIAL) {
+    if prev.flags.intersects(VmFlags::SPECIAL) || next.flags.intersects(VmFlags::SPECIAL) {
         return false;
     }
     let same_file = match (&prev.file, &next.file) {
@@ -418,7 +422,7 @@ pub fn do_munmap(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult
         trace!(k, "mm/mmap.c:do_vmi_munmap", "unmap VMA at {}", id.start);
         crate::zap::unmap_single_vma(k, id);
         if let Some(v) = k.mm_mut(mm).vmas.remove(&id.start) {
-            if v.flags.has(VmFlags::LOCKED) {
+            if v.flags.contains(VmFlags::LOCKED) {
                 let m = k.mm_mut(mm);
                 m.locked_vm = m.locked_vm.saturating_sub(v.pages());
             }
@@ -446,13 +450,13 @@ pub(crate) fn split_to(
     if v.start < start {
         let mut head = v.clone();
         head.end = start;
-        v.pgoff += (start.0 - v.start.0) >> 12;
+        v.pgoff += (start.0 - v.start.0) >> PAGE_SHIFT;
         v.start = start;
         m.vmas.insert(head.start, head);
     }
     if v.end > end {
         let mut tail = v.clone();
-        tail.pgoff += (end.0 - v.start.0) >> 12;
+        tail.pgoff += (end.0 - v.start.0) >> PAGE_SHIFT;
         tail.start = end;
         v.end = end;
         m.vmas.insert(tail.start, tail);
@@ -484,9 +488,9 @@ impl<'k> VmaNew<'k> {
         self.k.vma(self.id).cloned().unwrap_or_else(|| Vma {
             start: self.id.start,
             end: self.id.start,
-            flags: VmFlags(0),
+            flags: VmFlags::empty(),
             pgoff: 0,
-            page_prot: 0,
+            page_prot: PgProt::default(),
             file: None,
             ops: None,
             anon_vma: false,
@@ -498,40 +502,40 @@ impl<'k> VmaNew<'k> {
         self.k.vma(self.id).map(|v| v.flags).unwrap_or_default()
     }
     /// `vm_flags_set()`.
-    pub fn set_flags(&mut self, flags: u64) {
+    pub fn set_flags(&mut self, flags: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_set",
             "{}",
-            VmFlags(flags).names()
+            flags.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 |= flags;
+            v.flags |= flags;
         }
     }
     /// `vm_flags_clear()`.
-    pub fn clear_flags(&mut self, flags: u64) {
+    pub fn clear_flags(&mut self, flags: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_clear",
             "{}",
-            VmFlags(flags).names()
+            flags.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 &= !flags;
+            v.flags.remove(flags);
         }
     }
     /// `vm_flags_mod(vma, set, clear)`.
-    pub fn mod_flags(&mut self, set: u64, clear: u64) {
+    pub fn mod_flags(&mut self, set: VmFlags, clear: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_mod",
             "set {} clear {}",
-            VmFlags(set).names(),
-            VmFlags(clear).names()
+            set.names(),
+            clear.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 = (v.flags.0 | set) & !clear;
+            v.flags = v.flags.union(set).difference(clear);
         }
     }
     /// `vma->vm_ops = ops`.
@@ -557,7 +561,10 @@ impl<'k> VmaNew<'k> {
     /// `pgprot_writecombine(vma->vm_page_prot)`.
     pub fn set_writecombine(&mut self) {
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.page_prot = (v.page_prot & !crate::vma::PAGE_CACHE_MASK) | crate::pagetable::Pte::PWT;
+            v.page_prot = v
+                .page_prot
+                .without(crate::vma::PAGE_CACHE_MASK)
+                .with(crate::pagetable::Pte::PWT);
         }
     }
     /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()`
@@ -571,7 +578,7 @@ impl<'k> VmaNew<'k> {
     }
     /// The `vm_insert_page()` capability, if VM_MIXEDMAP is set.
     pub fn as_mixedmap(&mut self) -> Option<VmaMixedMap<'_>> {
-        if self.flags().has(VmFlags::MIXEDMAP) {
+        if self.flags().contains(VmFlags::MIXEDMAP) {
             Some(VmaMixedMap {
                 k: self.k,
                 id: self.id,
@@ -666,7 +673,7 @@ mod tests {
         let mut special = v.clone();
         special.start = v.end;
         special.end = v.end.add_pages(1);
-        special.flags.0 |= VmFlags::DONTEXPAND;
+        special.flags |= VmFlags::DONTEXPAND;
         assert!(!can_merge(&v, &special));
         let mut plain = special.clone();
         plain.flags = v.flags;
@@ -713,7 +720,11 @@ mod tests {
         )
         .unwrap();
         let f = k.mm(Kernel::INIT_MM).vma_at(a).unwrap().flags;
-        assert!(f.has(VmFlags::MAYSHARE) && !f.has(VmFlags::SHARED) && !f.has(VmFlags::MAYWRITE));
+        assert!(
+            f.contains(VmFlags::MAYSHARE)
+                && !f.contains(VmFlags::SHARED)
+                && !f.contains(VmFlags::MAYWRITE)
+        );
         assert_eq!(f.mnemonics(k.profile).join(" "), "rd mr me ms sd");
     }
 }

@@ -300,7 +300,7 @@ impl VmOperations for TtmBoVmOps {
             let pfn = self.pages[off as usize];
             let prot = v.page_prot;
             let r = cx.vmf_insert_pfn_prot(addr, pfn, prot)?;
-            if r.any(VmFault::ERROR) {
+            if r.intersects(VmFault::ERROR) {
                 if i == 0 {
                     return Ok(VmFault::NOPAGE);
                 }
@@ -326,7 +326,8 @@ impl VmOperations for TtmBoVmOps {
         let Some(v) = k.vma(vma).cloned() else {
             return -(Errno::EIO.number() as i64);
         };
-        let off = addr.0 - v.start.0 + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << 12);
+        let off = addr.0 - v.start.0
+            + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << pfnguard_mm::PAGE_SHIFT);
         if len < 1 || off + len > self.pages.len() as u64 * PAGE_SIZE {
             return -(Errno::EIO.number() as i64);
         }

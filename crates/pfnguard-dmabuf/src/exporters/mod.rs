@@ -157,7 +157,7 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
 }
 
 /// `n` independent `alloc_page(GFP_KERNEL)` pages (refcount 1, mapping NULL).
-pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: u16) -> KResult<Vec<Pfn>> {
+pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: FolioFlags) -> KResult<Vec<Pfn>> {
     (0..n)
         .map(|_| {
             k.frames
@@ -182,7 +182,7 @@ pub fn alloc_noncompound_block(k: &mut Kernel, n: u64) -> KResult<Vec<Pfn>> {
             order,
             compound: false,
             mapping: Mapping::None,
-            flags: 0,
+            flags: FolioFlags::empty(),
         })
         .ok_or(Fail::Errno(Errno::ENOMEM))?;
     Ok((0..n).map(|i| Pfn(head.0 + i)).collect())

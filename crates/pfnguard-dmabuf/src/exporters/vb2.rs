@@ -179,7 +179,7 @@ impl Exporter for Vb2DmaSg {
     /// `vb2_dma_sg_alloc_compacted()`: `alloc_pages()` + `split_page()`: order-0 pages, each
     /// refcounted, mapping NULL.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        let pages = alloc_driver_pages(k, cx.pages, 0)?;
+        let pages = alloc_driver_pages(k, cx.pages, pfnguard_mm::frames::FolioFlags::empty())?;
         Ok(export_rdwr(
             cx.pages,
             "videobuf2_dma_sg",

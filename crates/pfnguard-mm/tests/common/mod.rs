@@ -131,7 +131,7 @@ pub enum FaultAction {
 #[derive(Debug, Default)]
 pub struct Driver {
     /// `vm_flags_set()` at the start of `->mmap`.
-    pub pre_flags: u64,
+    pub pre_flags: VmFlags,
     /// The population step of `->mmap`.
     pub action: MmapAction,
     /// `->fault`.
@@ -172,7 +172,7 @@ impl FileOperations for Driver {
         "test_driver_fops"
     }
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        if self.pre_flags != 0 {
+        if !self.pre_flags.is_empty() {
             vma.set_flags(self.pre_flags);
         }
         if let Some(ops) = self.ops() {
@@ -265,7 +265,7 @@ impl VmOperations for DriverVmOps {
         let Some(v) = k.vma(vma) else {
             return -(Errno::EINVAL.number() as i64);
         };
-        if !v.flags.any(VmFlags::IO | VmFlags::PFNMAP) {
+        if !v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
             return -(Errno::EINVAL.number() as i64);
         }
         let p = k.mm(vma.mm).pt.get(addr.page_down());
