@@ -3,12 +3,11 @@
 //! the fdinfo / debugfs renderings.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::trace;
 use pfnguard_mm::vma::AddressSpace;
-use pfnguard_mm::{Errno, File, FileOperations, KResult, Pfn, VmFlags, VmaNew};
+use pfnguard_mm::{Errno, File, FileOperations, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
 use crate::policy::Policy;
 
@@ -40,16 +39,22 @@ pub struct DmaBuf {
     pub ops: Arc<dyn DmaBufOps>,
 }
 
-static NEXT_INO: AtomicU64 = AtomicU64::new(1);
-
 impl DmaBuf {
-    /// `dma_buf_export()`: a buffer of `size` bytes.
-    pub fn new(size: u64, exp_name: &'static str, ops: Arc<dyn DmaBufOps>) -> Arc<DmaBuf> {
+    /// `dma_buf_export()`: a buffer of `size` bytes in kernel `k`. Its inode number comes from
+    /// drivers/dma-buf/dma-buf.c:dma_buf_getfile, `inode->i_ino =
+    /// atomic64_inc_return(&dmabuf_inode)`: unique within that kernel.
+    pub fn new(
+        k: &mut Kernel,
+        size: u64,
+        exp_name: &'static str,
+        ops: Arc<dyn DmaBufOps>,
+    ) -> Arc<DmaBuf> {
+        let ino = k.atomic64_inc_return("drivers/dma-buf/dma-buf.c:dmabuf_inode");
         Arc::new(DmaBuf {
             size,
             exp_name,
             name: Mutex::new(None),
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            ino,
             ops,
         })
     }

@@ -574,20 +574,27 @@ impl VmOperations for CustomVmOps {
     }
     /// `generic_access_phys()` needs VM_IO|VM_PFNMAP (`follow_pfnmap_start()` / `follow_phys()`,
     /// else -EINVAL); `ttm_bo_vm_access()` copies through a kernel mapping.
-    fn access(&self, k: &mut Kernel, vma: VmaId, _addr: VirtAddr, len: u64, _write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        _addr: VirtAddr,
+        len: usize,
+        _write: bool,
+    ) -> Result<usize, Errno> {
         match self.desc.access {
-            Access::None => -(Errno::EIO.number() as i64),
+            Access::None => Err(Errno::EIO),
             Access::GenericAccessPhys => {
                 let ok = k
                     .vma(vma)
                     .is_some_and(|v| v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP));
                 if ok {
-                    len as i64
+                    Ok(len)
                 } else {
-                    -(Errno::EINVAL.number() as i64)
+                    Err(Errno::EINVAL)
                 }
             }
-            Access::Ttm => len as i64,
+            Access::Ttm => Ok(len),
         }
     }
 }
@@ -606,6 +613,7 @@ impl Exporter for CustomExporter {
         let backing = alloc(k, self.desc.memory, self.desc.pages)?;
         let size = self.desc.pages * PAGE_SIZE;
         let buf = DmaBuf::new(
+            k,
             size,
             "user",
             Arc::new(CustomOps {

@@ -52,20 +52,26 @@ pub fn access_remote_vm(
                     break;
                 };
                 trace!(k, F, "GUP failed: {}.access", ops.name());
-                let n = ops.access(
-                    k,
-                    VmaId {
-                        mm,
-                        start: vma.start,
-                    },
-                    a,
-                    chunk,
-                    write,
-                );
-                if n <= 0 {
-                    break;
+                let id = VmaId {
+                    mm,
+                    start: vma.start,
+                };
+                // `bytes = vma->vm_ops->access(...); if (bytes <= 0) break;`: a chunk never
+                // exceeds PAGE_SIZE, so it fits the callback's `int len`.
+                match ops.access(k, id, a, chunk as usize, write) {
+                    Ok(n) if n > 0 => done += n as u64,
+                    Ok(_) => break,
+                    Err(e) => {
+                        trace!(
+                            k,
+                            F,
+                            "{}.access -> -{}: stop after {done} byte(s)",
+                            ops.name(),
+                            e.name()
+                        );
+                        break;
+                    }
                 }
-                done += n as u64;
             }
             Err(e) => return Err(e),
         }

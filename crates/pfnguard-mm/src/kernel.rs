@@ -151,6 +151,9 @@ pub struct Kernel {
     /// Number of times a modeled retry loop may spin before the model treats it as a livelock
     /// ended by a fatal signal.
     pub livelock_limit: u32,
+    /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
+    /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
+    atomics: BTreeMap<&'static str, u64>,
 }
 
 impl Kernel {
@@ -168,11 +171,20 @@ impl Kernel {
             nr_file_mapped: 0,
             held: Vec::new(),
             livelock_limit: 8,
+            atomics: BTreeMap::new(),
         }
     }
 
     /// The first process.
     pub const INIT_MM: MmId = MmId(0);
+
+    /// `atomic64_inc_return(&var)` (include/linux/atomic/atomic-instrumented.h) on one of this
+    /// kernel's `static atomic64_t` counters, named `file:variable`; every counter starts at 0.
+    pub fn atomic64_inc_return(&mut self, var: &'static str) -> u64 {
+        let v = self.atomics.entry(var).or_insert(0);
+        *v += 1;
+        *v
+    }
 
     /// The mm.
     pub fn mm(&self, id: MmId) -> &Mm {

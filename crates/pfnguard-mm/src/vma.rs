@@ -318,17 +318,18 @@ pub trait VmOperations: fmt::Debug + Send + Sync {
     fn has_access(&self) -> bool {
         false
     }
-    /// `.access`: copy `len` bytes at `addr` for `access_remote_vm()`; returns bytes copied or
-    /// a negative errno.
+    /// `.access` (include/linux/mm.h `int (*access)(vma, addr, buf, len, write)`): copy `len`
+    /// bytes at `addr` for `__access_remote_vm()`; the bytes copied, or the errno the kernel
+    /// callback returns negated.
     fn access(
         &self,
         _k: &mut Kernel,
         _vma: VmaId,
         _addr: VirtAddr,
-        _len: u64,
+        _len: usize,
         _write: bool,
-    ) -> i64 {
-        -(crate::Errno::EIO.number() as i64)
+    ) -> Result<usize, crate::Errno> {
+        Err(crate::Errno::EIO)
     }
     /// `.open`, called when a VMA is duplicated (fork) or split.
     fn open(&self, _k: &mut Kernel, _vma: VmaId) {}

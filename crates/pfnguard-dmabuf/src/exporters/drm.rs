@@ -190,6 +190,7 @@ impl Exporter for ShmemHelper {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             self.exp_name,
             Arc::new(ShmemObject {
@@ -322,21 +323,29 @@ impl VmOperations for TtmBoVmOps {
     }
     /// `ttm_bo_vm_access()`: offset within the BO checked (-EIO), then a kmap copy for
     /// TTM_PL_SYSTEM/TT or the driver's `access_memory` for VRAM.
-    fn access(&self, k: &mut Kernel, vma: VmaId, addr: VirtAddr, len: u64, _write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        addr: VirtAddr,
+        len: usize,
+        _write: bool,
+    ) -> Result<usize, Errno> {
         let Some(v) = k.vma(vma).cloned() else {
-            return -(Errno::EIO.number() as i64);
+            return Err(Errno::EIO);
         };
+        let len64 = len as u64;
         let off = addr.0 - v.start.0
             + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << pfnguard_mm::PAGE_SHIFT);
-        if len < 1 || off + len > self.pages.len() as u64 * PAGE_SIZE {
-            return -(Errno::EIO.number() as i64);
+        if len64 < 1 || off + len64 > self.pages.len() as u64 * PAGE_SIZE {
+            return Err(Errno::EIO);
         }
         trace!(
             k,
             "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_access",
             "{len} byte(s) at BO offset {off:#x} copied"
         );
-        len as i64
+        Ok(len)
     }
 }
 
@@ -357,6 +366,7 @@ impl Exporter for Ttm {
             alloc_noncompound_block(k, cx.pages)?
         };
         Ok(export_rdwr(
+            k,
             cx.pages,
             self.exp_name,
             Arc::new(TtmBo { pages }),
@@ -412,6 +422,7 @@ impl Exporter for I915 {
         prime_export_allowed(k, cx, true)?;
         let (filp, _inode) = memfd_create("i915", cx.pages, false);
         Ok(export_rdwr(
+            k,
             cx.pages,
             "i915",
             Arc::new(I915Object {
@@ -465,6 +476,7 @@ impl Exporter for GemDma {
         prime_export_allowed(k, cx, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "drm",
             Arc::new(GemDmaObject { pages }),
@@ -526,6 +538,7 @@ impl Exporter for Rockchip {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "rockchip",
             Arc::new(RockchipObject { pages }),
@@ -615,6 +628,7 @@ impl Exporter for Tegra {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "tegra",
             Arc::new(TegraObject { pages }),
@@ -673,6 +687,7 @@ impl Exporter for VirtioGpuBlob {
         prime_export_allowed(k, cx, true)?;
         let pages = device_frames(k, cx.pages);
         Ok(export_rdwr(
+            k,
             cx.pages,
             "virtio_gpu",
             Arc::new(VramObject { pages }),

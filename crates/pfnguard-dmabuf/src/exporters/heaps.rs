@@ -91,6 +91,7 @@ impl Exporter for SystemHeap {
             pages.len()
         );
         Ok(export_rdwr(
+            k,
             cx.pages,
             "system",
             Arc::new(SystemHeapBuffer { pages }),
@@ -148,6 +149,7 @@ impl Exporter for CmaHeap {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_cma_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "cma",
             Arc::new(CmaHeapBuffer {

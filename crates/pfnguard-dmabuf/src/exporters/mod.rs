@@ -93,13 +93,14 @@ pub fn ids() -> Vec<String> {
 
 /// `dma_buf_export()` + `dma_buf_fd(O_RDWR)` of a buffer of `pages` pages.
 pub fn export_rdwr(
+    k: &mut Kernel,
     pages: u64,
     exp_name: &'static str,
     ops: Arc<dyn crate::core::DmaBufOps>,
     policy: Policy,
 ) -> Exported {
     let size = pages * pfnguard_mm::PAGE_SIZE;
-    let buf = DmaBuf::new(size, exp_name, ops);
+    let buf = DmaBuf::new(k, size, exp_name, ops);
     Exported {
         file: crate::core::export_file(buf.clone(), true, policy),
         buf: Some(buf),

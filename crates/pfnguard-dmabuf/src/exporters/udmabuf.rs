@@ -98,6 +98,7 @@ impl Exporter for Udmabuf {
             }
         );
         Ok(export_rdwr(
+            k,
             cx.pages,
             "udmabuf",
             Arc::new(UdmabufBuffer {

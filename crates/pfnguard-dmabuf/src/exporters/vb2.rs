@@ -59,6 +59,7 @@ impl Exporter for Vb2Vmalloc {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let area = VmallocArea::vmalloc_user(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_vmalloc",
             Arc::new(Vb2VmallocBuf { area }),
@@ -133,6 +134,7 @@ impl Exporter for Vb2DmaContig {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_noncompound_block(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_dma_contig",
             Arc::new(Vb2DcBuf { pages }),
@@ -181,6 +183,7 @@ impl Exporter for Vb2DmaSg {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_driver_pages(k, cx.pages, pfnguard_mm::frames::FolioFlags::empty())?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_dma_sg",
             Arc::new(Vb2SgBuf { pages }),

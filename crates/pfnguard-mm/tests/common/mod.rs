@@ -261,18 +261,25 @@ impl VmOperations for DriverVmOps {
     }
     /// `generic_access_phys()` (mm/memory.c): needs a present PTE in a VM_IO|VM_PFNMAP VMA;
     /// a write through a read-only PTE is -EINVAL.
-    fn access(&self, k: &mut Kernel, vma: VmaId, addr: VirtAddr, len: u64, write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        addr: VirtAddr,
+        len: usize,
+        write: bool,
+    ) -> Result<usize, Errno> {
         let Some(v) = k.vma(vma) else {
-            return -(Errno::EINVAL.number() as i64);
+            return Err(Errno::EINVAL);
         };
         if !v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
-            return -(Errno::EINVAL.number() as i64);
+            return Err(Errno::EINVAL);
         }
         let p = k.mm(vma.mm).pt.get(addr.page_down());
         if !p.present() || (write && !p.write()) {
-            return -(Errno::EINVAL.number() as i64);
+            return Err(Errno::EINVAL);
         }
-        len as i64
+        Ok(len)
     }
 }
 
