@@ -480,29 +480,38 @@ impl DmaBufOps for CustomOps {
                 }
                 Ok(())
             }
+            // The struct-page helpers: the typed path when the description set VM_MIXEDMAP,
+            // else the same helpers on the unmarked VMA (which BUG on VM_PFNMAP or mark it).
             Insert::VmInsertPage => {
                 for i in 0..v.pages() {
                     let Some(p) = range(i) else {
                         return Err(Errno::EINVAL.into());
                     };
-                    vma.vm_insert_page(v.start.add_pages(i), p)?;
+                    let a = v.start.add_pages(i);
+                    match vma.as_mixedmap() {
+                        Some(mut m) => m.vm_insert_page(a, p)?,
+                        None => vma.without_mixedmap().vm_insert_page(a, p)?,
+                    }
                 }
                 Ok(())
             }
             Insert::VmInsertPages => {
                 let sel: Vec<Pfn> = (0..v.pages()).filter_map(range).collect();
-                vma.vm_insert_pages(v.start, &sel).0
-            }
-            Insert::VmMapPages => {
-                if d.honours_pgoff {
-                    vma.vm_map_pages(pages)
-                } else {
-                    vma.vm_map_pages_zero(pages)
+                match vma.as_mixedmap() {
+                    Some(mut m) => m.vm_insert_pages(v.start, &sel).0,
+                    None => vma.without_mixedmap().vm_insert_pages(v.start, &sel).0,
                 }
             }
-            Insert::RemapVmallocRange => match &self.backing.area {
-                Some(a) => vma.remap_vmalloc_range(a, off),
-                None => Err(Errno::EINVAL.into()),
+            Insert::VmMapPages => match (vma.as_mixedmap(), d.honours_pgoff) {
+                (Some(mut m), true) => m.vm_map_pages(pages),
+                (Some(mut m), false) => m.vm_map_pages_zero(pages),
+                (None, true) => vma.without_mixedmap().vm_map_pages(pages),
+                (None, false) => vma.without_mixedmap().vm_map_pages_zero(pages),
+            },
+            Insert::RemapVmallocRange => match (&self.backing.area, vma.as_mixedmap()) {
+                (Some(a), Some(mut m)) => m.remap_vmalloc_range(a, off),
+                (Some(a), None) => vma.without_mixedmap().remap_vmalloc_range(a, off),
+                (None, _) => Err(Errno::EINVAL.into()),
             },
             Insert::FaultPage => Ok(()),
         }
@@ -544,7 +553,10 @@ impl VmOperations for CustomVmOps {
             Insert::VmfInsertPfn => cx.vmf_insert_pfn(a, p),
             Insert::VmfInsertPfnProt => cx.vmf_insert_pfn_prot(a, p, v.page_prot),
             Insert::VmfInsertMixed => cx.vmf_insert_mixed(a, PfnT::plain(p)),
-            Insert::VmInsertPage => cx.vmf_insert_page(a, p),
+            Insert::VmInsertPage => match cx.as_mixedmap() {
+                Some(mut m) => m.vmf_insert_page(a, p),
+                None => cx.vmf_insert_page_without_mixedmap(a, p),
+            },
             Insert::FaultPage => {
                 cx.set_page(p);
                 Ok(VmFault::NONE)

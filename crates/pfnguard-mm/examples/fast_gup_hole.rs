@@ -24,14 +24,14 @@ impl FileOperations for CompoundPageDriver {
         "example_driver_fops"
     }
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        vma.set_flags(VmFlags::PFNMAP | VmFlags::MIXEDMAP | VmFlags::DONTEXPAND);
+        vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND);
         let page = vma
             .kernel()
             .frames
             .alloc(AllocSpec::compound(4))
             .ok_or(pfnguard_mm::Fail::Errno(pfnguard_mm::Errno::ENOMEM))?;
         let start = vma.vma().start;
-        vma.vm_insert_page(start, page)
+        vma.set_mixedmap().vm_insert_page(start, page)
     }
 }
 

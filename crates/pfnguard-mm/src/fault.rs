@@ -48,8 +48,15 @@ impl FaultCtx<'_> {
     pub fn vmf_insert_mixed(&mut self, addr: VirtAddr, pfn: PfnT) -> KResult<VmFault> {
         insert::vmf_insert_mixed(self.k, self.vmf.vma, addr, pfn)
     }
-    /// The raw `vmf_insert_page(vmf->vma, addr, page)`, as a driver may call it from `->fault`.
-    pub fn vmf_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<VmFault> {
+    /// `vmf_insert_page(vmf->vma, addr, page)` from `->fault` on a VMA that may lack
+    /// VM_MIXEDMAP — a driver getting it wrong: mm/memory.c:vm_insert_page then runs
+    /// `BUG_ON(mmap_read_trylock(vma->vm_mm))`, which fires because the fault path holds the
+    /// mmap lock only for reading. The typed path is [`as_mixedmap`](Self::as_mixedmap).
+    pub fn vmf_insert_page_without_mixedmap(
+        &mut self,
+        addr: VirtAddr,
+        pfn: Pfn,
+    ) -> KResult<VmFault> {
         insert::vmf_insert_page(self.k, self.vmf.vma, addr, pfn)
     }
     /// The `vm_insert_page()` capability, if the VMA has VM_MIXEDMAP.

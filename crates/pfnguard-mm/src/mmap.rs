@@ -567,8 +567,12 @@ impl<'k> VmaNew<'k> {
                 .with(crate::pagetable::Pte::PWT);
         }
     }
-    /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()`
-    /// (Rust-for-Linux `VmaNew::set_mixedmap`).
+    /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()` and the
+    /// helpers built on it (Rust-for-Linux rust/kernel/mm/virt.rs `VmaNew::set_mixedmap`).
+    ///
+    /// A driver that calls `vm_insert_page()` during `->mmap` without marking the VMA gets the
+    /// same flag from mm/memory.c:vm_insert_page (`vm_flags_set(vma, VM_MIXEDMAP)` under the
+    /// write-held mmap lock); marking it first is the typed form of that path.
     pub fn set_mixedmap(&mut self) -> VmaMixedMap<'_> {
         self.set_flags(VmFlags::MIXEDMAP);
         VmaMixedMap {
@@ -576,7 +580,8 @@ impl<'k> VmaNew<'k> {
             id: self.id,
         }
     }
-    /// The `vm_insert_page()` capability, if VM_MIXEDMAP is set.
+    /// The `vm_insert_page()` capability, if VM_MIXEDMAP is already set (e.g. by the driver's
+    /// own `vm_flags_set()`).
     pub fn as_mixedmap(&mut self) -> Option<VmaMixedMap<'_>> {
         if self.flags().contains(VmFlags::MIXEDMAP) {
             Some(VmaMixedMap {
@@ -597,23 +602,51 @@ impl<'k> VmaNew<'k> {
         let prot = self.vma().page_prot;
         crate::insert::io_remap_pfn_range(self.k, self.id, addr, pfn, size, prot)
     }
-    /// The raw `vm_insert_page()`, as a driver may call it on any VMA.
+    /// The struct-page insert helpers called on a VMA the driver did not mark VM_MIXEDMAP —
+    /// what a driver that skips [`set_mixedmap`](Self::set_mixedmap) does, including on a
+    /// VM_PFNMAP VMA. See [`VmaWithoutMixedMap`] for what the kernel then does.
+    pub fn without_mixedmap(&mut self) -> VmaWithoutMixedMap<'_> {
+        VmaWithoutMixedMap {
+            k: self.k,
+            id: self.id,
+        }
+    }
+}
+
+/// A driver calling `vm_insert_page()` (or `vm_insert_pages()`, `vm_map_pages()`,
+/// `remap_vmalloc_range()`) on a VMA that may lack VM_MIXEDMAP. Rust-for-Linux offers no such
+/// handle; the model keeps it because drivers do this, and the kernel's answer is part of what is
+/// modeled: mm/memory.c:vm_insert_page (and vm_insert_pages) run
+/// `if (!(vma->vm_flags & VM_MIXEDMAP)) { BUG_ON(mmap_read_trylock(vma->vm_mm));
+/// BUG_ON(vma->vm_flags & VM_PFNMAP); vm_flags_set(vma, VM_MIXEDMAP); }` — so a VM_PFNMAP VMA
+/// oopses, and one without it is marked VM_MIXEDMAP on the first page.
+#[derive(Debug)]
+pub struct VmaWithoutMixedMap<'a> {
+    k: &'a mut Kernel,
+    id: VmaId,
+}
+
+impl VmaWithoutMixedMap<'_> {
+    /// `vm_insert_page()` on a VMA that may lack VM_MIXEDMAP: BUG on VM_PFNMAP (mm/memory.c:
+    /// vm_insert_page `BUG_ON(vma->vm_flags & VM_PFNMAP)`), else the flag is set.
     pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
         crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
     }
-    /// `vm_insert_pages()`: returns the number of pages not inserted together with the result.
+    /// `vm_insert_pages()` on a VMA that may lack VM_MIXEDMAP (the same BUG_ONs); returns the
+    /// number of pages not inserted together with the result.
     pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
         crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
     }
-    /// `vm_map_pages()`.
+    /// `vm_map_pages()` (`vm_insert_page()` per page) on a VMA that may lack VM_MIXEDMAP.
     pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
         crate::insert::vm_map_pages(self.k, self.id, pages)
     }
-    /// `vm_map_pages_zero()`.
+    /// `vm_map_pages_zero()` on a VMA that may lack VM_MIXEDMAP.
     pub fn vm_map_pages_zero(&mut self, pages: &[Pfn]) -> KResult<()> {
         crate::insert::vm_map_pages_zero(self.k, self.id, pages)
     }
-    /// `remap_vmalloc_range(vma, addr, pgoff)` of a `vmalloc_user()` area given by its pages.
+    /// `remap_vmalloc_range()` (`vm_insert_page()` per page) on a VMA that may lack
+    /// VM_MIXEDMAP.
     pub fn remap_vmalloc_range(
         &mut self,
         area: &crate::insert::VmallocArea,
@@ -623,9 +656,15 @@ impl<'k> VmaNew<'k> {
     }
 }
 
-/// A VMA with VM_MIXEDMAP set (Rust-for-Linux `VmaMixedMap`): the only handle on which
-/// `vm_insert_page()` is offered as a method, because only such a VMA may hold both struct
-/// pages and raw pfns.
+/// A VMA with VM_MIXEDMAP set (Rust-for-Linux rust/kernel/mm/virt.rs `VmaMixedMap`): the only
+/// handle on which `vm_insert_page()` and the helpers built on it are offered, because only such
+/// a VMA may hold both struct pages and raw pfns.
+///
+/// # Invariants
+/// VM_MIXEDMAP was set on the VMA when the handle was made ([`VmaNew::set_mixedmap`],
+/// [`VmaNew::as_mixedmap`], [`FaultCtx::as_mixedmap`](crate::FaultCtx::as_mixedmap)), so the
+/// `!(vma->vm_flags & VM_MIXEDMAP)` block of mm/memory.c:vm_insert_page (its two BUG_ONs) is
+/// never reached through it.
 #[derive(Debug)]
 pub struct VmaMixedMap<'a> {
     pub(crate) k: &'a mut Kernel,
@@ -633,9 +672,35 @@ pub struct VmaMixedMap<'a> {
 }
 
 impl VmaMixedMap<'_> {
-    /// `vm_insert_page()` on a VM_MIXEDMAP VMA.
+    /// `vm_insert_page()` (mm/memory.c) on a VM_MIXEDMAP VMA.
     pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
         crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
+    }
+    /// `vm_insert_pages()` (mm/memory.c): returns the number of pages not inserted together
+    /// with the result.
+    pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
+        crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
+    }
+    /// `vm_map_pages()` (mm/memory.c).
+    pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages(self.k, self.id, pages)
+    }
+    /// `vm_map_pages_zero()` (mm/memory.c).
+    pub fn vm_map_pages_zero(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages_zero(self.k, self.id, pages)
+    }
+    /// `remap_vmalloc_range(vma, addr, pgoff)` (mm/vmalloc.c) of a `vmalloc_user()` area given by
+    /// its pages.
+    pub fn remap_vmalloc_range(
+        &mut self,
+        area: &crate::insert::VmallocArea,
+        pgoff: u64,
+    ) -> KResult<()> {
+        crate::insert::remap_vmalloc_range(self.k, self.id, area, pgoff)
+    }
+    /// `vmf_insert_page()` (mm/memory.c) from `->fault` on a VM_MIXEDMAP VMA.
+    pub fn vmf_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<crate::VmFault> {
+        crate::insert::vmf_insert_page(self.k, self.id, addr, pfn)
     }
     /// `vmf_insert_mixed()`.
     pub fn vmf_insert_mixed(

@@ -500,7 +500,9 @@ struct RockchipObject {
 impl DmaBufOps for RockchipObject {
     /// `rockchip_drm_gem_object_mmap()`: `vm_pgoff = 0`; `vm_flags_mod(VM_IO|VM_DONTEXPAND|
     /// VM_DONTDUMP, VM_PFNMAP)`; write-combined; `rockchip_drm_gem_object_mmap_iommu()` →
-    /// `vm_map_pages()` — normal PTEs to shmem pages in a VM_IO|VM_MIXEDMAP VMA.
+    /// `vm_map_pages()` — normal PTEs to shmem pages in a VM_IO|VM_MIXEDMAP VMA (VM_MIXEDMAP set
+    /// by mm/memory.c:vm_insert_page on the first page; the model marks it first, the typed
+    /// path).
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         drm_gem_prime_mmap(vma, None);
         vma.set_pgoff(0);
@@ -517,7 +519,7 @@ impl DmaBufOps for RockchipObject {
             "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_drm_gem_object_mmap_iommu",
             "vm_map_pages"
         );
-        vma.vm_map_pages(&self.pages)
+        vma.set_mixedmap().vm_map_pages(&self.pages)
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
@@ -610,7 +612,11 @@ impl VmOperations for TegraVmOps {
             "vmf_insert_page(pages[{off}])"
         );
         let a = cx.vmf.address;
-        cx.vmf_insert_page(a, p)
+        // tegra_bo_mmap() set VM_MIXEDMAP; should it be gone, vm_insert_page() BUGs.
+        match cx.as_mixedmap() {
+            Some(mut m) => m.vmf_insert_page(a, p),
+            None => cx.vmf_insert_page_without_mixedmap(a, p),
+        }
     }
 }
 

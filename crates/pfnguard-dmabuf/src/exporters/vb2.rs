@@ -39,7 +39,7 @@ impl DmaBufOps for Vb2VmallocBuf {
             "drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_mmap",
             "remap_vmalloc_range(vma, vaddr, 0)"
         );
-        vma.remap_vmalloc_range(&self.area, 0)?;
+        vma.set_mixedmap().remap_vmalloc_range(&self.area, 0)?;
         vma.set_flags(VmFlags::DONTEXPAND);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
         Ok(())
@@ -161,7 +161,7 @@ impl DmaBufOps for Vb2SgBuf {
             "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
             "vm_map_pages"
         );
-        vma.vm_map_pages(&self.pages)?;
+        vma.set_mixedmap().vm_map_pages(&self.pages)?;
         vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
         Ok(())

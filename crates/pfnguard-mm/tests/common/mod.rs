@@ -188,19 +188,34 @@ impl FileOperations for Driver {
                 }
                 Ok(())
             }
+            // A driver that set VM_MIXEDMAP takes the typed path; one that did not calls the
+            // same helpers on the unmarked VMA, as `pre_flags` says.
             MmapAction::InsertPage(pages) => {
                 for i in 0..v.pages().min(pages.len() as u64) {
-                    vma.vm_insert_page(v.start.add_pages(i), pages[i as usize])?;
+                    let (a, p) = (v.start.add_pages(i), pages[i as usize]);
+                    match vma.as_mixedmap() {
+                        Some(mut m) => m.vm_insert_page(a, p)?,
+                        None => vma.without_mixedmap().vm_insert_page(a, p)?,
+                    }
                 }
                 Ok(())
             }
             MmapAction::InsertPages(pages) => {
-                let (r, num) = vma.vm_insert_pages(v.start, pages);
+                let (r, num) = match vma.as_mixedmap() {
+                    Some(mut m) => m.vm_insert_pages(v.start, pages),
+                    None => vma.without_mixedmap().vm_insert_pages(v.start, pages),
+                };
                 self.not_inserted.store(num as u32, Ordering::SeqCst);
                 r
             }
-            MmapAction::MapPages(pages) => vma.vm_map_pages(pages),
-            MmapAction::RemapVmalloc(area) => vma.remap_vmalloc_range(area, 0),
+            MmapAction::MapPages(pages) => match vma.as_mixedmap() {
+                Some(mut m) => m.vm_map_pages(pages),
+                None => vma.without_mixedmap().vm_map_pages(pages),
+            },
+            MmapAction::RemapVmalloc(area) => match vma.as_mixedmap() {
+                Some(mut m) => m.remap_vmalloc_range(area, 0),
+                None => vma.without_mixedmap().remap_vmalloc_range(area, 0),
+            },
         }
     }
 }
@@ -241,7 +256,10 @@ impl VmOperations for DriverVmOps {
             },
             FaultAction::InsertMixedDev(p) => cx.vmf_insert_mixed(addr, PfnT::dev(*p)),
             FaultAction::InsertPage(pages) => match pages.get(pgoff) {
-                Some(&p) => cx.vmf_insert_page(addr, p),
+                Some(&p) => match cx.as_mixedmap() {
+                    Some(mut m) => m.vmf_insert_page(addr, p),
+                    None => cx.vmf_insert_page_without_mixedmap(addr, p),
+                },
                 None => Ok(VmFault::SIGBUS),
             },
         }
