@@ -271,7 +271,7 @@ fn mlock_op(k: &mut Kernel, m: &Mapped) -> Outcome {
     let locked = k
         .mm(m.mm)
         .vma_at(m.addr)
-        .is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+        .is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
     Outcome::Effect(if locked {
         Effect::Locked
     } else {

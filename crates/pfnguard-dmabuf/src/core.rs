@@ -3,12 +3,11 @@
 //! the fdinfo / debugfs renderings.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::trace;
 use pfnguard_mm::vma::AddressSpace;
-use pfnguard_mm::{Errno, File, FileOperations, KResult, Pfn, VmFlags, VmaNew};
+use pfnguard_mm::{Errno, File, FileOperations, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
 use crate::policy::Policy;
 
@@ -40,23 +39,29 @@ pub struct DmaBuf {
     pub ops: Arc<dyn DmaBufOps>,
 }
 
-static NEXT_INO: AtomicU64 = AtomicU64::new(1);
-
 impl DmaBuf {
-    /// `dma_buf_export()`: a buffer of `size` bytes.
-    pub fn new(size: u64, exp_name: &'static str, ops: Arc<dyn DmaBufOps>) -> Arc<DmaBuf> {
+    /// `dma_buf_export()`: a buffer of `size` bytes in kernel `k`. Its inode number comes from
+    /// drivers/dma-buf/dma-buf.c:dma_buf_getfile, `inode->i_ino =
+    /// atomic64_inc_return(&dmabuf_inode)`: unique within that kernel.
+    pub fn new(
+        k: &mut Kernel,
+        size: u64,
+        exp_name: &'static str,
+        ops: Arc<dyn DmaBufOps>,
+    ) -> Arc<DmaBuf> {
+        let ino = k.atomic64_inc_return("drivers/dma-buf/dma-buf.c:dmabuf_inode");
         Arc::new(DmaBuf {
             size,
             exp_name,
             name: Mutex::new(None),
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            ino,
             ops,
         })
     }
 
     /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
     pub fn pages(&self) -> u64 {
-        self.size >> 12
+        self.size >> pfnguard_mm::PAGE_SHIFT
     }
 }
 
@@ -147,7 +152,7 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
     match policy {
         Policy::Off => Ok(()),
         Policy::Warn => {
-            if !flags.has(VmFlags::PFNMAP) {
+            if !flags.contains(VmFlags::PFNMAP) {
                 vma.kernel()
                     .warn_once(site, "!(vma->vm_flags & VM_PFNMAP) [policy warn]");
             } else {
@@ -156,7 +161,7 @@ fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KRe
             Ok(())
         }
         Policy::Require | Policy::Strict => {
-            if !flags.has(VmFlags::PFNMAP) || flags.has(VmFlags::MIXEDMAP) {
+            if !flags.contains(VmFlags::PFNMAP) || flags.contains(VmFlags::MIXEDMAP) {
                 trace!(
                     vma.kernel(),
                     site,
@@ -363,7 +368,7 @@ pub fn map_attachment(pages: &[Pfn], debug: SgDebug) -> Vec<SgEntry> {
             SgEntry {
                 page,
                 dma_address: p.phys(),
-                dma_len: 4096,
+                dma_len: pfnguard_mm::PAGE_SIZE,
             }
         })
         .collect()

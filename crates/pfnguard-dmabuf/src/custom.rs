@@ -137,9 +137,9 @@ pub struct Description {
     /// `->mmap` returns -EINVAL for MAP_PRIVATE.
     pub requires_shared: bool,
     /// `vm_flags_set()` in `->mmap`.
-    pub set_flags: u64,
+    pub set_flags: VmFlags,
     /// `vm_flags_clear()` in `->mmap`.
-    pub clear_flags: u64,
+    pub clear_flags: VmFlags,
     /// The insert function.
     pub insert: Insert,
     /// When.
@@ -249,12 +249,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
     }
     let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>,
                  key: &'static str|
-     -> Result<u64, CustomError> {
-        let mut f = 0;
+     -> Result<VmFlags, CustomError> {
+        let mut f = VmFlags::empty();
         if let Some(list) = v {
             for item in list.get_ref() {
                 let n = item.get_ref();
-                let bit = VmFlags::from_name(n).ok_or_else(|| {
+                let bit = VmFlags::from_kernel_name(n).ok_or_else(|| {
                     inv(item.span(), key, format!("unknown VMA flag {n:?} (kernel names without VM_, e.g. PFNMAP, IO, MIXEDMAP, DONTEXPAND, DONTDUMP)"))
                 })?;
                 f |= bit;
@@ -351,7 +351,7 @@ struct Backing {
 fn alloc(k: &mut Kernel, m: Memory, n: u64) -> KResult<Backing> {
     let enomem = || Fail::Errno(Errno::ENOMEM);
     let pages = match m {
-        Memory::DriverPages => alloc_driver_pages(k, n, 0)?,
+        Memory::DriverPages => alloc_driver_pages(k, n, FolioFlags::empty())?,
         Memory::Compound => {
             let order = n.next_power_of_two().trailing_zeros() as u8;
             // mm/page_alloc.c:__alloc_pages: an order above MAX_PAGE_ORDER (10 on x86-64)
@@ -415,14 +415,14 @@ impl DmaBufOps for CustomOps {
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         let d = &self.desc;
         const F: &str = "user exporter ->mmap";
-        if d.requires_shared && !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+        if d.requires_shared && !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             trace!(vma.kernel(), F, "requires_shared: MAP_PRIVATE -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
-        if d.set_flags != 0 {
+        if !d.set_flags.is_empty() {
             vma.set_flags(d.set_flags);
         }
-        if d.clear_flags != 0 {
+        if !d.clear_flags.is_empty() {
             vma.clear_flags(d.clear_flags);
         }
         let ops = Arc::new(CustomVmOps {
@@ -474,35 +474,44 @@ impl DmaBufOps for CustomOps {
                         )?,
                         _ => pfnguard_mm::insert::vmf_insert_pfn(vma.kernel(), id, a, p)?,
                     };
-                    if r.any(VmFault::ERROR) {
+                    if r.intersects(VmFault::ERROR) {
                         return Err(Errno::EFAULT.into());
                     }
                 }
                 Ok(())
             }
+            // The struct-page helpers: the typed path when the description set VM_MIXEDMAP,
+            // else the same helpers on the unmarked VMA (which BUG on VM_PFNMAP or mark it).
             Insert::VmInsertPage => {
                 for i in 0..v.pages() {
                     let Some(p) = range(i) else {
                         return Err(Errno::EINVAL.into());
                     };
-                    vma.vm_insert_page(v.start.add_pages(i), p)?;
+                    let a = v.start.add_pages(i);
+                    match vma.as_mixedmap() {
+                        Some(mut m) => m.vm_insert_page(a, p)?,
+                        None => vma.without_mixedmap().vm_insert_page(a, p)?,
+                    }
                 }
                 Ok(())
             }
             Insert::VmInsertPages => {
                 let sel: Vec<Pfn> = (0..v.pages()).filter_map(range).collect();
-                vma.vm_insert_pages(v.start, &sel).0
-            }
-            Insert::VmMapPages => {
-                if d.honours_pgoff {
-                    vma.vm_map_pages(pages)
-                } else {
-                    vma.vm_map_pages_zero(pages)
+                match vma.as_mixedmap() {
+                    Some(mut m) => m.vm_insert_pages(v.start, &sel).0,
+                    None => vma.without_mixedmap().vm_insert_pages(v.start, &sel).0,
                 }
             }
-            Insert::RemapVmallocRange => match &self.backing.area {
-                Some(a) => vma.remap_vmalloc_range(a, off),
-                None => Err(Errno::EINVAL.into()),
+            Insert::VmMapPages => match (vma.as_mixedmap(), d.honours_pgoff) {
+                (Some(mut m), true) => m.vm_map_pages(pages),
+                (Some(mut m), false) => m.vm_map_pages_zero(pages),
+                (None, true) => vma.without_mixedmap().vm_map_pages(pages),
+                (None, false) => vma.without_mixedmap().vm_map_pages_zero(pages),
+            },
+            Insert::RemapVmallocRange => match (&self.backing.area, vma.as_mixedmap()) {
+                (Some(a), Some(mut m)) => m.remap_vmalloc_range(a, off),
+                (Some(a), None) => vma.without_mixedmap().remap_vmalloc_range(a, off),
+                (None, _) => Err(Errno::EINVAL.into()),
             },
             Insert::FaultPage => Ok(()),
         }
@@ -544,7 +553,10 @@ impl VmOperations for CustomVmOps {
             Insert::VmfInsertPfn => cx.vmf_insert_pfn(a, p),
             Insert::VmfInsertPfnProt => cx.vmf_insert_pfn_prot(a, p, v.page_prot),
             Insert::VmfInsertMixed => cx.vmf_insert_mixed(a, PfnT::plain(p)),
-            Insert::VmInsertPage => cx.vmf_insert_page(a, p),
+            Insert::VmInsertPage => match cx.as_mixedmap() {
+                Some(mut m) => m.vmf_insert_page(a, p),
+                None => cx.vmf_insert_page_without_mixedmap(a, p),
+            },
             Insert::FaultPage => {
                 cx.set_page(p);
                 Ok(VmFault::NONE)
@@ -574,20 +586,27 @@ impl VmOperations for CustomVmOps {
     }
     /// `generic_access_phys()` needs VM_IO|VM_PFNMAP (`follow_pfnmap_start()` / `follow_phys()`,
     /// else -EINVAL); `ttm_bo_vm_access()` copies through a kernel mapping.
-    fn access(&self, k: &mut Kernel, vma: VmaId, _addr: VirtAddr, len: u64, _write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        _addr: VirtAddr,
+        len: usize,
+        _write: bool,
+    ) -> Result<usize, Errno> {
         match self.desc.access {
-            Access::None => -(Errno::EIO.number() as i64),
+            Access::None => Err(Errno::EIO),
             Access::GenericAccessPhys => {
                 let ok = k
                     .vma(vma)
-                    .is_some_and(|v| v.flags.any(VmFlags::IO | VmFlags::PFNMAP));
+                    .is_some_and(|v| v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP));
                 if ok {
-                    len as i64
+                    Ok(len)
                 } else {
-                    -(Errno::EINVAL.number() as i64)
+                    Err(Errno::EINVAL)
                 }
             }
-            Access::Ttm => len as i64,
+            Access::Ttm => Ok(len),
         }
     }
 }
@@ -606,6 +625,7 @@ impl Exporter for CustomExporter {
         let backing = alloc(k, self.desc.memory, self.desc.pages)?;
         let size = self.desc.pages * PAGE_SIZE;
         let buf = DmaBuf::new(
+            k,
             size,
             "user",
             Arc::new(CustomOps {

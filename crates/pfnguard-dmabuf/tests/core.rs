@@ -79,7 +79,7 @@ fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
     assert_eq!(v.pgoff, 1);
     assert!(v.file.as_ref().is_some_and(|f| f.is_dma_buf));
     assert!(maps_line(&v).ends_with("/dmabuf:"), "{}", maps_line(&v));
-    assert!(v.flags.all(VmFlags::PFNMAP | VmFlags::IO));
+    assert!(v.flags.contains(VmFlags::PFNMAP | VmFlags::IO));
 }
 
 #[test]
@@ -190,4 +190,17 @@ fn dmabuf_debug_hides_the_pages_from_importers() {
     assert!(copied
         .iter()
         .all(|e| e.page == SgPage::Null && e.dma_len == 4096));
+}
+
+/// `dma_buf_getfile()` numbers inodes from the kernel's own `dmabuf_inode` counter: two models
+/// built side by side each start at 1 and count only their own buffers.
+#[test]
+fn inode_numbers_are_per_kernel() {
+    let mut a = Kernel::new(&LINUX_6_12, Config::default());
+    let mut b = Kernel::new(&LINUX_6_12, Config::default());
+    let (_, a1) = system_heap_buf(&mut a);
+    let (_, a2) = system_heap_buf(&mut a);
+    let (_, b1) = system_heap_buf(&mut b);
+    assert_eq!((a1.ino, a2.ino), (1, 2));
+    assert_eq!(b1.ino, 1);
 }

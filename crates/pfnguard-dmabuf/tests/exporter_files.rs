@@ -93,7 +93,10 @@ fn the_good_file_parses_with_defaults() {
     assert_eq!(d.name, "good");
     assert_eq!(d.pages, 4);
     assert!(!d.requires_shared);
-    assert_eq!((d.set_flags, d.clear_flags), (0, 0));
+    assert_eq!(
+        (d.set_flags, d.clear_flags),
+        (VmFlags::empty(), VmFlags::empty())
+    );
     assert_eq!(
         (d.insert, d.at, d.memory, d.access),
         (

@@ -24,14 +24,14 @@ impl FileOperations for CompoundPageDriver {
         "example_driver_fops"
     }
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        vma.set_flags(VmFlags::PFNMAP | VmFlags::MIXEDMAP | VmFlags::DONTEXPAND);
+        vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND);
         let page = vma
             .kernel()
             .frames
             .alloc(AllocSpec::compound(4))
             .ok_or(pfnguard_mm::Fail::Errno(pfnguard_mm::Errno::ENOMEM))?;
         let start = vma.vma().start;
-        vma.vm_insert_page(start, page)
+        vma.set_mixedmap().vm_insert_page(start, page)
     }
 }
 
@@ -74,7 +74,7 @@ fn main() {
         );
 
         let mut pages = Vec::new();
-        let slow = get_user_pages(&mut k, mm, addr, 1, Foll(0), &mut pages);
+        let slow = get_user_pages(&mut k, mm, addr, 1, Foll::empty(), &mut pages);
         println!(
             "get_user_pages      -> {}",
             match &slow {
@@ -85,7 +85,7 @@ fn main() {
         k.put_pages(&pages);
 
         let mut pages = Vec::new();
-        let fast = get_user_pages_fast(&mut k, mm, addr, 1, Foll(0), &mut pages);
+        let fast = get_user_pages_fast(&mut k, mm, addr, 1, Foll::empty(), &mut pages);
         println!(
             "get_user_pages_fast -> {}{}",
             match &fast {

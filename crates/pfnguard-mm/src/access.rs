@@ -21,12 +21,12 @@ pub fn access_remote_vm(
     force: bool,
 ) -> KResult<u64> {
     const F: &str = "mm/memory.c:__access_remote_vm";
-    let mut gup = Foll(0);
+    let mut gup = Foll::empty();
     if write {
-        gup = gup | Foll::WRITE;
+        gup |= Foll::WRITE;
     }
     if force {
-        gup = gup | Foll::FORCE;
+        gup |= Foll::FORCE;
     }
     let mut done = 0u64;
     let mut a = addr;
@@ -52,20 +52,26 @@ pub fn access_remote_vm(
                     break;
                 };
                 trace!(k, F, "GUP failed: {}.access", ops.name());
-                let n = ops.access(
-                    k,
-                    VmaId {
-                        mm,
-                        start: vma.start,
-                    },
-                    a,
-                    chunk,
-                    write,
-                );
-                if n <= 0 {
-                    break;
+                let id = VmaId {
+                    mm,
+                    start: vma.start,
+                };
+                // `bytes = vma->vm_ops->access(...); if (bytes <= 0) break;`: a chunk never
+                // exceeds PAGE_SIZE, so it fits the callback's `int len`.
+                match ops.access(k, id, a, chunk as usize, write) {
+                    Ok(n) if n > 0 => done += n as u64,
+                    Ok(_) => break,
+                    Err(e) => {
+                        trace!(
+                            k,
+                            F,
+                            "{}.access -> -{}: stop after {done} byte(s)",
+                            ops.name(),
+                            e.name()
+                        );
+                        break;
+                    }
                 }
-                done += n as u64;
             }
             Err(e) => return Err(e),
         }
@@ -108,7 +114,7 @@ pub fn process_vm_rw(
     const F: &str = "mm/process_vm_access.c:process_vm_rw_single_vec";
     let first = addr.page_down();
     let nr = (addr.0 + len).div_ceil(PAGE_SIZE) - first.0 / PAGE_SIZE;
-    let gup = if write { Foll::WRITE } else { Foll(0) };
+    let gup = if write { Foll::WRITE } else { Foll::empty() };
     let mut pages = Vec::new();
     let r = pin_user_pages_remote(k, mm, first, nr, gup, &mut pages);
     match r {

@@ -28,7 +28,11 @@ pub fn bio_iov_iter_get_pages(
     nr: u64,
     into_user: bool,
 ) -> KResult<BioPages> {
-    let gup = if into_user { Foll::WRITE } else { Foll(0) };
+    let gup = if into_user {
+        Foll::WRITE
+    } else {
+        Foll::empty()
+    };
     let pinned = k.profile.odirect_uses_pin;
     trace!(
         k,

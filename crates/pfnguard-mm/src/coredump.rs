@@ -43,12 +43,12 @@ pub fn core_dump(
     let vmas: Vec<_> = k.mm(mm).vmas.values().cloned().collect();
     let mut out = Vec::new();
     for v in vmas {
-        let d = if v.flags.has(VmFlags::DONTDUMP) {
+        let d = if v.flags.contains(VmFlags::DONTDUMP) {
             DumpedVma::Skipped("VM_DONTDUMP")
-        } else if v.flags.has(VmFlags::IO) {
+        } else if v.flags.contains(VmFlags::IO) {
             DumpedVma::Skipped("VM_IO")
         } else {
-            let wanted = if v.flags.has(VmFlags::SHARED) {
+            let wanted = if v.flags.contains(VmFlags::SHARED) {
                 let nlink = v.file.as_ref().map_or(0, |f| f.nlink);
                 let bit = if nlink == 0 {
                     filter::ANON_SHARED

@@ -8,7 +8,7 @@ use crate::insert::{self, PfnT, StructPagePath};
 use crate::kernel::{Kernel, MmId, MmapLock, RssCounter};
 use crate::normal_page::vm_normal_page;
 use crate::outcome::{Fail, KResult, Signal, VmFault};
-use crate::pagetable::Pte;
+use crate::pagetable::{PgProt, Pte};
 use crate::trace;
 use crate::types::{Pfn, VirtAddr};
 use crate::vma::{FaultFlags, VmFlags, Vma, VmaId, Vmf};
@@ -36,15 +36,27 @@ impl FaultCtx<'_> {
         insert::vmf_insert_pfn(self.k, self.vmf.vma, addr, pfn)
     }
     /// `vmf_insert_pfn_prot(vmf->vma, addr, pfn, prot)`.
-    pub fn vmf_insert_pfn_prot(&mut self, addr: VirtAddr, pfn: Pfn, prot: u64) -> KResult<VmFault> {
+    pub fn vmf_insert_pfn_prot(
+        &mut self,
+        addr: VirtAddr,
+        pfn: Pfn,
+        prot: PgProt,
+    ) -> KResult<VmFault> {
         insert::vmf_insert_pfn_prot(self.k, self.vmf.vma, addr, pfn, prot)
     }
     /// `vmf_insert_mixed(vmf->vma, addr, pfn)`.
     pub fn vmf_insert_mixed(&mut self, addr: VirtAddr, pfn: PfnT) -> KResult<VmFault> {
         insert::vmf_insert_mixed(self.k, self.vmf.vma, addr, pfn)
     }
-    /// The raw `vmf_insert_page(vmf->vma, addr, page)`, as a driver may call it from `->fault`.
-    pub fn vmf_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<VmFault> {
+    /// `vmf_insert_page(vmf->vma, addr, page)` from `->fault` on a VMA that may lack
+    /// VM_MIXEDMAP — a driver getting it wrong: mm/memory.c:vm_insert_page then runs
+    /// `BUG_ON(mmap_read_trylock(vma->vm_mm))`, which fires because the fault path holds the
+    /// mmap lock only for reading. The typed path is [`as_mixedmap`](Self::as_mixedmap).
+    pub fn vmf_insert_page_without_mixedmap(
+        &mut self,
+        addr: VirtAddr,
+        pfn: Pfn,
+    ) -> KResult<VmFault> {
         insert::vmf_insert_page(self.k, self.vmf.vma, addr, pfn)
     }
     /// The `vm_insert_page()` capability, if the VMA has VM_MIXEDMAP.
@@ -52,7 +64,7 @@ impl FaultCtx<'_> {
         let mixed = self
             .k
             .vma(self.vmf.vma)
-            .is_some_and(|v| v.flags.has(VmFlags::MIXEDMAP));
+            .is_some_and(|v| v.flags.contains(VmFlags::MIXEDMAP));
         mixed.then_some(crate::VmaMixedMap {
             k: self.k,
             id: self.vmf.vma,
@@ -124,22 +136,36 @@ fn do_anonymous_page(
     addr: VirtAddr,
     flags: FaultFlags,
 ) -> KResult<VmFault> {
-    if v.flags.has(VmFlags::SHARED) {
+    if v.flags.contains(VmFlags::SHARED) {
         return Ok(VmFault::SIGBUS);
     }
     if !flags.write {
-        let e = Pte::new(k.frames.zero_pfn(), v.page_prot & !Pte::RW).mkspecial();
+        let e = Pte::new(k.frames.zero_pfn(), v.page_prot.without(Pte::RW)).mkspecial();
         k.mm_mut(vma.mm).pt.set(addr, e);
         return Ok(VmFault::NONE);
     }
     let Some(pfn) = k.frames.alloc(AllocSpec::ANON) else {
         return Ok(VmFault::OOM);
     };
-    map_new_anon(k, vma, addr, pfn, v.page_prot, v.flags.has(VmFlags::WRITE));
+    map_new_anon(
+        k,
+        vma,
+        addr,
+        pfn,
+        v.page_prot,
+        v.flags.contains(VmFlags::WRITE),
+    );
     Ok(VmFault::NONE)
 }
 
-fn map_new_anon(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64, writable: bool) {
+fn map_new_anon(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    prot: PgProt,
+    writable: bool,
+) {
     if let Some(f) = k.frames.folio_of(pfn) {
         k.frames.folio_mut(f).mapcount += 1;
     }
@@ -188,7 +214,7 @@ fn do_fault(
     }
     if !flags.write {
         do_read_or_shared_fault(k, v, vma, addr, flags)
-    } else if !v.flags.has(VmFlags::SHARED) {
+    } else if !v.flags.contains(VmFlags::SHARED) {
         do_cow_fault(k, v, vma, addr, flags)
     } else {
         do_read_or_shared_fault(k, v, vma, addr, flags)
@@ -225,7 +251,7 @@ fn do_fault_call(
     };
     k.trace.leave();
     let ret = r?;
-    if ret.any(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY | VmFault::DONE_COW) {
+    if ret.intersects(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY | VmFault::DONE_COW) {
         trace!(k, F, "->fault returned {ret:?}");
         return Ok((ret, None));
     }
@@ -255,7 +281,7 @@ fn do_read_or_shared_fault(
         return Ok(ret);
     };
     let fin = finish_fault(k, vma, addr, page, false, flags)?;
-    if fin.any(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
+    if fin.intersects(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
         if let Some(f) = k.frames.folio_of(page) {
             k.folio_put(f, 1);
         }
@@ -336,14 +362,14 @@ fn finish_fault(
         });
     }
     if cow {
-        map_new_anon(k, vma, addr, page, prot, vflags.has(VmFlags::WRITE));
+        map_new_anon(k, vma, addr, page, prot, vflags.contains(VmFlags::WRITE));
         trace!(k, F, "anon COW page mapped, MM_ANONPAGES +1");
         return Ok(VmFault::NONE);
     }
     let mut e = Pte::new(page, prot).mkyoung();
     if flags.write {
         e = e.mkdirty();
-        if vflags.has(VmFlags::WRITE) {
+        if vflags.contains(VmFlags::WRITE) {
             e = e.mkwrite();
         }
     }
@@ -377,9 +403,9 @@ fn do_wp_page(
     const F: &str = "mm/memory.c:do_wp_page";
     let page = vm_normal_page(k, v, addr, pte);
     let shared = if k.profile.wp_shared_needs_vm_write {
-        v.flags.all(VmFlags::WRITE | VmFlags::SHARED)
+        v.flags.contains(VmFlags::WRITE | VmFlags::SHARED)
     } else {
-        v.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE)
+        v.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE)
     };
     if shared {
         if page.is_none() {
@@ -400,7 +426,7 @@ fn do_wp_page(
                     let mut cx = FaultCtx { k, vmf };
                     ops.pfn_mkwrite(&mut cx)?
                 };
-                if r.any(VmFault::ERROR) {
+                if r.intersects(VmFault::ERROR) {
                     return Ok(r);
                 }
             } else {
@@ -457,9 +483,9 @@ fn do_wp_page(
 
 /// `vm_fault_to_errno()` (include/linux/mm.h) as GUP uses it (no FOLL_HWPOISON).
 pub fn vm_fault_to_errno(f: VmFault) -> Option<Errno> {
-    if f.any(VmFault::OOM) {
+    if f.intersects(VmFault::OOM) {
         Some(Errno::ENOMEM)
-    } else if f.any(VmFault::HWPOISON | VmFault::SIGBUS | VmFault::SIGSEGV) {
+    } else if f.intersects(VmFault::HWPOISON | VmFault::SIGBUS | VmFault::SIGSEGV) {
         Some(Errno::EFAULT)
     } else {
         None
@@ -498,9 +524,9 @@ pub fn user_access(k: &mut Kernel, mm: MmId, addr: VirtAddr, write: bool) -> KRe
         };
         let vflags = k.vma_or_fault(vma)?.flags;
         let denied = if write {
-            !vflags.has(VmFlags::WRITE)
+            !vflags.contains(VmFlags::WRITE)
         } else {
-            !vflags.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)
+            !vflags.intersects(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)
         };
         if denied {
             trace!(
@@ -531,14 +557,14 @@ pub fn user_access(k: &mut Kernel, mm: MmId, addr: VirtAddr, write: bool) -> KRe
         k.trace.leave();
         k.mm_mut(mm).lock = MmapLock::Unlocked;
         let r = r?;
-        if r.any(VmFault::SIGBUS | VmFault::HWPOISON) {
+        if r.intersects(VmFault::SIGBUS | VmFault::HWPOISON) {
             trace!(k, F, "{r:?} -> SIGBUS");
             return Err(Fail::Signal(Signal::Bus));
         }
-        if r.any(VmFault::SIGSEGV) {
+        if r.intersects(VmFault::SIGSEGV) {
             return Err(Fail::Signal(Signal::Segv));
         }
-        if r.any(VmFault::OOM) {
+        if r.intersects(VmFault::OOM) {
             return Err(Errno::ENOMEM.into());
         }
     }

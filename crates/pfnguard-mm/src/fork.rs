@@ -12,7 +12,7 @@ use crate::vma::{VmFlags, VmaId};
 /// `vma_needs_copy()` (mm/memory.c): page tables are copied only for VM_PFNMAP|VM_MIXEDMAP
 /// VMAs and VMAs with an anon_vma; other file VMAs refault in the child.
 pub fn vma_needs_copy(flags: VmFlags, anon_vma: bool) -> bool {
-    flags.any(VmFlags::PFNMAP | VmFlags::MIXEDMAP) || anon_vma
+    flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) || anon_vma
 }
 
 /// `dup_mmap()` (kernel/fork.c): the child's address space. VM_DONTCOPY VMAs are skipped,
@@ -28,12 +28,12 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
     k.mm_mut(parent).write_protect_seq += 1;
     let vmas: Vec<_> = k.mm(parent).vmas.values().cloned().collect();
     for v in vmas {
-        if v.flags.has(VmFlags::DONTCOPY) {
+        if v.flags.contains(VmFlags::DONTCOPY) {
             trace!(k, F, "VMA {} is VM_DONTCOPY: not in the child", v.start);
             continue;
         }
         let mut c = v.clone();
-        c.flags.0 &= !VmFlags::LOCKED_MASK;
+        c.flags.remove(VmFlags::LOCKED_MASK);
         k.mm_mut(child).vmas.insert(c.start, c);
         let cid = VmaId {
             mm: child,
@@ -42,7 +42,7 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
         if let Some(ops) = &v.ops {
             ops.open(k, cid);
         }
-        if v.flags.has(VmFlags::WIPEONFORK) {
+        if v.flags.contains(VmFlags::WIPEONFORK) {
             continue;
         }
         if !vma_needs_copy(v.flags, v.anon_vma) {
@@ -74,8 +74,7 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
                             if let Some(nf) = k.frames.folio_of(new) {
                                 k.frames.folio_mut(nf).mapcount += 1;
                             }
-                            let bits = pte.0 & !Pte::PFN_MASK;
-                            cpte = Pte::new(new, bits);
+                            cpte = Pte::new(new, pte.pgprot());
                             k.add_rss(child, RssCounter::Anon, 1);
                             k.mm_mut(child).pt.set(addr, cpte.mkold());
                             continue;
@@ -94,7 +93,7 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
                 cpte = cpte.wrprotect();
                 k.mm_mut(parent).pt.set(addr, pte.wrprotect());
             }
-            if v.flags.has(VmFlags::SHARED) {
+            if v.flags.contains(VmFlags::SHARED) {
                 cpte = cpte.mkclean();
             }
             k.mm_mut(child).pt.set(addr, cpte.mkold());

@@ -39,37 +39,43 @@ pub enum Mapping {
     Secretmem,
 }
 
-/// Folio and page flags the modeled paths test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct FolioFlags(pub u16);
+bitflags::bitflags! {
+    /// Folio and page flags the modeled paths test (`PG_*`, include/linux/page-flags.h, and the
+    /// zone/pageblock facts the pin paths read).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct FolioFlags: u16 {
+        #[allow(missing_docs)]
+        const LRU = 1 << 0;
+        /// In a MIGRATE_CMA (or MIGRATE_ISOLATE) pageblock.
+        const CMA = 1 << 1;
+        /// In ZONE_MOVABLE.
+        const ZONE_MOVABLE = 1 << 2;
+        #[allow(missing_docs)]
+        const SLAB = 1 << 3;
+        /// `page_has_type()` (buddy, offline, table, guard...).
+        const HAS_TYPE = 1 << 4;
+        /// The shared zero page.
+        const ZERO = 1 << 5;
+        #[allow(missing_docs)]
+        const HUGETLB = 1 << 6;
+        /// PG_swapbacked (shmem and anon).
+        const SWAPBACKED = 1 << 7;
+        /// Returned to the allocator (refcount reached 0).
+        const FREED = 1 << 8;
+        #[allow(missing_docs)]
+        const RESERVED = 1 << 9;
+        #[allow(missing_docs)]
+        const DIRTY = 1 << 10;
+        #[allow(missing_docs)]
+        const REFERENCED = 1 << 11;
+        /// A ZONE_DEVICE page (has a `struct page` and a dev_pagemap).
+        const ZONE_DEVICE = 1 << 12;
+    }
+}
 
-#[allow(missing_docs)]
-impl FolioFlags {
-    pub const LRU: u16 = 1 << 0;
-    /// In a MIGRATE_CMA (or MIGRATE_ISOLATE) pageblock.
-    pub const CMA: u16 = 1 << 1;
-    /// In ZONE_MOVABLE.
-    pub const ZONE_MOVABLE: u16 = 1 << 2;
-    pub const SLAB: u16 = 1 << 3;
-    /// `page_has_type()` (buddy, offline, table, guard...).
-    pub const HAS_TYPE: u16 = 1 << 4;
-    /// The shared zero page.
-    pub const ZERO: u16 = 1 << 5;
-    pub const HUGETLB: u16 = 1 << 6;
-    /// PG_swapbacked (shmem and anon).
-    pub const SWAPBACKED: u16 = 1 << 7;
-    /// Returned to the allocator (refcount reached 0).
-    pub const FREED: u16 = 1 << 8;
-    pub const RESERVED: u16 = 1 << 9;
-    pub const DIRTY: u16 = 1 << 10;
-    pub const REFERENCED: u16 = 1 << 11;
-    /// A ZONE_DEVICE page (has a `struct page` and a dev_pagemap).
-    pub const ZONE_DEVICE: u16 = 1 << 12;
-
-    /// Whether `bit` is set.
-    #[inline]
-    pub fn has(self, bit: u16) -> bool {
-        self.0 & bit != 0
+impl serde::Serialize for FolioFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u16(self.bits())
     }
 }
 
@@ -121,13 +127,13 @@ impl Folio {
     }
     /// `folio_is_longterm_pinnable()` (include/linux/mm.h).
     pub fn is_longterm_pinnable(&self) -> bool {
-        if self.flags.has(FolioFlags::CMA) {
+        if self.flags.contains(FolioFlags::CMA) {
             return false;
         }
-        if self.flags.has(FolioFlags::ZERO) {
+        if self.flags.contains(FolioFlags::ZERO) {
             return true;
         }
-        !self.flags.has(FolioFlags::ZONE_MOVABLE)
+        !self.flags.contains(FolioFlags::ZONE_MOVABLE)
     }
     /// `folio_test_anon()`.
     pub fn is_anon(&self) -> bool {
@@ -135,11 +141,11 @@ impl Folio {
     }
     /// `folio_test_swapbacked()`.
     pub fn is_swapbacked(&self) -> bool {
-        self.flags.has(FolioFlags::SWAPBACKED)
+        self.flags.contains(FolioFlags::SWAPBACKED)
     }
     /// Whether the folio went back to the allocator.
     pub fn is_freed(&self) -> bool {
-        self.flags.has(FolioFlags::FREED)
+        self.flags.contains(FolioFlags::FREED)
     }
 }
 
@@ -154,7 +160,7 @@ pub struct AllocSpec {
     /// Initial `folio->mapping`.
     pub mapping: Mapping,
     /// Initial page flags.
-    pub flags: u16,
+    pub flags: FolioFlags,
 }
 
 impl AllocSpec {
@@ -163,21 +169,21 @@ impl AllocSpec {
         order: 0,
         compound: false,
         mapping: Mapping::None,
-        flags: 0,
+        flags: FolioFlags::empty(),
     };
     /// A shmem page-cache folio (on the LRU, swap-backed).
     pub const SHMEM: AllocSpec = AllocSpec {
         order: 0,
         compound: false,
         mapping: Mapping::Shmem,
-        flags: FolioFlags::LRU | FolioFlags::SWAPBACKED,
+        flags: FolioFlags::LRU.union(FolioFlags::SWAPBACKED),
     };
     /// An anonymous folio (on the LRU, swap-backed).
     pub const ANON: AllocSpec = AllocSpec {
         order: 0,
         compound: false,
         mapping: Mapping::Anon,
-        flags: FolioFlags::LRU | FolioFlags::SWAPBACKED,
+        flags: FolioFlags::LRU.union(FolioFlags::SWAPBACKED),
     };
     /// A `__GFP_COMP` allocation of `order`, mapping NULL.
     pub const fn compound(order: u8) -> AllocSpec {
@@ -185,7 +191,7 @@ impl AllocSpec {
             order,
             compound: true,
             mapping: Mapping::None,
-            flags: 0,
+            flags: FolioFlags::empty(),
         }
     }
 }
@@ -226,7 +232,7 @@ impl Frames {
             order: 0,
             compound: false,
             mapping: Mapping::None,
-            flags: FolioFlags::ZERO | FolioFlags::RESERVED,
+            flags: FolioFlags::ZERO.union(FolioFlags::RESERVED),
         }) {
             f.zero_pfn = zero;
         }
@@ -285,7 +291,7 @@ impl Frames {
                 pincount: 0,
                 order: spec.order,
                 mapping: spec.mapping,
-                flags: FolioFlags(spec.flags),
+                flags: spec.flags,
             });
             self.page_folio.extend(std::iter::repeat_n(id, nr as usize));
         } else {
@@ -298,7 +304,7 @@ impl Frames {
                     pincount: 0,
                     order: 0,
                     mapping: spec.mapping,
-                    flags: FolioFlags(spec.flags),
+                    flags: spec.flags,
                 });
                 self.page_folio.push(id);
             }
@@ -356,13 +362,13 @@ impl Frames {
 
     /// Move a folio's identity to a new frame range (migration): returns the new head frame.
     /// The old frames keep a freed record.
-    pub fn migrate(&mut self, id: FolioId, clear_flags: u16) -> Option<Pfn> {
+    pub fn migrate(&mut self, id: FolioId, clear_flags: FolioFlags) -> Option<Pfn> {
         let old = self.folio(id).clone();
         let new = self.alloc(AllocSpec {
             order: old.order,
             compound: old.order > 0,
             mapping: old.mapping,
-            flags: old.flags.0 & !clear_flags,
+            flags: old.flags.difference(clear_flags),
         })?;
         let nid = self.folio_of(new)?;
         {
@@ -375,7 +381,7 @@ impl Frames {
         of.refcount = 0;
         of.mapcount = 0;
         of.pincount = 0;
-        of.flags.0 |= FolioFlags::FREED;
+        of.flags |= FolioFlags::FREED;
         Some(new)
     }
 }

@@ -26,7 +26,7 @@ pub fn get_futex_key(k: &mut Kernel, mm: MmId, addr: VirtAddr) -> KResult<FutexK
     k.trace.enter();
     let mut r = get_user_pages_fast(k, mm, addr, 1, Foll::WRITE, &mut pages);
     if matches!(r, Err(Fail::Errno(Errno::EFAULT))) {
-        r = get_user_pages_fast(k, mm, addr, 1, Foll(0), &mut pages);
+        r = get_user_pages_fast(k, mm, addr, 1, Foll::empty(), &mut pages);
     }
     k.trace.leave();
     match r {

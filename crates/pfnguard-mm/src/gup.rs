@@ -14,49 +14,56 @@ use crate::trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX};
 use crate::vma::{FaultFlags, VmFlags, Vma, VmaId};
 
-/// `FOLL_*` flags (include/linux/mm_types.h, mm/internal.h).
-#[derive(Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
-pub struct Foll(pub u32);
-
-#[allow(missing_docs)]
-impl Foll {
-    pub const WRITE: Foll = Foll(1 << 0);
-    pub const GET: Foll = Foll(1 << 1);
-    pub const DUMP: Foll = Foll(1 << 2);
-    pub const FORCE: Foll = Foll(1 << 3);
-    pub const NOWAIT: Foll = Foll(1 << 4);
-    pub const NOFAULT: Foll = Foll(1 << 5);
-    pub const HWPOISON: Foll = Foll(1 << 6);
-    pub const ANON: Foll = Foll(1 << 7);
-    pub const LONGTERM: Foll = Foll(1 << 8);
-    pub const SPLIT_PMD: Foll = Foll(1 << 9);
-    pub const PCI_P2PDMA: Foll = Foll(1 << 10);
-    pub const INTERRUPTIBLE: Foll = Foll(1 << 11);
-    pub const HONOR_NUMA_FAULT: Foll = Foll(1 << 12);
-    pub const TOUCH: Foll = Foll(1 << 16);
-    pub const TRIED: Foll = Foll(1 << 17);
-    pub const REMOTE: Foll = Foll(1 << 18);
-    pub const PIN: Foll = Foll(1 << 19);
-    pub const FAST_ONLY: Foll = Foll(1 << 20);
-    pub const UNLOCKABLE: Foll = Foll(1 << 21);
-    pub const MADV_POPULATE: Foll = Foll(1 << 22);
-
-    /// Whether every flag of `o` is set.
-    #[inline]
-    pub fn has(self, o: Foll) -> bool {
-        self.0 & o.0 == o.0
-    }
-    /// Whether any flag of `o` is set.
-    #[inline]
-    pub fn any(self, o: Foll) -> bool {
-        self.0 & o.0 != 0
+bitflags::bitflags! {
+    /// `FOLL_*` flags (include/linux/mm_types.h, mm/internal.h).
+    #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub struct Foll: u32 {
+        #[allow(missing_docs)]
+        const WRITE = 1 << 0;
+        #[allow(missing_docs)]
+        const GET = 1 << 1;
+        #[allow(missing_docs)]
+        const DUMP = 1 << 2;
+        #[allow(missing_docs)]
+        const FORCE = 1 << 3;
+        #[allow(missing_docs)]
+        const NOWAIT = 1 << 4;
+        #[allow(missing_docs)]
+        const NOFAULT = 1 << 5;
+        #[allow(missing_docs)]
+        const HWPOISON = 1 << 6;
+        #[allow(missing_docs)]
+        const ANON = 1 << 7;
+        #[allow(missing_docs)]
+        const LONGTERM = 1 << 8;
+        #[allow(missing_docs)]
+        const SPLIT_PMD = 1 << 9;
+        #[allow(missing_docs)]
+        const PCI_P2PDMA = 1 << 10;
+        #[allow(missing_docs)]
+        const INTERRUPTIBLE = 1 << 11;
+        #[allow(missing_docs)]
+        const HONOR_NUMA_FAULT = 1 << 12;
+        #[allow(missing_docs)]
+        const TOUCH = 1 << 16;
+        #[allow(missing_docs)]
+        const TRIED = 1 << 17;
+        #[allow(missing_docs)]
+        const REMOTE = 1 << 18;
+        #[allow(missing_docs)]
+        const PIN = 1 << 19;
+        #[allow(missing_docs)]
+        const FAST_ONLY = 1 << 20;
+        #[allow(missing_docs)]
+        const UNLOCKABLE = 1 << 21;
+        #[allow(missing_docs)]
+        const MADV_POPULATE = 1 << 22;
     }
 }
 
-impl std::ops::BitOr for Foll {
-    type Output = Foll;
-    fn bitor(self, r: Foll) -> Foll {
-        Foll(self.0 | r.0)
+impl serde::Serialize for Foll {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.bits())
     }
 }
 
@@ -78,7 +85,7 @@ impl std::fmt::Debug for Foll {
         ];
         let v: Vec<&str> = names
             .iter()
-            .filter(|(b, _)| self.has(*b))
+            .filter(|(b, _)| self.contains(*b))
             .map(|(_, n)| *n)
             .collect();
         write!(
@@ -100,18 +107,18 @@ impl std::fmt::Debug for Foll {
 pub fn check_vma_flags(k: &mut Kernel, vma: &Vma, gup: Foll) -> Result<(), Errno> {
     const F: &str = "mm/gup.c:check_vma_flags";
     let f = vma.flags;
-    let write = gup.has(Foll::WRITE);
+    let write = gup.contains(Foll::WRITE);
     let r = (|| {
-        if f.any(VmFlags::IO | VmFlags::PFNMAP) {
+        if f.intersects(VmFlags::IO | VmFlags::PFNMAP) {
             return Err((Errno::EFAULT, "VM_IO|VM_PFNMAP"));
         }
-        if gup.has(Foll::ANON) && !vma.is_anonymous() {
+        if gup.contains(Foll::ANON) && !vma.is_anonymous() {
             return Err((Errno::EFAULT, "FOLL_ANON on a file VMA"));
         }
-        if gup.has(Foll::LONGTERM) && vma.is_fsdax() {
+        if gup.contains(Foll::LONGTERM) && vma.is_fsdax() {
             return Err((Errno::EOPNOTSUPP, "FOLL_LONGTERM on fsdax"));
         }
-        if gup.has(Foll::SPLIT_PMD) && vma.is_hugetlb() {
+        if gup.contains(Foll::SPLIT_PMD) && vma.is_hugetlb() {
             return Err((Errno::EOPNOTSUPP, "FOLL_SPLIT_PMD on hugetlb"));
         }
         if vma.is_secretmem() {
@@ -120,7 +127,7 @@ pub fn check_vma_flags(k: &mut Kernel, vma: &Vma, gup: Foll) -> Result<(), Errno
         if write {
             if k.profile.gup_writable_file_mapping_check
                 && !vma.is_anonymous()
-                && gup.has(Foll::PIN | Foll::LONGTERM)
+                && gup.contains(Foll::PIN | Foll::LONGTERM)
                 && vma.needs_dirty_tracking()
             {
                 return Err((
@@ -128,12 +135,14 @@ pub fn check_vma_flags(k: &mut Kernel, vma: &Vma, gup: Foll) -> Result<(), Errno
                     "writable_file_mapping_allowed: FOLL_PIN|FOLL_LONGTERM on a VMA that needs dirty tracking",
                 ));
             }
-            if (!f.has(VmFlags::WRITE) || f.has(VmFlags::SHADOW_STACK))
-                && (!gup.has(Foll::FORCE) || vma.is_hugetlb() || !f.is_cow_mapping())
+            if (!f.contains(VmFlags::WRITE) || f.contains(VmFlags::SHADOW_STACK))
+                && (!gup.contains(Foll::FORCE) || vma.is_hugetlb() || !f.is_cow_mapping())
             {
                 return Err((Errno::EFAULT, "write to a VMA without VM_WRITE"));
             }
-        } else if !f.has(VmFlags::READ) && (!gup.has(Foll::FORCE) || !f.has(VmFlags::MAYREAD)) {
+        } else if !f.contains(VmFlags::READ)
+            && (!gup.contains(Foll::FORCE) || !f.contains(VmFlags::MAYREAD))
+        {
             return Err((Errno::EFAULT, "read of a VMA without VM_READ"));
         }
         Ok(())
@@ -159,10 +168,10 @@ pub fn try_grab_folio(k: &mut Kernel, fid: FolioId, gup: Foll) -> Result<(), Err
         k.warn_once("mm/gup.c:try_grab_folio", "folio_ref_count(folio) <= 0");
         return Err(Errno::ENOMEM);
     }
-    if gup.has(Foll::GET) {
+    if gup.contains(Foll::GET) {
         k.folio_get(fid, 1);
-    } else if gup.has(Foll::PIN) {
-        if f.flags.has(FolioFlags::ZERO) {
+    } else if gup.contains(Foll::PIN) {
+        if f.flags.contains(FolioFlags::ZERO) {
             return Ok(());
         }
         if f.is_large() {
@@ -190,7 +199,7 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
     const F: &str = "mm/gup.c:follow_page_pte";
     let pte = k.mm(mmid).pt.get(addr);
     if !pte.present() {
-        if gup.has(Foll::DUMP)
+        if gup.contains(Foll::DUMP)
             && (vma.is_anonymous() || !vma.ops.as_ref().is_some_and(|o| o.has_fault()))
             && pte.is_none()
         {
@@ -203,11 +212,11 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
         return Follow::NoPage;
     }
     let page = vm_normal_page(k, vma, addr, pte);
-    if gup.has(Foll::WRITE) && !pte.write() {
-        let can = gup.has(Foll::FORCE)
-            && !vma.flags.any(VmFlags::SHARED | VmFlags::MAYSHARE)
-            && vma.flags.has(VmFlags::MAYWRITE)
-            && !vma.flags.has(VmFlags::WRITE)
+    if gup.contains(Foll::WRITE) && !pte.write() {
+        let can = gup.contains(Foll::FORCE)
+            && !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE)
+            && vma.flags.contains(VmFlags::MAYWRITE)
+            && !vma.flags.contains(VmFlags::WRITE)
             && page.is_some_and(|p| {
                 k.frames
                     .folio_of(p)
@@ -221,7 +230,7 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
     let devmap = pte.devmap(k.profile.pte_devmap_bit);
     let page = match page {
         Some(p) => p,
-        None if devmap && gup.any(Foll::GET | Foll::PIN) => {
+        None if devmap && gup.intersects(Foll::GET | Foll::PIN) => {
             if k.frames.folio_of(pte.pfn()).is_some() {
                 pte.pfn()
             } else {
@@ -229,7 +238,7 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
             }
         }
         None => {
-            if gup.has(Foll::DUMP) {
+            if gup.contains(Foll::DUMP) {
                 trace!(
                     k,
                     F,
@@ -241,9 +250,9 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
                 pte.pfn()
             } else {
                 // follow_pfn_pte(): touch the PTE, no page to return.
-                if gup.has(Foll::TOUCH) {
+                if gup.contains(Foll::TOUCH) {
                     let mut e = pte.mkyoung();
-                    if gup.has(Foll::WRITE) {
+                    if gup.contains(Foll::WRITE) {
                         e = e.mkdirty();
                     }
                     k.mm_mut(mmid).pt.set(addr, e);
@@ -269,18 +278,18 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
     if let Err(e) = try_grab_folio(k, fid, gup) {
         return Follow::Err(e);
     }
-    if gup.has(Foll::TOUCH) {
+    if gup.contains(Foll::TOUCH) {
         let f = k.frames.folio_mut(fid);
-        if gup.has(Foll::WRITE) {
-            f.flags.0 |= FolioFlags::DIRTY;
+        if gup.contains(Foll::WRITE) {
+            f.flags |= FolioFlags::DIRTY;
         }
-        f.flags.0 |= FolioFlags::REFERENCED;
+        f.flags |= FolioFlags::REFERENCED;
     }
     trace!(
         k,
         F,
         "normal PTE at {addr}: vm_normal_page() = pfn {page}; {} -> refcount {}",
-        if gup.has(Foll::PIN) {
+        if gup.contains(Foll::PIN) {
             "pinned"
         } else {
             "referenced"
@@ -293,14 +302,14 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
 /// `faultin_page()` (mm/gup.c): FOLL_NOFAULT → -EFAULT; else `handle_mm_fault()` with
 /// FAULT_FLAG_WRITE for FOLL_WRITE; VM_FAULT_ERROR → `vm_fault_to_errno()`.
 fn faultin_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, gup: Foll) -> KResult<()> {
-    if gup.has(Foll::NOFAULT) {
+    if gup.contains(Foll::NOFAULT) {
         return Err(Errno::EFAULT.into());
     }
     trace!(
         k,
         "mm/gup.c:faultin_page",
         "handle_mm_fault({addr}, {})",
-        if gup.has(Foll::WRITE) {
+        if gup.contains(Foll::WRITE) {
             "FAULT_FLAG_WRITE"
         } else {
             "read"
@@ -312,16 +321,16 @@ fn faultin_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, gup: Foll) -> KResul
         vma,
         addr,
         FaultFlags {
-            write: gup.has(Foll::WRITE),
-            remote: gup.has(Foll::REMOTE),
+            write: gup.contains(Foll::WRITE),
+            remote: gup.contains(Foll::REMOTE),
             unshare: false,
         },
     );
     k.trace.leave();
     let r = r?;
-    if r.any(VmFault::ERROR) {
+    if r.intersects(VmFault::ERROR) {
         let e = vm_fault_to_errno(r).unwrap_or(Errno::EFAULT);
-        let e = if r.any(VmFault::HWPOISON) && gup.has(Foll::HWPOISON) {
+        let e = if r.intersects(VmFault::HWPOISON) && gup.contains(Foll::HWPOISON) {
             Errno::EHWPOISON
         } else {
             e
@@ -358,7 +367,7 @@ pub fn get_user_pages_slow(
     'walk: while done < nr {
         if cur.as_ref().is_none_or(|v| addr >= v.end) {
             let found = k.mm(mm).vma_at(addr).cloned();
-            if gup.has(Foll::MADV_POPULATE) {
+            if gup.contains(Foll::MADV_POPULATE) {
                 let Some(v) = found else {
                     trace!(k, F, "no VMA at {addr} -> -ENOMEM");
                     ret = Some(Errno::ENOMEM.into());
@@ -453,7 +462,7 @@ fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Resu
             continue;
         }
         collected += 1;
-        if f.flags.has(FolioFlags::LRU) && !movable.contains(&fid) {
+        if f.flags.contains(FolioFlags::LRU) && !movable.contains(&fid) {
             movable.push(fid);
         }
     }
@@ -494,8 +503,7 @@ fn rmap_move(k: &mut Kernel, old: Pfn, new: Pfn) {
         for (s, e) in ranges {
             for (a, pte) in m.pt.collect_in(s, e) {
                 if pte.present() && pte.pfn() == old {
-                    let bits = pte.0 & !crate::pagetable::Pte::PFN_MASK;
-                    m.pt.set(a, crate::pagetable::Pte::new(new, bits));
+                    m.pt.set(a, crate::pagetable::Pte::new(new, pte.pgprot()));
                 }
             }
         }
@@ -529,7 +537,7 @@ fn longterm_locked(
     gup: Foll,
     pages: Option<&mut Vec<Pfn>>,
 ) -> KResult<u64> {
-    if !gup.has(Foll::LONGTERM) {
+    if !gup.contains(Foll::LONGTERM) {
         return get_user_pages_slow(k, mm, start, nr, gup, pages);
     }
     let Some(out) = pages else {
@@ -560,15 +568,15 @@ pub fn gup_fast_folio_allowed(k: &Kernel, fid: FolioId, gup: Foll) -> bool {
     match k.profile.gup_fast_folio_check {
         GupFastFolioCheck::PageIsSecretmem => f.mapping != Mapping::Secretmem,
         GupFastFolioCheck::FolioAllowed => {
-            let reject_file = gup.has(Foll::PIN | Foll::LONGTERM | Foll::WRITE);
+            let reject_file = gup.contains(Foll::PIN | Foll::LONGTERM | Foll::WRITE);
             let check_secretmem = k.config.secretmem && !f.is_large();
             if !reject_file && !check_secretmem {
                 return true;
             }
-            if f.flags.has(FolioFlags::SLAB) {
+            if f.flags.contains(FolioFlags::SLAB) {
                 return false;
             }
-            if f.flags.has(FolioFlags::HUGETLB) {
+            if f.flags.contains(FolioFlags::HUGETLB) {
                 return true;
             }
             match f.mapping {
@@ -589,14 +597,14 @@ fn try_grab_folio_fast(k: &mut Kernel, fid: FolioId, gup: Foll) -> bool {
     if f.refcount <= 0 {
         return false;
     }
-    if gup.has(Foll::GET) {
+    if gup.contains(Foll::GET) {
         k.frames.folio_mut(fid).refcount += 1;
         return true;
     }
-    if f.flags.has(FolioFlags::ZERO) {
+    if f.flags.contains(FolioFlags::ZERO) {
         return true;
     }
-    if gup.has(Foll::LONGTERM) && !f.is_longterm_pinnable() {
+    if gup.contains(Foll::LONGTERM) && !f.is_longterm_pinnable() {
         return false;
     }
     let f = k.frames.folio_mut(fid);
@@ -610,7 +618,7 @@ fn try_grab_folio_fast(k: &mut Kernel, fid: FolioId, gup: Foll) -> bool {
 }
 
 fn gup_put_folio(k: &mut Kernel, fid: FolioId, gup: Foll) {
-    if gup.has(Foll::PIN) {
+    if gup.contains(Foll::PIN) {
         let pfn = k.frames.folio(fid).head;
         k.unpin_page(pfn);
     } else {
@@ -652,12 +660,12 @@ pub fn gup_fast(
     pages: &mut Vec<Pfn>,
 ) -> (u64, FastStop) {
     let m = &k.mms[mm.0 as usize];
-    if gup.has(Foll::PIN) && m.write_protect_seq & 1 == 1 {
+    if gup.contains(Foll::PIN) && m.write_protect_seq & 1 == 1 {
         return (0, FastStop::ForkInProgress);
     }
     let devmap_bit = k.profile.pte_devmap_bit;
     let protnone_bails = k.profile.gup_fast_protnone_always_bails;
-    let write = gup.has(Foll::WRITE);
+    let write = gup.contains(Foll::WRITE);
     let end = start.0 + nr * PAGE_SIZE;
     let mut addr = start.0;
     let mut got = 0u64;
@@ -688,7 +696,7 @@ pub fn gup_fast(
                 break 'outer;
             }
             if pte.devmap(devmap_bit) {
-                if gup.has(Foll::LONGTERM) {
+                if gup.contains(Foll::LONGTERM) {
                     stop = FastStop::DevmapLongterm;
                     break 'outer;
                 }
@@ -710,7 +718,7 @@ pub fn gup_fast(
                 break 'outer;
             }
             let f = k.frames.folio_mut(fid);
-            f.flags.0 |= FolioFlags::REFERENCED;
+            f.flags |= FolioFlags::REFERENCED;
             let freed = f.is_freed();
             if freed {
                 k.events.push(Event::UseAfterFree {
@@ -753,20 +761,20 @@ pub fn gup_fast_fallback(
 ) -> KResult<u64> {
     k.alive()?;
     const F: &str = "mm/gup.c:gup_fast_fallback";
-    let allowed = Foll::WRITE.0
-        | Foll::LONGTERM.0
-        | Foll::FORCE.0
-        | Foll::PIN.0
-        | Foll::GET.0
-        | Foll::FAST_ONLY.0
-        | Foll::NOFAULT.0
-        | Foll::PCI_P2PDMA.0
-        | Foll::HONOR_NUMA_FAULT.0;
-    if gup.0 & !allowed != 0 {
+    let allowed = Foll::WRITE
+        | Foll::LONGTERM
+        | Foll::FORCE
+        | Foll::PIN
+        | Foll::GET
+        | Foll::FAST_ONLY
+        | Foll::NOFAULT
+        | Foll::PCI_P2PDMA
+        | Foll::HONOR_NUMA_FAULT;
+    if !gup.difference(allowed).is_empty() {
         k.warn_once(F, "gup_flags & ~(allowed fast-GUP flags)");
         return Err(Errno::EINVAL.into());
     }
-    if gup.has(Foll::PIN) {
+    if gup.contains(Foll::PIN) {
         k.mm_mut(mm).has_pinned = true;
     }
     let start = start.page_down();
@@ -797,7 +805,7 @@ pub fn gup_fast_fallback(
             )
         }
     );
-    if got == nr || gup.has(Foll::FAST_ONLY) {
+    if got == nr || gup.contains(Foll::FAST_ONLY) {
         return Ok(got);
     }
     trace!(
@@ -834,13 +842,13 @@ pub fn gup_fast_fallback(
 /// `is_valid_gup_args()` (mm/gup.c): FOLL_LONGTERM needs FOLL_PIN, GET and PIN exclude each
 /// other, GET/PIN need a pages array.
 fn valid_gup_args(gup: Foll, have_pages: bool) -> bool {
-    if gup.has(Foll::LONGTERM) && !gup.has(Foll::PIN) {
+    if gup.contains(Foll::LONGTERM) && !gup.contains(Foll::PIN) {
         return false;
     }
-    if gup.has(Foll::GET) && gup.has(Foll::PIN) {
+    if gup.contains(Foll::GET) && gup.contains(Foll::PIN) {
         return false;
     }
-    if gup.any(Foll::GET | Foll::PIN) && !have_pages {
+    if gup.intersects(Foll::GET | Foll::PIN) && !have_pages {
         return false;
     }
     true
@@ -870,7 +878,7 @@ fn gup_entry(
     k.alive()?;
     let gup = gup | e.adds;
     if !valid_gup_args(gup, true) {
-        let pin_slow = gup.has(Foll::PIN) && !e.fast;
+        let pin_slow = gup.contains(Foll::PIN) && !e.fast;
         return if pin_slow && !k.profile.pin_invalid_args_einval {
             Ok(0)
         } else {
@@ -1018,21 +1026,21 @@ pub fn populate_vma_page_range(
     end: VirtAddr,
 ) -> KResult<u64> {
     let f = k.vma_or_fault(vma)?.flags;
-    let accessible = f.any(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC);
-    let private_writable = f.0 & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
+    let accessible = f.intersects(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC);
+    let private_writable = f.intersection(VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
     let mut gup = Foll::TOUCH;
     if private_writable {
-        gup = gup | Foll::WRITE;
+        gup |= Foll::WRITE;
     }
     if k.profile.populate_refuses_inaccessible {
         if !accessible {
             return Err(Errno::EFAULT.into());
         }
         if !private_writable {
-            gup = gup | Foll::FORCE;
+            gup |= Foll::FORCE;
         }
     } else if accessible {
-        gup = gup | Foll::FORCE;
+        gup |= Foll::FORCE;
     }
     let nr = (end.0 - start.0) >> PAGE_SHIFT;
     get_user_pages_slow(k, vma.mm, start, nr, gup, None)
@@ -1050,7 +1058,7 @@ pub fn mm_populate(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) {
         .map(|v| (v.start, v.end, v.flags))
         .collect();
     for (s, e, f) in vmas {
-        if f.any(VmFlags::IO | VmFlags::PFNMAP) {
+        if f.intersects(VmFlags::IO | VmFlags::PFNMAP) {
             trace!(
                 k,
                 "mm/gup.c:__mm_populate",
@@ -1073,7 +1081,7 @@ pub fn faultin_page_range(
 ) -> KResult<u64> {
     let mut gup = Foll::TOUCH | Foll::MADV_POPULATE;
     if write {
-        gup = gup | Foll::WRITE;
+        gup |= Foll::WRITE;
     }
     let nr = (end.0 - start.0) >> PAGE_SHIFT;
     trace!(k, "mm/gup.c:faultin_page_range", "{start}..{end}, {gup:?}");

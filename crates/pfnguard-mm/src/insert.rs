@@ -10,10 +10,10 @@ use crate::errno::Errno;
 use crate::frames::FolioFlags;
 use crate::kernel::{Kernel, MmapLock};
 use crate::outcome::{Fail, KResult, VmFault};
-use crate::pagetable::Pte;
+use crate::pagetable::{PgProt, Pte};
 use crate::profile::MixedNotOk;
 use crate::trace;
-use crate::types::{Pfn, VirtAddr, PAGE_SIZE};
+use crate::types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::vma::{VmFlags, VmaId};
 
 /// Which struct-page insert path is asking (for the proposed VM debug check).
@@ -45,13 +45,13 @@ pub fn pfnmap_insert_check(k: &mut Kernel, vma: VmaId, path: StructPagePath) -> 
         return Ok(());
     }
     let flags = k.vma_or_fault(vma)?.flags;
-    if flags.any(VmFlags::PFNMAP | VmFlags::IO) {
+    if flags.intersects(VmFlags::PFNMAP | VmFlags::IO) {
         k.warn_once(
             "mm/memory.c:pfnmap_insert_check",
             format!(
                 "{}: struct page into a {} VMA",
                 path.name(),
-                VmFlags(flags.0 & (VmFlags::PFNMAP | VmFlags::IO)).names()
+                flags.intersection(VmFlags::PFNMAP | VmFlags::IO).names()
             ),
         );
         trace!(
@@ -59,7 +59,7 @@ pub fn pfnmap_insert_check(k: &mut Kernel, vma: VmaId, path: StructPagePath) -> 
             "mm/memory.c:pfnmap_insert_check",
             "{} refused: VMA has {} -> -EINVAL",
             path.name(),
-            VmFlags(flags.0 & (VmFlags::PFNMAP | VmFlags::IO)).names()
+            flags.intersection(VmFlags::PFNMAP | VmFlags::IO).names()
         );
         return Err(Errno::EINVAL.into());
     }
@@ -72,7 +72,7 @@ pub fn vm_mixed_zeropage_allowed(k: &mut Kernel, vma: VmaId) -> KResult<bool> {
     let flags = v.flags;
     let pfn_mkwrite = v.has_pfn_mkwrite();
     let fsdax = v.is_fsdax();
-    if k.config.debug_vm && flags.has(VmFlags::PFNMAP) {
+    if k.config.debug_vm && flags.contains(VmFlags::PFNMAP) {
         k.warn_once(
             "mm/memory.c:vm_mixed_zeropage_allowed",
             "vma->vm_flags & VM_PFNMAP",
@@ -81,10 +81,10 @@ pub fn vm_mixed_zeropage_allowed(k: &mut Kernel, vma: VmaId) -> KResult<bool> {
     if flags.is_cow_mapping() {
         return Ok(true);
     }
-    if !flags.any(VmFlags::WRITE | VmFlags::MAYWRITE) {
+    if !flags.intersects(VmFlags::WRITE | VmFlags::MAYWRITE) {
         return Ok(true);
     }
-    Ok(pfn_mkwrite && (fsdax || flags.has(VmFlags::IO)))
+    Ok(pfn_mkwrite && (fsdax || flags.contains(VmFlags::IO)))
 }
 
 /// `validate_page_before_insert()` (mm/memory.c).
@@ -109,7 +109,7 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
         trace!(k, F, "folio_ref_count == 0 -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
-    if k.profile.insert_zero_page_special && f.flags.has(FolioFlags::ZERO) {
+    if k.profile.insert_zero_page_special && f.flags.contains(FolioFlags::ZERO) {
         return if vm_mixed_zeropage_allowed(k, vma)? {
             trace!(k, F, "zero page allowed here (vm_mixed_zeropage_allowed)");
             Ok(())
@@ -118,9 +118,11 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
             Err(Errno::EINVAL.into())
         };
     }
-    let typed = f.flags.has(FolioFlags::HAS_TYPE)
-        || (k.profile.hugetlb_is_page_type && f.flags.has(FolioFlags::HUGETLB) && f.head == pfn);
-    if f.is_anon() || f.flags.has(FolioFlags::SLAB) || typed {
+    let typed = f.flags.contains(FolioFlags::HAS_TYPE)
+        || (k.profile.hugetlb_is_page_type
+            && f.flags.contains(FolioFlags::HUGETLB)
+            && f.head == pfn);
+    if f.is_anon() || f.flags.contains(FolioFlags::SLAB) || typed {
         trace!(k, F, "anon/slab/typed page -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
@@ -135,7 +137,7 @@ fn insert_page_into_pte(
     vma: VmaId,
     addr: VirtAddr,
     pfn: Pfn,
-    prot: u64,
+    prot: PgProt,
 ) -> KResult<()> {
     const F: &str = "mm/memory.c:insert_page_into_pte_locked";
     let mm = vma.mm;
@@ -146,7 +148,7 @@ fn insert_page_into_pte(
     let Some(fid) = k.frames.folio_of(pfn) else {
         return Err(Errno::EINVAL.into());
     };
-    let zero = k.frames.folio(fid).flags.has(FolioFlags::ZERO);
+    let zero = k.frames.folio(fid).flags.contains(FolioFlags::ZERO);
     let mut pte = Pte::new(pfn, prot);
     if zero && k.profile.insert_zero_page_special {
         pte = pte.mkspecial();
@@ -175,7 +177,13 @@ fn insert_page_into_pte(
 }
 
 /// `insert_page()` (mm/memory.c): validate, then install.
-pub fn insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u64) -> KResult<()> {
+pub fn insert_page(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: Pfn,
+    prot: PgProt,
+) -> KResult<()> {
     validate_page_before_insert(k, vma, pfn)?;
     insert_page_into_pte(k, vma, addr, pfn, prot)
 }
@@ -185,7 +193,7 @@ pub fn insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn, prot: u
 /// `vm_flags_set(vma, VM_MIXEDMAP)`.
 fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResult<()> {
     let flags = k.vma_or_fault(vma)?.flags;
-    if flags.has(VmFlags::MIXEDMAP) {
+    if flags.contains(VmFlags::MIXEDMAP) {
         trace!(
             k,
             func,
@@ -201,7 +209,7 @@ fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResul
         );
         return Err(k.bug("mmap_read_trylock(vma->vm_mm)", func));
     }
-    if flags.has(VmFlags::PFNMAP) {
+    if flags.contains(VmFlags::PFNMAP) {
         return Err(k.bug("vma->vm_flags & VM_PFNMAP", func));
     }
     trace!(
@@ -210,7 +218,7 @@ fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResul
         "VM_MIXEDMAP not set: vm_flags_set(vma, VM_MIXEDMAP)"
     );
     if let Some(v) = k.vma_mut(vma) {
-        v.flags.0 |= VmFlags::MIXEDMAP;
+        v.flags |= VmFlags::MIXEDMAP;
     }
     Ok(())
 }
@@ -283,7 +291,7 @@ pub fn vm_insert_pages(
     if let Err(e) = set_mixedmap_or_bug(k, vma, F) {
         return (Err(e), num);
     }
-    let prot = k.vma(vma).map_or(0, |v| v.page_prot);
+    let prot = k.vma(vma).map_or(PgProt::default(), |v| v.page_prot);
     for (i, &p) in pages.iter().enumerate() {
         let a = addr.add_pages(i as u64);
         // insert_page_in_batch_locked(): (6.1) page_count check, validate, install.
@@ -371,12 +379,12 @@ pub fn vmf_insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> 
 
 /// x86 `pfn_modify_allowed()` (arch/x86/mm/mmap.c): the L1TF rule refuses PROT_NONE PTEs to
 /// high non-RAM pfns without CAP_SYS_ADMIN.
-pub fn pfn_modify_allowed(k: &Kernel, pfn: Pfn, prot: u64) -> bool {
-    let needs_invert = prot & Pte::PRESENT == 0 && prot != 0;
+pub fn pfn_modify_allowed(k: &Kernel, pfn: Pfn, prot: PgProt) -> bool {
+    let needs_invert = !prot.has(Pte::PRESENT) && prot != PgProt::default();
     if !needs_invert || k.frames.pfn_valid(pfn) {
         return true;
     }
-    const L1TF_PFN_LIMIT: u64 = 1 << (46 - 12 - 1);
+    const L1TF_PFN_LIMIT: u64 = 1 << (46 - PAGE_SHIFT - 1);
     pfn.0 < L1TF_PFN_LIMIT || k.config.cap_sys_admin
 }
 
@@ -426,12 +434,12 @@ pub fn insert_pfn(
     vma: VmaId,
     addr: VirtAddr,
     pfn: PfnT,
-    prot: u64,
+    prot: PgProt,
     mkwrite: bool,
 ) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:insert_pfn";
     let mm = vma.mm;
-    let vma_write = k.vma_or_fault(vma)?.flags.has(VmFlags::WRITE);
+    let vma_write = k.vma_or_fault(vma)?.flags.contains(VmFlags::WRITE);
     let old = k.mm(mm).pt.get(addr);
     if !old.is_none() {
         if mkwrite {
@@ -491,29 +499,29 @@ pub fn vmf_insert_pfn_prot(
     vma: VmaId,
     addr: VirtAddr,
     pfn: Pfn,
-    prot: u64,
+    prot: PgProt,
 ) -> KResult<VmFault> {
     k.alive()?;
     const F: &str = "mm/memory.c:vmf_insert_pfn_prot";
     let v = k.vma_or_fault(vma)?;
     let (flags, start, end) = (v.flags, v.start, v.end);
     trace!(k, F, "addr {addr}, pfn {pfn}, VMA flags {}", flags.names());
-    if !flags.any(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
+    if !flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
         return Err(k.bug("!(vma->vm_flags & (VM_PFNMAP|VM_MIXEDMAP))", F));
     }
-    if flags.all(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
+    if flags.contains(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
         return Err(k.bug(
             "(vma->vm_flags & (VM_PFNMAP|VM_MIXEDMAP)) == (VM_PFNMAP|VM_MIXEDMAP)",
             F,
         ));
     }
-    if flags.has(VmFlags::PFNMAP) && flags.is_cow_mapping() {
+    if flags.contains(VmFlags::PFNMAP) && flags.is_cow_mapping() {
         return Err(k.bug(
             "(vma->vm_flags & VM_PFNMAP) && is_cow_mapping(vma->vm_flags)",
             F,
         ));
     }
-    if flags.has(VmFlags::MIXEDMAP) && k.frames.pfn_valid(pfn) {
+    if flags.contains(VmFlags::MIXEDMAP) && k.frames.pfn_valid(pfn) {
         return Err(k.bug("(vma->vm_flags & VM_MIXEDMAP) && pfn_valid(pfn)", F));
     }
     if addr < start || addr >= end {
@@ -544,7 +552,7 @@ pub fn vm_mixed_ok(k: &mut Kernel, vma: VmaId, pfn: PfnT, mkwrite: bool) -> KRes
         return Ok(false);
     }
     let flags = k.vma_or_fault(vma)?.flags;
-    Ok(flags.has(VmFlags::MIXEDMAP) || pfn.devmap() || pfn.special || zero)
+    Ok(flags.contains(VmFlags::MIXEDMAP) || pfn.devmap() || pfn.special || zero)
 }
 
 /// `__vm_insert_mixed()` (mm/memory.c): on x86 (ARCH_HAS_PTE_SPECIAL) always a special PTE,
@@ -624,7 +632,7 @@ fn track_pfn_remap(k: &mut Kernel, vma: VmaId, addr: VirtAddr, size: u64) -> KRe
             "whole VMA: reserve memtype, set VM_PAT"
         );
         if let Some(v) = k.vma_mut(vma) {
-            v.flags.0 |= VmFlags::PAT;
+            v.flags |= VmFlags::PAT;
             v.pat_reserved = true;
         }
     }
@@ -644,7 +652,7 @@ pub fn remap_pfn_range(
     addr: VirtAddr,
     pfn: Pfn,
     size: u64,
-    prot: u64,
+    prot: PgProt,
 ) -> KResult<()> {
     k.alive()?;
     const F: &str = "mm/memory.c:remap_pfn_range_internal";
@@ -684,7 +692,7 @@ pub fn remap_pfn_range(
             "vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)"
         );
         if let Some(v) = k.vma_mut(vma) {
-            v.flags.0 |= VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP;
+            v.flags |= VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP;
         }
         if addr >= range_end {
             return Err(k.bug("addr >= end", F));
@@ -720,7 +728,7 @@ pub fn remap_pfn_range(
         if let Some(v) = k.vma_mut(vma) {
             if v.pat_reserved {
                 v.pat_reserved = false;
-                v.flags.0 &= !VmFlags::PAT;
+                v.flags.remove(VmFlags::PAT);
             }
         }
     }
@@ -735,7 +743,7 @@ pub fn io_remap_pfn_range(
     addr: VirtAddr,
     pfn: Pfn,
     size: u64,
-    prot: u64,
+    prot: PgProt,
 ) -> KResult<()> {
     remap_pfn_range(k, vma, addr, pfn, size, prot)
 }
@@ -804,7 +812,7 @@ pub fn remap_vmalloc_range(
     k.trace.leave();
     trace!(k, F, "vm_flags_set(VM_DONTEXPAND|VM_DONTDUMP)");
     if let Some(v) = k.vma_mut(vma) {
-        v.flags.0 |= VmFlags::DONTEXPAND | VmFlags::DONTDUMP;
+        v.flags |= VmFlags::DONTEXPAND | VmFlags::DONTDUMP;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::outcome::{Bug, Event, Fail, KResult};
 use crate::pagetable::PageTable;
 use crate::profile::{Config, KernelProfile};
 use crate::trace::Trace;
-use crate::types::{Pfn, VirtAddr};
+use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::vma::{Vma, VmaId};
 
 /// Index of an mm (a process address space) in the [`Kernel`].
@@ -79,7 +79,7 @@ impl Default for Mm {
             has_pinned: false,
             write_protect_seq: 0,
             lock: MmapLock::Unlocked,
-            rlimit_memlock: 8 << 20 >> 12,
+            rlimit_memlock: (8 << 20) >> PAGE_SHIFT,
             next_addr: VirtAddr(MMAP_BASE),
         }
     }
@@ -155,6 +155,9 @@ pub struct Kernel {
     /// Number of times a modeled retry loop may spin before the model treats it as a livelock
     /// ended by a fatal signal.
     pub livelock_limit: u32,
+    /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
+    /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
+    atomics: BTreeMap<&'static str, u64>,
 }
 
 impl Kernel {
@@ -173,11 +176,20 @@ impl Kernel {
             held: Vec::new(),
             gup_returned: 0,
             livelock_limit: 8,
+            atomics: BTreeMap::new(),
         }
     }
 
     /// The first process.
     pub const INIT_MM: MmId = MmId(0);
+
+    /// `atomic64_inc_return(&var)` (include/linux/atomic/atomic-instrumented.h) on one of this
+    /// kernel's `static atomic64_t` counters, named `file:variable`; every counter starts at 0.
+    pub fn atomic64_inc_return(&mut self, var: &'static str) -> u64 {
+        let v = self.atomics.entry(var).or_insert(0);
+        *v += 1;
+        *v
+    }
 
     /// The mm.
     pub fn mm(&self, id: MmId) -> &Mm {
@@ -295,7 +307,7 @@ impl Kernel {
         let folio = self.frames.folio_mut(f);
         folio.refcount -= refs;
         if folio.refcount <= 0 && !folio.is_freed() {
-            folio.flags.0 |= crate::frames::FolioFlags::FREED;
+            folio.flags |= crate::frames::FolioFlags::FREED;
             let (head, mapcount, pins) = (folio.head, folio.mapcount, folio.pincount);
             if mapcount > 0 || pins > 0 {
                 self.events.push(Event::UseAfterFree {
@@ -312,7 +324,7 @@ impl Kernel {
             return;
         };
         let folio = self.frames.folio(f);
-        if folio.flags.has(crate::frames::FolioFlags::ZERO) {
+        if folio.flags.contains(crate::frames::FolioFlags::ZERO) {
             return;
         }
         if folio.is_large() {

@@ -44,7 +44,7 @@ fn kvm_try_get_pfn(k: &mut Kernel, pfn: Pfn) -> bool {
         return true;
     };
     let f = k.frames.folio(fid);
-    if f.flags.has(FolioFlags::RESERVED) && !f.flags.has(FolioFlags::ZERO) {
+    if f.flags.contains(FolioFlags::RESERVED) && !f.flags.contains(FolioFlags::ZERO) {
         return true;
     }
     if f.head != pfn || f.refcount <= 0 {
@@ -79,7 +79,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     }
     let mut gup = Foll::HWPOISON | Foll::GET | Foll::TOUCH;
     if write_fault {
-        gup = gup | Foll::WRITE;
+        gup |= Foll::WRITE;
     }
     let mut pages = Vec::new();
     trace!(
@@ -109,7 +109,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
         return Ok(KvmPfn::ErrFault);
     };
     let flags = k.vma_or_fault(vma)?.flags;
-    if !flags.any(VmFlags::IO | VmFlags::PFNMAP) {
+    if !flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
         trace!(
             k,
             F,
@@ -175,7 +175,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
         );
         k.trace.leave();
         k.mm_mut(mm).lock = MmapLock::Unlocked;
-        if r?.any(VmFault::ERROR) {
+        if r?.intersects(VmFault::ERROR) {
             return Ok(KvmPfn::ErrFault);
         }
     }

@@ -49,10 +49,10 @@ pub mod zap;
 pub use errno::Errno;
 pub use fault::FaultCtx;
 pub use kernel::{Kernel, MmId, RssCounter};
-pub use mmap::{MapFlags, MmapArgs, Prot, VmaMixedMap, VmaNew};
+pub use mmap::{MapFlags, MmapArgs, Prot, VmaMixedMap, VmaNew, VmaWithoutMixedMap};
 pub use outcome::{Bug, Event, Fail, KResult, Signal, VmFault};
 pub use profile::{
     profile_for, resolve_kernel, Config, KernelProfile, LINUX_6_1, LINUX_6_12, PROFILES,
 };
-pub use types::{Pfn, VirtAddr, PAGE_SIZE};
+pub use types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use vma::{File, FileOperations, VmFlags, VmOperations, Vma, VmaId};

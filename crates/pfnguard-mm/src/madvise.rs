@@ -75,7 +75,7 @@ pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advi
         match advice {
             Advice::DontNeed => {
                 let forbidden = VmFlags::PFNMAP | VmFlags::LOCKED;
-                if !v.is_hugetlb() && f.any(forbidden) {
+                if !v.is_hugetlb() && f.intersects(forbidden) {
                     trace!(
                         k,
                         "mm/madvise.c:madvise_dontneed_free_valid_vma",
@@ -93,27 +93,31 @@ pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advi
                 crate::zap::zap_vma_range(k, id, s, e);
                 k.trace.leave();
             }
-            Advice::DontFork => set_flags(k, mm, v.start, s, e, VmFlags::DONTCOPY, 0),
+            Advice::DontFork => {
+                set_flags(k, mm, v.start, s, e, VmFlags::DONTCOPY, VmFlags::empty())
+            }
             Advice::DoFork => {
-                if f.has(VmFlags::IO) {
+                if f.contains(VmFlags::IO) {
                     trace!(k, F, "MADV_DOFORK on VM_IO -> -EINVAL");
                     return Err(Errno::EINVAL.into());
                 }
-                set_flags(k, mm, v.start, s, e, 0, VmFlags::DONTCOPY);
+                set_flags(k, mm, v.start, s, e, VmFlags::empty(), VmFlags::DONTCOPY);
             }
-            Advice::DontDump => set_flags(k, mm, v.start, s, e, VmFlags::DONTDUMP, 0),
+            Advice::DontDump => {
+                set_flags(k, mm, v.start, s, e, VmFlags::DONTDUMP, VmFlags::empty())
+            }
             Advice::DoDump => {
-                if !v.is_hugetlb() && f.any(VmFlags::SPECIAL | VmFlags::DROPPABLE) {
+                if !v.is_hugetlb() && f.intersects(VmFlags::SPECIAL | VmFlags::DROPPABLE) {
                     trace!(k, F, "MADV_DODUMP on VM_SPECIAL ({}) -> -EINVAL", f.names());
                     return Err(Errno::EINVAL.into());
                 }
-                set_flags(k, mm, v.start, s, e, 0, VmFlags::DONTDUMP);
+                set_flags(k, mm, v.start, s, e, VmFlags::empty(), VmFlags::DONTDUMP);
             }
             Advice::WipeOnFork => {
-                if v.file.is_some() || f.has(VmFlags::SHARED) {
+                if v.file.is_some() || f.contains(VmFlags::SHARED) {
                     return Err(Errno::EINVAL.into());
                 }
-                set_flags(k, mm, v.start, s, e, VmFlags::WIPEONFORK, 0);
+                set_flags(k, mm, v.start, s, e, VmFlags::WIPEONFORK, VmFlags::empty());
             }
             Advice::PopulateRead | Advice::PopulateWrite => {}
         }
@@ -128,12 +132,12 @@ fn set_flags(
     vs: VirtAddr,
     s: VirtAddr,
     e: VirtAddr,
-    set: u64,
-    clear: u64,
+    set: VmFlags,
+    clear: VmFlags,
 ) {
     let id = crate::mmap::split_to(k, mm, vs, s, e);
     if let Some(v) = k.vma_mut(id) {
-        v.flags.0 = (v.flags.0 | set) & !clear;
+        v.flags = v.flags.union(set).difference(clear);
     }
 }
 
@@ -161,10 +165,10 @@ pub fn mlock(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<()>
                 v.start,
                 v.flags.names()
             );
-        } else if !v.flags.has(VmFlags::LOCKED) {
+        } else if !v.flags.contains(VmFlags::LOCKED) {
             let id = crate::mmap::split_to(k, mm, v.start, s, e);
             if let Some(v) = k.vma_mut(id) {
-                v.flags.0 |= VmFlags::LOCKED;
+                v.flags |= VmFlags::LOCKED;
             }
             let n = (e.0 - s.0) / PAGE_SIZE;
             k.mm_mut(mm).locked_vm += n;
@@ -179,7 +183,7 @@ pub fn mlock(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<()>
             break;
         };
         let e = end.min(v.end);
-        if v.flags.any(VmFlags::IO | VmFlags::PFNMAP) {
+        if v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
             trace!(
                 k,
                 "mm/gup.c:__mm_populate",
@@ -211,13 +215,13 @@ pub fn munlock(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult<(
         .mm(mm)
         .vmas
         .values()
-        .filter(|v| v.start < end && v.end > start && v.flags.has(VmFlags::LOCKED))
+        .filter(|v| v.start < end && v.end > start && v.flags.contains(VmFlags::LOCKED))
         .map(|v| v.start)
         .collect();
     for vs in ids {
         let id = crate::mmap::split_to(k, mm, vs, start, end);
         if let Some(v) = k.vma_mut(id) {
-            v.flags.0 &= !VmFlags::LOCKED_MASK;
+            v.flags.remove(VmFlags::LOCKED_MASK);
             let n = v.pages();
             let m = k.mm_mut(mm);
             m.locked_vm = m.locked_vm.saturating_sub(n);

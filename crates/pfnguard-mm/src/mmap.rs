@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::errno::Errno;
 use crate::kernel::{Kernel, MmId, MmapLock};
 use crate::outcome::KResult;
+use crate::pagetable::PgProt;
 use crate::trace;
-use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SIZE, TASK_SIZE_MAX};
+use crate::types::{pages_for, Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX};
 use crate::vma::{vm_get_page_prot, File, VmFlags, VmOperations, Vma, VmaId};
 
 /// `PROT_*` bits.
@@ -52,10 +53,12 @@ impl Prot {
         }
     }
     /// `calc_vm_prot_bits()`.
-    pub fn vm_bits(self) -> u64 {
-        (if self.read { VmFlags::READ } else { 0 })
-            | (if self.write { VmFlags::WRITE } else { 0 })
-            | (if self.exec { VmFlags::EXEC } else { 0 })
+    pub fn vm_bits(self) -> VmFlags {
+        let mut f = VmFlags::empty();
+        f.set(VmFlags::READ, self.read);
+        f.set(VmFlags::WRITE, self.write);
+        f.set(VmFlags::EXEC, self.exec);
+        f
     }
 }
 
@@ -155,7 +158,7 @@ pub fn do_mmap(
     if len > TASK_SIZE_MAX {
         return Err(Errno::ENOMEM.into());
     }
-    if args.pgoff.checked_add(len >> 12).is_none() {
+    if args.pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
         return Err(Errno::EOVERFLOW.into());
     }
     let mut vm_flags =
@@ -168,7 +171,7 @@ pub fn do_mmap(
             if m.rlimit_memlock == 0 {
                 return Err(Errno::EPERM.into());
             }
-            if m.locked_vm + (len >> 12) > m.rlimit_memlock {
+            if m.locked_vm + (len >> PAGE_SHIFT) > m.rlimit_memlock {
                 trace!(k, F, "MAP_LOCKED beyond RLIMIT_MEMLOCK -> -EAGAIN");
                 return Err(Errno::EAGAIN.into());
             }
@@ -187,7 +190,7 @@ pub fn do_mmap(
             }
             vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
             if !f.writable {
-                vm_flags &= !(VmFlags::MAYWRITE | VmFlags::SHARED);
+                vm_flags.remove(VmFlags::MAYWRITE | VmFlags::SHARED);
             }
         }
         if !f.readable {
@@ -197,7 +200,7 @@ pub fn do_mmap(
             if args.prot.exec {
                 return Err(Errno::EPERM.into());
             }
-            vm_flags &= !VmFlags::MAYEXEC;
+            vm_flags.remove(VmFlags::MAYEXEC);
         }
     } else if args.flags.shared {
         vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
@@ -205,7 +208,7 @@ pub fn do_mmap(
     // Shared anonymous memory is a shmem file (mm/shmem.c:shmem_zero_setup), offset 0.
     let (file, args) = match file {
         None if args.flags.shared => {
-            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> 12);
+            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> PAGE_SHIFT);
             (Some(f), MmapArgs { pgoff: 0, ..args })
         }
         f => (f, args),
@@ -219,9 +222,9 @@ pub fn do_mmap(
     let vma = Vma {
         start,
         end,
-        flags: VmFlags(vm_flags),
+        flags: vm_flags,
         pgoff: args.pgoff,
-        page_prot: vm_get_page_prot(VmFlags(vm_flags)),
+        page_prot: vm_get_page_prot(vm_flags),
         file: file.clone(),
         ops: None,
         anon_vma: false,
@@ -266,14 +269,14 @@ pub fn do_mmap(
         };
         lock_pages = vma.pages();
         let mut locked = false;
-        if vma.flags.has(VmFlags::LOCKED) {
+        if vma.flags.contains(VmFlags::LOCKED) {
             if !vma.supports_mlock() {
-                vma.flags.0 &= !VmFlags::LOCKED_MASK;
+                vma.flags.remove(VmFlags::LOCKED_MASK);
             } else {
                 locked = true;
             }
         }
-        vma.flags.0 |= VmFlags::SOFTDIRTY;
+        vma.flags |= VmFlags::SOFTDIRTY;
         vma.set_page_prot();
         if locked {
             k.mm_mut(mm).locked_vm += lock_pages;
@@ -290,7 +293,8 @@ pub fn do_mmap(
         );
     }
     let id = vma_merge_prev(k, id);
-    let populate = args.flags.populate || k.vma(id).is_some_and(|v| v.flags.has(VmFlags::LOCKED));
+    let populate =
+        args.flags.populate || k.vma(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
     if populate {
         crate::gup::mm_populate(k, mm, start, len);
     }
@@ -301,11 +305,11 @@ pub fn do_mmap(
 /// when they touch, have the same flags (VM_SOFTDIRTY ignored), the same file and ops, the file
 /// offsets continue, and neither is VM_SPECIAL ("non-mergable").
 pub fn can_merge(prev: &Vma, next: &Vma) -> bool {
-    const IGNORE: u64 = VmFlags::SOFTDIRTY;
-    if prev.end != next.start || (prev.flags.0 ^ next.flags.0) & !IGNORE != 0 {
+    const IGNORE: VmFlags = VmFlags::SOFTDIRTY;
+    if prev.end != next.start || !(prev.flags ^ next.flags).difference(IGNORE).is_empty() {
         return false;
     }
-    if prev.flags.any(VmFlags::SPECIAL) || next.flags.any(VmFlags::SPECIAL) {
+    if prev.flags.intersects(VmFlags::SPECIAL) || next.flags.intersects(VmFlags::SPECIAL) {
         return false;
     }
     let same_file = match (&prev.file, &next.file) {
@@ -418,7 +422,7 @@ pub fn do_munmap(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64) -> KResult
         trace!(k, "mm/mmap.c:do_vmi_munmap", "unmap VMA at {}", id.start);
         crate::zap::unmap_single_vma(k, id);
         if let Some(v) = k.mm_mut(mm).vmas.remove(&id.start) {
-            if v.flags.has(VmFlags::LOCKED) {
+            if v.flags.contains(VmFlags::LOCKED) {
                 let m = k.mm_mut(mm);
                 m.locked_vm = m.locked_vm.saturating_sub(v.pages());
             }
@@ -446,13 +450,13 @@ pub(crate) fn split_to(
     if v.start < start {
         let mut head = v.clone();
         head.end = start;
-        v.pgoff += (start.0 - v.start.0) >> 12;
+        v.pgoff += (start.0 - v.start.0) >> PAGE_SHIFT;
         v.start = start;
         m.vmas.insert(head.start, head);
     }
     if v.end > end {
         let mut tail = v.clone();
-        tail.pgoff += (end.0 - v.start.0) >> 12;
+        tail.pgoff += (end.0 - v.start.0) >> PAGE_SHIFT;
         tail.start = end;
         v.end = end;
         m.vmas.insert(tail.start, tail);
@@ -484,9 +488,9 @@ impl<'k> VmaNew<'k> {
         self.k.vma(self.id).cloned().unwrap_or_else(|| Vma {
             start: self.id.start,
             end: self.id.start,
-            flags: VmFlags(0),
+            flags: VmFlags::empty(),
             pgoff: 0,
-            page_prot: 0,
+            page_prot: PgProt::default(),
             file: None,
             ops: None,
             anon_vma: false,
@@ -498,40 +502,40 @@ impl<'k> VmaNew<'k> {
         self.k.vma(self.id).map(|v| v.flags).unwrap_or_default()
     }
     /// `vm_flags_set()`.
-    pub fn set_flags(&mut self, flags: u64) {
+    pub fn set_flags(&mut self, flags: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_set",
             "{}",
-            VmFlags(flags).names()
+            flags.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 |= flags;
+            v.flags |= flags;
         }
     }
     /// `vm_flags_clear()`.
-    pub fn clear_flags(&mut self, flags: u64) {
+    pub fn clear_flags(&mut self, flags: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_clear",
             "{}",
-            VmFlags(flags).names()
+            flags.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 &= !flags;
+            v.flags.remove(flags);
         }
     }
     /// `vm_flags_mod(vma, set, clear)`.
-    pub fn mod_flags(&mut self, set: u64, clear: u64) {
+    pub fn mod_flags(&mut self, set: VmFlags, clear: VmFlags) {
         trace!(
             self.k,
             "include/linux/mm.h:vm_flags_mod",
             "set {} clear {}",
-            VmFlags(set).names(),
-            VmFlags(clear).names()
+            set.names(),
+            clear.names()
         );
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.flags.0 = (v.flags.0 | set) & !clear;
+            v.flags = v.flags.union(set).difference(clear);
         }
     }
     /// `vma->vm_ops = ops`.
@@ -557,11 +561,18 @@ impl<'k> VmaNew<'k> {
     /// `pgprot_writecombine(vma->vm_page_prot)`.
     pub fn set_writecombine(&mut self) {
         if let Some(v) = self.k.vma_mut(self.id) {
-            v.page_prot = (v.page_prot & !crate::vma::PAGE_CACHE_MASK) | crate::pagetable::Pte::PWT;
+            v.page_prot = v
+                .page_prot
+                .without(crate::vma::PAGE_CACHE_MASK)
+                .with(crate::pagetable::Pte::PWT);
         }
     }
-    /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()`
-    /// (Rust-for-Linux `VmaNew::set_mixedmap`).
+    /// `vm_flags_set(vma, VM_MIXEDMAP)` and the handle that may take `vm_insert_page()` and the
+    /// helpers built on it (Rust-for-Linux rust/kernel/mm/virt.rs `VmaNew::set_mixedmap`).
+    ///
+    /// A driver that calls `vm_insert_page()` during `->mmap` without marking the VMA gets the
+    /// same flag from mm/memory.c:vm_insert_page (`vm_flags_set(vma, VM_MIXEDMAP)` under the
+    /// write-held mmap lock); marking it first is the typed form of that path.
     pub fn set_mixedmap(&mut self) -> VmaMixedMap<'_> {
         self.set_flags(VmFlags::MIXEDMAP);
         VmaMixedMap {
@@ -569,9 +580,10 @@ impl<'k> VmaNew<'k> {
             id: self.id,
         }
     }
-    /// The `vm_insert_page()` capability, if VM_MIXEDMAP is set.
+    /// The `vm_insert_page()` capability, if VM_MIXEDMAP is already set (e.g. by the driver's
+    /// own `vm_flags_set()`).
     pub fn as_mixedmap(&mut self) -> Option<VmaMixedMap<'_>> {
-        if self.flags().has(VmFlags::MIXEDMAP) {
+        if self.flags().contains(VmFlags::MIXEDMAP) {
             Some(VmaMixedMap {
                 k: self.k,
                 id: self.id,
@@ -590,23 +602,51 @@ impl<'k> VmaNew<'k> {
         let prot = self.vma().page_prot;
         crate::insert::io_remap_pfn_range(self.k, self.id, addr, pfn, size, prot)
     }
-    /// The raw `vm_insert_page()`, as a driver may call it on any VMA.
+    /// The struct-page insert helpers called on a VMA the driver did not mark VM_MIXEDMAP —
+    /// what a driver that skips [`set_mixedmap`](Self::set_mixedmap) does, including on a
+    /// VM_PFNMAP VMA. See [`VmaWithoutMixedMap`] for what the kernel then does.
+    pub fn without_mixedmap(&mut self) -> VmaWithoutMixedMap<'_> {
+        VmaWithoutMixedMap {
+            k: self.k,
+            id: self.id,
+        }
+    }
+}
+
+/// A driver calling `vm_insert_page()` (or `vm_insert_pages()`, `vm_map_pages()`,
+/// `remap_vmalloc_range()`) on a VMA that may lack VM_MIXEDMAP. Rust-for-Linux offers no such
+/// handle; the model keeps it because drivers do this, and the kernel's answer is part of what is
+/// modeled: mm/memory.c:vm_insert_page (and vm_insert_pages) run
+/// `if (!(vma->vm_flags & VM_MIXEDMAP)) { BUG_ON(mmap_read_trylock(vma->vm_mm));
+/// BUG_ON(vma->vm_flags & VM_PFNMAP); vm_flags_set(vma, VM_MIXEDMAP); }` — so a VM_PFNMAP VMA
+/// oopses, and one without it is marked VM_MIXEDMAP on the first page.
+#[derive(Debug)]
+pub struct VmaWithoutMixedMap<'a> {
+    k: &'a mut Kernel,
+    id: VmaId,
+}
+
+impl VmaWithoutMixedMap<'_> {
+    /// `vm_insert_page()` on a VMA that may lack VM_MIXEDMAP: BUG on VM_PFNMAP (mm/memory.c:
+    /// vm_insert_page `BUG_ON(vma->vm_flags & VM_PFNMAP)`), else the flag is set.
     pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
         crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
     }
-    /// `vm_insert_pages()`: returns the number of pages not inserted together with the result.
+    /// `vm_insert_pages()` on a VMA that may lack VM_MIXEDMAP (the same BUG_ONs); returns the
+    /// number of pages not inserted together with the result.
     pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
         crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
     }
-    /// `vm_map_pages()`.
+    /// `vm_map_pages()` (`vm_insert_page()` per page) on a VMA that may lack VM_MIXEDMAP.
     pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
         crate::insert::vm_map_pages(self.k, self.id, pages)
     }
-    /// `vm_map_pages_zero()`.
+    /// `vm_map_pages_zero()` on a VMA that may lack VM_MIXEDMAP.
     pub fn vm_map_pages_zero(&mut self, pages: &[Pfn]) -> KResult<()> {
         crate::insert::vm_map_pages_zero(self.k, self.id, pages)
     }
-    /// `remap_vmalloc_range(vma, addr, pgoff)` of a `vmalloc_user()` area given by its pages.
+    /// `remap_vmalloc_range()` (`vm_insert_page()` per page) on a VMA that may lack
+    /// VM_MIXEDMAP.
     pub fn remap_vmalloc_range(
         &mut self,
         area: &crate::insert::VmallocArea,
@@ -616,9 +656,15 @@ impl<'k> VmaNew<'k> {
     }
 }
 
-/// A VMA with VM_MIXEDMAP set (Rust-for-Linux `VmaMixedMap`): the only handle on which
-/// `vm_insert_page()` is offered as a method, because only such a VMA may hold both struct
-/// pages and raw pfns.
+/// A VMA with VM_MIXEDMAP set (Rust-for-Linux rust/kernel/mm/virt.rs `VmaMixedMap`): the only
+/// handle on which `vm_insert_page()` and the helpers built on it are offered, because only such
+/// a VMA may hold both struct pages and raw pfns.
+///
+/// # Invariants
+/// VM_MIXEDMAP was set on the VMA when the handle was made ([`VmaNew::set_mixedmap`],
+/// [`VmaNew::as_mixedmap`], [`FaultCtx::as_mixedmap`](crate::FaultCtx::as_mixedmap)), so the
+/// `!(vma->vm_flags & VM_MIXEDMAP)` block of mm/memory.c:vm_insert_page (its two BUG_ONs) is
+/// never reached through it.
 #[derive(Debug)]
 pub struct VmaMixedMap<'a> {
     pub(crate) k: &'a mut Kernel,
@@ -626,9 +672,35 @@ pub struct VmaMixedMap<'a> {
 }
 
 impl VmaMixedMap<'_> {
-    /// `vm_insert_page()` on a VM_MIXEDMAP VMA.
+    /// `vm_insert_page()` (mm/memory.c) on a VM_MIXEDMAP VMA.
     pub fn vm_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<()> {
         crate::insert::vm_insert_page(self.k, self.id, addr, pfn)
+    }
+    /// `vm_insert_pages()` (mm/memory.c): returns the number of pages not inserted together
+    /// with the result.
+    pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
+        crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
+    }
+    /// `vm_map_pages()` (mm/memory.c).
+    pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages(self.k, self.id, pages)
+    }
+    /// `vm_map_pages_zero()` (mm/memory.c).
+    pub fn vm_map_pages_zero(&mut self, pages: &[Pfn]) -> KResult<()> {
+        crate::insert::vm_map_pages_zero(self.k, self.id, pages)
+    }
+    /// `remap_vmalloc_range(vma, addr, pgoff)` (mm/vmalloc.c) of a `vmalloc_user()` area given by
+    /// its pages.
+    pub fn remap_vmalloc_range(
+        &mut self,
+        area: &crate::insert::VmallocArea,
+        pgoff: u64,
+    ) -> KResult<()> {
+        crate::insert::remap_vmalloc_range(self.k, self.id, area, pgoff)
+    }
+    /// `vmf_insert_page()` (mm/memory.c) from `->fault` on a VM_MIXEDMAP VMA.
+    pub fn vmf_insert_page(&mut self, addr: VirtAddr, pfn: Pfn) -> KResult<crate::VmFault> {
+        crate::insert::vmf_insert_page(self.k, self.id, addr, pfn)
     }
     /// `vmf_insert_mixed()`.
     pub fn vmf_insert_mixed(
@@ -666,7 +738,7 @@ mod tests {
         let mut special = v.clone();
         special.start = v.end;
         special.end = v.end.add_pages(1);
-        special.flags.0 |= VmFlags::DONTEXPAND;
+        special.flags |= VmFlags::DONTEXPAND;
         assert!(!can_merge(&v, &special));
         let mut plain = special.clone();
         plain.flags = v.flags;
@@ -713,7 +785,11 @@ mod tests {
         )
         .unwrap();
         let f = k.mm(Kernel::INIT_MM).vma_at(a).unwrap().flags;
-        assert!(f.has(VmFlags::MAYSHARE) && !f.has(VmFlags::SHARED) && !f.has(VmFlags::MAYWRITE));
+        assert!(
+            f.contains(VmFlags::MAYSHARE)
+                && !f.contains(VmFlags::SHARED)
+                && !f.contains(VmFlags::MAYWRITE)
+        );
         assert_eq!(f.mnemonics(k.profile).join(" "), "rd mr me ms sd");
     }
 }

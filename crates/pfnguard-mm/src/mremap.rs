@@ -41,14 +41,14 @@ pub fn mremap(
     let Some(v) = k.mm(mm).vma_at(addr).cloned() else {
         return Err(Errno::EFAULT.into());
     };
-    if flags.dontunmap && v.flags.any(VmFlags::DONTEXPAND | VmFlags::PFNMAP) {
+    if flags.dontunmap && v.flags.intersects(VmFlags::DONTEXPAND | VmFlags::PFNMAP) {
         trace!(k, F, "MREMAP_DONTUNMAP on {} -> -EINVAL", v.flags.names());
         return Err(Errno::EINVAL.into());
     }
     if old_len > v.end.0 - addr.0 {
         return Err(Errno::EFAULT.into());
     }
-    if new_len > old_len && v.flags.any(VmFlags::DONTEXPAND | VmFlags::PFNMAP) {
+    if new_len > old_len && v.flags.intersects(VmFlags::DONTEXPAND | VmFlags::PFNMAP) {
         trace!(k, F, "growing a {} VMA -> -EFAULT", v.flags.names());
         return Err(Errno::EFAULT.into());
     }
@@ -122,7 +122,10 @@ pub fn mprotect(
         return Err(Errno::ENOMEM.into());
     };
     let want = prot.vm_bits();
-    if (want & !(v.flags.0 >> 4)) & (VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC) != 0 {
+    const RWX: VmFlags = VmFlags::READ.union(VmFlags::WRITE).union(VmFlags::EXEC);
+    // VM_MAY{READ,WRITE,EXEC} are VM_{READ,WRITE,EXEC} << 4 (mm/mprotect.c:do_mprotect_pkey).
+    let may = VmFlags::from_bits_retain(v.flags.bits() >> 4);
+    if !want.difference(may).intersection(RWX).is_empty() {
         return Err(Errno::EACCES.into());
     }
     let id = crate::mmap::split_to(k, mm, v.start, start, end.min(v.end));
@@ -130,7 +133,7 @@ pub fn mprotect(
         let Some(vm) = k.vma_mut(id) else {
             return Err(Errno::ENOMEM.into());
         };
-        vm.flags.0 = (vm.flags.0 & !(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)) | want;
+        vm.flags = vm.flags.difference(RWX).union(want);
         vm.set_page_prot();
         (vm.start, vm.end, vm.page_prot)
     };
@@ -142,7 +145,7 @@ pub fn mprotect(
         | crate::vma::PAGE_CACHE_MASK;
     let devmap = 1u64 << k.profile.pte_devmap_bit;
     for (a, pte) in k.mm(mm).pt.collect_in(s, e) {
-        let np = crate::pagetable::Pte((pte.0 & (KEEP | devmap)) | (prot_bits & !KEEP));
+        let np = crate::pagetable::Pte((pte.0 & (KEEP | devmap)) | (prot_bits.val() & !KEEP));
         let np = if pte.write() || !np.write() {
             np
         } else if v.flags.is_cow_mapping() {

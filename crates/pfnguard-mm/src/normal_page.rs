@@ -21,7 +21,7 @@ pub fn vm_normal_page(k: &mut Kernel, vma: &Vma, addr: VirtAddr, pte: Pte) -> Op
         if !pte.special() {
             return check_pfn(k, addr, pfn);
         }
-        if flags.any(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
+        if flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
             return None;
         }
         if k.frames.is_zero_pfn(pfn) {
@@ -33,8 +33,8 @@ pub fn vm_normal_page(k: &mut Kernel, vma: &Vma, addr: VirtAddr, pte: Pte) -> Op
         k.bad_pte(addr, F);
         return None;
     }
-    if flags.any(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
-        if flags.has(VmFlags::MIXEDMAP) {
+    if flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
+        if flags.contains(VmFlags::MIXEDMAP) {
             if !k.frames.pfn_valid(pfn) {
                 return None;
             }
@@ -88,8 +88,8 @@ impl QuietKernel<'_> {
             }
             return None;
         }
-        if flags.any(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
-            if flags.has(VmFlags::MIXEDMAP) {
+        if flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
+            if flags.contains(VmFlags::MIXEDMAP) {
                 if !k.frames.pfn_valid(pfn)
                     || (k.profile.normal_page_mixed_zero_none && k.frames.is_zero_pfn(pfn))
                 {

@@ -87,37 +87,50 @@ impl Fail {
 /// Result of a modeled kernel path.
 pub type KResult<T> = Result<T, Fail>;
 
-/// `vm_fault_t` bits (include/linux/mm_types.h `enum vm_fault_reason`).
-#[derive(Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct VmFault(pub u32);
-
-#[allow(missing_docs)]
-impl VmFault {
-    pub const OOM: VmFault = VmFault(0x1);
-    pub const SIGBUS: VmFault = VmFault(0x2);
-    pub const MAJOR: VmFault = VmFault(0x4);
-    pub const HWPOISON: VmFault = VmFault(0x10);
-    pub const SIGSEGV: VmFault = VmFault(0x40);
-    pub const NOPAGE: VmFault = VmFault(0x100);
-    pub const LOCKED: VmFault = VmFault(0x200);
-    pub const RETRY: VmFault = VmFault(0x400);
-    pub const DONE_COW: VmFault = VmFault(0x1000);
-    /// `VM_FAULT_ERROR`.
-    pub const ERROR: VmFault = VmFault(0x1 | 0x2 | 0x10 | 0x20 | 0x40 | 0x800);
-
-    /// No bit set: the handler set `vmf->page`.
-    pub const NONE: VmFault = VmFault(0);
-
-    /// Whether any bit of `other` is set.
-    pub fn any(self, other: VmFault) -> bool {
-        self.0 & other.0 != 0
+bitflags::bitflags! {
+    /// `vm_fault_t` bits (include/linux/mm_types.h `enum vm_fault_reason`).
+    #[derive(Clone, Copy, PartialEq, Eq, Default)]
+    pub struct VmFault: u32 {
+        #[allow(missing_docs)]
+        const OOM = 0x1;
+        #[allow(missing_docs)]
+        const SIGBUS = 0x2;
+        #[allow(missing_docs)]
+        const MAJOR = 0x4;
+        #[allow(missing_docs)]
+        const HWPOISON = 0x10;
+        #[allow(missing_docs)]
+        const HWPOISON_LARGE = 0x20;
+        #[allow(missing_docs)]
+        const SIGSEGV = 0x40;
+        #[allow(missing_docs)]
+        const NOPAGE = 0x100;
+        #[allow(missing_docs)]
+        const LOCKED = 0x200;
+        #[allow(missing_docs)]
+        const RETRY = 0x400;
+        #[allow(missing_docs)]
+        const FALLBACK = 0x800;
+        #[allow(missing_docs)]
+        const DONE_COW = 0x1000;
     }
 }
 
-impl std::ops::BitOr for VmFault {
-    type Output = VmFault;
-    fn bitor(self, rhs: VmFault) -> VmFault {
-        VmFault(self.0 | rhs.0)
+impl VmFault {
+    /// `VM_FAULT_ERROR`.
+    pub const ERROR: VmFault = VmFault::OOM
+        .union(VmFault::SIGBUS)
+        .union(VmFault::SIGSEGV)
+        .union(VmFault::HWPOISON)
+        .union(VmFault::HWPOISON_LARGE)
+        .union(VmFault::FALLBACK);
+    /// A `vm_fault_t` of 0: the handler set `vmf->page` (or installed the PTE).
+    pub const NONE: VmFault = VmFault::empty();
+}
+
+impl serde::Serialize for VmFault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.bits())
     }
 }
 
@@ -136,7 +149,7 @@ impl fmt::Debug for VmFault {
         ];
         let set: Vec<&str> = names
             .iter()
-            .filter(|(b, _)| self.any(*b))
+            .filter(|(b, _)| self.intersects(*b))
             .map(|(_, n)| *n)
             .collect();
         if set.is_empty() {

@@ -10,6 +10,45 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 
+/// `pgprot_t` (arch/x86/include/asm/pgtable_types.h): the protection and cache-mode bits of a
+/// mapping (`vma->vm_page_prot`), in PTE layout ([`Pte`] bits), without a frame number.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
+pub struct PgProt(u64);
+
+impl PgProt {
+    /// `__pgprot(bits)`; frame-number bits are dropped, as `pfn_pte()` masks them.
+    #[inline]
+    pub const fn new(bits: u64) -> PgProt {
+        PgProt(bits & !Pte::PFN_MASK)
+    }
+    /// `pgprot_val()`.
+    #[inline]
+    pub const fn val(self) -> u64 {
+        self.0
+    }
+    /// The protection with `bits` added (`__pgprot(pgprot_val(prot) | bits)`).
+    #[inline]
+    pub const fn with(self, bits: u64) -> PgProt {
+        PgProt::new(self.0 | bits)
+    }
+    /// The protection with `bits` removed (`__pgprot(pgprot_val(prot) & ~bits)`).
+    #[inline]
+    pub const fn without(self, bits: u64) -> PgProt {
+        PgProt(self.0 & !bits)
+    }
+    /// Whether any of `bits` is set.
+    #[inline]
+    pub const fn has(self, bits: u64) -> bool {
+        self.0 & bits != 0
+    }
+}
+
+impl std::fmt::Debug for PgProt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pgprot:{:#x}", self.0)
+    }
+}
+
 /// A page table entry, bit for bit as x86-64 lays it out.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
 pub struct Pte(pub u64);
@@ -80,10 +119,15 @@ impl Pte {
     pub fn pfn(self) -> Pfn {
         Pfn((self.0 & Self::PFN_MASK) >> PAGE_SHIFT)
     }
+    /// `pte_pgprot()`: the protection bits of the entry, without the frame number.
+    #[inline]
+    pub fn pgprot(self) -> PgProt {
+        PgProt::new(self.0)
+    }
     /// `pfn_pte(pfn, prot)`.
     #[inline]
-    pub fn new(pfn: Pfn, prot: u64) -> Pte {
-        Pte(((pfn.0 << PAGE_SHIFT) & Self::PFN_MASK) | (prot & !Self::PFN_MASK))
+    pub fn new(pfn: Pfn, prot: PgProt) -> Pte {
+        Pte(((pfn.0 << PAGE_SHIFT) & Self::PFN_MASK) | prot.val())
     }
     /// `pte_mkspecial()`.
     #[inline]
@@ -320,7 +364,7 @@ mod tests {
 
     #[test]
     fn pte_bits_roundtrip() {
-        let p = Pte::new(Pfn(0x1234), Pte::PRESENT | Pte::USER | Pte::RW).mkspecial();
+        let p = Pte::new(Pfn(0x1234), PgProt::new(Pte::PRESENT | Pte::USER | Pte::RW)).mkspecial();
         assert_eq!(p.pfn(), Pfn(0x1234));
         assert!(p.special() && p.present() && p.write());
         assert!(p.access_permitted(true));
@@ -334,8 +378,8 @@ mod tests {
         let mut t = PageTable::new();
         let a = VirtAddr(0x7f00_0000_0000);
         let b = VirtAddr(0x7f00_4000_1000);
-        t.set(b, Pte::new(Pfn(2), Pte::PRESENT));
-        t.set(a, Pte::new(Pfn(1), Pte::PRESENT));
+        t.set(b, Pte::new(Pfn(2), PgProt::new(Pte::PRESENT)));
+        t.set(a, Pte::new(Pfn(1), PgProt::new(Pte::PRESENT)));
         let seen = t.collect_in(VirtAddr(0x7e00_0000_0000), VirtAddr(0x7fff_0000_0000));
         assert_eq!(
             seen.iter().map(|(_, p)| p.pfn().0).collect::<Vec<_>>(),

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 
 use crate::kernel::{Kernel, MmId, RssCounter};
 use crate::normal_page::vm_normal_page_quiet;
-use crate::types::{VirtAddr, PAGE_SIZE};
+use crate::types::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::vma::{VmFlags, Vma};
+
+/// `PSS_SHIFT` (fs/proc/task_mmu.c): fixed-point shift of the proportional set size.
+const PSS_SHIFT: u32 = 12;
 
 /// What `smap_gather_stats()` sums for one VMA (kB unless stated).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -44,12 +47,12 @@ pub fn smaps(k: &Kernel, mm: MmId, vma: &Vma) -> Smaps {
         vmflags: vma.flags.mnemonics(k.profile),
         ..Smaps::default()
     };
-    let skip = k.profile.smaps_walk_skips_pfnmap && vma.flags.has(VmFlags::PFNMAP);
+    let skip = k.profile.smaps_walk_skips_pfnmap && vma.flags.contains(VmFlags::PFNMAP);
     if skip {
         return s;
     }
-    let locked = vma.flags.has(VmFlags::LOCKED);
-    let mut pss_x: u64 = 0; // Pss in bytes << 12 (PSS_SHIFT)
+    let locked = vma.flags.contains(VmFlags::LOCKED);
+    let mut pss_x: u64 = 0; // Pss in bytes << PSS_SHIFT
     for (addr, pte) in k.mm(mm).pt.collect_in(vma.start, vma.end) {
         if !pte.present() {
             continue;
@@ -63,8 +66,8 @@ pub fn smaps(k: &Kernel, mm: MmId, vma: &Vma) -> Smaps {
         let f = k.frames.folio(fid);
         let kb = PAGE_SIZE / 1024;
         s.rss_kb += kb;
-        let dirty = pte.dirty() || f.flags.has(crate::frames::FolioFlags::DIRTY);
-        if pte.young() || f.flags.has(crate::frames::FolioFlags::REFERENCED) {
+        let dirty = pte.dirty() || f.flags.contains(crate::frames::FolioFlags::DIRTY);
+        if pte.young() || f.flags.contains(crate::frames::FolioFlags::REFERENCED) {
             s.referenced_kb += kb;
         }
         if f.is_anon() {
@@ -72,9 +75,9 @@ pub fn smaps(k: &Kernel, mm: MmId, vma: &Vma) -> Smaps {
         }
         let mapcount = f.mapcount.max(1) as u64;
         let (pss, private) = if f.refcount == 1 || mapcount < 2 {
-            (PAGE_SIZE << 12, true)
+            (PAGE_SIZE << PSS_SHIFT, true)
         } else {
-            ((PAGE_SIZE << 12) / mapcount, false)
+            ((PAGE_SIZE << PSS_SHIFT) / mapcount, false)
         };
         pss_x += pss;
         match (private, dirty) {
@@ -84,10 +87,10 @@ pub fn smaps(k: &Kernel, mm: MmId, vma: &Vma) -> Smaps {
             (false, false) => s.shared_clean_kb += kb,
         }
         if locked {
-            s.locked_kb += (pss >> 12) / 1024;
+            s.locked_kb += (pss >> PSS_SHIFT) / 1024;
         }
     }
-    s.pss_kb = (pss_x >> 12) / 1024;
+    s.pss_kb = (pss_x >> PSS_SHIFT) / 1024;
     s
 }
 
@@ -98,12 +101,16 @@ pub fn maps_line(vma: &Vma) -> String {
         "{:08x}-{:08x} {}{}{}{} {:08x} ",
         vma.start.0,
         vma.end.0,
-        if f.has(VmFlags::READ) { 'r' } else { '-' },
-        if f.has(VmFlags::WRITE) { 'w' } else { '-' },
-        if f.has(VmFlags::EXEC) { 'x' } else { '-' },
-        if f.has(VmFlags::MAYSHARE) { 's' } else { 'p' },
+        if f.contains(VmFlags::READ) { 'r' } else { '-' },
+        if f.contains(VmFlags::WRITE) { 'w' } else { '-' },
+        if f.contains(VmFlags::EXEC) { 'x' } else { '-' },
+        if f.contains(VmFlags::MAYSHARE) {
+            's'
+        } else {
+            'p'
+        },
         if vma.file.is_some() {
-            vma.pgoff << 12
+            vma.pgoff << PAGE_SHIFT
         } else {
             0
         },
@@ -194,12 +201,12 @@ pub fn pagemap_entry(k: &Kernel, mm: MmId, addr: VirtAddr) -> u64 {
     let Some(vma) = m.vma_at(addr) else {
         return 0;
     };
-    let sd_vma = if vma.flags.has(VmFlags::SOFTDIRTY) {
+    let sd_vma = if vma.flags.contains(VmFlags::SOFTDIRTY) {
         pm::SOFT_DIRTY
     } else {
         0
     };
-    if vma.flags.has(VmFlags::PFNMAP) {
+    if vma.flags.contains(VmFlags::PFNMAP) {
         return sd_vma;
     }
     let pte = m.pt.get(addr.page_down());

@@ -23,7 +23,7 @@ pub fn vmsplice_to_pipe(k: &mut Kernel, mm: MmId, addr: VirtAddr, nr: u64) -> KR
         "iov_iter_get_pages2 -> get_user_pages_fast(FOLL_GET)"
     );
     k.trace.enter();
-    let r = get_user_pages_fast(k, mm, addr, nr, Foll(0), &mut pages);
+    let r = get_user_pages_fast(k, mm, addr, nr, Foll::empty(), &mut pages);
     k.trace.leave();
     let n = pages.len() as u64;
     k.held.push(HeldPages {

@@ -37,7 +37,7 @@ pub fn ib_umem_get(
         k,
         "drivers/infiniband/core/umem.c:ib_umem_get",
         "pin_user_pages_fast(FOLL_LONGTERM{})",
-        if gup.has(Foll::WRITE) {
+        if gup.contains(Foll::WRITE) {
             "|FOLL_WRITE"
         } else {
             ""

@@ -7,98 +7,112 @@ use std::sync::Arc;
 use crate::frames::Mapping;
 use crate::kernel::{Kernel, MmId};
 use crate::outcome::{KResult, VmFault};
-use crate::pagetable::Pte;
+use crate::pagetable::{PgProt, Pte};
 use crate::profile::KernelProfile;
 use crate::types::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 
-/// `vm_flags_t` (include/linux/mm.h).
-#[derive(Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
-pub struct VmFlags(pub u64);
+bitflags::bitflags! {
+    /// `vm_flags_t` (include/linux/mm.h), one constant per `VM_*` flag, in bit order.
+    #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub struct VmFlags: u64 {
+        #[allow(missing_docs)]
+        const READ = 0x1;
+        #[allow(missing_docs)]
+        const WRITE = 0x2;
+        #[allow(missing_docs)]
+        const EXEC = 0x4;
+        #[allow(missing_docs)]
+        const SHARED = 0x8;
+        #[allow(missing_docs)]
+        const MAYREAD = 0x10;
+        #[allow(missing_docs)]
+        const MAYWRITE = 0x20;
+        #[allow(missing_docs)]
+        const MAYEXEC = 0x40;
+        #[allow(missing_docs)]
+        const MAYSHARE = 0x80;
+        #[allow(missing_docs)]
+        const GROWSDOWN = 0x100;
+        #[allow(missing_docs)]
+        const UFFD_MISSING = 0x200;
+        /// "Page-ranges managed without `struct page`, just pure PFN".
+        const PFNMAP = 0x400;
+        #[allow(missing_docs)]
+        const UFFD_WP = 0x1000;
+        #[allow(missing_docs)]
+        const LOCKED = 0x2000;
+        /// "Memory mapped I/O or similar".
+        const IO = 0x4000;
+        #[allow(missing_docs)]
+        const SEQ_READ = 0x8000;
+        #[allow(missing_docs)]
+        const RAND_READ = 0x10000;
+        #[allow(missing_docs)]
+        const DONTCOPY = 0x20000;
+        #[allow(missing_docs)]
+        const DONTEXPAND = 0x40000;
+        #[allow(missing_docs)]
+        const LOCKONFAULT = 0x80000;
+        #[allow(missing_docs)]
+        const ACCOUNT = 0x100000;
+        #[allow(missing_docs)]
+        const NORESERVE = 0x200000;
+        #[allow(missing_docs)]
+        const HUGETLB = 0x400000;
+        #[allow(missing_docs)]
+        const SYNC = 0x800000;
+        /// x86 VM_ARCH_1 = VM_PAT.
+        const PAT = 0x1000000;
+        #[allow(missing_docs)]
+        const WIPEONFORK = 0x2000000;
+        #[allow(missing_docs)]
+        const DONTDUMP = 0x4000000;
+        #[allow(missing_docs)]
+        const SOFTDIRTY = 0x8000000;
+        /// "Can contain `struct page` and pure PFN pages".
+        const MIXEDMAP = 0x10000000;
+        #[allow(missing_docs)]
+        const HUGEPAGE = 0x20000000;
+        #[allow(missing_docs)]
+        const NOHUGEPAGE = 0x40000000;
+        #[allow(missing_docs)]
+        const MERGEABLE = 0x80000000;
+        #[allow(missing_docs)]
+        const SHADOW_STACK = 1 << 37;
+        #[allow(missing_docs)]
+        const DROPPABLE = 1 << 40;
+        #[allow(missing_docs)]
+        const SEALED = 1 << 63;
+    }
+}
 
-#[allow(missing_docs)]
 impl VmFlags {
-    pub const READ: u64 = 0x1;
-    pub const WRITE: u64 = 0x2;
-    pub const EXEC: u64 = 0x4;
-    pub const SHARED: u64 = 0x8;
-    pub const MAYREAD: u64 = 0x10;
-    pub const MAYWRITE: u64 = 0x20;
-    pub const MAYEXEC: u64 = 0x40;
-    pub const MAYSHARE: u64 = 0x80;
-    pub const GROWSDOWN: u64 = 0x100;
-    pub const UFFD_MISSING: u64 = 0x200;
-    /// "Page-ranges managed without `struct page`, just pure PFN".
-    pub const PFNMAP: u64 = 0x400;
-    pub const UFFD_WP: u64 = 0x1000;
-    pub const LOCKED: u64 = 0x2000;
-    /// "Memory mapped I/O or similar".
-    pub const IO: u64 = 0x4000;
-    pub const SEQ_READ: u64 = 0x8000;
-    pub const RAND_READ: u64 = 0x10000;
-    pub const DONTCOPY: u64 = 0x20000;
-    pub const DONTEXPAND: u64 = 0x40000;
-    pub const LOCKONFAULT: u64 = 0x80000;
-    pub const ACCOUNT: u64 = 0x100000;
-    pub const NORESERVE: u64 = 0x200000;
-    pub const HUGETLB: u64 = 0x400000;
-    pub const SYNC: u64 = 0x800000;
-    /// x86 VM_ARCH_1 = VM_PAT.
-    pub const PAT: u64 = 0x1000000;
-    pub const WIPEONFORK: u64 = 0x2000000;
-    pub const DONTDUMP: u64 = 0x4000000;
-    pub const SOFTDIRTY: u64 = 0x8000000;
-    /// "Can contain `struct page` and pure PFN pages".
-    pub const MIXEDMAP: u64 = 0x10000000;
-    pub const HUGEPAGE: u64 = 0x20000000;
-    pub const NOHUGEPAGE: u64 = 0x40000000;
-    pub const MERGEABLE: u64 = 0x80000000;
-    pub const SHADOW_STACK: u64 = 1 << 37;
-    pub const DROPPABLE: u64 = 1 << 40;
-    pub const SEALED: u64 = 1 << 63;
-
     /// `VM_SPECIAL`: "non-mergable, non-mlock()able".
-    pub const SPECIAL: u64 = Self::IO | Self::DONTEXPAND | Self::PFNMAP | Self::MIXEDMAP;
+    pub const SPECIAL: VmFlags = VmFlags::IO
+        .union(VmFlags::DONTEXPAND)
+        .union(VmFlags::PFNMAP)
+        .union(VmFlags::MIXEDMAP);
     /// `VM_LOCKED_MASK`.
-    pub const LOCKED_MASK: u64 = Self::LOCKED | Self::LOCKONFAULT;
-
-    /// Whether every bit of `mask` is set.
-    #[inline]
-    pub fn all(self, mask: u64) -> bool {
-        self.0 & mask == mask
-    }
-    /// Whether any bit of `mask` is set.
-    #[inline]
-    pub fn any(self, mask: u64) -> bool {
-        self.0 & mask != 0
-    }
-    /// Whether the bit is set.
-    #[inline]
-    pub fn has(self, bit: u64) -> bool {
-        self.0 & bit != 0
-    }
+    pub const LOCKED_MASK: VmFlags = VmFlags::LOCKED.union(VmFlags::LOCKONFAULT);
 
     /// `is_cow_mapping()` (include/linux/mm.h): private and may be written.
     #[inline]
     pub fn is_cow_mapping(self) -> bool {
-        self.0 & (Self::SHARED | Self::MAYWRITE) == Self::MAYWRITE
+        self.intersection(Self::SHARED | Self::MAYWRITE) == Self::MAYWRITE
     }
 
     /// The mnemonics `show_smap_vma_flags()` (fs/proc/task_mmu.c) prints, in bit order.
     pub fn mnemonics(self, profile: &KernelProfile) -> Vec<&'static str> {
         (0..64)
-            .filter(|&i| self.0 & (1u64 << i) != 0)
+            .filter(|&i| self.bits() & (1u64 << i) != 0)
             .map(|i| profile.smaps_mnemonics[i])
             .filter(|m| !m.is_empty())
             .collect()
     }
 
-    /// Kernel names of the set flags (`PFNMAP|IO|...`), for traces.
+    /// Kernel names of the set flags without `VM_` (`PFNMAP|IO|...`), in bit order, for traces.
     pub fn names(self) -> String {
-        let names: Vec<&str> = FLAG_NAMES
-            .iter()
-            .filter(|(b, _)| self.0 & b != 0)
-            .map(|(_, n)| *n)
-            .collect();
+        let names: Vec<&str> = self.iter_names().map(|(n, _)| n).collect();
         if names.is_empty() {
             "0".into()
         } else {
@@ -106,53 +120,22 @@ impl VmFlags {
         }
     }
 
-    /// Parse a kernel flag name without the `VM_` prefix (`"PFNMAP"`).
-    pub fn from_name(name: &str) -> Option<u64> {
+    /// Parse a kernel flag name, with or without the `VM_` prefix, in any case (`"VM_PFNMAP"`,
+    /// `"pfnmap"`).
+    pub fn from_kernel_name(name: &str) -> Option<VmFlags> {
         let n = name.strip_prefix("VM_").unwrap_or(name);
-        FLAG_NAMES
-            .iter()
-            .find(|(_, s)| s.eq_ignore_ascii_case(n))
-            .map(|(b, _)| *b)
+        VmFlags::all()
+            .iter_names()
+            .find(|(s, _)| s.eq_ignore_ascii_case(n))
+            .map(|(_, f)| f)
     }
 }
 
-/// Flag names without `VM_`, in bit order.
-pub const FLAG_NAMES: &[(u64, &str)] = &[
-    (VmFlags::READ, "READ"),
-    (VmFlags::WRITE, "WRITE"),
-    (VmFlags::EXEC, "EXEC"),
-    (VmFlags::SHARED, "SHARED"),
-    (VmFlags::MAYREAD, "MAYREAD"),
-    (VmFlags::MAYWRITE, "MAYWRITE"),
-    (VmFlags::MAYEXEC, "MAYEXEC"),
-    (VmFlags::MAYSHARE, "MAYSHARE"),
-    (VmFlags::GROWSDOWN, "GROWSDOWN"),
-    (VmFlags::UFFD_MISSING, "UFFD_MISSING"),
-    (VmFlags::PFNMAP, "PFNMAP"),
-    (VmFlags::UFFD_WP, "UFFD_WP"),
-    (VmFlags::LOCKED, "LOCKED"),
-    (VmFlags::IO, "IO"),
-    (VmFlags::SEQ_READ, "SEQ_READ"),
-    (VmFlags::RAND_READ, "RAND_READ"),
-    (VmFlags::DONTCOPY, "DONTCOPY"),
-    (VmFlags::DONTEXPAND, "DONTEXPAND"),
-    (VmFlags::LOCKONFAULT, "LOCKONFAULT"),
-    (VmFlags::ACCOUNT, "ACCOUNT"),
-    (VmFlags::NORESERVE, "NORESERVE"),
-    (VmFlags::HUGETLB, "HUGETLB"),
-    (VmFlags::SYNC, "SYNC"),
-    (VmFlags::PAT, "PAT"),
-    (VmFlags::WIPEONFORK, "WIPEONFORK"),
-    (VmFlags::DONTDUMP, "DONTDUMP"),
-    (VmFlags::SOFTDIRTY, "SOFTDIRTY"),
-    (VmFlags::MIXEDMAP, "MIXEDMAP"),
-    (VmFlags::HUGEPAGE, "HUGEPAGE"),
-    (VmFlags::NOHUGEPAGE, "NOHUGEPAGE"),
-    (VmFlags::MERGEABLE, "MERGEABLE"),
-    (VmFlags::SHADOW_STACK, "SHADOW_STACK"),
-    (VmFlags::DROPPABLE, "DROPPABLE"),
-    (VmFlags::SEALED, "SEALED"),
-];
+impl serde::Serialize for VmFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.bits())
+    }
+}
 
 impl fmt::Debug for VmFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,19 +145,18 @@ impl fmt::Debug for VmFlags {
 
 /// `vm_get_page_prot()` on x86-64 (arch/x86/mm/pgprot.c, `protection_map`): the PTE bits of a
 /// VMA. Private writable mappings get read-only PTEs (COW); no access gives PAGE_NONE.
-pub fn vm_get_page_prot(flags: VmFlags) -> u64 {
-    let rwx = flags.0 & (VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC);
-    if rwx == 0 {
-        return Pte::PROTNONE | Pte::ACCESSED;
+pub fn vm_get_page_prot(flags: VmFlags) -> PgProt {
+    if !flags.intersects(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC) {
+        return PgProt::new(Pte::PROTNONE | Pte::ACCESSED);
     }
     let mut prot = Pte::PRESENT | Pte::USER | Pte::ACCESSED;
-    if flags.has(VmFlags::WRITE) && flags.has(VmFlags::SHARED) {
+    if flags.contains(VmFlags::WRITE) && flags.contains(VmFlags::SHARED) {
         prot |= Pte::RW;
     }
-    if !flags.has(VmFlags::EXEC) {
+    if !flags.contains(VmFlags::EXEC) {
         prot |= Pte::NX;
     }
-    prot
+    PgProt::new(prot)
 }
 
 /// The cache-mode bits `vm_pgprot_modify()` keeps (`_PAGE_CACHE_MASK`).
@@ -336,17 +318,18 @@ pub trait VmOperations: fmt::Debug + Send + Sync {
     fn has_access(&self) -> bool {
         false
     }
-    /// `.access`: copy `len` bytes at `addr` for `access_remote_vm()`; returns bytes copied or
-    /// a negative errno.
+    /// `.access` (include/linux/mm.h `int (*access)(vma, addr, buf, len, write)`): copy `len`
+    /// bytes at `addr` for `__access_remote_vm()`; the bytes copied, or the errno the kernel
+    /// callback returns negated.
     fn access(
         &self,
         _k: &mut Kernel,
         _vma: VmaId,
         _addr: VirtAddr,
-        _len: u64,
+        _len: usize,
         _write: bool,
-    ) -> i64 {
-        -(crate::Errno::EIO.number() as i64)
+    ) -> Result<usize, crate::Errno> {
+        Err(crate::Errno::EIO)
     }
     /// `.open`, called when a VMA is duplicated (fork) or split.
     fn open(&self, _k: &mut Kernel, _vma: VmaId) {}
@@ -365,8 +348,8 @@ pub struct Vma {
     pub flags: VmFlags,
     /// `vm_pgoff`.
     pub pgoff: u64,
-    /// `vm_page_prot` as PTE bits.
-    pub page_prot: u64,
+    /// `vm_page_prot`.
+    pub page_prot: PgProt,
     /// `vm_file`.
     pub file: Option<Arc<File>>,
     /// `vm_ops`; `None` for a file VMA means `vma_dummy_vm_ops`.
@@ -408,7 +391,7 @@ impl Vma {
     }
     /// `is_vm_hugetlb_page()`.
     pub fn is_hugetlb(&self) -> bool {
-        self.flags.has(VmFlags::HUGETLB)
+        self.flags.contains(VmFlags::HUGETLB)
     }
     /// `vma_is_fsdax()`.
     pub fn is_fsdax(&self) -> bool {
@@ -429,26 +412,26 @@ impl Vma {
 
     /// `vma_needs_dirty_tracking()` (mm/mmap.c, 6.12 mm/vma.c).
     pub fn needs_dirty_tracking(&self) -> bool {
-        if !self.flags.all(VmFlags::SHARED | VmFlags::WRITE) {
+        if !self.flags.contains(VmFlags::SHARED | VmFlags::WRITE) {
             return false;
         }
         if self.has_page_mkwrite() || self.has_pfn_mkwrite() {
             return true;
         }
-        !self.flags.has(VmFlags::PFNMAP)
+        !self.flags.contains(VmFlags::PFNMAP)
             && self.file.as_ref().is_some_and(|f| f.mapping.can_writeback)
     }
 
     /// `vma_wants_writenotify()` (mm/mmap.c), with soft-dirty tracking off (VM_SOFTDIRTY set on
     /// every new VMA).
     pub fn wants_writenotify(&self) -> bool {
-        if !self.flags.all(VmFlags::SHARED | VmFlags::WRITE) {
+        if !self.flags.contains(VmFlags::SHARED | VmFlags::WRITE) {
             return false;
         }
         if self.has_page_mkwrite() || self.has_pfn_mkwrite() {
             return true;
         }
-        if self.flags.has(VmFlags::PFNMAP) {
+        if self.flags.contains(VmFlags::PFNMAP) {
             return false;
         }
         self.file.as_ref().is_some_and(|f| f.mapping.can_writeback)
@@ -457,17 +440,17 @@ impl Vma {
     /// `vma_set_page_prot()` (mm/mmap.c): recompute the protection from the flags, keeping the
     /// cache mode the driver chose, and drop write for write-notify VMAs.
     pub fn set_page_prot(&mut self) {
-        let cache = self.page_prot & PAGE_CACHE_MASK;
-        let mut prot = vm_get_page_prot(self.flags) | cache;
+        let cache = self.page_prot.val() & PAGE_CACHE_MASK;
+        let mut prot = vm_get_page_prot(self.flags).with(cache);
         if self.wants_writenotify() {
-            prot &= !Pte::RW;
+            prot = prot.without(Pte::RW);
         }
         self.page_prot = prot;
     }
 
     /// `vma_supports_mlock()` (mm/internal.h; 6.1 inline in mm/mlock.c:mlock_fixup).
     pub fn supports_mlock(&self) -> bool {
-        !(self.flags.any(VmFlags::SPECIAL | VmFlags::DROPPABLE)
+        !(self.flags.intersects(VmFlags::SPECIAL | VmFlags::DROPPABLE)
             || self.is_hugetlb()
             || self.is_fsdax())
     }

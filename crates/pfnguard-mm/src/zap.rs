@@ -47,7 +47,7 @@ pub fn zap_vma_range(k: &mut Kernel, vma: VmaId, start: VirtAddr, end: VirtAddr)
                 {
                     let f = k.frames.folio_mut(fid);
                     if pte.dirty() && !anon {
-                        f.flags.0 |= FolioFlags::DIRTY;
+                        f.flags |= FolioFlags::DIRTY;
                     }
                     f.mapcount -= 1;
                 }
@@ -75,7 +75,7 @@ pub fn unmap_single_vma(k: &mut Kernel, vma: VmaId) {
     let Some(v) = k.vma(vma).cloned() else {
         return;
     };
-    if v.flags.has(VmFlags::PFNMAP) && v.pat_reserved {
+    if v.flags.contains(VmFlags::PFNMAP) && v.pat_reserved {
         trace!(
             k,
             "arch/x86/mm/pat/memtype.c:untrack_pfn",

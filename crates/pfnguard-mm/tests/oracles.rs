@@ -21,7 +21,7 @@ use pfnguard_mm::madvise::{madvise, mlock, Advice};
 use pfnguard_mm::mmap::{do_mmap, do_munmap};
 use pfnguard_mm::mremap::{mremap, MremapFlags};
 use pfnguard_mm::normal_page::vm_normal_page;
-use pfnguard_mm::pagetable::Pte;
+use pfnguard_mm::pagetable::{PgProt, Pte};
 use pfnguard_mm::proc::{pagemap_entry, pm, smaps, status};
 use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe};
 use pfnguard_mm::umem::ib_umem_get;
@@ -60,9 +60,9 @@ fn oracle_01_remap_pfn_range_special_pte() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let f = vflags(&k, MM, a);
-        assert!(f.all(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
-        assert!(f.has(VmFlags::PAT), "whole-VMA remap sets VM_PAT");
-        assert!(!f.has(VmFlags::MIXEDMAP));
+        assert!(f.contains(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
+        assert!(f.contains(VmFlags::PAT), "whole-VMA remap sets VM_PAT");
+        assert!(!f.contains(VmFlags::MIXEDMAP));
         assert!(k.vma(vid(&k, MM, a)).unwrap().pat_reserved);
         let e = pte(&k, MM, a);
         assert!(e.present() && e.access_permitted(true) && e.special());
@@ -80,7 +80,7 @@ fn oracle_02_remap_get_user_pages_fast_efault() {
         let (a, page) = setup_remap(&mut k);
         assert_eq!(gup_fast_stop(&mut k, a, Foll::GET).1, FastStop::Special);
         let mut v = Vec::new();
-        efault(get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v));
+        efault(get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v));
         assert!(v.is_empty());
         assert_eq!(refc(&k, page), 1);
     }
@@ -147,7 +147,7 @@ fn oracle_05_private_per_page_remap() {
         let a = map(&mut k, MM, drv, 1, Prot::RW, MapFlags::PRIVATE, true).unwrap();
         let v = k.vma(vid(&k, MM, a)).unwrap();
         assert_eq!(v.pgoff, one[0].0, "COW remap sets vm_pgoff = pfn");
-        assert!(v.flags.all(VmFlags::PFNMAP | VmFlags::PAT));
+        assert!(v.flags.contains(VmFlags::PFNMAP | VmFlags::PAT));
     }
 }
 
@@ -158,8 +158,10 @@ fn oracle_06_vm_insert_page_normal_pte() {
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
         let f = vflags(&k, MM, a);
-        assert!(f.has(VmFlags::MIXEDMAP));
-        assert!(!f.any(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
+        assert!(f.contains(VmFlags::MIXEDMAP));
+        assert!(
+            !f.intersects(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP)
+        );
         let e = pte(&k, MM, a);
         assert!(e.present() && !e.special());
         assert_eq!(e.pfn(), page);
@@ -254,7 +256,10 @@ fn oracle_10_get_user_pages_and_put() {
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
         let mut v = Vec::new();
-        assert_eq!(get_user_pages(&mut k, MM, a, 1, Foll(0), &mut v), Ok(1));
+        assert_eq!(
+            get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v),
+            Ok(1)
+        );
         assert_eq!(refc(&k, page), 3);
         k.put_pages(&v);
         assert_eq!(refc(&k, page), 2);
@@ -283,7 +288,7 @@ fn oracle_11_vm_insert_page_pfnmap_bug() {
                 order: 1,
                 compound: false,
                 mapping: Mapping::None,
-                flags: 0,
+                flags: pfnguard_mm::frames::FolioFlags::empty(),
             })
             .unwrap();
         let tail = Pfn(block.0 + 1);
@@ -317,8 +322,8 @@ fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
         assert_eq!(refc(&k, page), 2);
         assert_eq!(rss(&k, RssCounter::File), 1);
         let mut v = Vec::new();
-        efault(get_user_pages(&mut k, MM, a, 1, Foll(0), &mut v));
-        let r = get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v);
+        efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v));
+        let r = get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v);
         if p.name == "6.12" {
             efault(r);
         } else {
@@ -336,7 +341,7 @@ fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
         let a = map_shared(&mut k, drv, 1).unwrap();
         let mut v = Vec::new();
         assert_eq!(
-            get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v),
+            get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v),
             Ok(1)
         );
         assert_eq!(v, vec![big]);
@@ -381,12 +386,12 @@ fn oracle_13_vm_io_vm_map_pages_shmem() {
         };
         let a = map_shared(&mut k, drv, 2).unwrap();
         let f = vflags(&k, MM, a);
-        assert!(f.all(VmFlags::IO | VmFlags::MIXEDMAP) && !f.has(VmFlags::PFNMAP));
+        assert!(f.contains(VmFlags::IO | VmFlags::MIXEDMAP) && !f.contains(VmFlags::PFNMAP));
         assert_eq!(rss(&k, RssCounter::Shmem), 2);
         let mut v = Vec::new();
-        efault(get_user_pages(&mut k, MM, a, 1, Foll(0), &mut v));
+        efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v));
         assert_eq!(
-            get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v),
+            get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v),
             Ok(1)
         );
         k.put_pages(&v);
@@ -505,7 +510,7 @@ fn oracle_15_vm_insert_page_errors() {
                 order: 1,
                 compound: false,
                 mapping: Mapping::None,
-                flags: 0,
+                flags: pfnguard_mm::frames::FolioFlags::empty(),
             })
             .unwrap();
         assert_eq!(
@@ -669,9 +674,9 @@ fn oracle_19_vmf_insert_pfn_from_fault() {
 
 #[test]
 fn oracle_20_vmf_insert_pfn_bugs() {
-    let cases: [(u64, MapFlags, bool, &str); 4] = [
+    let cases: [(VmFlags, MapFlags, bool, &str); 4] = [
         (
-            0,
+            VmFlags::empty(),
             MapFlags::SHARED,
             false,
             "!(vma->vm_flags & (VM_PFNMAP|VM_MIXEDMAP))",
@@ -742,11 +747,11 @@ fn oracle_21_vmf_insert_mixed_special() {
         assert_eq!(refc(&k, page), 1);
         let mut v = Vec::new();
         assert_eq!(
-            get_user_pages(&mut k, MM, a, 1, Foll(0), &mut v).unwrap_err(),
+            get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v).unwrap_err(),
             Fail::Errno(Errno::EEXIST)
         );
         assert_eq!(
-            pin_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v).unwrap_err(),
+            pin_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v).unwrap_err(),
             Fail::Errno(Errno::EEXIST)
         );
         let id = vid(&k, MM, a);
@@ -792,7 +797,7 @@ fn oracle_22_vmf_insert_mixed_pfnmap_dev() {
     );
 }
 
-fn fault_page_driver(k: &mut Kernel, pre_flags: u64, page: Pfn) -> VirtAddr {
+fn fault_page_driver(k: &mut Kernel, pre_flags: VmFlags, page: Pfn) -> VirtAddr {
     let drv = Driver {
         pre_flags,
         fault: FaultAction::SetPage(vec![page]),
@@ -806,7 +811,7 @@ fn oracle_23_fault_vmf_page_plain_vma() {
     for p in PROFILES {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
-        let a = fault_page_driver(&mut k, 0, page);
+        let a = fault_page_driver(&mut k, VmFlags::empty(), page);
         user_access(&mut k, MM, a, true).unwrap();
         let e = pte(&k, MM, a);
         assert!(!e.special() && e.write() && e.dirty());
@@ -816,7 +821,7 @@ fn oracle_23_fault_vmf_page_plain_vma() {
         assert_eq!(smaps_at(&k, a).rss_kb, 4);
         let mut v = Vec::new();
         assert_eq!(
-            get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v),
+            get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v),
             Ok(1)
         );
         assert_eq!(refc(&k, page), 3);
@@ -833,8 +838,8 @@ fn oracle_24_fault_vmf_page_pfnmap_vma() {
         assert!(!pte(&k, MM, a).special());
         assert_eq!(refc(&k, page), 2);
         let mut v = Vec::new();
-        efault(get_user_pages(&mut k, MM, a, 1, Foll(0), &mut v));
-        let r = get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v);
+        efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v));
+        let r = get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v);
         if p.name == "6.12" {
             efault(r);
         } else {
@@ -853,7 +858,7 @@ fn oracle_24_fault_vmf_page_pfnmap_vma() {
         user_access(&mut k, MM, a, false).unwrap();
         let mut v = Vec::new();
         assert_eq!(
-            get_user_pages_fast(&mut k, MM, a, 1, Foll(0), &mut v),
+            get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v),
             Ok(1)
         );
         assert_eq!(status(&k, MM).rss_shmem, 4);
@@ -892,7 +897,7 @@ fn oracle_25_cma_non_lru_longterm_livelock() {
     for p in PROFILES {
         let mut k = kernel(p);
         let page = cma_page(&mut k);
-        let a = fault_page_driver(&mut k, 0, page);
+        let a = fault_page_driver(&mut k, VmFlags::empty(), page);
         user_access(&mut k, MM, a, false).unwrap();
         let mut v = Vec::new();
         let r = pin_user_pages(&mut k, MM, a, 1, Foll::LONGTERM, &mut v);
@@ -921,7 +926,7 @@ fn oracle_26_cma_lru_anon_migrated() {
         user_access(&mut k, MM, a, true).unwrap();
         let old = pte(&k, MM, a).pfn();
         let f = fid(&k, old);
-        k.frames.folio_mut(f).flags.0 |= FolioFlags::CMA;
+        k.frames.folio_mut(f).flags |= FolioFlags::CMA;
         let (n, stop, _) = gup_fast_stop(&mut k, a, Foll::PIN | Foll::LONGTERM);
         assert_eq!((n, stop), (0, FastStop::Grab));
         let mut v = Vec::new();
@@ -933,7 +938,7 @@ fn oracle_26_cma_lru_anon_migrated() {
         assert_ne!(new, old);
         assert_eq!(pte(&k, MM, a).pfn(), new);
         let nf = k.frames.folio(fid(&k, new));
-        assert!(!nf.flags.has(FolioFlags::CMA) && nf.maybe_dma_pinned());
+        assert!(!nf.flags.contains(FolioFlags::CMA) && nf.maybe_dma_pinned());
         assert_eq!((nf.refcount, nf.mapcount), (1025, 1));
         assert!(k.frames.folio(f).is_freed());
         k.unpin_user_pages(&v);
@@ -1014,7 +1019,10 @@ fn oracle_30_munmap_insert_page() {
         assert_eq!(rss(&k, RssCounter::File), 0);
         assert_eq!(k.nr_file_mapped, 0);
         assert!(
-            k.frames.folio(fid(&k, page)).flags.has(FolioFlags::DIRTY),
+            k.frames
+                .folio(fid(&k, page))
+                .flags
+                .contains(FolioFlags::DIRTY),
             "D11: PG_dirty at zap"
         );
         assert!(k.events.is_empty());
@@ -1056,7 +1064,7 @@ fn oracle_31_mremap_dontexpand() {
         let e = pte(&k, MM, dest);
         assert!(e.special() && e.pfn() == page);
         assert!(pte(&k, MM, a).is_none() && k.mm(MM).vma_at(a).is_none());
-        assert!(vflags(&k, MM, dest).all(VmFlags::PFNMAP | VmFlags::PAT));
+        assert!(vflags(&k, MM, dest).contains(VmFlags::PFNMAP | VmFlags::PAT));
         // mm/mremap.c:move_vma: untrack_pfn_clear() hits the old VMA; the new one keeps the memtype.
         assert!(k.vma(vid(&k, MM, dest)).unwrap().pat_reserved);
     }
@@ -1083,7 +1091,7 @@ fn oracle_32_mlock_special_vmas() {
             ..Driver::default()
         };
         let a = map(&mut k, MM, drv, 1, Prot::RW, locked, true).unwrap();
-        assert!(!vflags(&k, MM, a).any(VmFlags::LOCKED_MASK));
+        assert!(!vflags(&k, MM, a).intersects(VmFlags::LOCKED_MASK));
         assert_eq!(k.mm(MM).locked_vm, 0);
 
         // A MIXEDMAP VMA with a hole and no ->fault: populate -EFAULT becomes -ENOMEM
@@ -1304,7 +1312,7 @@ fn oracle_41_kvm_refcount_zero_page() {
                 order: 1,
                 compound: false,
                 mapping: Mapping::None,
-                flags: 0,
+                flags: pfnguard_mm::frames::FolioFlags::empty(),
             })
             .unwrap();
         let tail = Pfn(block.0 + 1);
@@ -1348,9 +1356,9 @@ fn oracle_42_kvm_lazy_pfnmap_fixup() {
     }
 }
 
-fn vma_with(k: &Kernel, a: VirtAddr, flags: u64) -> pfnguard_mm::Vma {
+fn vma_with(k: &Kernel, a: VirtAddr, flags: VmFlags) -> pfnguard_mm::Vma {
     let mut v = k.mm(MM).vma_at(a).unwrap().clone();
-    v.flags = VmFlags(flags);
+    v.flags = flags;
     v
 }
 
@@ -1361,12 +1369,12 @@ fn oracle_43_vm_normal_page_x86() {
         let a = anon_map(&mut k, MM, 1);
         let page = drvpage(&mut k);
         let base = VmFlags::READ | VmFlags::WRITE | VmFlags::SHARED | VmFlags::MAYWRITE;
-        let special = Pte::new(page, Pte::PRESENT | Pte::USER).mkspecial();
-        let normal = Pte::new(page, Pte::PRESENT | Pte::USER);
-        let zero = Pte::new(k.frames.zero_pfn(), Pte::PRESENT | Pte::USER).mkspecial();
+        let special = Pte::new(page, PgProt::new(Pte::PRESENT | Pte::USER)).mkspecial();
+        let normal = Pte::new(page, PgProt::new(Pte::PRESENT | Pte::USER));
+        let zero = Pte::new(k.frames.zero_pfn(), PgProt::new(Pte::PRESENT | Pte::USER)).mkspecial();
         let high = Pte::new(
             Pfn(k.frames.highest_memmap_pfn().0 + 1),
-            Pte::PRESENT | Pte::USER,
+            PgProt::new(Pte::PRESENT | Pte::USER),
         );
         let pfnmap = vma_with(&k, a, base | VmFlags::PFNMAP);
         let mixed = vma_with(&k, a, base | VmFlags::MIXEDMAP);
@@ -1401,7 +1409,7 @@ fn oracle_44_vm_normal_page_generic() {
         let page = drvpage(&mut k);
         let shared = VmFlags::READ | VmFlags::WRITE | VmFlags::SHARED | VmFlags::MAYWRITE;
         let cow = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYWRITE;
-        let e = Pte::new(page, Pte::PRESENT | Pte::USER);
+        let e = Pte::new(page, PgProt::new(Pte::PRESENT | Pte::USER));
         let pfnmap = vma_with(&k, a, shared | VmFlags::PFNMAP);
         assert_eq!(vm_normal_page(&mut k, &pfnmap, a, e), None);
         let mut pfnmap_cow = vma_with(&k, a, cow | VmFlags::PFNMAP);
@@ -1416,11 +1424,21 @@ fn oracle_44_vm_normal_page_generic() {
         let mixed = vma_with(&k, a, shared | VmFlags::MIXEDMAP);
         let dev = k.frames.alloc_device(1);
         assert_eq!(
-            vm_normal_page(&mut k, &mixed, a, Pte::new(dev, Pte::PRESENT | Pte::USER)),
+            vm_normal_page(
+                &mut k,
+                &mixed,
+                a,
+                Pte::new(dev, PgProt::new(Pte::PRESENT | Pte::USER))
+            ),
             None
         );
         let z = k.frames.zero_pfn();
-        let r = vm_normal_page(&mut k, &mixed, a, Pte::new(z, Pte::PRESENT | Pte::USER));
+        let r = vm_normal_page(
+            &mut k,
+            &mixed,
+            a,
+            Pte::new(z, PgProt::new(Pte::PRESENT | Pte::USER)),
+        );
         if p.normal_page_mixed_zero_none {
             assert_eq!(r, None);
         } else {
@@ -1480,7 +1498,7 @@ fn oracle_46_cow_write_in_private_remap() {
         assert_eq!(vm_normal_page(&mut k, &v, a, e), Some(e.pfn()));
         assert_eq!(refc(&k, page), 1);
         let mut pg = Vec::new();
-        efault(get_user_pages(&mut k, MM, a, 1, Foll(0), &mut pg));
+        efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut pg));
     }
 }
 
@@ -1639,7 +1657,7 @@ fn oracle_52_lockonfault_mnemonic() {
         let mut k = kernel(p);
         let a = anon_map(&mut k, MM, 1);
         let id = vid(&k, MM, a);
-        k.vma_mut(id).unwrap().flags.0 |= VmFlags::LOCKED | VmFlags::LOCKONFAULT;
+        k.vma_mut(id).unwrap().flags |= VmFlags::LOCKED | VmFlags::LOCKONFAULT;
         let f = smaps_at(&k, a).vmflags;
         let want = if p.name == "6.12" { "lf" } else { "??" };
         assert_eq!(f, vec!["rd", "wr", "mr", "mw", "me", "lo", want, "sd"]);

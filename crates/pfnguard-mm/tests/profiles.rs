@@ -85,7 +85,7 @@ fn fast_gup_range_overflow() {
             Kernel::INIT_MM,
             VirtAddr(0x7fff_0000_0000),
             u64::MAX >> 12,
-            Foll(0),
+            Foll::empty(),
             &mut pages,
         );
         assert_eq!(r, want, "{}", p.name);
@@ -193,10 +193,10 @@ fn failed_remap_drops_vm_pat_and_keeps_the_flags() {
         let r = remap_pfn_range(&mut k, id, a, Pfn(1 << 34), PAGE_SIZE, prot);
         assert_eq!(r, Err(Fail::Errno(Errno::EACCES)), "{}", p.name);
         let v = k.vma(id).expect("vma");
-        assert!(!v.flags.has(VmFlags::PAT) && !v.pat_reserved);
+        assert!(!v.flags.contains(VmFlags::PAT) && !v.pat_reserved);
         assert!(v
             .flags
-            .all(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
+            .contains(VmFlags::IO | VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP));
         assert!(k.mm(Kernel::INIT_MM).pt.get(a).is_none());
     }
 }

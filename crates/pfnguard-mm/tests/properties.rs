@@ -301,7 +301,7 @@ impl World {
                             order: 2,
                             compound: false,
                             mapping: pfnguard_mm::frames::Mapping::None,
-                            flags: 0,
+                            flags: pfnguard_mm::frames::FolioFlags::empty(),
                         })?;
                         // Without __GFP_COMP only the first page holds the reference.
                         self.buffers.push((vec![first], false));
@@ -322,7 +322,7 @@ impl World {
                         let pre_flags = match shape {
                             Shape::PfnmapMixedInsert => VmFlags::PFNMAP | VmFlags::MIXEDMAP,
                             Shape::BugPfnmapInsert => VmFlags::PFNMAP,
-                            _ => 0,
+                            _ => VmFlags::empty(),
                         };
                         Driver {
                             pre_flags,
@@ -353,7 +353,7 @@ impl World {
                             pre_flags: if matches!(shape, Shape::FaultPagePfnmap) {
                                 VmFlags::PFNMAP
                             } else {
-                                0
+                                VmFlags::empty()
                             },
                             fault: FaultAction::SetPage(self.buffer(p)),
                             ..Driver::default()
@@ -487,12 +487,12 @@ impl World {
             } => {
                 let mm = self.mm(mm);
                 let (a, _) = self.addr(mm, vma, page)?;
-                let mut flags = Foll(0);
+                let mut flags = Foll::empty();
                 if longterm {
-                    flags = flags | Foll::LONGTERM;
+                    flags |= Foll::LONGTERM;
                 }
                 if write {
-                    flags = flags | Foll::WRITE;
+                    flags |= Foll::WRITE;
                 }
                 let n = u64::from(n);
                 let mut pages = Vec::new();
@@ -659,7 +659,8 @@ impl World {
                     vma_pages += 1;
                 }
                 let s = smaps(k, mm, v);
-                let walks = !(k.profile.smaps_walk_skips_pfnmap && v.flags.has(VmFlags::PFNMAP));
+                let walks =
+                    !(k.profile.smaps_walk_skips_pfnmap && v.flags.contains(VmFlags::PFNMAP));
                 assert_eq!(
                     s.rss_kb,
                     if walks { vma_pages * 4 } else { 0 },
@@ -698,7 +699,7 @@ impl World {
                         .frames
                         .folio(f)
                         .flags
-                        .has(pfnguard_mm::frames::FolioFlags::ZERO)
+                        .contains(pfnguard_mm::frames::FolioFlags::ZERO)
                     {
                         *pins.entry(f).or_default() += 1;
                     }

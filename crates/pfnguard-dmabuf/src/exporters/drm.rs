@@ -190,6 +190,7 @@ impl Exporter for ShmemHelper {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             self.exp_name,
             Arc::new(ShmemObject {
@@ -300,7 +301,7 @@ impl VmOperations for TtmBoVmOps {
             let pfn = self.pages[off as usize];
             let prot = v.page_prot;
             let r = cx.vmf_insert_pfn_prot(addr, pfn, prot)?;
-            if r.any(VmFault::ERROR) {
+            if r.intersects(VmFault::ERROR) {
                 if i == 0 {
                     return Ok(VmFault::NOPAGE);
                 }
@@ -322,20 +323,29 @@ impl VmOperations for TtmBoVmOps {
     }
     /// `ttm_bo_vm_access()`: offset within the BO checked (-EIO), then a kmap copy for
     /// TTM_PL_SYSTEM/TT or the driver's `access_memory` for VRAM.
-    fn access(&self, k: &mut Kernel, vma: VmaId, addr: VirtAddr, len: u64, _write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        addr: VirtAddr,
+        len: usize,
+        _write: bool,
+    ) -> Result<usize, Errno> {
         let Some(v) = k.vma(vma).cloned() else {
-            return -(Errno::EIO.number() as i64);
+            return Err(Errno::EIO);
         };
-        let off = addr.0 - v.start.0 + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << 12);
-        if len < 1 || off + len > self.pages.len() as u64 * PAGE_SIZE {
-            return -(Errno::EIO.number() as i64);
+        let len64 = len as u64;
+        let off = addr.0 - v.start.0
+            + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << pfnguard_mm::PAGE_SHIFT);
+        if len64 < 1 || off + len64 > self.pages.len() as u64 * PAGE_SIZE {
+            return Err(Errno::EIO);
         }
         trace!(
             k,
             "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_access",
             "{len} byte(s) at BO offset {off:#x} copied"
         );
-        len as i64
+        Ok(len)
     }
 }
 
@@ -356,6 +366,7 @@ impl Exporter for Ttm {
             alloc_noncompound_block(k, cx.pages)?
         };
         Ok(export_rdwr(
+            k,
             cx.pages,
             self.exp_name,
             Arc::new(TtmBo { pages }),
@@ -411,6 +422,7 @@ impl Exporter for I915 {
         prime_export_allowed(k, cx, true)?;
         let (filp, _inode) = memfd_create("i915", cx.pages, false);
         Ok(export_rdwr(
+            k,
             cx.pages,
             "i915",
             Arc::new(I915Object {
@@ -464,6 +476,7 @@ impl Exporter for GemDma {
         prime_export_allowed(k, cx, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "drm",
             Arc::new(GemDmaObject { pages }),
@@ -487,7 +500,9 @@ struct RockchipObject {
 impl DmaBufOps for RockchipObject {
     /// `rockchip_drm_gem_object_mmap()`: `vm_pgoff = 0`; `vm_flags_mod(VM_IO|VM_DONTEXPAND|
     /// VM_DONTDUMP, VM_PFNMAP)`; write-combined; `rockchip_drm_gem_object_mmap_iommu()` →
-    /// `vm_map_pages()` — normal PTEs to shmem pages in a VM_IO|VM_MIXEDMAP VMA.
+    /// `vm_map_pages()` — normal PTEs to shmem pages in a VM_IO|VM_MIXEDMAP VMA (VM_MIXEDMAP set
+    /// by mm/memory.c:vm_insert_page on the first page; the model marks it first, the typed
+    /// path).
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         drm_gem_prime_mmap(vma, None);
         vma.set_pgoff(0);
@@ -504,7 +519,7 @@ impl DmaBufOps for RockchipObject {
             "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_drm_gem_object_mmap_iommu",
             "vm_map_pages"
         );
-        vma.vm_map_pages(&self.pages)
+        vma.set_mixedmap().vm_map_pages(&self.pages)
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
@@ -525,6 +540,7 @@ impl Exporter for Rockchip {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "rockchip",
             Arc::new(RockchipObject { pages }),
@@ -596,7 +612,11 @@ impl VmOperations for TegraVmOps {
             "vmf_insert_page(pages[{off}])"
         );
         let a = cx.vmf.address;
-        cx.vmf_insert_page(a, p)
+        // tegra_bo_mmap() set VM_MIXEDMAP; should it be gone, vm_insert_page() BUGs.
+        match cx.as_mixedmap() {
+            Some(mut m) => m.vmf_insert_page(a, p),
+            None => cx.vmf_insert_page_without_mixedmap(a, p),
+        }
     }
 }
 
@@ -614,6 +634,7 @@ impl Exporter for Tegra {
         prime_export_allowed(k, cx, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "tegra",
             Arc::new(TegraObject { pages }),
@@ -672,6 +693,7 @@ impl Exporter for VirtioGpuBlob {
         prime_export_allowed(k, cx, true)?;
         let pages = device_frames(k, cx.pages);
         Ok(export_rdwr(
+            k,
             cx.pages,
             "virtio_gpu",
             Arc::new(VramObject { pages }),

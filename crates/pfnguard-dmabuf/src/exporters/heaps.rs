@@ -91,6 +91,7 @@ impl Exporter for SystemHeap {
             pages.len()
         );
         Ok(export_rdwr(
+            k,
             cx.pages,
             "system",
             Arc::new(SystemHeapBuffer { pages }),
@@ -115,7 +116,7 @@ impl DmaBufOps for CmaHeapBuffer {
     /// `vm_flags_set(VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/dma-buf/heaps/cma_heap.c:cma_heap_mmap";
-        if !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+        if !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             trace!(vma.kernel(), F, "not VM_SHARED|VM_MAYSHARE -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
@@ -148,6 +149,7 @@ impl Exporter for CmaHeap {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_cma_pages(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "cma",
             Arc::new(CmaHeapBuffer {

@@ -89,13 +89,14 @@ pub fn catalogue() -> Vec<Arc<dyn Exporter>> {
 
 /// `dma_buf_export()` + `dma_buf_fd(O_RDWR)` of a buffer of `pages` pages.
 pub fn export_rdwr(
+    k: &mut Kernel,
     pages: u64,
     exp_name: &'static str,
     ops: Arc<dyn crate::core::DmaBufOps>,
     policy: Policy,
 ) -> Exported {
     let size = pages * pfnguard_mm::PAGE_SIZE;
-    let buf = DmaBuf::new(size, exp_name, ops);
+    let buf = DmaBuf::new(k, size, exp_name, ops);
     Exported {
         file: crate::core::export_file(buf.clone(), true, policy),
         buf: Some(buf),
@@ -153,7 +154,7 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
 }
 
 /// `n` independent `alloc_page(GFP_KERNEL)` pages (refcount 1, mapping NULL).
-pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: u16) -> KResult<Vec<Pfn>> {
+pub fn alloc_driver_pages(k: &mut Kernel, n: u64, flags: FolioFlags) -> KResult<Vec<Pfn>> {
     (0..n)
         .map(|_| {
             k.frames
@@ -178,7 +179,7 @@ pub fn alloc_noncompound_block(k: &mut Kernel, n: u64) -> KResult<Vec<Pfn>> {
             order,
             compound: false,
             mapping: Mapping::None,
-            flags: 0,
+            flags: FolioFlags::empty(),
         })
         .ok_or(Fail::Errno(Errno::ENOMEM))?;
     Ok((0..n).map(|i| Pfn(head.0 + i)).collect())

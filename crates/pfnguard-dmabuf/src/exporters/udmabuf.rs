@@ -31,7 +31,7 @@ impl DmaBufOps for UdmabufBuffer {
     /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO).
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/dma-buf/udmabuf.c:mmap_udmabuf";
-        if !vma.flags().any(VmFlags::SHARED | VmFlags::MAYSHARE) {
+        if !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             trace!(vma.kernel(), F, "not VM_SHARED|VM_MAYSHARE -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
@@ -108,6 +108,7 @@ impl Exporter for Udmabuf {
             }
         );
         Ok(export_rdwr(
+            k,
             cx.pages,
             "udmabuf",
             Arc::new(UdmabufBuffer {

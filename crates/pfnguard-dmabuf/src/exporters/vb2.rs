@@ -39,7 +39,7 @@ impl DmaBufOps for Vb2VmallocBuf {
             "drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_mmap",
             "remap_vmalloc_range(vma, vaddr, 0)"
         );
-        vma.remap_vmalloc_range(&self.area, 0)?;
+        vma.set_mixedmap().remap_vmalloc_range(&self.area, 0)?;
         vma.set_flags(VmFlags::DONTEXPAND);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
         Ok(())
@@ -59,6 +59,7 @@ impl Exporter for Vb2Vmalloc {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let area = VmallocArea::vmalloc_user(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_vmalloc",
             Arc::new(Vb2VmallocBuf { area }),
@@ -133,6 +134,7 @@ impl Exporter for Vb2DmaContig {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_noncompound_block(k, cx.pages)?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_dma_contig",
             Arc::new(Vb2DcBuf { pages }),
@@ -159,7 +161,7 @@ impl DmaBufOps for Vb2SgBuf {
             "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
             "vm_map_pages"
         );
-        vma.vm_map_pages(&self.pages)?;
+        vma.set_mixedmap().vm_map_pages(&self.pages)?;
         vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
         vma.set_ops(Arc::new(Vb2CommonVmOps));
         Ok(())
@@ -179,8 +181,9 @@ impl Exporter for Vb2DmaSg {
     /// `vb2_dma_sg_alloc_compacted()`: `alloc_pages()` + `split_page()`: order-0 pages, each
     /// refcounted, mapping NULL.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        let pages = alloc_driver_pages(k, cx.pages, 0)?;
+        let pages = alloc_driver_pages(k, cx.pages, pfnguard_mm::frames::FolioFlags::empty())?;
         Ok(export_rdwr(
+            k,
             cx.pages,
             "videobuf2_dma_sg",
             Arc::new(Vb2SgBuf { pages }),

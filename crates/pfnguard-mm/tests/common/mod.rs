@@ -131,7 +131,7 @@ pub enum FaultAction {
 #[derive(Debug, Default)]
 pub struct Driver {
     /// `vm_flags_set()` at the start of `->mmap`.
-    pub pre_flags: u64,
+    pub pre_flags: VmFlags,
     /// The population step of `->mmap`.
     pub action: MmapAction,
     /// `->fault`.
@@ -172,7 +172,7 @@ impl FileOperations for Driver {
         "test_driver_fops"
     }
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        if self.pre_flags != 0 {
+        if !self.pre_flags.is_empty() {
             vma.set_flags(self.pre_flags);
         }
         if let Some(ops) = self.ops() {
@@ -188,19 +188,34 @@ impl FileOperations for Driver {
                 }
                 Ok(())
             }
+            // A driver that set VM_MIXEDMAP takes the typed path; one that did not calls the
+            // same helpers on the unmarked VMA, as `pre_flags` says.
             MmapAction::InsertPage(pages) => {
                 for i in 0..v.pages().min(pages.len() as u64) {
-                    vma.vm_insert_page(v.start.add_pages(i), pages[i as usize])?;
+                    let (a, p) = (v.start.add_pages(i), pages[i as usize]);
+                    match vma.as_mixedmap() {
+                        Some(mut m) => m.vm_insert_page(a, p)?,
+                        None => vma.without_mixedmap().vm_insert_page(a, p)?,
+                    }
                 }
                 Ok(())
             }
             MmapAction::InsertPages(pages) => {
-                let (r, num) = vma.vm_insert_pages(v.start, pages);
+                let (r, num) = match vma.as_mixedmap() {
+                    Some(mut m) => m.vm_insert_pages(v.start, pages),
+                    None => vma.without_mixedmap().vm_insert_pages(v.start, pages),
+                };
                 self.not_inserted.store(num as u32, Ordering::SeqCst);
                 r
             }
-            MmapAction::MapPages(pages) => vma.vm_map_pages(pages),
-            MmapAction::RemapVmalloc(area) => vma.remap_vmalloc_range(area, 0),
+            MmapAction::MapPages(pages) => match vma.as_mixedmap() {
+                Some(mut m) => m.vm_map_pages(pages),
+                None => vma.without_mixedmap().vm_map_pages(pages),
+            },
+            MmapAction::RemapVmalloc(area) => match vma.as_mixedmap() {
+                Some(mut m) => m.remap_vmalloc_range(area, 0),
+                None => vma.without_mixedmap().remap_vmalloc_range(area, 0),
+            },
         }
     }
 }
@@ -241,7 +256,10 @@ impl VmOperations for DriverVmOps {
             },
             FaultAction::InsertMixedDev(p) => cx.vmf_insert_mixed(addr, PfnT::dev(*p)),
             FaultAction::InsertPage(pages) => match pages.get(pgoff) {
-                Some(&p) => cx.vmf_insert_page(addr, p),
+                Some(&p) => match cx.as_mixedmap() {
+                    Some(mut m) => m.vmf_insert_page(addr, p),
+                    None => cx.vmf_insert_page_without_mixedmap(addr, p),
+                },
                 None => Ok(VmFault::SIGBUS),
             },
         }
@@ -261,18 +279,25 @@ impl VmOperations for DriverVmOps {
     }
     /// `generic_access_phys()` (mm/memory.c): needs a present PTE in a VM_IO|VM_PFNMAP VMA;
     /// a write through a read-only PTE is -EINVAL.
-    fn access(&self, k: &mut Kernel, vma: VmaId, addr: VirtAddr, len: u64, write: bool) -> i64 {
+    fn access(
+        &self,
+        k: &mut Kernel,
+        vma: VmaId,
+        addr: VirtAddr,
+        len: usize,
+        write: bool,
+    ) -> Result<usize, Errno> {
         let Some(v) = k.vma(vma) else {
-            return -(Errno::EINVAL.number() as i64);
+            return Err(Errno::EINVAL);
         };
-        if !v.flags.any(VmFlags::IO | VmFlags::PFNMAP) {
-            return -(Errno::EINVAL.number() as i64);
+        if !v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
+            return Err(Errno::EINVAL);
         }
         let p = k.mm(vma.mm).pt.get(addr.page_down());
         if !p.present() || (write && !p.write()) {
-            return -(Errno::EINVAL.number() as i64);
+            return Err(Errno::EINVAL);
         }
-        len as i64
+        Ok(len)
     }
 }
 
