@@ -203,9 +203,34 @@ fn key_on_line(text: &str, line: usize) -> Option<&str> {
     .then_some(k)
 }
 
-/// Parse and validate a description.
+/// Parse and validate a description: TOML syntax and types ([`parse_raw`]), then the name and
+/// size, the VMA flag names, and whether the insert function fits the memory and the moment.
 pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
-    let raw: Raw = toml::from_str(text).map_err(|e| {
+    let raw = parse_raw(path, text)?;
+    let v = Validator { path, text };
+    let name = v.name(&raw.name)?;
+    let pages = v.pages(&raw.pages)?;
+    let set_flags = v.flags(&raw.set_flags, "set_flags")?;
+    let clear_flags = v.flags(&raw.clear_flags, "clear_flags")?;
+    v.insert_fits(&raw)?;
+    Ok(Description {
+        name,
+        pages,
+        requires_shared: raw.requires_shared.map(|s| *s.get_ref()).unwrap_or(false),
+        set_flags,
+        clear_flags,
+        insert: *raw.insert.get_ref(),
+        at: *raw.at.get_ref(),
+        memory: *raw.memory.get_ref(),
+        access: raw.access.map(|s| *s.get_ref()).unwrap_or(Access::None),
+        honours_pgoff: raw.honours_pgoff.map(|s| *s.get_ref()).unwrap_or(true),
+    })
+}
+
+/// The TOML step: syntax, missing or unknown keys, values of the wrong type, each reported at
+/// its line with the key it assigns.
+fn parse_raw(path: &Path, text: &str) -> Result<Raw, CustomError> {
+    toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s));
         let mut message = e.message().trim().to_owned();
         // The parser names the key for missing and unknown keys but not for a value of the wrong
@@ -224,101 +249,115 @@ pub fn parse(path: &Path, text: &str) -> Result<Description, CustomError> {
             line,
             message,
         }
-    })?;
-    let inv = |span: Range<usize>, key: &'static str, message: String| CustomError::Invalid {
-        path: path.to_owned(),
-        line: line_of(text, span),
-        key,
-        message,
-    };
-    let name = raw.name.get_ref().trim().to_owned();
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(inv(
-            raw.name.span(),
-            "name",
-            "must be a non-empty id without spaces".into(),
-        ));
+    })
+}
+
+/// The checks after the TOML step, reporting [`CustomError::Invalid`] at the offending value.
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, span: Range<usize>, key: &'static str, message: String) -> CustomError {
+        CustomError::Invalid {
+            path: self.path.to_owned(),
+            line: line_of(self.text, span),
+            key,
+            message,
+        }
     }
-    let pages = *raw.pages.get_ref();
-    if !(1..=65536).contains(&pages) {
-        return Err(inv(
-            raw.pages.span(),
-            "pages",
-            format!("{pages} is out of range (1 to 65536)"),
-        ));
+
+    /// A non-empty id without spaces or control characters.
+    fn name(&self, raw: &Spanned<String>) -> Result<String, CustomError> {
+        let name = raw.get_ref().trim().to_owned();
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(self.invalid(
+                raw.span(),
+                "name",
+                "must be a non-empty id without spaces".into(),
+            ));
+        }
+        Ok(name)
     }
-    let flags = |v: &Option<Spanned<Vec<Spanned<String>>>>,
-                 key: &'static str|
-     -> Result<VmFlags, CustomError> {
+
+    /// 1 to 65536 pages.
+    fn pages(&self, raw: &Spanned<i64>) -> Result<u64, CustomError> {
+        let pages = *raw.get_ref();
+        match u64::try_from(pages) {
+            Ok(n @ 1..=65536) => Ok(n),
+            _ => Err(self.invalid(
+                raw.span(),
+                "pages",
+                format!("{pages} is out of range (1 to 65536)"),
+            )),
+        }
+    }
+
+    /// A list of kernel VMA flag names ([`VmFlags::from_kernel_name`]).
+    fn flags(
+        &self,
+        list: &Option<Spanned<Vec<Spanned<String>>>>,
+        key: &'static str,
+    ) -> Result<VmFlags, CustomError> {
         let mut f = VmFlags::empty();
-        if let Some(list) = v {
-            for item in list.get_ref() {
-                let n = item.get_ref();
-                let bit = VmFlags::from_kernel_name(n).ok_or_else(|| {
-                    inv(item.span(), key, format!("unknown VMA flag {n:?} (kernel names without VM_, e.g. PFNMAP, IO, MIXEDMAP, DONTEXPAND, DONTDUMP)"))
-                })?;
-                f |= bit;
-            }
+        for item in list.iter().flat_map(|l| l.get_ref()) {
+            let n = item.get_ref();
+            f |= VmFlags::from_kernel_name(n).ok_or_else(|| {
+                self.invalid(item.span(), key, format!("unknown VMA flag {n:?} (kernel names without VM_, e.g. PFNMAP, IO, MIXEDMAP, DONTEXPAND, DONTDUMP)"))
+            })?;
         }
         Ok(f)
-    };
-    let set_flags = flags(&raw.set_flags, "set_flags")?;
-    let clear_flags = flags(&raw.clear_flags, "clear_flags")?;
-    let insert = *raw.insert.get_ref();
-    let at = *raw.at.get_ref();
-    let memory = *raw.memory.get_ref();
-    let struct_page_insert = matches!(
-        insert,
-        Insert::VmInsertPage
-            | Insert::VmInsertPages
-            | Insert::VmMapPages
-            | Insert::RemapVmallocRange
-            | Insert::FaultPage
-    );
-    if struct_page_insert && !memory.has_struct_page() {
-        return Err(inv(
-            raw.insert.span(),
-            "insert",
-            format!("{insert:?} needs a struct page, but memory = \"device\" has none (the kernel would dereference pfn_to_page of a frame without memmap)"),
-        ));
     }
-    if insert == Insert::RemapVmallocRange && memory != Memory::Vmalloc {
-        return Err(inv(
-            raw.memory.span(),
-            "memory",
-            "remap_vmalloc_range maps a vmalloc area: use memory = \"vmalloc\"".into(),
-        ));
+
+    /// The insert function must fit the memory (a struct page where it needs one, a vmalloc
+    /// area for `remap_vmalloc_range`) and the moment (`->fault` or `->mmap`).
+    fn insert_fits(&self, raw: &Raw) -> Result<(), CustomError> {
+        let insert = *raw.insert.get_ref();
+        let at = *raw.at.get_ref();
+        let memory = *raw.memory.get_ref();
+        let struct_page_insert = matches!(
+            insert,
+            Insert::VmInsertPage
+                | Insert::VmInsertPages
+                | Insert::VmMapPages
+                | Insert::RemapVmallocRange
+                | Insert::FaultPage
+        );
+        if struct_page_insert && !memory.has_struct_page() {
+            return Err(self.invalid(
+                raw.insert.span(),
+                "insert",
+                format!("{insert:?} needs a struct page, but memory = \"device\" has none (the kernel would dereference pfn_to_page of a frame without memmap)"),
+            ));
+        }
+        if insert == Insert::RemapVmallocRange && memory != Memory::Vmalloc {
+            return Err(self.invalid(
+                raw.memory.span(),
+                "memory",
+                "remap_vmalloc_range maps a vmalloc area: use memory = \"vmalloc\"".into(),
+            ));
+        }
+        if insert == Insert::FaultPage && at == At::Mmap {
+            return Err(self.invalid(
+                raw.at.span(),
+                "at",
+                "fault_page is what ->fault returns: use at = \"fault\"".into(),
+            ));
+        }
+        if matches!(
+            insert,
+            Insert::VmMapPages | Insert::RemapVmallocRange | Insert::VmInsertPages
+        ) && at == At::Fault
+        {
+            return Err(self.invalid(
+                raw.at.span(),
+                "at",
+                format!("{insert:?} maps the whole VMA from ->mmap: use at = \"mmap\""),
+            ));
+        }
+        Ok(())
     }
-    if insert == Insert::FaultPage && at == At::Mmap {
-        return Err(inv(
-            raw.at.span(),
-            "at",
-            "fault_page is what ->fault returns: use at = \"fault\"".into(),
-        ));
-    }
-    if matches!(
-        insert,
-        Insert::VmMapPages | Insert::RemapVmallocRange | Insert::VmInsertPages
-    ) && at == At::Fault
-    {
-        return Err(inv(
-            raw.at.span(),
-            "at",
-            format!("{insert:?} maps the whole VMA from ->mmap: use at = \"mmap\""),
-        ));
-    }
-    Ok(Description {
-        name,
-        pages: pages as u64,
-        requires_shared: raw.requires_shared.map(|s| *s.get_ref()).unwrap_or(false),
-        set_flags,
-        clear_flags,
-        insert,
-        at,
-        memory,
-        access: raw.access.map(|s| *s.get_ref()).unwrap_or(Access::None),
-        honours_pgoff: raw.honours_pgoff.map(|s| *s.get_ref()).unwrap_or(true),
-    })
 }
 
 /// Read, parse and validate an exporter file.

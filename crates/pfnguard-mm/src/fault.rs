@@ -289,9 +289,14 @@ fn do_read_or_shared_fault(
     Ok(ret | fin)
 }
 
-/// `do_cow_fault()` (mm/memory.c): allocate an anon page, let `->fault` provide the source,
-/// copy, map the copy (`finish_fault()` with `cow_page`), drop the source reference. A handler
-/// that installed the PTE itself (VM_FAULT_NOPAGE) makes the COW page go away unused.
+/// `do_cow_fault()` (mm/memory.c), in the kernel's order: first the anon_vma
+/// (6.12 `vmf_anon_prepare()`, 6.1 `anon_vma_prepare()`) and the COW page (6.12
+/// `folio_prealloc()`, 6.1 `alloc_page_vma()`) — `if (!folio) return VM_FAULT_OOM;` before
+/// `__do_fault()` is reached, so `->fault` never runs when the COW page cannot be had. Then
+/// `->fault` provides the source: VM_FAULT_ERROR|NOPAGE|RETRY put the COW page (`uncharge_out`),
+/// VM_FAULT_DONE_COW returns as it is (the handler filled `vmf->cow_page`); otherwise the source
+/// is copied, `finish_fault()` maps the copy, the source reference is dropped, and a failed
+/// `finish_fault()` puts the COW page too.
 fn do_cow_fault(
     k: &mut Kernel,
     v: &Vma,
@@ -299,28 +304,42 @@ fn do_cow_fault(
     addr: VirtAddr,
     flags: FaultFlags,
 ) -> KResult<VmFault> {
-    let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
-    let Some(page) = page else {
-        trace!(
-            k,
-            "mm/memory.c:do_cow_fault",
-            "no vmf->page: COW page freed, {ret:?}"
-        );
-        return Ok(ret);
-    };
+    const F: &str = "mm/memory.c:do_cow_fault";
+    if let Some(vm) = k.vma_mut(vma) {
+        vm.anon_vma = true;
+    }
     let Some(cow) = k.frames.alloc(AllocSpec::ANON) else {
+        trace!(k, F, "no COW page -> VM_FAULT_OOM (->fault not called)");
         return Ok(VmFault::OOM);
     };
-    trace!(
-        k,
-        "mm/memory.c:do_cow_fault",
-        "copy pfn {page} to anon pfn {cow}"
-    );
+    let put_cow = |k: &mut Kernel| {
+        if let Some(f) = k.frames.folio_of(cow) {
+            k.folio_put(f, 1);
+        }
+    };
+    let (ret, page) = do_fault_call(k, v, vma, addr, flags)?;
+    if ret.intersects(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
+        trace!(k, F, "->fault returned {ret:?}: COW page put");
+        put_cow(k);
+        return Ok(ret);
+    }
+    if ret.intersects(VmFault::DONE_COW) {
+        return Ok(ret);
+    }
+    let Some(page) = page else {
+        put_cow(k);
+        return Ok(ret);
+    };
+    trace!(k, F, "copy pfn {page} to anon pfn {cow}");
     let fin = finish_fault(k, vma, addr, cow, true, flags)?;
     if let Some(f) = k.frames.folio_of(page) {
         k.folio_put(f, 1);
     }
-    Ok(ret | fin)
+    let ret = ret | fin;
+    if ret.intersects(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
+        put_cow(k);
+    }
+    Ok(ret)
 }
 
 /// `finish_fault()` (6.12 mm/memory.c; 6.1 `do_set_pte()`): map the page `->fault` returned.
@@ -408,40 +427,10 @@ fn do_wp_page(
         v.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE)
     };
     if shared {
-        if page.is_none() {
-            if let Some(ops) = v.ops.clone().filter(|o| o.has_pfn_mkwrite()) {
-                trace!(
-                    k,
-                    "mm/memory.c:wp_pfn_shared",
-                    "->pfn_mkwrite, then finish_mkwrite_fault"
-                );
-                let vmf = Vmf {
-                    vma,
-                    address: addr,
-                    pgoff: v.linear_page_index(addr),
-                    flags,
-                    page: None,
-                };
-                let r = {
-                    let mut cx = FaultCtx { k, vmf };
-                    ops.pfn_mkwrite(&mut cx)?
-                };
-                if r.intersects(VmFault::ERROR) {
-                    return Ok(r);
-                }
-            } else {
-                trace!(
-                    k,
-                    "mm/memory.c:wp_pfn_shared",
-                    "no page, no ->pfn_mkwrite: wp_page_reuse"
-                );
-            }
-        } else {
-            trace!(k, "mm/memory.c:wp_page_shared", "make the PTE writable");
-        }
-        let e = pte.mkyoung().mkdirty().mkwrite();
-        k.mm_mut(vma.mm).pt.set(addr, e);
-        return Ok(VmFault::NONE);
+        return match page {
+            None => wp_pfn_shared(k, v, vma, addr, pte, flags),
+            Some(p) => wp_page_shared(k, v, vma, addr, pte, p, flags),
+        };
     }
     if let Some(p) = page {
         if let Some(f) = k.frames.folio_of(p) {
@@ -478,6 +467,157 @@ fn do_wp_page(
         k.folio_put(old, 1);
     }
     map_new_anon(k, vma, addr, new, v.page_prot, true);
+    Ok(VmFault::NONE)
+}
+
+/// `wp_page_reuse()` (mm/memory.c): make the PTE young, dirty and writable in place.
+fn wp_page_reuse(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pte: Pte) {
+    let e = pte.mkyoung().mkdirty().mkwrite();
+    k.mm_mut(vma.mm).pt.set(addr, e);
+}
+
+/// `finish_mkwrite_fault()` (mm/memory.c): `WARN_ON_ONCE(!(vma->vm_flags & VM_SHARED))`; retake
+/// the PTE and, `if (!pte_same(ptep_get(vmf->pte), vmf->orig_pte))` (the `->*_mkwrite` handler or
+/// a racing zap changed it), return VM_FAULT_NOPAGE; else `wp_page_reuse()`.
+fn finish_mkwrite_fault(k: &mut Kernel, v: &Vma, vma: VmaId, addr: VirtAddr, orig: Pte) -> VmFault {
+    const F: &str = "mm/memory.c:finish_mkwrite_fault";
+    if !v.flags.contains(VmFlags::SHARED) {
+        k.warn_once(F, "!(vmf->vma->vm_flags & VM_SHARED)");
+    }
+    if k.mm(vma.mm).pt.get(addr) != orig {
+        trace!(k, F, "PTE changed under the handler -> VM_FAULT_NOPAGE");
+        return VmFault::NOPAGE;
+    }
+    wp_page_reuse(k, vma, addr, orig);
+    VmFault::NONE
+}
+
+/// The `struct vm_fault` of a write-protect fault, for the `->*_mkwrite` handlers.
+fn wp_vmf(v: &Vma, vma: VmaId, addr: VirtAddr, flags: FaultFlags, page: Option<Pfn>) -> Vmf {
+    Vmf {
+        vma,
+        address: addr,
+        pgoff: v.linear_page_index(addr),
+        flags,
+        page,
+    }
+}
+
+/// `wp_pfn_shared()` (mm/memory.c): a shared mapping's PTE without a page. With
+/// `->pfn_mkwrite`: call it; VM_FAULT_ERROR|NOPAGE are returned as they are, else
+/// `finish_mkwrite_fault()`. Without: `wp_page_reuse()`.
+fn wp_pfn_shared(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    pte: Pte,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:wp_pfn_shared";
+    let Some(ops) = v.ops.clone().filter(|o| o.has_pfn_mkwrite()) else {
+        trace!(k, F, "no page, no ->pfn_mkwrite: wp_page_reuse");
+        wp_page_reuse(k, vma, addr, pte);
+        return Ok(VmFault::NONE);
+    };
+    trace!(k, F, "->pfn_mkwrite, then finish_mkwrite_fault");
+    let vmf = wp_vmf(v, vma, addr, flags, None);
+    let r = {
+        let mut cx = FaultCtx { k, vmf };
+        ops.pfn_mkwrite(&mut cx)?
+    };
+    if r.intersects(VmFault::ERROR | VmFault::NOPAGE) {
+        return Ok(r);
+    }
+    Ok(finish_mkwrite_fault(k, v, vma, addr, pte))
+}
+
+/// `do_page_mkwrite()` (mm/memory.c): call `->page_mkwrite` with FAULT_FLAG_WRITE|MKWRITE;
+/// VM_FAULT_ERROR|NOPAGE are returned as they are. Without VM_FAULT_LOCKED the folio is locked
+/// here and, `if (!folio->mapping)` (truncated, or a driver page that never had one),
+/// `return 0; /* retry */`; otherwise VM_FAULT_LOCKED is added.
+fn do_page_mkwrite(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    page: Pfn,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:do_page_mkwrite";
+    let Some(ops) = v.ops.clone() else {
+        return Ok(VmFault::SIGBUS);
+    };
+    trace!(
+        k,
+        F,
+        "vma->vm_ops->page_mkwrite = {}.page_mkwrite",
+        ops.name()
+    );
+    let flags = FaultFlags {
+        write: true,
+        ..flags
+    };
+    let vmf = wp_vmf(v, vma, addr, flags, Some(page));
+    k.trace.enter();
+    let r = {
+        let mut cx = FaultCtx { k, vmf };
+        ops.page_mkwrite(&mut cx)
+    };
+    k.trace.leave();
+    let ret = r?;
+    if ret.intersects(VmFault::ERROR | VmFault::NOPAGE) {
+        return Ok(ret);
+    }
+    if !ret.contains(VmFault::LOCKED) {
+        let no_mapping = k
+            .frames
+            .folio_of(page)
+            .is_none_or(|f| k.frames.folio(f).mapping == crate::frames::Mapping::None);
+        if no_mapping {
+            trace!(
+                k,
+                F,
+                "folio->mapping == NULL after folio_lock: return 0 (retry)"
+            );
+            return Ok(VmFault::NONE);
+        }
+        return Ok(ret | VmFault::LOCKED);
+    }
+    Ok(ret)
+}
+
+/// `wp_page_shared()` (mm/memory.c): a shared mapping's PTE with a page. With
+/// `vma->vm_ops->page_mkwrite`: `tmp = do_page_mkwrite(vmf, folio); if (unlikely(!tmp || (tmp &
+/// (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp;` then `finish_mkwrite_fault()`, whose
+/// VM_FAULT_ERROR|NOPAGE are returned. Without: `wp_page_reuse()`. Then
+/// `fault_dirty_shared_page()` (no writeback to throttle in the model) and 0. The folio
+/// reference taken at entry (`folio_get`) is dropped on every path, so it is not modeled.
+fn wp_page_shared(
+    k: &mut Kernel,
+    v: &Vma,
+    vma: VmaId,
+    addr: VirtAddr,
+    pte: Pte,
+    page: Pfn,
+    flags: FaultFlags,
+) -> KResult<VmFault> {
+    const F: &str = "mm/memory.c:wp_page_shared";
+    if !v.has_page_mkwrite() {
+        trace!(k, F, "no ->page_mkwrite: wp_page_reuse");
+        wp_page_reuse(k, vma, addr, pte);
+        return Ok(VmFault::NONE);
+    }
+    let tmp = do_page_mkwrite(k, v, vma, addr, page, flags)?;
+    if tmp.is_empty() || tmp.intersects(VmFault::ERROR | VmFault::NOPAGE) {
+        trace!(k, F, "do_page_mkwrite -> {tmp:?}: PTE left read-only");
+        return Ok(tmp);
+    }
+    let tmp = finish_mkwrite_fault(k, v, vma, addr, pte);
+    if tmp.intersects(VmFault::ERROR | VmFault::NOPAGE) {
+        return Ok(tmp);
+    }
+    trace!(k, F, "->page_mkwrite allowed the write: PTE writable");
     Ok(VmFault::NONE)
 }
 

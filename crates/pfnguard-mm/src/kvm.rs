@@ -32,51 +32,75 @@ pub enum KvmPfn {
     ErrSigpending,
 }
 
-/// `kvm_try_get_pfn()` (6.12; 6.1 inline in `hva_to_pfn_remapped()`): a refcounted page
-/// (`pfn_valid` and not reserved, or the zero page) takes `get_page_unless_zero()` on the **page**
-/// itself — a tail page of a large folio, or a later page of a non-compound block, has refcount
-/// 0 and fails.
-fn kvm_try_get_pfn(k: &mut Kernel, pfn: Pfn) -> bool {
+/// `kvm_pfn_to_refcounted_page()` (virt/kvm/kvm_main.c, 6.1 and 6.12): the page KVM counts
+/// references on, or `None`. A pfn without `struct page` (`!pfn_valid`) has none; a PG_reserved
+/// page has none unless it is the zero page (`is_zero_pfn`) or a ZONE_DEVICE page
+/// (`kvm_is_zone_device_page`). Both the get (`kvm_try_get_pfn`) and the put
+/// (`kvm_release_pfn_clean`) ask this function, which keeps them balanced.
+fn kvm_pfn_to_refcounted_page(k: &Kernel, pfn: Pfn) -> Option<Pfn> {
     if !k.frames.pfn_valid(pfn) {
-        return true;
+        return None;
     }
     let Some(fid) = k.frames.folio_of(pfn) else {
-        return true;
+        // A free frame: its struct page is not PG_reserved (and has refcount 0).
+        return Some(pfn);
     };
     let f = k.frames.folio(fid);
-    if f.flags.contains(FolioFlags::RESERVED) && !f.flags.contains(FolioFlags::ZERO) {
-        return true;
+    if !f.flags.contains(FolioFlags::RESERVED) {
+        return Some(pfn);
     }
-    if f.head != pfn || f.refcount <= 0 {
+    if k.frames.is_zero_pfn(pfn) || f.flags.contains(FolioFlags::ZONE_DEVICE) {
+        return Some(pfn);
+    }
+    None
+}
+
+/// `kvm_try_get_pfn()` (virt/kvm/kvm_main.c, 6.1 and 6.12): `page =
+/// kvm_pfn_to_refcounted_page(pfn); if (!page) return 1; return get_page_unless_zero(page);` —
+/// the reference is taken on the **page** itself, so a tail page of a large folio, or a later
+/// page of a non-compound block (refcount 0), fails.
+fn kvm_try_get_pfn(k: &mut Kernel, pfn: Pfn) -> bool {
+    let Some(page) = kvm_pfn_to_refcounted_page(k, pfn) else {
+        return true;
+    };
+    let Some(fid) = k.frames.folio_of(page) else {
+        return false;
+    };
+    let f = k.frames.folio(fid);
+    if f.head != page || f.refcount <= 0 {
         return false;
     }
     k.folio_get(fid, 1);
     true
 }
 
-/// `hva_to_pfn()` for a guest fault at `addr` of the memslot's host mapping in `mm`: a fast-only
-/// GUP (`hva_to_pfn_fast`), then `get_user_pages_unlocked()` (`hva_to_pfn_slow`), then for
-/// VM_IO|VM_PFNMAP VMAs the page-table lookup of `hva_to_pfn_remapped()` (6.1 `follow_pte()`,
-/// 6.12 `follow_pfnmap_start()`, with `fixup_user_fault()` to run `->fault` when nothing is
-/// mapped yet); any other VMA → KVM_PFN_ERR_FAULT.
-pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -> KResult<KvmPfn> {
-    k.alive()?;
-    const F: &str = "virt/kvm/kvm_main.c:hva_to_pfn";
-    let addr = addr.page_down();
-    if write_fault {
-        if let Some(p) = get_user_page_fast_only(k, mm, addr, Foll::WRITE) {
-            trace!(
-                k,
-                "virt/kvm/kvm_main.c:hva_to_pfn_fast",
-                "fast-only GUP -> pfn {p}"
-            );
-            return Ok(KvmPfn::Pfn {
-                pfn: p,
-                refcounted: true,
-                writable: true,
-            });
-        }
+/// `hva_to_pfn_fast()` (virt/kvm/kvm_main.c): for a write fault, `get_user_page_fast_only(addr,
+/// FOLL_WRITE)`; the page comes back with a reference.
+fn hva_to_pfn_fast(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -> Option<KvmPfn> {
+    if !write_fault {
+        return None;
     }
+    let p = get_user_page_fast_only(k, mm, addr, Foll::WRITE)?;
+    trace!(
+        k,
+        "virt/kvm/kvm_main.c:hva_to_pfn_fast",
+        "fast-only GUP -> pfn {p}"
+    );
+    Some(KvmPfn::Pfn {
+        pfn: p,
+        refcounted: true,
+        writable: true,
+    })
+}
+
+/// `hva_to_pfn_slow()` (virt/kvm/kvm_main.c): `get_user_pages_unlocked(addr, 1, &page,
+/// FOLL_HWPOISON|FOLL_GET[|FOLL_WRITE])`. `Ok(None)` when it returned no page.
+fn hva_to_pfn_slow(
+    k: &mut Kernel,
+    mm: MmId,
+    addr: VirtAddr,
+    write_fault: bool,
+) -> KResult<Option<KvmPfn>> {
     let mut gup = Foll::HWPOISON | Foll::GET | Foll::TOUCH;
     if write_fault {
         gup |= Foll::WRITE;
@@ -91,18 +115,33 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     let r = gup_longterm_locked(k, mm, addr, 1, gup, Some(&mut pages));
     k.trace.leave();
     match r {
-        Ok(1) if !pages.is_empty() => {
-            return Ok(KvmPfn::Pfn {
-                pfn: pages[0],
-                refcounted: true,
-                writable: write_fault,
-            })
-        }
+        Ok(1) if !pages.is_empty() => Ok(Some(KvmPfn::Pfn {
+            pfn: pages[0],
+            refcounted: true,
+            writable: write_fault,
+        })),
+        // hva_to_pfn(): `if (npages == -EINTR) return KVM_PFN_ERR_SIGPENDING;` (6.12).
         Err(Fail::Errno(Errno::EINTR)) if k.profile.kvm_eintr_sigpending => {
-            return Ok(KvmPfn::ErrSigpending)
+            Ok(Some(KvmPfn::ErrSigpending))
         }
-        Err(Fail::Bug(b)) => return Err(Fail::Bug(b)),
-        _ => {}
+        Err(Fail::Bug(b)) => Err(Fail::Bug(b)),
+        _ => Ok(None),
+    }
+}
+
+/// `hva_to_pfn()` for a guest fault at `addr` of the memslot's host mapping in `mm`: a fast-only
+/// GUP ([`hva_to_pfn_fast`]), then `get_user_pages_unlocked()` ([`hva_to_pfn_slow`]), then for
+/// VM_IO|VM_PFNMAP VMAs the page-table lookup of [`hva_to_pfn_remapped`]; any other VMA →
+/// KVM_PFN_ERR_FAULT.
+pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -> KResult<KvmPfn> {
+    k.alive()?;
+    const F: &str = "virt/kvm/kvm_main.c:hva_to_pfn";
+    let addr = addr.page_down();
+    if let Some(p) = hva_to_pfn_fast(k, mm, addr, write_fault) {
+        return Ok(p);
+    }
+    if let Some(p) = hva_to_pfn_slow(k, mm, addr, write_fault)? {
+        return Ok(p);
     }
     let Some(vma) = k.find_vma(mm, addr) else {
         trace!(k, F, "no VMA -> KVM_PFN_ERR_FAULT");
@@ -118,7 +157,21 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
         );
         return Ok(KvmPfn::ErrFault);
     }
+    hva_to_pfn_remapped(k, vma, addr, write_fault)
+}
+
+/// `hva_to_pfn_remapped()` (virt/kvm/kvm_main.c): the PTE lookup (6.1 `follow_pte()`, 6.12
+/// `follow_pfnmap_start()`), with `fixup_user_fault()` to run `->fault` when nothing is mapped
+/// yet and one more lookup; a read-only PTE for a write fault → KVM_PFN_ERR_RO_FAULT; else
+/// [`kvm_try_get_pfn`] (-EFAULT → KVM_PFN_ERR_FAULT).
+fn hva_to_pfn_remapped(
+    k: &mut Kernel,
+    vma: crate::vma::VmaId,
+    addr: VirtAddr,
+    write_fault: bool,
+) -> KResult<KvmPfn> {
     const R: &str = "virt/kvm/kvm_main.c:hva_to_pfn_remapped";
+    let mm = vma.mm;
     let lookup = match k.profile.kvm_remapped {
         KvmRemapped::FollowPte => "follow_pte",
         KvmRemapped::FollowPfnmapStart => "follow_pfnmap_start",
@@ -139,7 +192,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
                 trace!(k, R, "{lookup} -> pfn {pfn}; kvm_try_get_pfn: page refcount 0 -> -EFAULT -> KVM_PFN_ERR_FAULT");
                 return Ok(KvmPfn::ErrFault);
             }
-            let refcounted = k.frames.pfn_valid(pfn);
+            let refcounted = kvm_pfn_to_refcounted_page(k, pfn).is_some();
             trace!(
                 k,
                 R,
@@ -148,7 +201,7 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
                 if refcounted {
                     ", page reference taken"
                 } else {
-                    ""
+                    ", not a refcounted page: no reference"
                 }
             );
             return Ok(KvmPfn::Pfn {
@@ -182,14 +235,16 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
     Ok(KvmPfn::ErrFault)
 }
 
-/// Release what `hva_to_pfn()` took (`kvm_release_pfn_clean()`).
+/// `kvm_release_pfn_clean()` (virt/kvm/kvm_main.c, 6.1 and 6.12): nothing for an error pfn;
+/// else `page = kvm_pfn_to_refcounted_page(pfn); if (!page) return;
+/// kvm_release_page_clean(page)` (`put_page`). The test is made on the pfn again, not on what the
+/// get did, and is the same one [`kvm_try_get_pfn`] made, so a PG_reserved page is neither got
+/// nor put.
 pub fn kvm_release_pfn(k: &mut Kernel, p: KvmPfn) {
-    if let KvmPfn::Pfn {
-        pfn,
-        refcounted: true,
-        ..
-    } = p
-    {
-        k.put_pages(&[pfn]);
+    let KvmPfn::Pfn { pfn, .. } = p else {
+        return;
+    };
+    if let Some(page) = kvm_pfn_to_refcounted_page(k, pfn) {
+        k.put_pages(&[page]);
     }
 }

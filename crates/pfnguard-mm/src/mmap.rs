@@ -120,16 +120,14 @@ impl MmapArgs {
     }
 }
 
-/// `mmap(2)` of `file` (or anonymous memory) in `mm`: mm/mmap.c:`do_mmap` → `mmap_region`
-/// (6.12: mm/vma.c:`__mmap_region`).
+/// `mmap(2)` of `file` (or anonymous memory) in `mm`: mm/mmap.c:`do_mmap` (flag computation
+/// and the file checks, `get_unmapped_area()`), then [`mmap_region`]; MAP_POPULATE or
+/// VM_LOCKED then run `mm_populate()` (mm/util.c:vm_mmap_pgoff).
 ///
 /// Flag computation: `calc_vm_prot_bits | calc_vm_flag_bits | VM_MAYREAD|VM_MAYWRITE|VM_MAYEXEC`;
-/// MAP_SHARED needs FMODE_WRITE for PROT_WRITE (-EACCES) and drops VM_MAYWRITE|VM_SHARED on a
-/// read-only file; MAP_PRIVATE needs FMODE_READ; a noexec mount drops VM_MAYEXEC. Then
-/// `f_op->mmap` runs with the mmap lock held for writing and may change the flags; on error the
-/// range is zapped and the VMA freed. Afterwards VM_LOCKED is stripped from VMAs that cannot be
-/// mlocked, VM_SOFTDIRTY is set and `vma_set_page_prot()` recomputes the protection. MAP_POPULATE
-/// or VM_LOCKED then runs `mm_populate()`.
+/// MAP_LOCKED runs `mlock_future_ok()` first; MAP_SHARED needs FMODE_WRITE for PROT_WRITE
+/// (-EACCES) and drops VM_MAYWRITE|VM_SHARED on a read-only file; a file mapping needs
+/// FMODE_READ; a noexec mount drops VM_MAYEXEC.
 pub fn do_mmap(
     k: &mut Kernel,
     mm: MmId,
@@ -164,66 +162,107 @@ pub fn do_mmap(
     let mut vm_flags =
         args.prot.vm_bits() | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
     if args.flags.locked {
-        // can_do_mlock() and mlock_future_ok() run against the requested VM_LOCKED, before the
-        // exporter's ->mmap may make the VMA unlockable.
-        let m = k.mm(mm);
-        if !k.config.cap_ipc_lock {
-            if m.rlimit_memlock == 0 {
-                return Err(Errno::EPERM.into());
-            }
-            if m.locked_vm + (len >> PAGE_SHIFT) > m.rlimit_memlock {
-                trace!(k, F, "MAP_LOCKED beyond RLIMIT_MEMLOCK -> -EAGAIN");
-                return Err(Errno::EAGAIN.into());
-            }
-        }
+        mlock_future_ok(k, mm, len)?;
         vm_flags |= VmFlags::LOCKED;
     }
-    if let Some(f) = &file {
-        if args.flags.shared {
-            if args.prot.write && !f.writable {
-                trace!(
-                    k,
-                    F,
-                    "MAP_SHARED with PROT_WRITE on a file without FMODE_WRITE -> -EACCES"
-                );
-                return Err(Errno::EACCES.into());
-            }
-            vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-            if !f.writable {
-                vm_flags.remove(VmFlags::MAYWRITE | VmFlags::SHARED);
-            }
-        }
-        if !f.readable {
+    match &file {
+        Some(f) => vm_flags = file_mmap_flags(k, f, args, vm_flags)?,
+        None if args.flags.shared => vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE,
+        None => {}
+    }
+    let start = pick_address(k, mm, args.addr, len, args.flags.fixed)?;
+    let id = mmap_region(k, mm, file, start, len, vm_flags, args)?;
+    let populate =
+        args.flags.populate || k.vma(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
+    if populate {
+        crate::gup::mm_populate(k, mm, start, len);
+    }
+    Ok(start)
+}
+
+/// `can_do_mlock()` and `mlock_future_ok()` (mm/mmap.c) for MAP_LOCKED, run against the
+/// requested VM_LOCKED before the exporter's `->mmap` may make the VMA unlockable: no
+/// CAP_IPC_LOCK and RLIMIT_MEMLOCK 0 → -EPERM, beyond the limit → -EAGAIN.
+fn mlock_future_ok(k: &mut Kernel, mm: MmId, len: u64) -> KResult<()> {
+    let m = k.mm(mm);
+    if k.config.cap_ipc_lock {
+        return Ok(());
+    }
+    if m.rlimit_memlock == 0 {
+        return Err(Errno::EPERM.into());
+    }
+    if m.locked_vm + (len >> PAGE_SHIFT) > m.rlimit_memlock {
+        trace!(
+            k,
+            "mm/mmap.c:mlock_future_ok",
+            "MAP_LOCKED beyond RLIMIT_MEMLOCK -> -EAGAIN"
+        );
+        return Err(Errno::EAGAIN.into());
+    }
+    Ok(())
+}
+
+/// The file part of mm/mmap.c:do_mmap: `switch (flags & MAP_TYPE)` with the `f_mode` tests.
+fn file_mmap_flags(
+    k: &mut Kernel,
+    f: &File,
+    args: MmapArgs,
+    mut vm_flags: VmFlags,
+) -> KResult<VmFlags> {
+    if args.flags.shared {
+        if args.prot.write && !f.writable {
+            trace!(
+                k,
+                "mm/mmap.c:do_mmap",
+                "MAP_SHARED with PROT_WRITE on a file without FMODE_WRITE -> -EACCES"
+            );
             return Err(Errno::EACCES.into());
         }
-        if f.noexec {
-            if args.prot.exec {
-                return Err(Errno::EPERM.into());
-            }
-            vm_flags.remove(VmFlags::MAYEXEC);
-        }
-    } else if args.flags.shared {
         vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-    }
-    // Shared anonymous memory is a shmem file (mm/shmem.c:shmem_zero_setup), offset 0.
-    let (file, args) = match file {
-        None if args.flags.shared => {
-            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> PAGE_SHIFT);
-            (Some(f), MmapArgs { pgoff: 0, ..args })
+        if !f.writable {
+            vm_flags.remove(VmFlags::MAYWRITE | VmFlags::SHARED);
         }
-        f => (f, args),
-    };
+    }
+    if !f.readable {
+        return Err(Errno::EACCES.into());
+    }
+    if f.noexec {
+        if args.prot.exec {
+            return Err(Errno::EPERM.into());
+        }
+        vm_flags.remove(VmFlags::MAYEXEC);
+    }
+    Ok(vm_flags)
+}
 
-    let start = pick_address(k, mm, args.addr, len, args.flags.fixed)?;
+/// mm/mmap.c:`mmap_region` (6.12: mm/vma.c:`__mmap_region`): unmap what MAP_FIXED covers, make
+/// shared anonymous memory a shmem file (mm/shmem.c:shmem_zero_setup, offset 0), insert the
+/// VMA, call the file's `->mmap` ([`mmap_file`]), then finish it ([`mmap_complete`]).
+fn mmap_region(
+    k: &mut Kernel,
+    mm: MmId,
+    file: Option<Arc<File>>,
+    start: VirtAddr,
+    len: u64,
+    vm_flags: VmFlags,
+    args: MmapArgs,
+) -> KResult<VmaId> {
     let end = VirtAddr(start.0 + len);
     if args.flags.fixed {
         do_munmap(k, mm, start, len)?;
     }
+    let (file, pgoff) = match file {
+        None if args.flags.shared => {
+            let (f, _inode) = crate::shmem::shmem_zero_setup(len >> PAGE_SHIFT);
+            (Some(f), 0)
+        }
+        f => (f, args.pgoff),
+    };
     let vma = Vma {
         start,
         end,
         flags: vm_flags,
-        pgoff: args.pgoff,
+        pgoff,
         page_prot: vm_get_page_prot(vm_flags),
         file: file.clone(),
         ops: None,
@@ -232,42 +271,48 @@ pub fn do_mmap(
     };
     k.mm_mut(mm).vmas.insert(start, vma);
     let id = VmaId { mm, start };
-
     if let Some(f) = &file {
-        trace!(
-            k,
-            "mm/mmap.c:mmap_region",
-            "call_mmap -> {}.mmap",
-            f.fops.name()
-        );
-        k.mm_mut(mm).lock = MmapLock::Write;
-        k.trace.enter();
-        let r = {
-            let mut new = VmaNew { k, id };
-            f.fops.mmap(&mut new)
-        };
-        k.trace.leave();
-        k.mm_mut(mm).lock = MmapLock::Unlocked;
-        if let Err(e) = r {
-            trace!(
-                k,
-                "mm/mmap.c:mmap_region",
-                "f_op->mmap failed ({e}): unmap_region"
-            );
-            if k.oops.is_none() {
-                crate::zap::zap_vma_range(k, id, start, end);
-                k.mm_mut(mm).vmas.remove(&start);
-            }
-            return Err(e);
-        }
+        mmap_file(k, id, f)?;
     }
+    mmap_complete(k, id)
+}
 
-    let lock_pages;
+/// `mmap_file()` / `call_mmap()` (mm/internal.h, include/linux/fs.h): `file->f_op->mmap` with
+/// the mmap lock held for writing; on error the range is zapped and the VMA freed
+/// (`unmap_region`), unless the handler oopsed.
+fn mmap_file(k: &mut Kernel, id: VmaId, f: &File) -> KResult<()> {
+    const F: &str = "mm/mmap.c:mmap_region";
+    trace!(k, F, "call_mmap -> {}.mmap", f.fops.name());
+    k.mm_mut(id.mm).lock = MmapLock::Write;
+    k.trace.enter();
+    let r = {
+        let mut new = VmaNew { k, id };
+        f.fops.mmap(&mut new)
+    };
+    k.trace.leave();
+    k.mm_mut(id.mm).lock = MmapLock::Unlocked;
+    if let Err(e) = r {
+        trace!(k, F, "f_op->mmap failed ({e}): unmap_region");
+        if k.oops.is_none() {
+            let end = k.vma(id).map_or(id.start, |v| v.end);
+            crate::zap::zap_vma_range(k, id, id.start, end);
+            k.mm_mut(id.mm).vmas.remove(&id.start);
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The end of mm/mmap.c:mmap_region (6.12: mm/vma.c:`__mmap_complete`): VM_LOCKED is dropped
+/// from a VMA that cannot be mlocked (VM_SPECIAL, hugetlb, DAX), else `mm->locked_vm` grows;
+/// VM_SOFTDIRTY is set; `vma_set_page_prot()` recomputes the protection; then the VMA merges
+/// with the one before it where it can.
+fn mmap_complete(k: &mut Kernel, id: VmaId) -> KResult<VmaId> {
     {
         let Some(vma) = k.vma_mut(id) else {
             return Err(Errno::EFAULT.into());
         };
-        lock_pages = vma.pages();
+        let lock_pages = vma.pages();
         let mut locked = false;
         if vma.flags.contains(VmFlags::LOCKED) {
             if !vma.supports_mlock() {
@@ -279,7 +324,7 @@ pub fn do_mmap(
         vma.flags |= VmFlags::SOFTDIRTY;
         vma.set_page_prot();
         if locked {
-            k.mm_mut(mm).locked_vm += lock_pages;
+            k.mm_mut(id.mm).locked_vm += lock_pages;
         }
     }
     if let Some(v) = k.vma(id) {
@@ -292,13 +337,7 @@ pub fn do_mmap(
             v.flags.names()
         );
     }
-    let id = vma_merge_prev(k, id);
-    let populate =
-        args.flags.populate || k.vma(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED));
-    if populate {
-        crate::gup::mm_populate(k, mm, start, len);
-    }
-    Ok(start)
+    Ok(vma_merge_prev(k, id))
 }
 
 /// `is_mergeable_vma()` + `can_vma_merge_after()` (mm/vma.c; 6.1 mm/mmap.c): two VMAs merge

@@ -306,6 +306,12 @@ pub trait VmOperations: fmt::Debug + Send + Sync {
     fn has_page_mkwrite(&self) -> bool {
         false
     }
+    /// `.page_mkwrite`, called by mm/memory.c:do_page_mkwrite before a read-only PTE of a
+    /// shared mapping becomes writable; `vmf.page` is the page. Only called when
+    /// [`has_page_mkwrite`](Self::has_page_mkwrite) is true; the default refuses the write.
+    fn page_mkwrite(&self, _cx: &mut crate::FaultCtx<'_>) -> KResult<VmFault> {
+        Ok(VmFault::SIGBUS)
+    }
     /// Whether `.pfn_mkwrite` is set.
     fn has_pfn_mkwrite(&self) -> bool {
         false

@@ -105,13 +105,37 @@ pub(crate) fn classify(
 /// Find one streaming capture node per V4L2 device instance.
 pub(crate) fn scan() -> FamilyScan {
     let mut scan = FamilyScan::default();
-    let entries = match std::fs::read_dir("/dev") {
-        Ok(e) => e,
-        Err(e) => {
-            scan.reason = Some(io_reason(&e));
+    let nodes = match video_nodes() {
+        Ok(n) => n,
+        Err(reason) => {
+            scan.reason = Some(reason);
             return scan;
         }
     };
+    if nodes.is_empty() {
+        scan.reason = Some("ENOENT".into());
+    }
+    let mut instances = BTreeSet::new();
+    for node in nodes {
+        let dev = match open_capture_node(&node) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                scan.errors.push(e);
+                continue;
+            }
+        };
+        if !instances.insert((dev.driver.clone(), dev.bus_info.clone())) {
+            continue;
+        }
+        scan.candidates.push(candidate(node, &dev));
+    }
+    scan
+}
+
+/// The `/dev/videoN` nodes, in number order; the errno name when `/dev` cannot be read.
+fn video_nodes() -> Result<Vec<String>, String> {
+    let entries = std::fs::read_dir("/dev").map_err(|e| io_reason(&e))?;
     let mut nodes: Vec<(u32, String)> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -120,94 +144,106 @@ pub(crate) fn scan() -> FamilyScan {
         })
         .collect();
     nodes.sort();
-    if nodes.is_empty() {
-        scan.reason = Some("ENOENT".into());
+    Ok(nodes.into_iter().map(|(_, n)| n).collect())
+}
+
+/// An open streaming capture node and what `VIDIOC_QUERYCAP` said about it.
+struct CaptureNode {
+    video: OwnedFd,
+    cap: uapi::V4l2Capability,
+    /// `device_caps` when V4L2_CAP_DEVICE_CAPS is set, else `capabilities`.
+    caps: u32,
+    buf_type: u32,
+    driver: String,
+    bus_info: String,
+}
+
+/// Open `node` and `VIDIOC_QUERYCAP` it: `Ok(None)` for a node that is not a streaming
+/// (single- or multi-planar) capture device; `Err` with the failing step otherwise.
+fn open_capture_node(node: &str) -> Result<Option<CaptureNode>, String> {
+    let video = rustix::fs::open(node, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| format!("{node}: open: {}", errno::errno(e)))?;
+    let mut cap = uapi::V4l2Capability::default();
+    sys::ioctl(video.as_fd(), uapi::VIDIOC_QUERYCAP, &mut cap)
+        .map_err(|e| format!("{node}: VIDIOC_QUERYCAP: {}", errno::errno(e)))?;
+    let caps = if cap.capabilities & uapi::V4L2_CAP_DEVICE_CAPS != 0 {
+        cap.device_caps
+    } else {
+        cap.capabilities
+    };
+    let buf_type = if caps & uapi::V4L2_CAP_VIDEO_CAPTURE != 0 {
+        uapi::V4L2_BUF_TYPE_VIDEO_CAPTURE
+    } else if caps & uapi::V4L2_CAP_VIDEO_CAPTURE_MPLANE != 0 {
+        uapi::V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+    } else {
+        return Ok(None);
+    };
+    if caps & uapi::V4L2_CAP_STREAMING == 0 {
+        return Ok(None);
     }
-    let mut instances = BTreeSet::new();
-    for (_, node) in nodes {
-        let video = match rustix::fs::open(&node, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(e) => {
-                scan.errors
-                    .push(format!("{node}: open: {}", errno::errno(e)));
-                continue;
-            }
-        };
-        let mut cap = uapi::V4l2Capability::default();
-        if let Err(e) = sys::ioctl(video.as_fd(), uapi::VIDIOC_QUERYCAP, &mut cap) {
-            scan.errors
-                .push(format!("{node}: VIDIOC_QUERYCAP: {}", errno::errno(e)));
-            continue;
+    let driver = c_str(&cap.driver);
+    let bus_info = c_str(&cap.bus_info);
+    Ok(Some(CaptureNode {
+        video,
+        cap,
+        caps,
+        buf_type,
+        driver,
+        bus_info,
+    }))
+}
+
+/// The candidate of one instance: its capabilities, the `VIDIOC_REQBUFS` capabilities, the
+/// `exp_name` of a discovery export, and the allocator [`classify`] infers from them.
+fn candidate(node: String, dev: &CaptureNode) -> Candidate {
+    let (video, buf_type, caps) = (&dev.video, dev.buf_type, dev.caps);
+    let mut detail = Map::new();
+    detail.insert("node".into(), json!(node));
+    detail.insert("driver".into(), json!(dev.driver));
+    detail.insert("card".into(), json!(c_str(&dev.cap.card)));
+    detail.insert("bus_info".into(), json!(dev.bus_info));
+    detail.insert("device_caps".into(), json!(format!("{caps:#010x}")));
+    detail.insert("buf_type".into(), json!(buf_type));
+    let reqbufs_caps = match reqbufs(video, buf_type, 0) {
+        Ok(r) => {
+            detail.insert(
+                "reqbufs_capabilities".into(),
+                json!(format!("{:#x}", r.capabilities)),
+            );
+            Some(r.capabilities)
         }
-        let caps = if cap.capabilities & uapi::V4L2_CAP_DEVICE_CAPS != 0 {
-            cap.device_caps
-        } else {
-            cap.capabilities
-        };
-        let buf_type = if caps & uapi::V4L2_CAP_VIDEO_CAPTURE != 0 {
-            uapi::V4L2_BUF_TYPE_VIDEO_CAPTURE
-        } else if caps & uapi::V4L2_CAP_VIDEO_CAPTURE_MPLANE != 0 {
-            uapi::V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
-        } else {
-            continue;
-        };
-        if caps & uapi::V4L2_CAP_STREAMING == 0 {
-            continue;
+        Err(e) => {
+            detail.insert(
+                "reqbufs_capabilities".into(),
+                json!(format!("VIDIOC_REQBUFS: {}", errno::errno(e))),
+            );
+            None
         }
-        let driver = c_str(&cap.driver);
-        let bus_info = c_str(&cap.bus_info);
-        if !instances.insert((driver.clone(), bus_info.clone())) {
-            continue;
+    };
+    let exp_name = match expbuf(video, buf_type) {
+        Ok(fd) => {
+            let name = Buffer::new(fd, Vec::new())
+                .ok()
+                .and_then(|b| b.fdinfo().ok())
+                .and_then(|f| f.exp_name);
+            let _ = reqbufs(video, buf_type, 0);
+            name
         }
-        let mut detail = Map::new();
-        detail.insert("node".into(), json!(node));
-        detail.insert("driver".into(), json!(driver));
-        detail.insert("card".into(), json!(c_str(&cap.card)));
-        detail.insert("bus_info".into(), json!(bus_info));
-        detail.insert("device_caps".into(), json!(format!("{caps:#010x}")));
-        detail.insert("buf_type".into(), json!(buf_type));
-        let reqbufs_caps = match reqbufs(&video, buf_type, 0) {
-            Ok(r) => {
-                detail.insert(
-                    "reqbufs_capabilities".into(),
-                    json!(format!("{:#x}", r.capabilities)),
-                );
-                Some(r.capabilities)
-            }
-            Err(e) => {
-                detail.insert(
-                    "reqbufs_capabilities".into(),
-                    json!(format!("VIDIOC_REQBUFS: {}", errno::errno(e))),
-                );
-                None
-            }
-        };
-        let exp_name = match expbuf(&video, buf_type) {
-            Ok(fd) => {
-                let name = Buffer::new(fd, Vec::new())
-                    .ok()
-                    .and_then(|b| b.fdinfo().ok())
-                    .and_then(|f| f.exp_name);
-                let _ = reqbufs(&video, buf_type, 0);
-                name
-            }
-            Err(e) => {
-                detail.insert("discovery_export".into(), json!(e.to_string()));
-                None
-            }
-        };
-        if let Some(n) = &exp_name {
-            detail.insert("discovery_exp_name".into(), json!(n));
+        Err(e) => {
+            detail.insert("discovery_export".into(), json!(e.to_string()));
+            None
         }
-        let (id, evidence) = classify(&driver, reqbufs_caps, exp_name.as_deref());
-        detail.insert("allocator_evidence".into(), json!(evidence));
-        scan.candidates.push(Candidate {
-            id,
-            source: Source::V4l2 { node, buf_type },
-            detail,
-        });
+    };
+    if let Some(n) = &exp_name {
+        detail.insert("discovery_exp_name".into(), json!(n));
     }
-    scan
+    let (id, evidence) = classify(&dev.driver, reqbufs_caps, exp_name.as_deref());
+    detail.insert("allocator_evidence".into(), json!(evidence));
+    Candidate {
+        id,
+        source: Source::V4l2 { node, buf_type },
+        detail,
+    }
 }
 
 /// `VIDIOC_REQBUFS(MMAP, count 1)` then `VIDIOC_EXPBUF(index 0, O_RDWR|O_CLOEXEC)`.

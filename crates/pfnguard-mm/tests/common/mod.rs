@@ -138,6 +138,11 @@ pub struct Driver {
     pub fault: FaultAction,
     /// `.page_mkwrite` is set.
     pub page_mkwrite: bool,
+    /// What `.page_mkwrite` returns; `None`: VM_FAULT_LOCKED, as `filemap_page_mkwrite()` does
+    /// after locking the folio.
+    pub page_mkwrite_ret: Option<VmFault>,
+    /// Calls of `.page_mkwrite`.
+    pub page_mkwrite_calls: Arc<AtomicU32>,
     /// `.pfn_mkwrite` is set.
     pub pfn_mkwrite: bool,
     /// `.access = generic_access_phys`.
@@ -159,6 +164,8 @@ impl Driver {
             Arc::new(DriverVmOps {
                 fault: self.fault.clone(),
                 page_mkwrite: self.page_mkwrite,
+                page_mkwrite_ret: self.page_mkwrite_ret,
+                page_mkwrite_calls: self.page_mkwrite_calls.clone(),
                 pfn_mkwrite: self.pfn_mkwrite,
                 access: self.access,
                 pfn_mkwrite_calls: self.pfn_mkwrite_calls.clone(),
@@ -225,6 +232,8 @@ impl FileOperations for Driver {
 pub struct DriverVmOps {
     fault: FaultAction,
     page_mkwrite: bool,
+    page_mkwrite_ret: Option<VmFault>,
+    page_mkwrite_calls: Arc<AtomicU32>,
     pfn_mkwrite: bool,
     access: bool,
     pfn_mkwrite_calls: Arc<AtomicU32>,
@@ -266,6 +275,10 @@ impl VmOperations for DriverVmOps {
     }
     fn has_page_mkwrite(&self) -> bool {
         self.page_mkwrite
+    }
+    fn page_mkwrite(&self, _cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        self.page_mkwrite_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.page_mkwrite_ret.unwrap_or(VmFault::LOCKED))
     }
     fn has_pfn_mkwrite(&self) -> bool {
         self.pfn_mkwrite
