@@ -281,15 +281,15 @@ impl Validator<'_> {
         Ok(name)
     }
 
-    /// 1 to 65536 pages.
+    /// 1 to [`MAX_PAGES`](crate::MAX_PAGES) pages, the bound `--pages` has too.
     fn pages(&self, raw: &Spanned<i64>) -> Result<u64, CustomError> {
         let pages = *raw.get_ref();
         match u64::try_from(pages) {
-            Ok(n @ 1..=65536) => Ok(n),
+            Ok(n) if (1..=crate::MAX_PAGES).contains(&n) => Ok(n),
             _ => Err(self.invalid(
                 raw.span(),
                 "pages",
-                format!("{pages} is out of range (1 to 65536)"),
+                format!("{pages} is out of range (1 to {})", crate::MAX_PAGES),
             )),
         }
     }

@@ -268,7 +268,10 @@ fn do_fault_call(
 }
 
 /// `do_read_fault()` / `do_shared_fault()` (mm/memory.c): `__do_fault()`, then `finish_fault()`
-/// maps `vmf->page`; on failure the page reference is dropped.
+/// maps `vmf->page`; on failure the page reference is dropped. A write fault on a shared VMA
+/// (`do_shared_fault()`) first lets the backing store know the page becomes writable: `if
+/// (vma->vm_ops->page_mkwrite) { tmp = do_page_mkwrite(vmf, folio); if (unlikely(!tmp || (tmp
+/// & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) { folio_put(folio); return tmp; } }`.
 fn do_read_or_shared_fault(
     k: &mut Kernel,
     v: &Vma,
@@ -280,6 +283,20 @@ fn do_read_or_shared_fault(
     let Some(page) = page else {
         return Ok(ret);
     };
+    if flags.write && v.has_page_mkwrite() {
+        let tmp = do_page_mkwrite(k, v, vma, addr, page, flags)?;
+        if tmp.is_empty() || tmp.intersects(VmFault::ERROR | VmFault::NOPAGE) {
+            trace!(
+                k,
+                "mm/memory.c:do_shared_fault",
+                "->page_mkwrite returned {tmp:?}: folio_put, no PTE"
+            );
+            if let Some(f) = k.frames.folio_of(page) {
+                k.folio_put(f, 1);
+            }
+            return Ok(tmp);
+        }
+    }
     let fin = finish_fault(k, vma, addr, page, false, flags)?;
     if fin.intersects(VmFault::ERROR | VmFault::NOPAGE | VmFault::RETRY) {
         if let Some(f) = k.frames.folio_of(page) {

@@ -198,3 +198,41 @@ fn page_mkwrite_on_a_page_without_mapping_retries() {
         assert!(!k.mm(MM).pt.get(a).write(), "{}", p.name);
     }
 }
+
+/// mm/memory.c:do_shared_fault: a first write to a shared mapping whose driver maps pages from
+/// `->fault` calls `do_page_mkwrite()` before `finish_fault()`; its error is the fault's and no
+/// PTE is installed, and the page reference `->fault` took is dropped.
+#[test]
+fn do_shared_fault_calls_page_mkwrite() {
+    for p in PROFILES {
+        for (ret, ok) in [(None, true), (Some(VmFault::SIGBUS), false)] {
+            let mut k = kernel(p);
+            let page = drvpage(&mut k);
+            let before = refc(&k, page);
+            let drv = Driver {
+                fault: FaultAction::SetPage(vec![page]),
+                page_mkwrite: true,
+                page_mkwrite_ret: ret,
+                ..Driver::default()
+            };
+            let calls = drv.page_mkwrite_calls.clone();
+            let a = map_shared(&mut k, drv, 1).expect("mmap");
+            let r = user_access(&mut k, MM, a, true);
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "{}",
+                p.name
+            );
+            if ok {
+                assert_eq!(r, Ok(()), "{}", p.name);
+                let pte = k.mm(MM).pt.get(a);
+                assert!(pte.present() && pte.write(), "{}", p.name);
+            } else {
+                assert_eq!(r, Err(Fail::Signal(Signal::Bus)), "{}", p.name);
+                assert!(!k.mm(MM).pt.get(a).present(), "{}", p.name);
+                assert_eq!(refc(&k, page), before, "{}", p.name);
+            }
+        }
+    }
+}
