@@ -271,11 +271,21 @@ impl Validator<'_> {
     /// A non-empty id without spaces or control characters.
     fn name(&self, raw: &Spanned<String>) -> Result<String, CustomError> {
         let name = raw.get_ref().trim().to_owned();
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok_char) {
             return Err(self.invalid(
                 raw.span(),
                 "name",
-                "must be a non-empty id without spaces".into(),
+                format!(
+                    "must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.' (an id for tables)"
+                ),
+            ));
+        }
+        if let Ok(id) = name.parse::<pfnguard_report::ExporterId>() {
+            return Err(self.invalid(
+                raw.span(),
+                "name",
+                format!("`{id}` is a catalogue exporter; give your exporter a name of its own"),
             ));
         }
         Ok(name)
@@ -360,12 +370,29 @@ impl Validator<'_> {
     }
 }
 
+/// The longest exporter name: it heads a row of every table.
+const MAX_NAME_LEN: usize = 40;
+
+/// The largest exporter file read (a description is a few hundred bytes).
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Read, parse and validate an exporter file.
 pub fn load(path: &Path) -> Result<CustomExporter, CustomError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CustomError::Read {
+    use std::io::Read as _;
+    let read_err = |reason: String| CustomError::Read {
         path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let f = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
+    let mut text = String::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| read_err(e.to_string()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(read_err(format!(
+            "larger than {MAX_FILE_BYTES} bytes: not an exporter description"
+        )));
+    }
     Ok(CustomExporter {
         desc: parse(path, &text)?,
     })

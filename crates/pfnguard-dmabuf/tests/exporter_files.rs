@@ -250,10 +250,26 @@ fn whole_vma_inserts_at_fault() {
 
 #[test]
 fn bad_names() {
-    for n in ["\"\"", "\"two words\"", "\"tab\\there\""] {
+    let long = format!("\"{}\"", "x".repeat(41));
+    for n in [
+        "\"\"",
+        "\"two words\"",
+        "\"tab\\there\"",
+        "\"a|b\"",
+        long.as_str(),
+    ] {
         let e = err(&with("name", &format!("name = {n}")));
-        assert_invalid(&e, 1, "name", "must be a non-empty id without spaces");
+        assert_invalid(&e, 1, "name", "must be 1 to 40 letters, digits");
     }
+    // A catalogue id would pass the user's exporter off as the real one (and its evidence).
+    let e = err(&with("name", "name = \"memfd\""));
+    assert_invalid(&e, 1, "name", "`memfd` is a catalogue exporter");
+}
+
+#[test]
+fn endless_files_are_refused() {
+    let e = custom::load(Path::new("/dev/zero")).expect_err("refused");
+    assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
 }
 
 #[test]

@@ -250,11 +250,29 @@ pub enum KernelNameError {
     NotModeled(String),
 }
 
+/// A version number as the kernel's Makefile writes it: digits, no leading zero.
 fn number(s: &str) -> Option<u32> {
-    (!s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit()))
+    let digits = !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits && (s == "0" || !s.starts_with('0')))
         .then(|| s.parse().ok())
         .flatten()
 }
+
+/// Debian kernel flavours of architectures other than x86-64, the one the model covers.
+const OTHER_ARCH_FLAVOURS: [&str; 12] = [
+    "arm64",
+    "armmp",
+    "686",
+    "686-pae",
+    "i386",
+    "ppc64",
+    "ppc64el",
+    "powerpc64le",
+    "s390x",
+    "riscv64",
+    "loong64",
+    "mips",
+];
 
 impl std::str::FromStr for KernelName {
     type Err = KernelNameError;
@@ -271,6 +289,15 @@ impl std::str::FromStr for KernelName {
                     .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
             if !ok {
                 return Err(bad());
+            }
+            let arch = sfx
+                .split(['-', '+', '.', '~'])
+                .find(|w| OTHER_ARCH_FLAVOURS.contains(w) || w.starts_with("rpi"));
+            if let Some(a) = arch {
+                return Err(KernelNameError::NotModeled(format!(
+                    "{} for {a} (the model is of x86-64)",
+                    version
+                )));
             }
         }
         let parts: Vec<&str> = version.split('.').collect();
@@ -385,10 +412,17 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            resolve_kernel("6.18.4"),
-            Err(KernelNameError::NotModeled(_))
-        ));
+        for other in [
+            "6.18.4",
+            "6.12.117+deb12-arm64",
+            "6.1.0-56-686-pae",
+            "6.1.0-56-armmp",
+        ] {
+            assert!(
+                matches!(resolve_kernel(other), Err(KernelNameError::NotModeled(_))),
+                "{other}"
+            );
+        }
         assert_eq!(profile_for("6.1.0-41-amd64"), None);
     }
 

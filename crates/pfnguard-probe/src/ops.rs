@@ -401,6 +401,11 @@ fn odirect(map: &mut Mapping, n: usize, env: &Env, read: bool) -> Measured {
             "odirect_read_bytes",
         )
     } else {
+        // The write goes from the mapping, so the mapping first gets the target's own bytes:
+        // the op leaves the file or device as it found it.
+        if let Err(why) = copy_block_into(path, map, n) {
+            return Measured::unavailable(why);
+        }
         (
             rustix::io::pwrite(&fd, map.bytes(n), 0),
             "odirect_write_bytes",
@@ -411,6 +416,37 @@ fn odirect(map: &mut Mapping, n: usize, env: &Env, read: bool) -> Measured {
         Ok(k) => Measured::ok().with(key, json!(k)),
         Err(e) => Measured::errno(e),
     }
+}
+
+/// Read the first `n` bytes of `path` (buffered) into the mapping, so that an O_DIRECT write of
+/// the mapping puts back what was there.
+fn copy_block_into(path: &std::path::Path, map: &mut Mapping, n: usize) -> Result<(), String> {
+    let what = |e: rustix::io::Errno| {
+        format!(
+            "reading {} to write it back: {}",
+            path.display(),
+            errno::errno(e)
+        )
+    };
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(what)?;
+    let mut block = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match rustix::io::pread(&fd, &mut block[got..], got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) => return Err(what(e)),
+        }
+    }
+    if got < n {
+        return Err(format!(
+            "{} is shorter than {n} bytes: writing would grow it",
+            path.display()
+        ));
+    }
+    map.bytes_mut(n).copy_from_slice(&block);
+    Ok(())
 }
 
 /// Read back whatever a pipe holds (so the references it took are dropped).

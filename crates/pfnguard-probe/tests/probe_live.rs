@@ -165,3 +165,19 @@ fn default_run_includes_the_control() {
         "the control comes after every dma-buf exporter"
     );
 }
+
+#[test]
+fn odirect_target_is_left_as_it_was() {
+    let p = std::env::temp_dir().join(format!("pfnguard-odirect-{}", std::process::id()));
+    let content: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&p, &content).expect("write target");
+    let report = run(&ProbeOptions {
+        odirect_path: Some(p.clone()),
+        ..opts(&[ExporterId::Memfd])
+    });
+    let after = std::fs::read(&p).expect("read target");
+    let _ = std::fs::remove_file(&p);
+    let w = report.exporters[0].ops[&OpKey::OdirectWrite].to_string();
+    assert!(w == "ok" || is_unavailable(&w), "{w}");
+    assert!(after == content, "odirect_write ({w}) changed the target");
+}

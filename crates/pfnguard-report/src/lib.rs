@@ -265,7 +265,7 @@ pub enum RowError {
         needs: String,
     },
     /// A measured value where the skip rule says the op could not run.
-    #[error("op {op} has a value but {cause}, which it needs, failed")]
+    #[error("op {op} has a value but {cause}, which it needs, did not succeed")]
     RanWithoutPrerequisite {
         /// The op.
         op: OpKey,
@@ -287,8 +287,9 @@ pub struct ExporterReport {
     /// Policy (`off`, `warn`, `require`, `strict`) for predictions; absent in probe rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-    /// The outcome of each op. A probe row for an unreachable exporter has none.
-    #[serde(default)]
+    /// The outcome of each op. A probe row for an unreachable exporter has none. An op given
+    /// twice is an error, not a choice.
+    #[serde(default, deserialize_with = "unique_ops")]
     pub ops: BTreeMap<OpKey, Outcome>,
     /// Kernel warnings recorded while running the ops (model only; always present, empty when
     /// the kernel warned about nothing).
@@ -347,6 +348,32 @@ impl ExporterReport {
     }
 }
 
+/// The `ops` object of a row, refusing an op key given twice.
+fn unique_ops<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<OpKey, Outcome>, D::Error> {
+    struct Ops;
+    impl<'de> serde::de::Visitor<'de> for Ops {
+        type Value = BTreeMap<OpKey, Outcome>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of op keys and values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut ops = BTreeMap::new();
+            while let Some((k, v)) = m.next_entry::<OpKey, Outcome>()? {
+                if ops.insert(k, v).is_some() {
+                    return Err(serde::de::Error::custom(format!("op {k} given twice")));
+                }
+            }
+            Ok(ops)
+        }
+    }
+    d.deserialize_map(Ops)
+}
+
 /// A device the probe found whose exporter the model does not know (a dma-heap or DRM driver
 /// outside the catalogue): listed, never probed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +411,15 @@ mod tests {
             OpKey::Pagemap => "present".parse().unwrap_or(Outcome::Bug),
             _ => Outcome::Ok,
         })
+    }
+
+    #[test]
+    fn an_op_given_twice_is_refused() {
+        let json = r#"{"exporter":"vgem","ops":{"export":"ok","export":"ENOMEM"}}"#;
+        let e = serde_json::from_str::<ExporterReport>(json)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("op export given twice"), "{e}");
     }
 
     #[test]

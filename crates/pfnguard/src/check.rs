@@ -77,11 +77,26 @@ struct Loaded {
     note: Option<String>,
 }
 
+/// The largest probe report `check` reads (a report of every exporter is under 100 KiB).
+const MAX_REPORT_BYTES: u64 = 16 << 20;
+
+/// A text file of at most `max` bytes; anything longer (or endless, like a device) is an error.
+fn read_bounded(path: &Path, max: u64) -> Result<String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path)?;
+    let mut text = String::new();
+    f.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        bail!("larger than {max} bytes: not a probe report");
+    }
+    Ok(text)
+}
+
 /// Read a probe report; every error names the file and, where there is one, the row and key.
 fn load(path: &Path) -> Result<Loaded> {
     let p = path.display();
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("--probe {p}: cannot read"))?;
+    let text = read_bounded(path, MAX_REPORT_BYTES)
+        .with_context(|| format!("--probe {p}: cannot read"))?;
     let mut report: ProbeReport = serde_json::from_str(&text)
         .map_err(|e| anyhow!("--probe {p}:{}:{}: {e}", e.line(), e.column()))?;
     let name = report
@@ -282,6 +297,21 @@ pub fn check(out: &mut dyn Write, paths: &[PathBuf], format: Format) -> Result<E
         .iter()
         .map(|p| load(p).map(|l| (p, l)))
         .collect::<Result<Vec<_>>>()?;
+    // A cell counts once: the same exporter of the same kernel in two reports is an error.
+    let mut seen: BTreeMap<(String, ExporterId), &Path> = BTreeMap::new();
+    for (p, l) in &loaded {
+        for (id, _) in &l.rows {
+            let key = (l.report.kernel_release.clone(), *id);
+            if let Some(first) = seen.insert(key, p.as_path()) {
+                bail!(
+                    "--probe {}: exporter {id} of {} is also in --probe {}",
+                    p.display(),
+                    l.report.kernel_release,
+                    first.display()
+                );
+            }
+        }
+    }
     let checks: Vec<KernelCheck> = loaded.into_iter().map(|(p, l)| compare(p, l)).collect();
     let (result, code) = verdict(&checks);
     let sum = |f: fn(&KernelCheck) -> usize| checks.iter().map(f).sum::<usize>();

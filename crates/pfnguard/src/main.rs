@@ -198,7 +198,8 @@ enum Command {
         /// Only these exporters (default: every exporter the kernel can reach).
         #[arg(long = "exporter", value_parser = parse_exporter)]
         exporters: Vec<ExporterId>,
-        /// File or block device for the O_DIRECT ops (default: a scratch file).
+        /// File or block device for the O_DIRECT ops (default: a scratch file). odirect_read
+        /// reads its first 4 KiB; odirect_write writes back the bytes it read there first.
         #[arg(long, value_name = "PATH")]
         odirect: Option<PathBuf>,
         /// Time bound of one op, in seconds.

@@ -115,7 +115,15 @@ pub fn matrix(
     };
     let mut exps = pfnguard_dmabuf::catalogue();
     for f in files {
-        exps.push(Arc::new(pfnguard_dmabuf::custom::load(f)?));
+        let e = pfnguard_dmabuf::custom::load(f)?;
+        if exps.iter().any(|x| x.id() == e.id()) {
+            anyhow::bail!(
+                "--exporter-file {}: an exporter named `{}` is already in the matrix",
+                f.display(),
+                e.id()
+            );
+        }
+        exps.push(Arc::new(e));
     }
     let rows = run(&ks, &ps, &exps, pages.unwrap_or(DEFAULT_PAGES));
     match format {

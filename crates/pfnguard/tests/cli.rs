@@ -708,9 +708,25 @@ fn check_bounds_and_rounds_the_buffer_size_like_the_kernel() {
         &["check", "--probe", path(&p)],
         &["detail.size", "1 to 65536 pages"],
     );
-    // 16384 + 100 bytes is still the 4 pages the probe mapped.
+    // The probe maps the whole pages of a buffer (Buffer::map_len rounds down), so a report of
+    // 4096 + 100 bytes was probed on one page: a one-page system-heap buffer is whole-VMA
+    // remapped (`ar`, ok:cow), a two-page one is not, so rounding up would disagree.
+    let one_page = pfnguard(&[
+        "predict",
+        "--kernel",
+        "6.12",
+        "--exporter",
+        "system-heap",
+        "--pages",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let one: serde_json::Value = serde_json::from_str(&stdout(&one_page)).expect("JSON");
     let p = doctored(R612, "ragged.json", |v| {
-        row(v, "memfd")["detail"]["size"] = serde_json::json!(16484);
+        let r = row(v, "system-heap");
+        r["ops"] = one["ops"].clone();
+        r["detail"]["size"] = serde_json::json!(4096 + 100);
     });
     let o = pfnguard(&["check", "--probe", path(&p)]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
@@ -821,4 +837,75 @@ fn probe_creates_no_soft_roce_device_unless_asked() {
     assert_ne!(named, plain);
     assert_eq!(ib(), before, "no RDMA device was left behind");
     assert_usage_error(&["probe", "--create-soft-roce", "eth0"], &["eth0"]);
+}
+
+#[test]
+fn check_counts_a_cell_once_across_reports_and_reads_bounded_input() {
+    let p = report(R612);
+    assert_usage_error(
+        &["check", "--probe", path(&p), "--probe", path(&p)],
+        &["is also in --probe"],
+    );
+    // An op given twice in a row is refused, not resolved by whichever came last.
+    let text = std::fs::read_to_string(&p).expect("report");
+    let twice = text.replacen(
+        "\"vmsplice\": \"EFAULT\",",
+        "\"vmsplice\": \"ok\", \"vmsplice\": \"EFAULT\",",
+        1,
+    );
+    assert_ne!(twice, text);
+    let t = tmp("op-twice.json");
+    std::fs::write(&t, twice).expect("write");
+    assert_usage_error(
+        &["check", "--probe", path(&t)],
+        &["op vmsplice given twice"],
+    );
+    assert_usage_error(
+        &["check", "--probe", "/dev/zero"],
+        &["--probe /dev/zero", "larger than"],
+    );
+    assert_usage_error(
+        &["predict", "--kernel", "6.1", "--exporter-file", "/dev/zero"],
+        &["/dev/zero", "larger than"],
+    );
+}
+
+#[test]
+fn matrix_refuses_two_exporters_of_one_name() {
+    let f = "examples/exporters/vm_insert_page.toml";
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(f);
+    assert_usage_error(
+        &[
+            "matrix",
+            "--exporter-file",
+            path(&file),
+            "--exporter-file",
+            path(&file),
+        ],
+        &["is already in the matrix"],
+    );
+}
+
+#[test]
+fn kernels_of_other_architectures_are_not_modeled() {
+    assert_usage_error(
+        &[
+            "predict",
+            "--kernel",
+            "6.12.117+deb12-arm64",
+            "--exporter",
+            "vgem",
+        ],
+        &["--kernel", "arm64", "x86-64"],
+    );
+}
+
+#[test]
+fn probe_odirect_help_says_what_it_does_to_the_target() {
+    let o = pfnguard(&["probe", "--help"]);
+    assert!(
+        stdout(&o).contains("writes back the bytes it read there first"),
+        "{}",
+        stdout(&o)
+    );
 }
