@@ -385,6 +385,7 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
     ProbeReport {
         kernel_release: kernel_release(),
         kernel_version: kernel_version(),
+        kernel_package: None,
         exporters,
         unmodeled,
     }

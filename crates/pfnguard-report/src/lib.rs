@@ -384,6 +384,15 @@ pub struct Unmodeled {
     pub name: String,
 }
 
+/// A kernel's distribution package: `linux-image-6.1.0-57-amd64-unsigned` `6.1.192-3`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelPackage {
+    /// The package name.
+    pub name: String,
+    /// The package version.
+    pub version: String,
+}
+
 /// The document `pfnguard probe --format json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {
@@ -393,6 +402,10 @@ pub struct ProbeReport {
     /// `6.1.0-56-amd64` is `6.1.192`), when the probe could read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<String>,
+    /// The distribution package the kernel came from, when the one who booted it knows (the
+    /// QEMU harness records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_package: Option<KernelPackage>,
     /// One row per exporter the probe looked for.
     pub exporters: Vec<ExporterReport>,
     /// Devices found whose exporter the model does not know.

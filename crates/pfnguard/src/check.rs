@@ -51,6 +51,8 @@ struct KernelCheck {
     kernel_release: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     kernel_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_package: Option<pfnguard_report::KernelPackage>,
     model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     model_note: Option<String>,
@@ -157,6 +159,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         probe: path.display().to_string(),
         kernel_release: report.kernel_release.clone(),
         kernel_version: report.kernel_version.clone(),
+        kernel_package: report.kernel_package.clone(),
         model: format!("{} ({})", profile.name, profile.release),
         model_note: note,
         compared: 0,
@@ -244,6 +247,9 @@ fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
             .unwrap_or_default(),
         c.model
     )?;
+    if let Some(k) = &c.kernel_package {
+        writeln!(out, "package: {} {}", k.name, k.version)?;
+    }
     if let Some(n) = &c.model_note {
         writeln!(out, "note: {n}")?;
     }

@@ -582,6 +582,11 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
         "{out}"
     );
     assert!(!out.contains("DISAGREE"), "{out}");
+    // The harness records the package the kernel came from; check names it.
+    assert!(
+        out.contains("package: linux-image-6.12.117+deb12-amd64-unsigned 6.12.117-"),
+        "{out}"
+    );
 
     // 6.1: bochs's export fails with ENOSYS on both sides; its 23 other ops are skipped on both
     // sides, counted apart and not as agreement.
