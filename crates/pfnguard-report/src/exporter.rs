@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 macro_rules! exporter_ids {
     ($($(#[$doc:meta])* $variant:ident = $id:literal,)*) => {
         /// A catalogue exporter: one the model knows and the probe can look for.
@@ -90,18 +88,7 @@ impl FromStr for ExporterId {
     }
 }
 
-impl Serialize for ExporterId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ExporterId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_string!(ExporterId);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,26 @@
 //! can compare them cell by cell.
 #![warn(missing_docs)]
 
+/// Serialize a type as its [`Display`](std::fmt::Display) string and deserialize it with its
+/// [`FromStr`](std::str::FromStr), whose error becomes the deserializer's: the JSON documents
+/// hold exactly the strings the vocabulary reads and writes.
+macro_rules! serde_as_string {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod exporter;
 mod outcome;
 
