@@ -5,16 +5,25 @@
 use std::collections::BTreeMap;
 
 use pfnguard_dmabuf::exporters::ExportCtx;
-use pfnguard_dmabuf::profile::drivers_for;
 use pfnguard_dmabuf::{by_id, catalogue, predict, Policy, DEFAULT_PAGES};
 use pfnguard_mm::fault::touch_range;
 use pfnguard_mm::kvm::{hva_to_pfn, KvmPfn};
 use pfnguard_mm::mmap::do_mmap;
-use pfnguard_mm::{profile_for, Kernel, KernelProfile, MapFlags, MmapArgs, Prot, PAGE_SIZE};
+use pfnguard_mm::{Kernel, KernelFacts, MapFlags, MmapArgs, Prot, PAGE_SIZE};
 use pfnguard_report::OpKey;
 
-fn kernel(name: &str) -> &'static KernelProfile {
-    profile_for(name).expect("modeled kernel")
+fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
+    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
+    let v = match name {
+        "6.1" => "6.1.192",
+        "6.12" => "6.12.117",
+        v => v,
+    };
+    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
+}
+
+fn kernel(name: &str) -> KernelFacts {
+    resolved(name).facts
 }
 
 /// The ops of one exporter on one kernel under `off`.
@@ -22,7 +31,7 @@ fn row(k: &str, id: &str) -> BTreeMap<OpKey, String> {
     let id = id
         .parse()
         .unwrap_or_else(|e| panic!("catalogue exporter {id}: {e}"));
-    predict(kernel(k), by_id(id).as_ref(), Policy::Off, DEFAULT_PAGES)
+    predict(&resolved(k), by_id(id).as_ref(), Policy::Off, DEFAULT_PAGES)
         .ops
         .into_iter()
         .map(|(op, v)| (op, v.to_string()))
@@ -429,7 +438,7 @@ fn private_mappings_follow_each_exporter() {
 fn not_built_exporters_say_why() {
     let d = |id: &str, k: &str| {
         predict(
-            kernel(k),
+            &resolved(k),
             by_id(id.parse().expect("catalogue id")).as_ref(),
             Policy::Off,
             DEFAULT_PAGES,
@@ -462,7 +471,6 @@ fn kvm_write(k: &str, id: &str, page: u64) -> &'static str {
     let exp = by_id(id.parse().expect("catalogue id"));
     let mut kern = Kernel::new(profile, Policy::Off.mm_config());
     let cx = ExportCtx {
-        drivers: drivers_for(profile.name).expect("drivers"),
         policy: Policy::Off,
         pages: DEFAULT_PAGES,
     };

@@ -2,7 +2,7 @@
 //! booted under QEMU, embedded at build time, so the matrix can mark the cells a real kernel
 //! confirmed.
 
-use pfnguard_mm::{resolve_kernel, KernelProfile};
+use pfnguard_mm::{resolve_release, ResolvedKernel};
 use pfnguard_report::{OpKey, Outcome, ProbeReport};
 
 include!(concat!(env!("OUT_DIR"), "/evidence.rs"));
@@ -16,21 +16,19 @@ pub struct Probed {
     pub outcome: Outcome,
 }
 
-/// Every probed, measured cell of a modeled line: `(exporter, op) -> what the kernels said`.
-pub fn cells(profile: &KernelProfile) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
+/// Every probed, measured cell of the real kernels whose facts are those of `kernel`:
+/// `(exporter, op) -> what the kernels said`.
+pub fn cells(kernel: &ResolvedKernel) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
     let mut out: std::collections::BTreeMap<(String, OpKey), Vec<Probed>> = Default::default();
     for (_, text) in PROBES {
         let Ok(report) = serde_json::from_str::<ProbeReport>(text) else {
             continue;
         };
-        let name = report
-            .kernel_version
-            .as_deref()
-            .unwrap_or(&report.kernel_release);
-        let Ok(r) = resolve_kernel(name) else {
+        let Ok(r) = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
+        else {
             continue;
         };
-        if r.profile.name != profile.name {
+        if r.facts != kernel.facts {
             continue;
         }
         for row in report.exporters {

@@ -100,9 +100,14 @@ fn parse_kernel(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-const KERNEL_HELP: &str = "A kernel: a line (6.1, 6.12), an upstream version (6.12.117) or a \
-`uname -r` release (6.12.117+deb12-amd64). Names the model does not match exactly are modeled \
-by their line, with a note on stderr";
+const KERNEL_HELP: &str = "A kernel from 5.10 to 7.3: a line (5.10, 6.6, 7.3; its newest point \
+release), an upstream version (6.12.117) or a `uname -r` release (6.12.117+deb13-amd64, \
+5.10.0-32-amd64, 6.18.44-fc-v1045). Debian releases get Debian's amd64 config; other names \
+every modeled exporter unless --config says otherwise";
+
+const CONFIG_HELP: &str = "The kernel's build configuration: a .config file such as \
+/boot/config-$(uname -r). Decides which exporters exist (CONFIG_UDMABUF, CONFIG_DMABUF_HEAPS, \
+the DRM and V4L2 drivers)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -116,6 +121,8 @@ enum Command {
     Predict {
         #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// A catalogue exporter id (see `pfnguard exporters`).
         #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
         exporter: Option<ExporterId>,
@@ -148,6 +155,8 @@ enum Command {
         /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
         #[arg(long = "kernel", value_parser = parse_kernel)]
         kernels: Vec<String>,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// Policies (default: off, warn, require, strict; the matrix tables show the first).
         #[arg(long = "policy", value_enum)]
         policies: Vec<PolicyArg>,
@@ -169,6 +178,8 @@ enum Command {
     Explain {
         #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// A catalogue exporter id.
         #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
         exporter: Option<ExporterId>,
@@ -254,6 +265,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict {
             kernel,
+            config,
             exporter,
             exporter_file,
             policy,
@@ -261,7 +273,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => cmd::predict_cmd(
             out,
-            &kernel,
+            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
             cmd::ExporterArg::new(exporter, exporter_file)?,
             policy.into(),
             pages,
@@ -269,6 +281,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         ),
         Command::Matrix {
             kernels,
+            config,
             policies,
             exporter_file,
             pages,
@@ -276,6 +289,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         } => matrix::matrix(
             out,
             &kernels,
+            cmd::load_config(config.as_deref())?.as_ref(),
             &policies.into_iter().map(Into::into).collect::<Vec<_>>(),
             &exporter_file,
             pages,
@@ -283,6 +297,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         ),
         Command::Explain {
             kernel,
+            config,
             exporter,
             exporter_file,
             op,
@@ -291,7 +306,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => cmd::explain(
             out,
-            &kernel,
+            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
             cmd::ExporterArg::new(exporter, exporter_file)?,
             op,
             policy.into(),

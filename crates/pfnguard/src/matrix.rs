@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use pfnguard_dmabuf::{predict, Exporter, Policy, DEFAULT_PAGES};
-use pfnguard_mm::{KernelProfile, PROFILES};
+use pfnguard_mm::{KernelConfig, ResolvedKernel, LINES};
 use pfnguard_report::{ExporterReport, Observation, OpKey, Outcome, Refault};
 
 use crate::cmd::{kernel, print_json};
@@ -21,7 +21,7 @@ const WIDTH: usize = 120;
 
 /// One predicted row and what the real kernels said of its cells.
 struct Row {
-    kernel: &'static KernelProfile,
+    kernel: Arc<ResolvedKernel>,
     policy: Policy,
     report: ExporterReport,
     /// Ops a real kernel measured with the same outcome, and which kernels.
@@ -41,13 +41,13 @@ impl Row {
 }
 
 fn run(
-    ks: &[&'static KernelProfile],
+    ks: &[Arc<ResolvedKernel>],
     ps: &[Policy],
     exps: &[Arc<dyn Exporter>],
     pages: u64,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
-    for &k in ks {
+    for k in ks {
         let probed = evidence::cells(k);
         for &p in ps {
             for e in exps {
@@ -70,7 +70,7 @@ fn run(
                     }
                 }
                 rows.push(Row {
-                    kernel: k,
+                    kernel: k.clone(),
                     policy: p,
                     report,
                     confirmed,
@@ -85,23 +85,34 @@ fn run(
 pub fn matrix(
     out: &mut dyn Write,
     kernels: &[String],
+    config: Option<&KernelConfig>,
     policies: &[Policy],
     files: &[PathBuf],
     pages: Option<u64>,
     format: MatrixFormat,
 ) -> Result<ExitCode> {
-    let ks: Vec<&'static KernelProfile> = if kernels.is_empty() {
-        PROFILES.to_vec()
+    let names: Vec<String> = if kernels.is_empty() {
+        LINES.iter().map(|l| l.to_string()).collect()
     } else {
-        let mut ks: Vec<&'static KernelProfile> = Vec::new();
-        for k in kernels {
-            let p = kernel(k)?;
-            if !ks.iter().any(|q| q.name == p.name) {
-                ks.push(p);
-            }
-        }
-        ks
+        kernels.to_vec()
     };
+    let mut ks: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for name in &names {
+        let k = if kernels.is_empty() {
+            // Every line at its newest point release: no note per line.
+            let mut k = pfnguard_mm::resolve_kernel(name)?;
+            k.notes.clear();
+            if let Some(c) = config {
+                k = k.with_config(c.clone());
+            }
+            k
+        } else {
+            kernel(name, config)?
+        };
+        if !ks.iter().any(|q| q.name == k.name) {
+            ks.push(Arc::new(k));
+        }
+    }
     let (ps, tables): (Vec<Policy>, Vec<Policy>) = if policies.is_empty() {
         (Policy::ALL.to_vec(), vec![Policy::Off])
     } else {
@@ -197,14 +208,14 @@ fn policy_effect(base: &Row, r: &Row) -> String {
 fn verdict(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &KernelProfile,
+    k: &ResolvedKernel,
     ps: &[Policy],
     md: bool,
 ) -> Result<()> {
     let base = ps[0];
     let title = format!(
-        "Linux {} ({}): which exporters hand struct pages to get_user_pages (policy {base})",
-        k.name, k.release
+        "Linux {}: which exporters hand struct pages to get_user_pages (policy {base})",
+        k.label()
     );
     if md {
         writeln!(out, "### {title}\n")?;
@@ -294,7 +305,7 @@ fn short(v: &Outcome) -> String {
 fn grid(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &KernelProfile,
+    k: &ResolvedKernel,
     p: Policy,
     base: Policy,
     md: bool,
@@ -327,7 +338,7 @@ fn grid(
     } else {
         format!(", cells changed from {base} marked *")
     };
-    let title = format!("Linux {} ({}), policy {p}{changed}", k.name, k.release);
+    let title = format!("Linux {}, policy {p}{changed}", k.label());
     if md {
         writeln!(out, "### {title}\n\n{}", markdown(&headers, &cells))?;
     } else {
