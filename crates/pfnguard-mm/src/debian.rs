@@ -50,7 +50,7 @@ pub const BOOKWORM: DebianBuild = DebianBuild {
 /// trixie and later builds (6.12 `+deb12`/`+deb13`, backports, sid): udmabuf and the system
 /// heap; the CMA heap never (`# CONFIG_DMABUF_HEAPS_CMA is not set` or absent).
 pub const TRIXIE: DebianBuild = DebianBuild {
-    suite: "trixie, bookworm-backports, trixie-backports, sid",
+    suite: "trixie and later",
     extra: &[
         Kconfig::Secretmem,
         Kconfig::Udmabuf,

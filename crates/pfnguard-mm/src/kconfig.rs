@@ -98,7 +98,7 @@ impl fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigSource::EveryOption => f.write_str("every modeled option built"),
-            ConfigSource::Debian(s) => write!(f, "Debian's amd64 config ({s})"),
+            ConfigSource::Debian(s) => write!(f, "Debian amd64 config, {s}"),
             ConfigSource::File(p) => write!(f, "{p}"),
         }
     }
