@@ -123,7 +123,13 @@ fn kernels_other_than_the_modeled_one_say_what_models_them() {
         }
     }
     assert_usage_error(
-        &["predict", "--kernel", "6.1.0-999-amd64", "--exporter", "vgem"],
+        &[
+            "predict",
+            "--kernel",
+            "6.1.0-999-amd64",
+            "--exporter",
+            "vgem",
+        ],
         &["ABI 999", "name the upstream version"],
     );
 }
@@ -829,7 +835,11 @@ fn check_rejects_unreadable_or_foreign_reports() {
     .expect("write");
     assert_usage_error(
         &["check", "--probe", path(&p)],
-        &["\"4.19.0-27-amd64\"", "Linux 4.19.0 is not modeled", "5.10 to 7.3"],
+        &[
+            "\"4.19.0-27-amd64\"",
+            "Linux 4.19.0 is not modeled",
+            "5.10 to 7.3",
+        ],
     );
     let p = tmp("broken.json");
     std::fs::write(&p, "{\n  \"kernel_release\": 3\n}").expect("write");
@@ -943,6 +953,60 @@ fn probe_odirect_help_says_what_it_does_to_the_target() {
     let o = pfnguard(&["probe", "--help"]);
     assert!(
         stdout(&o).contains("writes back the bytes it read there first"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn history_names_the_fact_that_changed_each_value() {
+    let o = pfnguard(&[
+        "history",
+        "--exporter",
+        "udmabuf-shmem",
+        "--op",
+        "rdma_reg_mr",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Linux 5.10 to 7.3"), "{out}");
+    assert!(out.contains("changed in 6.11"), "{out}");
+    assert!(out.contains("udmabuf-pfnmap (since 6.11"), "{out}");
+    assert!(
+        out.contains("drivers/dma-buf/udmabuf.c:udmabuf_vm_fault"),
+        "{out}"
+    );
+    let o = pfnguard(&["history", "--exporter", "memfd", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["ops"].as_array().map(Vec::len), Some(24));
+    assert_usage_error(
+        &["history", "--exporter", "nosuch"],
+        &["--exporter", "nosuch"],
+    );
+    assert_usage_error(
+        &["history", "--exporter", "vgem", "--op", "nosuch"],
+        &["--op", "nosuch"],
+    );
+    let cfg = tmp("bad.config");
+    std::fs::write(&cfg, "CONFIG_UDMABUF=y\nnonsense\n").expect("write");
+    let o = pfnguard(&["history", "--exporter", "vgem", "--config", path(&cfg)]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("bad.config:2:"), "{}", stderr(&o));
+    // A .config without udmabuf: the exporter is unavailable on every line.
+    std::fs::write(&cfg, "# CONFIG_UDMABUF is not set\nCONFIG_DRM_VGEM=m\n").expect("write");
+    let o = pfnguard(&[
+        "history",
+        "--exporter",
+        "udmabuf-shmem",
+        "--op",
+        "export",
+        "--config",
+        path(&cfg),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("CONFIG_UDMABUF is not set"),
         "{}",
         stdout(&o)
     );
