@@ -138,6 +138,11 @@ impl KernelConfig {
         KernelConfig { bits, source }
     }
 
+    /// The options as a bit set (bit `option as u8`): equal for equal builds.
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+
     /// Whether `option` is built (`=y` or `=m`).
     #[inline]
     pub fn has(&self, option: Kconfig) -> bool {

@@ -46,17 +46,62 @@ fn run(
     exps: &[Arc<dyn Exporter>],
     pages: u64,
 ) -> Vec<Row> {
+    // Lines whose facts and build are the same run the same kernel paths: each distinct kernel
+    // is run once, on two threads (the model is deterministic, so the split changes nothing).
+    let key = |k: &ResolvedKernel| (k.facts, k.config.bits());
+    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for k in ks {
+        if !distinct.iter().any(|d| key(d) == key(k)) {
+            distinct.push(k.clone());
+        }
+    }
+    let jobs: Vec<(usize, Policy, usize)> = (0..distinct.len())
+        .flat_map(|d| {
+            ps.iter()
+                .flat_map(move |&p| (0..exps.len()).map(move |e| (d, p, e)))
+        })
+        .collect();
+    let predict_job = |&(d, p, e): &(usize, Policy, usize)| {
+        let x = &exps[e];
+        predict(
+            &distinct[d],
+            x.as_ref(),
+            p,
+            x.fixed_pages().unwrap_or(pages),
+        )
+    };
+    let half = jobs.len().div_ceil(2);
+    let (a, b) = jobs.split_at(half);
+    let reports: Vec<ExporterReport> = std::thread::scope(|s| {
+        let other = s.spawn(|| b.iter().map(predict_job).collect::<Vec<_>>());
+        let mut mine: Vec<ExporterReport> = a.iter().map(predict_job).collect();
+        // A panic in the model is a bug: surface it rather than lose the rows.
+        match other.join() {
+            Ok(rest) => mine.extend(rest),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+        mine
+    });
+    let probed = evidence::probed();
     let mut rows = Vec::new();
     for k in ks {
-        let probed = evidence::cells(k);
+        let d = distinct
+            .iter()
+            .position(|d| key(d) == key(k))
+            .unwrap_or_default();
+        let cells = evidence::cells(&probed, k);
         for &p in ps {
-            for e in exps {
-                let n = e.fixed_pages().unwrap_or(pages);
-                let report = predict(k, e.as_ref(), p, n);
+            for (e, _) in exps.iter().enumerate() {
+                let i = jobs
+                    .iter()
+                    .position(|j| *j == (d, p, e))
+                    .unwrap_or_default();
+                let mut report = reports[i].clone();
+                report.kernel = Some(k.name.clone());
                 let mut confirmed = BTreeMap::new();
                 if p == Policy::Off {
                     for (op, v) in &report.ops {
-                        let Some(seen) = probed.get(&(report.exporter.clone(), *op)) else {
+                        let Some(seen) = cells.get(&(report.exporter.clone(), *op)) else {
                             continue;
                         };
                         let agreeing: Vec<String> = seen
