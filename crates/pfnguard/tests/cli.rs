@@ -42,14 +42,34 @@ fn report(line: &str) -> PathBuf {
 const R61: &str = "6.1";
 const R612: &str = "6.12";
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pfnguard-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+/// A scratch file in the temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tmp(name: &str) -> Scratch {
+    Scratch(std::env::temp_dir().join(format!("pfnguard-cli-{}-{name}", std::process::id())))
 }
 
 /// A probe report changed by `f`, written to a scratch file.
-fn doctored(dir: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+fn doctored(dir: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> Scratch {
     let text = std::fs::read_to_string(report(dir)).expect("report");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     f(&mut v);
