@@ -532,13 +532,20 @@ fn output_into_a_closed_pipe_exits_cleanly() {
 fn matrix_leads_with_the_verdict_and_keeps_to_120_columns() {
     let o = pfnguard(&["matrix"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Every line, runs of lines with the same rows shown once under their range.
     let every_line = stdout(&o);
+    assert!(every_line.starts_with("Linux 5.10"), "{every_line}");
+    assert!(
+        every_line.contains(" – 7.3: which exporters") || every_line.contains("Linux 7.3 (7.3.y)"),
+        "{every_line}"
+    );
+    let o = pfnguard(&["matrix", "--policy", "off", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let rows = rows.as_array().expect("rows");
     for line in ["5.10", "6.6", "6.14", "7.3"] {
-        assert!(
-            every_line.contains(&format!("Linux {line} ({line}.y): which exporters")),
-            "{line}"
-        );
+        assert!(rows.iter().any(|r| r["kernel"] == line), "{line}");
     }
+    assert_eq!(rows.len(), 34 * pfnguard_report::ExporterId::ALL.len());
     let o = pfnguard(&["matrix", "--kernel", "6.1", "--kernel", "6.12"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
