@@ -320,3 +320,55 @@ pub fn list_ops(out: &mut dyn Write, format: Format) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `pfnguard facts`: every kernel fact the model knows, or those in force at one kernel.
+pub fn list_facts(
+    out: &mut dyn Write,
+    kernel: Option<&ResolvedKernel>,
+    format: Format,
+) -> Result<ExitCode> {
+    let facts: Vec<&pfnguard_mm::facts::FactInfo> = pfnguard_mm::Fact::ALL
+        .iter()
+        .filter(|f| kernel.is_none_or(|k| k.facts.has(**f)))
+        .map(|f| f.info())
+        .collect();
+    match format {
+        Format::Json => print_json(out, &facts)?,
+        Format::Table => {
+            if let Some(k) = kernel {
+                writeln!(
+                    out,
+                    "Linux {}: {} of {} facts in force ({})\n",
+                    k.label(),
+                    facts.len(),
+                    pfnguard_mm::Fact::ALL.len(),
+                    k.config.source
+                )?;
+            }
+            let rows: Vec<Vec<String>> = facts
+                .iter()
+                .map(|i| {
+                    let mut since = i.since.line().to_string();
+                    if !i.backports.is_empty() {
+                        let b: Vec<String> = i.backports.iter().map(|b| b.to_string()).collect();
+                        since.push_str(&format!(" ({})", b.join(", ")));
+                    }
+                    vec![i.fact.id().to_owned(), since, i.summary.to_owned()]
+                })
+                .collect();
+            write!(
+                out,
+                "{}",
+                table(
+                    &[
+                        "fact".into(),
+                        "since (backports)".into(),
+                        "what changed".into()
+                    ],
+                    &rows
+                )
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -286,6 +286,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// List the kernel facts: each behaviour change between 5.10 and 7.3 the model runs, with the
+    /// release that made it (and stable backports). With --kernel, the facts in force there;
+    /// --format json adds the commit and the file:function before and after.
+    ///
+    /// Examples:
+    ///   pfnguard facts
+    ///   pfnguard facts --kernel 6.6.50 --format json
+    #[command(verbatim_doc_comment)]
+    Facts {
+        /// Only the facts in force at this kernel (same forms as `predict --kernel`).
+        #[arg(long, value_parser = parse_kernel)]
+        kernel: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -373,6 +389,10 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         Command::Check { probe, format } => check::check(out, &probe, format),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
+        Command::Facts { kernel, format } => {
+            let k = kernel.map(|k| cmd::kernel(&k, None)).transpose()?;
+            cmd::list_facts(out, k.as_ref(), format)
+        }
     }
 }
 

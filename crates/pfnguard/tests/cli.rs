@@ -1038,3 +1038,32 @@ fn history_names_the_fact_that_changed_each_value() {
         stdout(&o)
     );
 }
+
+#[test]
+fn facts_lists_the_changes_and_those_in_force() {
+    let o = pfnguard(&["facts", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let all = all.as_array().expect("facts");
+    assert!(all.iter().any(|f| f["fact"] == "udmabuf-pfnmap"));
+    for f in all {
+        for key in ["fact", "summary", "since", "before", "after", "evidence"] {
+            assert!(f[key].is_string(), "{key}: {f}");
+        }
+    }
+    let at = |k: &str| -> Vec<String> {
+        let o = pfnguard(&["facts", "--kernel", k, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        v.as_array()
+            .expect("facts")
+            .iter()
+            .map(|f| f["fact"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(at("5.10.0-46-amd64").is_empty());
+    assert!(!at("6.10").contains(&"udmabuf-pfnmap".to_owned()));
+    assert!(at("6.11").contains(&"udmabuf-pfnmap".to_owned()));
+    assert_eq!(at("7.3").len(), all.len());
+    assert_usage_error(&["facts", "--kernel", "8.1"], &["--kernel", "5.10 to 7.3"]);
+}
