@@ -3,15 +3,13 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
+use pfnguard_mm::hugetlb::{memfd_get_folio_page, HPAGE_PMD_NR};
 use pfnguard_mm::shmem::memfd_create;
 use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
 use super::{export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
 use crate::core::DmaBufOps;
-
-/// Base pages in a PMD-sized huge page (include/linux/huge_mm.h:HPAGE_PMD_NR on x86-64).
-const HPAGE_PMD_NR: u64 = 512;
 
 /// `/dev/udmabuf` over a shmem (or MFD_HUGETLB) memfd.
 #[derive(Debug)]
@@ -63,7 +61,9 @@ impl Exporter for Udmabuf {
         "udmabuf_vm_fault: vmf->page (6.1) / vmf_insert_pfn with VM_PFNMAP (6.11+)"
     }
     /// `udmabuf_create()`: the memfd's pages are taken from its page cache; 6.11+
-    /// `memfd_pin_folios()` pins them long term, before a reference per page is kept.
+    /// `memfd_pin_folios()` pins them long term, allocating the folios nobody faulted in
+    /// (`memfd_alloc_folio()`: for a hugetlb memfd from the hugetlb reserves, which can fail
+    /// -ENOMEM), before a reference per page is kept.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_create";
         // A hugetlb memfd only takes sizes in whole huge pages (fs/hugetlbfs/inode.c:
@@ -77,7 +77,11 @@ impl Exporter for Udmabuf {
         let (_file, inode) = memfd_create("udmabuf", memfd_pages, self.hugetlb);
         let mut pages = Vec::with_capacity(cx.pages as usize);
         for i in 0..cx.pages {
-            let p = inode.get_page(k, i)?;
+            let p = if k.has(Fact::UdmabufPfnmap) {
+                memfd_get_folio_page(k, &inode, i)?
+            } else {
+                inode.get_page(k, i)?
+            };
             if let Some(f) = k.frames.folio_of(p) {
                 if k.has(Fact::UdmabufPfnmap) {
                     let large = k.frames.folio(f).is_large();
