@@ -494,4 +494,17 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    form of the fix was posted in January 2026, so 7.0 is the first merge \
                    window it can have reached (not checked against mainline history)",
     },
+    FactInfo {
+        fact: Fact::UdmabufSizeLimitIntMax,
+        summary: "udmabuf's size_limit_mb module parameter defaults to INT_MAX (was 64): \
+                  udmabuf_create() no longer refuses buffers beyond 64 MiB with -EINVAL",
+        area: Area::DmaBuf,
+        since: v(7, 3),
+        commit: None,
+        backports: &[],
+        before: "drivers/dma-buf/udmabuf.c:udmabuf_create",
+        after: "drivers/dma-buf/udmabuf.c:udmabuf_create",
+        evidence: "bounded by the trees: 7.2.13 `size_limit_mb = 64`, 7.3.4 `= INT_MAX`; the \
+                   probes use 16 KiB buffers, so no cell bounds it further",
+    },
 ];

@@ -153,6 +153,8 @@ facts! {
     /// `init_pseudo()` sets SB_I_NOEXEC|SB_I_NODEV: mappings of pseudo-filesystem files (dma-buf)
     /// lose VM_MAYEXEC.
     PseudoFsNoexec = "pseudo-fs-noexec",
+    /// udmabuf's `size_limit_mb` defaults to INT_MAX (was 64): UDMABUF_CREATE beyond 64 MiB works.
+    UdmabufSizeLimitIntMax = "udmabuf-size-limit-int-max",
 }
 
 /// When and where a fact happened.

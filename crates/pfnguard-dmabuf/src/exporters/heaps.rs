@@ -125,6 +125,7 @@ impl DmaBufOps for CmaHeapBuffer {
             fault_fn: "drivers/dma-buf/heaps/cma_heap.c:cma_heap_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
+            prefault: false,
         }));
         Ok(())
     }

@@ -22,11 +22,23 @@ pub struct Udmabuf {
 struct UdmabufBuffer {
     pages: Vec<Pfn>,
     inserts_pfn: bool,
+    prefault: bool,
+}
+
+/// `size_limit_mb`, the module parameter's default: 64 MiB until
+/// [`Fact::UdmabufSizeLimitIntMax`], INT_MAX since.
+fn size_limit_mb(k: &Kernel) -> u64 {
+    if k.has(Fact::UdmabufSizeLimitIntMax) {
+        i32::MAX as u64
+    } else {
+        64
+    }
 }
 
 impl DmaBufOps for UdmabufBuffer {
     /// `mmap_udmabuf()`: not shared → -EINVAL; `vm_ops = &udmabuf_vm_ops`; since 6.11 also
-    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO).
+    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO); since 6.14 the fault
+    /// prefaults the whole VMA ([`Fact::UdmabufPrefault`]).
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/dma-buf/udmabuf.c:mmap_udmabuf";
         if !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
@@ -41,6 +53,7 @@ impl DmaBufOps for UdmabufBuffer {
             fault_fn: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
+            prefault: self.prefault,
         }));
         Ok(())
     }
@@ -66,6 +79,18 @@ impl Exporter for Udmabuf {
     /// -ENOMEM), before a reference per page is kept.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_create";
+        // pglimit = (size_limit_mb * 1024 * 1024) >> PAGE_SHIFT; more pages -> -EINVAL.
+        let pglimit = (size_limit_mb(k) << 20) >> pfnguard_mm::PAGE_SHIFT;
+        if cx.pages > pglimit {
+            trace!(
+                k,
+                F,
+                "{} pages > size_limit_mb {} -> -EINVAL",
+                cx.pages,
+                size_limit_mb(k)
+            );
+            return Err(Errno::EINVAL.into());
+        }
         // A hugetlb memfd only takes sizes in whole huge pages (fs/hugetlbfs/inode.c:
         // hugetlbfs_setattr: `newsize & ~huge_page_mask(h)` -> -EINVAL), so userspace sizes it
         // up to the next 2 MiB and hands udmabuf the buffer's own length.
@@ -115,6 +140,7 @@ impl Exporter for Udmabuf {
             Arc::new(UdmabufBuffer {
                 pages,
                 inserts_pfn: k.has(Fact::UdmabufPfnmap),
+                prefault: k.has(Fact::UdmabufPrefault),
             }),
             cx.policy,
         ))
