@@ -53,9 +53,10 @@ pub fn hugetlb_unreserve_pages(k: &mut Kernel, inode: &ShmemInode, from: u64, to
 /// and consume one reservation.
 ///
 /// Before [`Fact::HugetlbReserveGuard`] it dequeues first and then `VM_BUG_ON(!h->
-/// resv_huge_pages); h->resv_huge_pages--;` — with CONFIG_DEBUG_VM a BUG, without it an
-/// unreserved page is handed out and the count underflows. Since, `if (!h->resv_huge_pages)
-/// return NULL;` before anything is dequeued.
+/// resv_huge_pages); h->resv_huge_pages--;`: an unreserved page is handed out and the count
+/// underflows. (The VM_BUG_ON exists only with CONFIG_DEBUG_VM, which no Debian build sets; the
+/// model leaves it out so that "every option" predictions keep the behaviour of the builds that
+/// were probed.) Since, `if (!h->resv_huge_pages) return NULL;` before anything is dequeued.
 pub fn alloc_hugetlb_folio_reserve(k: &mut Kernel) -> KResult<Option<Pfn>> {
     const F: &str = "mm/hugetlb.c:alloc_hugetlb_folio_reserve";
     let resv = k.hugetlb.resv_huge_pages;
@@ -74,9 +75,6 @@ pub fn alloc_hugetlb_folio_reserve(k: &mut Kernel) -> KResult<Option<Pfn>> {
         trace!(k, F, "dequeue_hugetlb_folio_nodemask: none free -> NULL");
         return Ok(None);
     };
-    if resv <= 0 && k.config.debug_vm {
-        return Err(k.bug("!h->resv_huge_pages", F));
-    }
     k.hugetlb.resv_huge_pages -= 1;
     trace!(
         k,

@@ -328,17 +328,6 @@ fn hugetlb_allocation_from_reserves_without_a_reservation() {
             assert_eq!(k.hugetlb.resv_huge_pages, -1, "the count underflows");
         }
     }
-    // With CONFIG_DEBUG_VM the old VM_BUG_ON fires.
-    let cfg = Config {
-        debug_vm: true,
-        ..Config::default()
-    };
-    let mut k = Kernel::new(before, cfg);
-    let inode = ShmemInode::new(512, true);
-    assert!(matches!(
-        memfd_alloc_folio(&mut k, &inode, 0),
-        Err(Fail::Bug(_))
-    ));
 }
 
 /// mm/memfd.c:memfd_alloc_folio: from 6.17 it reserves the huge page first
