@@ -90,7 +90,7 @@ pub fn recognise(
     suffix: &str,
 ) -> Result<Option<DebianRelease>, String> {
     let words: Vec<&str> = suffix.split('-').collect();
-    if !words.last().is_some_and(|w| *w == "amd64") {
+    if words.last().is_none_or(|w| *w != "amd64") {
         return Ok(None);
     }
     // `<version>+deb12-amd64`, `+deb13-cloud-amd64`, ...
