@@ -167,3 +167,37 @@ fn udmabuf_beyond_64_mib() {
         assert_eq!(c.value.to_string(), "ok", "{}: exactly 64 MiB", f.version());
     }
 }
+
+/// system_heap_mmap: before 6.17 one remap_pfn_range() per page, so MAP_PRIVATE of a 64 KiB
+/// buffer (one order-4 chunk) fails the COW rule (`addr != vm_start`) with EINVAL; since, one
+/// remap per chunk covers the whole VMA and the private mapping CoWs. Two chunks (32 pages:
+/// order 4 twice) still fail, and the 4-page buffers the real kernels were probed with are
+/// four order-0 chunks either way.
+#[test]
+fn system_heap_private_mapping_inside_one_chunk() {
+    let (before, after) = either_side(Fact::SystemHeapChunkRemap);
+    let private = |f: KernelFacts, pages: u64| {
+        run_cell(
+            &resolved(f),
+            by_id(ExporterId::SystemHeap).as_ref(),
+            Policy::Off,
+            OpKey::MmapPrivate,
+            pages,
+            false,
+        )
+        .value
+        .to_string()
+    };
+    assert_eq!(private(before, 16), "EINVAL");
+    assert_eq!(private(after, 16), "ok:cow");
+    for f in [before, after] {
+        assert_eq!(private(f, 32), "EINVAL", "{}", f.version());
+        assert_eq!(private(f, DEFAULT_PAGES), "EINVAL", "{}", f.version());
+        assert_eq!(
+            cell(f, ExporterId::SystemHeap, OpKey::MmapShared),
+            "ok",
+            "{}",
+            f.version()
+        );
+    }
+}

@@ -480,6 +480,22 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    6.12.117 tree without, 7.2.13 tree with the reservation",
     },
     FactInfo {
+        fact: Fact::SystemHeapChunkRemap,
+        summary: "system_heap_mmap() calls remap_pfn_range() once per scatterlist entry (a chunk \
+                  of order 8, 4 or 0) instead of once per page: MAP_PRIVATE of a range inside \
+                  one chunk succeeds, and a chunk covering the whole VMA is PAT-tracked",
+        area: Area::DmaBuf,
+        since: v(6, 17),
+        commit: None,
+        backports: &[],
+        before: "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
+        after: "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
+        evidence: "bounded by the trees: 6.12.117 per-page loop, 7.2.13 per-sg-entry loop; the \
+                   probes' 16 KiB buffers are four order-0 chunks, so 6.16-7.3 cannot tell; 6.17 \
+                   from the mid-2025 posting (\"use larger contiguous mappings instead of \
+                   per-page mmap\"), not checked against mainline history",
+    },
+    FactInfo {
         fact: Fact::PseudoFsNoexec,
         summary: "init_pseudo() sets SB_I_NOEXEC|SB_I_NODEV, so do_mmap() clears VM_MAYEXEC \
                   (smaps `me`) on dma-buf mappings and refuses PROT_EXEC with -EPERM",

@@ -150,6 +150,8 @@ facts! {
     /// `memfd_alloc_folio()` reserves the huge page (`hugetlb_reserve_pages()`) before it
     /// allocates one.
     MemfdHugetlbReserve = "memfd-hugetlb-reserve",
+    /// The system heap maps one `remap_pfn_range()` per scatterlist chunk (was one per page).
+    SystemHeapChunkRemap = "system-heap-chunk-remap",
     /// `init_pseudo()` sets SB_I_NOEXEC|SB_I_NODEV: mappings of pseudo-filesystem files (dma-buf)
     /// lose VM_MAYEXEC.
     PseudoFsNoexec = "pseudo-fs-noexec",
