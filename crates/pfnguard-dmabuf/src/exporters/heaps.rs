@@ -13,11 +13,14 @@ use crate::core::DmaBufOps;
 #[derive(Debug)]
 pub struct SystemHeap;
 
-/// `system_heap_buffer` pages, and the scatterlist chunks they came in (head, pages).
+/// One scatterlist entry of a system-heap buffer: its first page and how many pages.
+type Chunk = (Pfn, u64);
+
+/// `system_heap_buffer` pages, and the scatterlist chunks they came in.
 #[derive(Debug)]
 struct SystemHeapBuffer {
     pages: Vec<Pfn>,
-    chunks: Vec<(Pfn, u64)>,
+    chunks: Vec<Chunk>,
     per_chunk: bool,
 }
 
@@ -83,7 +86,7 @@ impl DmaBufOps for SystemHeapBuffer {
 /// `alloc_largest_available()` (system_heap.c): orders 8, 4, 0 (the two high orders with
 /// `__GFP_COMP`), the largest that fits the remaining size; the pages, and one (head, pages)
 /// scatterlist entry per allocation.
-fn system_heap_alloc(k: &mut Kernel, pages: u64) -> KResult<(Vec<Pfn>, Vec<(Pfn, u64)>)> {
+fn system_heap_alloc(k: &mut Kernel, pages: u64) -> KResult<(Vec<Pfn>, Vec<Chunk>)> {
     let mut out = Vec::with_capacity(pages as usize);
     let mut chunks = Vec::new();
     let mut left = pages;
