@@ -50,7 +50,7 @@ pub const BOOKWORM: DebianBuild = DebianBuild {
 /// trixie and later builds (6.12 `+deb12`/`+deb13`, backports, sid): udmabuf and the system
 /// heap; the CMA heap never (`# CONFIG_DMABUF_HEAPS_CMA is not set` or absent).
 pub const TRIXIE: DebianBuild = DebianBuild {
-    suite: "trixie, bookworm-backports, trixie-backports, sid",
+    suite: "trixie and later",
     extra: &[
         Kconfig::Secretmem,
         Kconfig::Udmabuf,
@@ -90,7 +90,7 @@ pub fn recognise(
     suffix: &str,
 ) -> Result<Option<DebianRelease>, String> {
     let words: Vec<&str> = suffix.split('-').collect();
-    if !words.last().is_some_and(|w| *w == "amd64") {
+    if words.last().is_none_or(|w| *w != "amd64") {
         return Ok(None);
     }
     // `<version>+deb12-amd64`, `+deb13-cloud-amd64`, ...

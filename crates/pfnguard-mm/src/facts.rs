@@ -207,8 +207,9 @@ impl Fact {
     }
 }
 
-/// The facts in force at one kernel version.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// The facts in force at one kernel version. Two are equal when the same facts are in force,
+/// whatever versions they were resolved at.
+#[derive(Clone, Copy)]
 pub struct KernelFacts {
     version: KernelVersion,
     bits: u128,
@@ -276,6 +277,18 @@ impl KernelFacts {
             .copied()
             .filter(|f| self.has(*f) != other.has(*f))
             .collect()
+    }
+}
+
+impl PartialEq for KernelFacts {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits == other.bits
+    }
+}
+impl Eq for KernelFacts {}
+impl std::hash::Hash for KernelFacts {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.bits.hash(h);
     }
 }
 

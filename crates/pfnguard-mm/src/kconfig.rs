@@ -98,7 +98,7 @@ impl fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigSource::EveryOption => f.write_str("every modeled option built"),
-            ConfigSource::Debian(s) => write!(f, "Debian's amd64 config ({s})"),
+            ConfigSource::Debian(s) => write!(f, "Debian amd64 config, {s}"),
             ConfigSource::File(p) => write!(f, "{p}"),
         }
     }
@@ -136,6 +136,11 @@ impl KernelConfig {
     pub fn from_options(options: &[Kconfig], source: ConfigSource) -> KernelConfig {
         let bits = options.iter().fold(0u64, |b, o| b | 1u64 << (*o as u8));
         KernelConfig { bits, source }
+    }
+
+    /// The options as a bit set (bit `option as u8`): equal for equal builds.
+    pub fn bits(&self) -> u64 {
+        self.bits
     }
 
     /// Whether `option` is built (`=y` or `=m`).

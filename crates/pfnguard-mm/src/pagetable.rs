@@ -358,6 +358,17 @@ impl PageTable {
     }
 }
 
+/// x86 `_PAGE_BIT_DEVMAP` (arch/x86/include/asm/pgtable_types.h): `_PAGE_BIT_SOFTW4` (57) once
+/// shadow stacks took `_PAGE_BIT_SOFTW5` (58) for `_PAGE_BIT_SAVED_DIRTY`
+/// ([`Fact::DevmapBit57`](crate::facts::Fact::DevmapBit57)).
+pub fn devmap_bit(k: &crate::kernel::Kernel) -> u8 {
+    if k.has(crate::facts::Fact::DevmapBit57) {
+        57
+    } else {
+        58
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,16 +398,5 @@ mod tests {
         );
         assert_eq!(t.clear(a).pfn(), Pfn(1));
         assert!(t.get(a).is_none());
-    }
-}
-
-/// x86 `_PAGE_BIT_DEVMAP` (arch/x86/include/asm/pgtable_types.h): `_PAGE_BIT_SOFTW4` (57) once
-/// shadow stacks took `_PAGE_BIT_SOFTW5` (58) for `_PAGE_BIT_SAVED_DIRTY`
-/// ([`Fact::DevmapBit57`](crate::facts::Fact::DevmapBit57)).
-pub fn devmap_bit(k: &crate::kernel::Kernel) -> u8 {
-    if k.has(crate::facts::Fact::DevmapBit57) {
-        57
-    } else {
-        58
     }
 }

@@ -47,14 +47,7 @@ pub fn resolve_kernel(name: &str) -> Result<ResolvedKernel, KernelNameError> {
     let n: KernelName = name.parse()?;
     let mut notes = Vec::new();
     let (version, config) = match (&n.suffix, n.patch) {
-        (None, None) => {
-            notes.push(format!(
-                "{name}: modeled at the newest {} point release (every stable backport of the \
-                 line applied); name a version such as {}.{}.N for an older one",
-                n.line, n.line.major, n.line.minor
-            ));
-            (n.line.newest(), KernelConfig::every_option())
-        }
+        (None, None) => (n.line.newest(), KernelConfig::every_option()),
         (None, Some(p)) => (
             KernelVersion::new(n.line.major, n.line.minor, p),
             KernelConfig::every_option(),
@@ -79,18 +72,19 @@ pub fn resolve_kernel(name: &str) -> Result<ResolvedKernel, KernelNameError> {
                         }
                         (d.version, d.build.config())
                     }
-                    Ok(None) => (plain, KernelConfig::every_option()),
+                    Ok(None) => {
+                        notes.push(format!(
+                            "config: {name} is not a Debian release, so every modeled exporter \
+                             is taken as built; pass --config with its .config (e.g. \
+                             /boot/config-{name}) for its own"
+                        ));
+                        (plain, KernelConfig::every_option())
+                    }
                     Err(e) => return Err(KernelNameError::NotModeled(e)),
                 }
             }
         }
     };
-    if config.source == crate::kconfig::ConfigSource::EveryOption {
-        notes.push(format!(
-            "config: no build is known for {name}, so every modeled exporter is taken as built; \
-             pass --config with the kernel's .config (e.g. /boot/config-$(uname -r)) for its own"
-        ));
-    }
     Ok(ResolvedKernel {
         name: name.to_owned(),
         version,

@@ -153,7 +153,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         kernel_release: report.kernel_release.clone(),
         kernel_version: report.kernel_version.clone(),
         kernel_package: report.kernel_package.clone(),
-        model: format!("Linux {} facts, {}", kernel.version, kernel.config.source),
+        model: format!("{} ({})", kernel.version, kernel.config.source),
         model_note: (!kernel.notes.is_empty()).then(|| kernel.notes.join("; ")),
         compared: 0,
         agree: 0,

@@ -16,29 +16,38 @@ pub struct Probed {
     pub outcome: Outcome,
 }
 
+/// The embedded probe reports, parsed, each with the kernel it ran on.
+pub fn probed() -> Vec<(ResolvedKernel, ProbeReport)> {
+    PROBES
+        .iter()
+        .filter_map(|(_, text)| {
+            let report = serde_json::from_str::<ProbeReport>(text).ok()?;
+            let k =
+                resolve_release(&report.kernel_release, report.kernel_version.as_deref()).ok()?;
+            Some((k, report))
+        })
+        .collect()
+}
+
 /// Every probed, measured cell of the real kernels whose facts are those of `kernel`:
 /// `(exporter, op) -> what the kernels said`.
-pub fn cells(kernel: &ResolvedKernel) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
+pub fn cells(
+    probed: &[(ResolvedKernel, ProbeReport)],
+    kernel: &ResolvedKernel,
+) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
     let mut out: std::collections::BTreeMap<(String, OpKey), Vec<Probed>> = Default::default();
-    for (_, text) in PROBES {
-        let Ok(report) = serde_json::from_str::<ProbeReport>(text) else {
-            continue;
-        };
-        let Ok(r) = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
-        else {
-            continue;
-        };
+    for (r, report) in probed {
         if r.facts != kernel.facts {
             continue;
         }
-        for row in report.exporters {
-            for (op, outcome) in row.ops {
+        for row in &report.exporters {
+            for (op, outcome) in &row.ops {
                 if outcome.is_measured() {
-                    out.entry((row.exporter.clone(), op))
+                    out.entry((row.exporter.clone(), *op))
                         .or_default()
                         .push(Probed {
                             release: report.kernel_release.clone(),
-                            outcome,
+                            outcome: outcome.clone(),
                         });
                 }
             }

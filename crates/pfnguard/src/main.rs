@@ -12,6 +12,7 @@ use pfnguard_report::{ExporterId, OpKey};
 mod check;
 mod cmd;
 mod evidence;
+mod history;
 mod matrix;
 mod render;
 
@@ -170,6 +171,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
         format: MatrixFormat,
     },
+    /// One exporter's ops on every line from 5.10 to 7.3: the value on each line, the line where
+    /// it changed, and the kernel fact (release, commit, file:function before and after) that
+    /// changed it.
+    ///
+    /// Each line runs at its newest point release, with every modeled exporter built unless
+    /// --config names a build. Examples:
+    ///   pfnguard history --exporter vgem
+    ///   pfnguard history --exporter udmabuf-shmem --op odirect_read --format json
+    ///   pfnguard history --exporter vivid-vmalloc --op io_uring_register --policy strict
+    #[command(verbatim_doc_comment)]
+    History {
+        /// A catalogue exporter id (see `pfnguard exporters`).
+        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        exporter: Option<ExporterId>,
+        /// A TOML exporter description.
+        #[arg(long, value_name = "PATH")]
+        exporter_file: Option<PathBuf>,
+        /// Only these ops (repeat; default: every op).
+        #[arg(long = "op", value_parser = parse_op)]
+        ops: Vec<OpKey>,
+        /// The proposal's policy in force.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
+        policy: PolicyArg,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        pages: Option<u64>,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The kernel path the model took for one cell, step by step, with source cites.
     ///
     /// Example: pfnguard explain --kernel 6.1 --exporter vivid-vmalloc --op io_uring_register
@@ -311,6 +344,23 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             op,
             policy.into(),
             pages,
+            format,
+        ),
+        Command::History {
+            exporter,
+            exporter_file,
+            ops,
+            policy,
+            pages,
+            config,
+            format,
+        } => history::history(
+            out,
+            cmd::ExporterArg::new(exporter, exporter_file)?,
+            &ops,
+            policy.into(),
+            pages,
+            cmd::load_config(config.as_deref())?.as_ref(),
             format,
         ),
         Command::Probe {

@@ -46,17 +46,62 @@ fn run(
     exps: &[Arc<dyn Exporter>],
     pages: u64,
 ) -> Vec<Row> {
+    // Lines whose facts and build are the same run the same kernel paths: each distinct kernel
+    // is run once, on two threads (the model is deterministic, so the split changes nothing).
+    let key = |k: &ResolvedKernel| (k.facts, k.config.bits());
+    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for k in ks {
+        if !distinct.iter().any(|d| key(d) == key(k)) {
+            distinct.push(k.clone());
+        }
+    }
+    let jobs: Vec<(usize, Policy, usize)> = (0..distinct.len())
+        .flat_map(|d| {
+            ps.iter()
+                .flat_map(move |&p| (0..exps.len()).map(move |e| (d, p, e)))
+        })
+        .collect();
+    let predict_job = |&(d, p, e): &(usize, Policy, usize)| {
+        let x = &exps[e];
+        predict(
+            &distinct[d],
+            x.as_ref(),
+            p,
+            x.fixed_pages().unwrap_or(pages),
+        )
+    };
+    let half = jobs.len().div_ceil(2);
+    let (a, b) = jobs.split_at(half);
+    let reports: Vec<ExporterReport> = std::thread::scope(|s| {
+        let other = s.spawn(|| b.iter().map(predict_job).collect::<Vec<_>>());
+        let mut mine: Vec<ExporterReport> = a.iter().map(predict_job).collect();
+        // A panic in the model is a bug: surface it rather than lose the rows.
+        match other.join() {
+            Ok(rest) => mine.extend(rest),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+        mine
+    });
+    let probed = evidence::probed();
     let mut rows = Vec::new();
     for k in ks {
-        let probed = evidence::cells(k);
+        let d = distinct
+            .iter()
+            .position(|d| key(d) == key(k))
+            .unwrap_or_default();
+        let cells = evidence::cells(&probed, k);
         for &p in ps {
-            for e in exps {
-                let n = e.fixed_pages().unwrap_or(pages);
-                let report = predict(k, e.as_ref(), p, n);
+            for (e, _) in exps.iter().enumerate() {
+                let i = jobs
+                    .iter()
+                    .position(|j| *j == (d, p, e))
+                    .unwrap_or_default();
+                let mut report = reports[i].clone();
+                report.kernel = Some(k.name.clone());
                 let mut confirmed = BTreeMap::new();
                 if p == Policy::Off {
                     for (op, v) in &report.ops {
-                        let Some(seen) = probed.get(&(report.exporter.clone(), *op)) else {
+                        let Some(seen) = cells.get(&(report.exporter.clone(), *op)) else {
                             continue;
                         };
                         let agreeing: Vec<String> = seen
@@ -141,18 +186,61 @@ pub fn matrix(
         MatrixFormat::Json => json(out, &rows)?,
         MatrixFormat::Table | MatrixFormat::Markdown => {
             let md = format == MatrixFormat::Markdown;
-            for k in &ks {
-                verdict(out, &rows, k, &ps, md)?;
+            let groups = group(&ks, &rows);
+            for (k, label) in &groups {
+                verdict(out, &rows, (k, label), &ps, md)?;
             }
-            for k in &ks {
+            for (k, label) in &groups {
                 for p in &tables {
-                    grid(out, &rows, k, *p, ps[0], md)?;
+                    grid(out, &rows, (k, label), *p, ps[0], md)?;
                 }
             }
             legend(out, md, ps[0])?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Consecutive kernels whose rows are all the same (values, warnings, confirmations) shown once,
+/// titled by the range (`5.14 – 6.4`): the first kernel of each run and its title.
+fn group(ks: &[Arc<ResolvedKernel>], rows: &[Row]) -> Vec<(Arc<ResolvedKernel>, String)> {
+    let sig = |k: &ResolvedKernel| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.kernel.name == k.name)
+            .map(|r| {
+                let mut v = serde_json::to_value(&r.report).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("kernel");
+                    if let Some(d) = o.get_mut("detail").and_then(|d| d.as_object_mut()) {
+                        d.remove("kernel_version");
+                    }
+                }
+                format!(
+                    "{}{v}{:?}",
+                    r.policy,
+                    r.confirmed.keys().collect::<Vec<_>>()
+                )
+            })
+            .collect()
+    };
+    let mut out: Vec<(Arc<ResolvedKernel>, Arc<ResolvedKernel>, Vec<String>)> = Vec::new();
+    for k in ks {
+        let s = sig(k);
+        match out.last_mut() {
+            Some((_, last, prev)) if *prev == s => *last = k.clone(),
+            _ => out.push((k.clone(), k.clone(), s)),
+        }
+    }
+    out.into_iter()
+        .map(|(first, last, _)| {
+            let label = if first.name == last.name {
+                first.label()
+            } else {
+                format!("{} – {}", first.name, last.name)
+            };
+            (first, label)
+        })
+        .collect()
 }
 
 fn json(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
@@ -208,14 +296,14 @@ fn policy_effect(base: &Row, r: &Row) -> String {
 fn verdict(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &ResolvedKernel,
+    (k, label): (&ResolvedKernel, &str),
     ps: &[Policy],
     md: bool,
 ) -> Result<()> {
     let base = ps[0];
     let title = format!(
         "Linux {}: which exporters hand struct pages to get_user_pages (policy {base})",
-        k.label()
+        label
     );
     if md {
         writeln!(out, "### {title}\n")?;
@@ -305,7 +393,7 @@ fn short(v: &Outcome) -> String {
 fn grid(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &ResolvedKernel,
+    (k, label): (&ResolvedKernel, &str),
     p: Policy,
     base: Policy,
     md: bool,
@@ -338,7 +426,7 @@ fn grid(
     } else {
         format!(", cells changed from {base} marked *")
     };
-    let title = format!("Linux {}, policy {p}{changed}", k.label());
+    let title = format!("Linux {label}, policy {p}{changed}");
     if md {
         writeln!(out, "### {title}\n\n{}", markdown(&headers, &cells))?;
     } else {
