@@ -131,7 +131,9 @@ struct ShmemObject {
 
 impl DmaBufOps for ShmemObject {
     /// `drm_gem_dmabuf_mmap()` → `drm_gem_prime_mmap()` → `drm_gem_shmem_object_mmap()` →
-    /// `drm_gem_shmem_mmap()`: a COW mapping → -EINVAL; `drm_gem_shmem_get_pages()`; then, with
+    /// `drm_gem_shmem_mmap()`: a COW mapping → -EINVAL ([`Fact::DrmShmemRefusesCow`]; before it
+    /// a MAP_PRIVATE mapping is set up like a shared one, and its first fault in a VM_PFNMAP VMA
+    /// hits the BUG_ON of mm/memory.c:vmf_insert_pfn_prot); `drm_gem_shmem_get_pages()`; then, with
     /// [`Fact::DrmShmemPfnmap`], `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`, and before
     /// it `vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND` (5.10.262
     /// drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap: no VM_DONTDUMP); protection
@@ -144,7 +146,7 @@ impl DmaBufOps for ShmemObject {
                 pages: self.pages.clone(),
             })),
         );
-        if vma.flags().is_cow_mapping() {
+        if vma.flags().is_cow_mapping() && vma.kernel().has(Fact::DrmShmemRefusesCow) {
             trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
