@@ -18,12 +18,15 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         summary: "TTM maps buffer objects VM_PFNMAP|VM_IO with vmf_insert_pfn_prot() and refuses \
                   MAP_PRIVATE (was VM_MIXEDMAP|VM_IO, vmf_insert_mixed_prot(), CoW allowed)",
         area: Area::Drm,
-        since: v(5, 11),
+        since: v(5, 14),
         commit: Some("f91142c62161 drm/ttm: nuke VM_MIXEDMAP on BO mappings v3"),
         backports: &[],
         before: "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_vma_setup",
         after: "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_obj",
-        evidence: "5.10.262 tree VM_MIXEDMAP, 6.1.192 tree VM_PFNMAP; mainline commit",
+        evidence: "5.10.262 tree ttm_bo_mmap_vma_setup VM_MIXEDMAP with no COW check, 6.1.192 tree \
+                   ttm_bo_mmap_obj VM_PFNMAP with it; the commit (patch of 2021-06-07, \
+                   \"v2: reject COW mappings\") found on git.proxmox.com and repo.jachan.dev; 5.14, \
+                   the merge window after it, from the patch date, not from a tag",
     },
     FactInfo {
         fact: Fact::DrmShmemPfnmap,
@@ -31,11 +34,14 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   vmf_insert_page(): normal, refcounted PTEs GUP can take)",
         area: Area::Drm,
         since: v(5, 14),
-        commit: Some("8b93d1d7dbd5 drm/shmem-helper: Switch to vmf_insert_pfn"),
+        commit: None,
         backports: &[],
         before: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
         after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
-        evidence: "5.10.262 tree and real kernel VM_MIXEDMAP, 6.1.192 VM_PFNMAP; mainline commit",
+        evidence: "5.10.262 tree (drm_gem_shmem_mmap: VM_MIXEDMAP|VM_DONTEXPAND, fault \
+                   vmf_insert_page) and real kernel (virtio-gpu `mm`, GUP ok), 6.1.192 VM_PFNMAP: \
+                   bounded 5.10 < x <= 6.1; 5.14 (Daniel Vetter, \"drm/shmem-helper: Switch to \
+                   vmf_insert_pfn\", 2021) from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::VgemShmemHelper,
@@ -43,11 +49,14 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   mmap, a plain shmem VMA)",
         area: Area::Drm,
         since: v(5, 14),
-        commit: Some("45d9c8dde4cd drm/vgem: use shmem helpers"),
+        commit: None,
         backports: &[],
         before: "drivers/gpu/drm/vgem/vgem_drv.c:vgem_prime_mmap",
         after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
-        evidence: "5.10.262 tree and real kernel (shmem VMA, io_uring ok), 6.1.192 shmem helper",
+        evidence: "5.10.262 tree (vgem_prime_mmap: call_mmap on obj->filp) and real kernel (a shmem \
+                   VMA: io_uring ok, MAP_PRIVATE ok:cow), 6.1.192 shmem helper: bounded \
+                   5.10 < x <= 6.1; 5.14 (Daniel Vetter, \"drm/vgem: use shmem helpers\") from \
+                   recollection, could be 5.15; commit id not corroborated",
     },
     FactInfo {
         fact: Fact::Vb2DmaSgDontexpand,
@@ -58,29 +67,50 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         backports: &[],
         before: "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
         after: "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
-        evidence: "5.10.262 tree without, 6.1.192 tree with",
+        evidence: "5.10.262 tree without, 6.1.192 tree with: bounded 5.10 < x <= 6.1; 5.15 is a guess \
+                   inside that bound (no commit found)",
     },
     FactInfo {
         fact: Fact::NoVmDenywrite,
         summary: "VM_DENYWRITE is removed, and with it the smaps `dw` mnemonic",
         area: Area::Proc,
         since: v(5, 15),
-        commit: Some("8d0920bde5eb mm: remove VM_DENYWRITE"),
+        commit: None,
         backports: &[],
         before: "fs/proc/task_mmu.c:show_smap_vma_flags",
         after: "fs/proc/task_mmu.c:show_smap_vma_flags",
-        evidence: "5.10.262 tree has `dw`, 6.1.192 not; mainline commit",
+        evidence: "5.10.262 tree has `dw`, 6.1.192 not; 5.15 (David Hildenbrand, \"mm: remove \
+                   VM_DENYWRITE\") from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::SmapsUffdMinor,
         summary: "VM_UFFD_MINOR and its smaps mnemonic `ui`",
         area: Area::Proc,
         since: v(5, 13),
-        commit: Some("7677f7fd8be7 userfaultfd: add minor fault registration mode"),
+        commit: None,
         backports: &[],
         before: "fs/proc/task_mmu.c:show_smap_vma_flags",
         after: "fs/proc/task_mmu.c:show_smap_vma_flags",
-        evidence: "5.10.262 tree without, 6.1.192 with; mainline commit",
+        evidence: "5.10.262 tree without, 6.1.192 with; 5.13 (userfaultfd minor faults, Axel \
+                   Rasmussen) from recollection, commit id not corroborated",
+    },
+    FactInfo {
+        fact: Fact::GupLongtermMovable,
+        summary: "FOLL_LONGTERM pins refuse ZONE_MOVABLE as well as CMA pages: GUP-fast falls back \
+                  to the slow path, which migrates them and retries while any is not isolatable \
+                  (was: GUP-fast pinned anything; the slow path migrated CMA pages it could \
+                  isolate and left the rest pinned)",
+        area: Area::Gup,
+        since: v(5, 13),
+        commit: None,
+        backports: &[],
+        before: "mm/gup.c:check_and_migrate_cma_pages",
+        after: "mm/gup.c:check_and_migrate_movable_pages",
+        evidence: "5.10.262 tree (lockless_pages_from_mm without a pinnable check, \
+                   check_and_migrate_cma_pages), 6.1.192 tree (try_grab_folio refuses \
+                   !is_longterm_pinnable, check_and_migrate_movable_pages): bounded 5.10 < x <= \
+                   6.1; 5.13 (Pavel Tatashin, \"mm/gup: migrate pinned pages out of movable \
+                   zone\") from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::MadvPopulate,
@@ -88,11 +118,29 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   VM_IO|VM_PFNMAP); before, unknown advice -EINVAL",
         area: Area::Madvise,
         since: v(5, 14),
-        commit: Some("4ca9b3859dac mm/madvise: introduce MADV_POPULATE_(READ|WRITE) to prefault page tables"),
+        commit: None,
         backports: &[],
         before: "mm/madvise.c:madvise_behavior_valid",
         after: "mm/madvise.c:madvise_populate",
-        evidence: "5.10.262 real kernel -EINVAL on memfd; mainline commit",
+        evidence: "5.10.262 tree (madvise_behavior_valid has no POPULATE) and real kernel -EINVAL on \
+                   memfd, 6.1.192 tree madvise_populate; 5.14 (David Hildenbrand) from recollection, \
+                   commit id not corroborated",
+    },
+    FactInfo {
+        fact: Fact::GupPfnPteEexistBails,
+        summary: "__get_user_pages() returns -EEXIST at a PTE without struct page when pages are \
+                  requested, and follow_pfn_pte() no longer refuses FOLL_GET (was: FOLL_GET -> \
+                  -EFAULT, FOLL_PIN -> the page counted and pages[i] left unset)",
+        area: Area::Gup,
+        since: v(5, 18),
+        commit: None,
+        backports: &[],
+        before: "mm/gup.c:follow_pfn_pte",
+        after: "mm/gup.c:__get_user_pages",
+        evidence: "5.10.262 tree (follow_pfn_pte FOLL_GET -> -EFAULT; -EEXIST -> goto next_page), \
+                   6.1.192 tree (if (pages) return -EEXIST): bounded 5.10 < x <= 6.1; 5.18 (John \
+                   Hubbard, \"mm/gup: follow_pfn_pte(): -EEXIST cleanup\") from recollection, \
+                   commit id not corroborated",
     },
     FactInfo {
         fact: Fact::UmemNoForce,
@@ -100,11 +148,13 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   FOLL_FORCE",
         area: Area::Consumers,
         since: v(6, 2),
-        commit: Some("7b5a2e2a2dbd RDMA/umem: remove FOLL_FORCE usage"),
+        commit: None,
         backports: &[],
         before: "drivers/infiniband/core/umem.c:ib_umem_get",
         after: "drivers/infiniband/core/umem.c:ib_umem_get",
-        evidence: "6.1.192 tree FOLL_FORCE, 6.12.117 tree without; mainline series of 6.2",
+        evidence: "6.1.192 tree FOLL_FORCE, 6.12.117 tree without; 6.2 (David Hildenbrand's \
+                   \"remove FOLL_FORCE usage from drivers\" series) from recollection, commit id not \
+                   corroborated",
     },
     FactInfo {
         fact: Fact::GupValidArgs,
@@ -112,11 +162,13 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   (was WARN and -EINVAL)",
         area: Area::Gup,
         since: v(6, 3),
-        commit: Some("d64e2dbc33aa mm/gup: simplify the external interface functions and consolidate invariants"),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:pin_user_pages",
         after: "mm/gup.c:is_valid_gup_args",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree (pin_user_pages: WARN, -EINVAL) and 6.12.117 tree \
+                   (is_valid_gup_args: 0 from the slow pin entry points); 6.3 (Jason Gunthorpe's \
+                   GUP interface consolidation) from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::GupFastOverflowChecked,
@@ -124,22 +176,25 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   TASK_SIZE_MAX (was 0 pages)",
         area: Area::Gup,
         since: v(6, 3),
-        commit: Some("c28b1fc70390 mm/gup: have internal functions get the mmap_read_lock()"),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:internal_get_user_pages_fast",
         after: "mm/gup.c:gup_fast_fallback",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 tree returns 0, 6.12.117 tree -EOVERFLOW: bounded 6.1 < x <= 6.12; 6.3 \
+                   is a low-confidence guess (the GUP reworks of that cycle), no commit found",
     },
     FactInfo {
         fact: Fact::KvmSigpending,
         summary: "hva_to_pfn() turns -EINTR from the slow GUP into KVM_PFN_ERR_SIGPENDING",
         area: Area::Kvm,
-        since: v(6, 4),
-        commit: Some("fe5ed56c7973 kvm: Add KVM_PFN_ERR_SIGPENDING"),
+        since: v(6, 2),
+        commit: None,
         backports: &[],
         before: "virt/kvm/kvm_main.c:hva_to_pfn",
         after: "virt/kvm/kvm_main.c:hva_to_pfn",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree without, 6.12.117 tree with; 6.2 (Peter Xu, \"kvm: Add \
+                   KVM_PFN_ERR_SIGPENDING\", Oct 2022 series) from recollection, commit id not \
+                   corroborated",
     },
     FactInfo {
         fact: Fact::OdirectPin,
@@ -147,11 +202,13 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   (was iov_iter_get_pages2(), FOLL_GET)",
         area: Area::Consumers,
         since: v(6, 4),
-        commit: Some("b1b40ed8e6d3 block: convert bio_iov_iter_get_pages to use iov_iter_extract_pages"),
+        commit: None,
         backports: &[],
         before: "block/bio.c:__bio_iov_iter_get_pages",
         after: "block/bio.c:__bio_iov_iter_get_pages",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree FOLL_GET, 6.12.117 tree iov_iter_extract_pages; 6.4 (David Howells, \
+                   \"block: Switch to pinning pages\") from recollection, maybe 6.3; commit id not \
+                   corroborated",
     },
     FactInfo {
         fact: Fact::GupWritableFileMapping,
@@ -159,11 +216,12 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   dirty tracking",
         area: Area::Gup,
         since: v(6, 5),
-        commit: Some("b5054174ac7c mm/gup: disallow FOLL_LONGTERM GUP-nonfast writing to file-backed mappings"),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:check_vma_flags",
         after: "mm/gup.c:writable_file_mapping_allowed",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree without, 6.12.117 tree with; 6.5 (Lorenzo Stoakes) from \
+                   recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::GupFastFolioAllowed,
@@ -171,11 +229,29 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   folios go to the slow path, LONGTERM|WRITE pins of non-shmem files are refused",
         area: Area::Gup,
         since: v(6, 5),
-        commit: Some("2a2d5c07d4b1 mm/gup: disallow FOLL_LONGTERM GUP-fast writing to file-backed mappings"),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:gup_pte_range",
         after: "mm/gup.c:gup_fast_folio_allowed",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree page_is_secretmem(), 6.12.117 tree gup_fast_folio_allowed(); 6.5 \
+                   (Lorenzo Stoakes, folio_fast_pin_allowed) from recollection, commit id not \
+                   corroborated",
+    },
+    FactInfo {
+        fact: Fact::GupPinFastInvalidEinval,
+        summary: "pin_user_pages_fast() returns -EINVAL again on invalid flags (from \
+                  is_valid_gup_args() until then it returned 0, like the slow pin entry points \
+                  still do)",
+        area: Area::Gup,
+        since: v(6, 5),
+        commit: None,
+        backports: &[],
+        before: "mm/gup.c:pin_user_pages_fast",
+        after: "mm/gup.c:pin_user_pages_fast",
+        evidence: "\"mm/gup: do not return 0 from pin_user_pages_fast() for bad args\": 6.12's \
+                   Debian changelog lists it in the 6.4.10 stable shortlog (so a 6.5-rc fix; 6.4 \
+                   is not a longterm line, that backport is not listed); 6.12.117 tree returns \
+                   -EINVAL; commit id not corroborated",
     },
     FactInfo {
         fact: Fact::IoUringPinFast,
@@ -183,11 +259,13 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   pin_user_pages() with a VMA array)",
         area: Area::Consumers,
         since: v(6, 5),
-        commit: Some("0056346e95c0 io_uring: rsrc: avoid use of vmas parameter in pin_user_pages()"),
+        commit: None,
         backports: &[],
         before: "io_uring/rsrc.c:io_pin_pages",
         after: "io_uring/memmap.c:io_pin_pages",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree pin_user_pages() with vmas, 6.12.117 tree pin_user_pages_fast(): \
+                   bounded 6.1 < x <= 6.12; 6.5 (the \"remove the vmas parameter\" rework) is a \
+                   low-confidence guess, no commit found",
     },
     FactInfo {
         fact: Fact::IoUringNoFileCheck,
@@ -195,22 +273,27 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   -EOPNOTSUPP; GUP decides",
         area: Area::Consumers,
         since: v(6, 5),
-        commit: Some("38bd78294cd6 io_uring: rsrc: delegate VMA file-backed check to GUP"),
+        commit: None,
         backports: &[],
         before: "io_uring/rsrc.c:io_pin_pages",
         after: "io_uring/rsrc.c:io_pin_pages",
-        evidence: "6.1.192 tree and 5.10/6.1 real kernels -EOPNOTSUPP, 6.12.117 ok; mainline commit",
+        evidence: "6.1.192 tree and 5.10.262/6.1.192 real kernels -EOPNOTSUPP, 6.12.117 ok; 6.5 \
+                   (Lorenzo Stoakes, \"delegate VMA file-backed check to GUP\") from recollection; \
+                   not in 6.1.y (6.1.192 tree); commit id not corroborated",
     },
     FactInfo {
         fact: Fact::GupFastProtnoneBails,
         summary: "GUP-fast bails on every PROT_NONE PTE (was only when !gup_can_follow_protnone())",
         area: Area::Gup,
-        since: v(6, 6),
-        commit: Some("d74943a2f3cd mm/gup: reintroduce FOLL_NUMA as FOLL_HONOR_NUMA_FAULT"),
+        since: v(6, 5),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:gup_pte_range",
         after: "mm/gup.c:gup_fast_pte_range",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 and 6.12.117 trees; 6.5: a 6.5-rc fix (\"mm/gup: reintroduce FOLL_NUMA as \
+                   FOLL_HONOR_NUMA_FAULT\") that 6.12's Debian changelog lists in the 6.4.13 stable \
+                   shortlog; 6.4 is not a longterm line, so that backport is not listed; not in \
+                   6.1.y (6.1.192 tree); commit id not corroborated",
     },
     FactInfo {
         fact: Fact::PopulateRefusesInaccessible,
@@ -218,11 +301,12 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   only private writable ones",
         area: Area::Gup,
         since: v(6, 6),
-        commit: Some("8ac268436e6d mm/gup: don't implicitly set FOLL_FORCE for populate"),
+        commit: None,
         backports: &[],
         before: "mm/gup.c:populate_vma_page_range",
         after: "mm/gup.c:populate_vma_page_range",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 and 6.12.117 trees: bounded 6.1 < x <= 6.12; 6.6 is a low-confidence \
+                   guess (the 6.5/6.6 FOLL_FORCE/NUMA work), no commit found",
     },
     FactInfo {
         fact: Fact::WpSharedMayshare,
@@ -234,18 +318,21 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         backports: &[],
         before: "mm/memory.c:do_wp_page",
         after: "mm/memory.c:do_wp_page",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 and 6.12.117 trees: bounded 6.1 < x <= 6.12; 6.6 is a low-confidence \
+                   guess, no commit found",
     },
     FactInfo {
         fact: Fact::DevmapBit57,
         summary: "x86 _PAGE_BIT_DEVMAP moves from bit 58 to bit 57",
         area: Area::Memory,
         since: v(6, 6),
-        commit: Some("a0d2e4b4e6d1 x86/mm: Introduce _PAGE_SAVED_DIRTY"),
+        commit: None,
         backports: &[],
         before: "arch/x86/include/asm/pgtable_types.h:_PAGE_BIT_DEVMAP",
         after: "arch/x86/include/asm/pgtable_types.h:_PAGE_BIT_DEVMAP",
-        evidence: "6.1.192 and 6.12.117 trees (shadow-stack series)",
+        evidence: "6.1.192 tree SOFTW4 = 58, 6.12.117 tree 57; 6.6 (x86 shadow stacks, \
+                   \"x86/mm: Introduce _PAGE_SAVED_DIRTY\") from recollection, commit id not \
+                   corroborated",
     },
     FactInfo {
         fact: Fact::SmapsShadowStack,
@@ -298,11 +385,12 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         summary: "hugetlb folios are a page type; validate_page_before_insert() refuses them",
         area: Area::Memory,
         since: v(6, 9),
-        commit: Some("d99e3140a4d3 mm: turn folio_test_hugetlb into a PageType"),
+        commit: None,
         backports: &[],
         before: "mm/memory.c:validate_page_before_insert",
         after: "mm/memory.c:validate_page_before_insert",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 and 6.12.117 trees; 6.9 (Matthew Wilcox, \"mm: turn folio_test_hugetlb \
+                   into a PageType\") from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::InsertCountInValidate,
@@ -313,7 +401,8 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         backports: &[],
         before: "mm/memory.c:vm_insert_page",
         after: "mm/memory.c:validate_page_before_insert",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 and 6.12.117 trees; 6.10 (David Hildenbrand's zeropage series) from \
+                   recollection, no commit found",
     },
     FactInfo {
         fact: Fact::InsertZeropageSpecial,
@@ -321,11 +410,13 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   PTE where vm_mixed_zeropage_allowed(); vm_normal_page() returns none for it",
         area: Area::Memory,
         since: v(6, 10),
-        commit: Some("fce831c92092 mm/memory: cleanly support zeropage in vm_insert_page*(), vm_map_pages*() and vmf_insert_mixed()"),
+        commit: None,
         backports: &[],
         before: "mm/memory.c:validate_page_before_insert",
         after: "mm/memory.c:vm_mixed_zeropage_allowed",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 and 6.12.117 trees; 6.10 (David Hildenbrand, \"cleanly support zeropage \
+                   in vm_insert_page*(), vm_map_pages*() and vmf_insert_mixed()\") from recollection, \
+                   commit id not corroborated",
     },
     FactInfo {
         fact: Fact::MixedOkSigbus,
@@ -333,11 +424,30 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   BUG_ON)",
         area: Area::Memory,
         since: v(6, 10),
-        commit: Some("fce831c92092 mm/memory: cleanly support zeropage in vm_insert_page*(), vm_map_pages*() and vmf_insert_mixed()"),
+        commit: None,
         backports: &[],
         before: "mm/memory.c:__vm_insert_mixed",
         after: "mm/memory.c:__vm_insert_mixed",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 tree BUG_ON, 6.12.117 tree VM_FAULT_SIGBUS; 6.10 (the zeropage series) \
+                   from recollection, commit id not corroborated",
+    },
+    FactInfo {
+        fact: Fact::DrmShmemRefusesCow,
+        summary: "drm_gem_shmem_mmap() refuses COW (MAP_PRIVATE) mappings with -EINVAL (was: \
+                  mapped like shared ones; with VM_PFNMAP the first fault hits \
+                  vmf_insert_pfn_prot()'s BUG_ON)",
+        area: Area::Drm,
+        since: v(6, 10),
+        commit: None,
+        backports: &[V::new(5, 10, 229), V::new(6, 1, 114)],
+        before: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
+        after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
+        evidence: "\"drm/shmem-helper: Fix BUG_ON() on mmap(PROT_WRITE, MAP_PRIVATE)\" \
+                   (CVE-2024-39497): Debian changelogs list it in the 5.10.229 and 6.1.114 stable \
+                   shortlogs, not in 6.12.y's (so mainline before 6.12); 6.10 from the CVE's \
+                   mid-2024 assignment (a 6.10-rc fix), medium-low confidence; the 5.10.262, \
+                   6.1.192 and 6.12.117 trees have the check; other lines' backports (6.6.y) not \
+                   corroborated; commit id not found",
     },
     FactInfo {
         fact: Fact::SmapsSealed,
@@ -366,33 +476,38 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         summary: "udmabuf maps VM_PFNMAP with vmf_insert_pfn() (was vmf->page: normal PTEs)",
         area: Area::DmaBuf,
         since: v(6, 11),
-        commit: Some("7d79cd784470 udmabuf: use vmf_insert_pfn and VM_PFNMAP for handling mmap"),
+        commit: None,
         backports: &[],
         before: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
         after: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree vmf->page (no 6.1.y backport through 6.1.192), 6.12.117 tree \
+                   vmf_insert_pfn; 6.11 (Vivek Kasireddy) from recollection, commit id not \
+                   corroborated",
     },
     FactInfo {
         fact: Fact::KvmFollowPfnmap,
         summary: "hva_to_pfn_remapped() uses follow_pfnmap_start() (was follow_pte())",
         area: Area::Kvm,
         since: v(6, 12),
-        commit: Some("5731aacd54a8 KVM: use follow_pfnmap API"),
+        commit: None,
         backports: &[],
         before: "virt/kvm/kvm_main.c:hva_to_pfn_remapped",
         after: "virt/kvm/kvm_main.c:hva_to_pfn_remapped",
-        evidence: "6.1.192 and 6.12.117 trees; mainline commit",
+        evidence: "6.1.192 tree follow_pte(), 6.12.117 tree follow_pfnmap_start(); 6.12 (Peter Xu's \
+                   follow_pfnmap API) from recollection, commit id not corroborated",
     },
     FactInfo {
         fact: Fact::WalkPageVmaNoTest,
         summary: "walk_page_vma() no longer applies walk_page_test(): smaps walks VM_PFNMAP VMAs",
         area: Area::Proc,
-        since: v(6, 12),
+        since: v(6, 2),
         commit: None,
         backports: &[],
         before: "mm/pagewalk.c:walk_page_vma",
         after: "mm/pagewalk.c:walk_page_vma",
-        evidence: "6.1.192 and 6.12.117 trees",
+        evidence: "6.1.192 tree walk_page_vma() calls walk_page_test(), 6.12.117 not; 6.2 (Peter Xu, \
+                   \"mm/pagewalk: don't trigger test_walk() in walk_page_vma()\") from recollection, \
+                   commit id not corroborated",
     },
     FactInfo {
         fact: Fact::KvmPfnmapNoRefs,

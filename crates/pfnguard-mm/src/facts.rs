@@ -72,8 +72,14 @@ facts! {
     NoVmDenywrite = "no-vm-denywrite",
     /// VM_UFFD_MINOR and its smaps mnemonic `ui`.
     SmapsUffdMinor = "smaps-uffd-minor",
+    /// FOLL_LONGTERM pins refuse ZONE_MOVABLE as well as CMA pages: GUP-fast falls back, the
+    /// slow path migrates them (and retries on pages it cannot isolate).
+    GupLongtermMovable = "gup-longterm-movable",
     /// MADV_POPULATE_READ and MADV_POPULATE_WRITE.
     MadvPopulate = "madv-populate",
+    /// `__get_user_pages()` stops with -EEXIST at a PTE without page when pages were asked
+    /// for; `follow_pfn_pte()` no longer refuses FOLL_GET with -EFAULT.
+    GupPfnPteEexistBails = "gup-pfn-pte-eexist-bails",
     /// RDMA `ib_umem_get()` adds FOLL_WRITE only for writable registrations, never FOLL_FORCE.
     UmemNoForce = "umem-no-force",
 
@@ -91,6 +97,9 @@ facts! {
     GupWritableFileMapping = "gup-writable-file-mapping",
     /// GUP-fast checks `gup_fast_folio_allowed()` instead of only `page_is_secretmem()`.
     GupFastFolioAllowed = "gup-fast-folio-allowed",
+    /// `pin_user_pages_fast()` returns -EINVAL again on invalid flags (the slow pin entry
+    /// points keep returning 0).
+    GupPinFastInvalidEinval = "gup-pin-fast-invalid-einval",
     /// io_uring buffer registration pins with `pin_user_pages_fast()`.
     IoUringPinFast = "io-uring-pin-fast",
     /// io_uring leaves the file-backed check to GUP: no -EOPNOTSUPP for non-shmem files.
@@ -123,6 +132,8 @@ facts! {
     /// `__vm_insert_mixed()` returns VM_FAULT_SIGBUS instead of BUG_ON when `vm_mixed_ok()`
     /// fails.
     MixedOkSigbus = "mixed-ok-sigbus",
+    /// `drm_gem_shmem_mmap()` refuses COW (MAP_PRIVATE) mappings with -EINVAL.
+    DrmShmemRefusesCow = "drm-shmem-refuses-cow",
     /// smaps mnemonic `sl` (VM_SEALED).
     SmapsSealed = "smaps-sealed",
     /// smaps mnemonic `dp` (VM_DROPPABLE).

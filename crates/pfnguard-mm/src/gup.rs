@@ -249,6 +249,16 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
             if k.frames.is_zero_pfn(pte.pfn()) {
                 pte.pfn()
             } else {
+                // follow_pfn_pte(): before Fact::GupPfnPteEexistBails (5.10.262 mm/gup.c:
+                // follow_pfn_pte) FOLL_GET has no page to take a reference on: -EFAULT.
+                if gup.contains(Foll::GET) && !k.has(Fact::GupPfnPteEexistBails) {
+                    trace!(
+                        k,
+                        "mm/gup.c:follow_pfn_pte",
+                        "special PTE at {addr} and FOLL_GET: no page to get a reference on -> -EFAULT"
+                    );
+                    return Follow::Err(Errno::EFAULT);
+                }
                 // follow_pfn_pte(): touch the PTE, no page to return.
                 if gup.contains(Foll::TOUCH) {
                     let mut e = pte.mkyoung();
@@ -343,7 +353,10 @@ fn faultin_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, gup: Foll) -> KResul
 
 /// `__get_user_pages()` (mm/gup.c): walk `[start, start + nr pages)` VMA by VMA. Returns the
 /// number of pages done, or the error if none was. With `pages == None` (populate) a pfn without
-/// page (-EEXIST) is skipped; with pages it ends the walk with -EEXIST.
+/// page (-EEXIST) is skipped; with pages it ends the walk with -EEXIST
+/// ([`Fact::GupPfnPteEexistBails`]); before that fact (5.10.262 mm/gup.c:__get_user_pages
+/// `goto next_page`) it is skipped and counted even when pages were asked for, `pages[i]` left
+/// unset: the page count the caller gets is larger than the pages it holds.
 pub fn get_user_pages_slow(
     k: &mut Kernel,
     mm: MmId,
@@ -403,6 +416,14 @@ pub fn get_user_pages_slow(
                     break;
                 }
                 Follow::Err(Errno::EEXIST) if pages.is_none() => break,
+                Follow::Err(Errno::EEXIST) if !k.has(Fact::GupPfnPteEexistBails) => {
+                    trace!(
+                        k,
+                        F,
+                        "-EEXIST at {addr}: goto next_page, pages[i] left unset, counted"
+                    );
+                    break;
+                }
                 Follow::Err(e) => {
                     ret = Some(e.into());
                     break 'walk;
@@ -448,9 +469,17 @@ pub fn get_user_pages_slow(
 /// `check_and_migrate_movable_pages()` (mm/gup.c): if any pinned folio may not be pinned long
 /// term (CMA or ISOLATE pageblock, ZONE_MOVABLE), unpin everything, migrate the folios that are on
 /// the LRU and return -EAGAIN so the caller pins again. A folio that is not on the LRU is
-/// counted but never migrated, so the caller loops (6.1 and 6.12 have this form).
+/// counted but never migrated, so the caller loops (6.1 and 6.12 have this form,
+/// [`Fact::GupLongtermMovable`]). Before that fact, 5.10.262
+/// mm/gup.c:check_and_migrate_cma_pages: only CMA pages are looked at, and one that cannot be
+/// isolated from the LRU stays pinned.
 fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Result<(), Errno> {
-    const F: &str = "mm/gup.c:check_and_migrate_movable_pages";
+    let movable_zone = k.has(Fact::GupLongtermMovable);
+    let site: &str = if movable_zone {
+        "mm/gup.c:check_and_migrate_movable_pages"
+    } else {
+        "mm/gup.c:check_and_migrate_cma_pages"
+    };
     let mut collected = 0;
     let mut movable: Vec<FolioId> = Vec::new();
     for &p in pages.iter() {
@@ -458,7 +487,12 @@ fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Resu
             continue;
         };
         let f = k.frames.folio(fid);
-        if f.is_longterm_pinnable() {
+        let pinnable = if movable_zone {
+            f.is_longterm_pinnable()
+        } else {
+            !f.flags.contains(FolioFlags::CMA)
+        };
+        if pinnable {
             continue;
         }
         collected += 1;
@@ -466,12 +500,19 @@ fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Resu
             movable.push(fid);
         }
     }
-    if collected == 0 {
+    if collected == 0 || (!movable_zone && movable.is_empty()) {
+        if collected > 0 {
+            trace!(
+                k,
+                site,
+                "{collected} CMA page(s) not on the LRU: isolation fails, pinned where they are"
+            );
+        }
         return Ok(());
     }
     trace!(
         k,
-        F,
+        site,
         "{collected} folio(s) not long-term pinnable ({} on the LRU): unpin all, migrate, -EAGAIN",
         movable.len()
     );
@@ -604,7 +645,8 @@ fn try_grab_folio_fast(k: &mut Kernel, fid: FolioId, gup: Foll) -> bool {
     if f.flags.contains(FolioFlags::ZERO) {
         return true;
     }
-    if gup.contains(Foll::LONGTERM) && !f.is_longterm_pinnable() {
+    if gup.contains(Foll::LONGTERM) && k.has(Fact::GupLongtermMovable) && !f.is_longterm_pinnable()
+    {
         return false;
     }
     let f = k.frames.folio_mut(fid);
@@ -864,8 +906,9 @@ struct Entry {
     fast: bool,
 }
 
-/// The common body of the wrappers: `is_valid_gup_args()` (-EINVAL, or for the slow
-/// `pin_user_pages*()` 0 pages in 6.12), then the walk.
+/// The common body of the wrappers: `is_valid_gup_args()` (-EINVAL, or 0 pages for the
+/// `pin_user_pages*()` family from [`Fact::GupValidArgs`] — for `pin_user_pages_fast()` only
+/// until [`Fact::GupPinFastInvalidEinval`]), then the walk.
 fn gup_entry(
     k: &mut Kernel,
     e: Entry,
@@ -878,8 +921,10 @@ fn gup_entry(
     k.alive()?;
     let gup = gup | e.adds;
     if !valid_gup_args(gup, true) {
-        let pin_slow = gup.contains(Foll::PIN) && !e.fast;
-        return if pin_slow && k.has(Fact::GupValidArgs) {
+        let zero = gup.contains(Foll::PIN)
+            && k.has(Fact::GupValidArgs)
+            && (!e.fast || !k.has(Fact::GupPinFastInvalidEinval));
+        return if zero {
             Ok(0)
         } else {
             Err(Errno::EINVAL.into())

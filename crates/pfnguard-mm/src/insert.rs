@@ -565,6 +565,20 @@ pub fn vm_insert_mixed(
     pfn: PfnT,
     mkwrite: bool,
 ) -> KResult<VmFault> {
+    let prot = k.vma_or_fault(vma)?.page_prot;
+    vm_insert_mixed_prot(k, vma, addr, pfn, prot, mkwrite)
+}
+
+/// `__vm_insert_mixed(vma, addr, pfn, pgprot, mkwrite)` with the caller's protection
+/// ([`vm_insert_mixed`] passes `vma->vm_page_prot`).
+fn vm_insert_mixed_prot(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: PfnT,
+    prot: PgProt,
+    mkwrite: bool,
+) -> KResult<VmFault> {
     k.alive()?;
     const F: &str = "mm/memory.c:__vm_insert_mixed";
     trace!(k, F, "addr {addr}, pfn {}", pfn.pfn);
@@ -578,7 +592,7 @@ pub fn vm_insert_mixed(
         };
     }
     let v = k.vma_or_fault(vma)?;
-    let (start, end, prot) = (v.start, v.end, v.page_prot);
+    let (start, end) = (v.start, v.end);
     if addr < start || addr >= end {
         return Ok(VmFault::SIGBUS);
     }
@@ -608,6 +622,19 @@ pub fn vm_insert_mixed(
 /// `vmf_insert_mixed()` (mm/memory.c).
 pub fn vmf_insert_mixed(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: PfnT) -> KResult<VmFault> {
     vm_insert_mixed(k, vma, addr, pfn, false)
+}
+
+/// `vmf_insert_mixed_prot()` (5.10 mm/memory.c; TTM's VM_MIXEDMAP fault path,
+/// drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved): `__vm_insert_mixed()` with the
+/// caller's protection instead of `vma->vm_page_prot`.
+pub fn vmf_insert_mixed_prot(
+    k: &mut Kernel,
+    vma: VmaId,
+    addr: VirtAddr,
+    pfn: PfnT,
+    prot: PgProt,
+) -> KResult<VmFault> {
+    vm_insert_mixed_prot(k, vma, addr, pfn, prot, false)
 }
 
 /// `vmf_insert_mixed_mkwrite()` (mm/memory.c).

@@ -1,6 +1,7 @@
 //! `madvise(2)` (mm/madvise.c) and `mlock(2)` (mm/mlock.c).
 
 use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::gup::{faultin_page_range, populate_vma_page_range};
 use crate::kernel::{Kernel, MmId};
 use crate::outcome::{Fail, KResult};
@@ -34,7 +35,9 @@ pub enum Advice {
 /// DONTNEED: `madvise_dontneed_free_valid_vma()` refuses VM_PFNMAP and VM_LOCKED (-EINVAL);
 /// VM_MIXEDMAP is zapped. DODUMP on VM_SPECIAL → -EINVAL; DOFORK on VM_IO → -EINVAL;
 /// WIPEONFORK on file or shared VMAs → -EINVAL. POPULATE_*: `faultin_page_range()`; -EINVAL for
-/// incompatible VMAs, -EFAULT for SIGBUS/SIGSEGV, -ENOMEM for holes.
+/// incompatible VMAs, -EFAULT for SIGBUS/SIGSEGV, -ENOMEM for holes; before
+/// [`Fact::MadvPopulate`] (5.10.262 mm/madvise.c:madvise_behavior_valid) an unknown advice,
+/// -EINVAL whatever the range.
 pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advice) -> KResult<()> {
     k.alive()?;
     const F: &str = "mm/madvise.c:madvise_vma_behavior";
@@ -43,7 +46,16 @@ pub fn madvise(k: &mut Kernel, mm: MmId, start: VirtAddr, len: u64, advice: Advi
     }
     let end = VirtAddr(start.0 + pages_for(len) * PAGE_SIZE);
     trace!(k, "mm/madvise.c:do_madvise", "{advice:?} {start}..{end}");
-    if matches!(advice, Advice::PopulateRead | Advice::PopulateWrite) {
+    let populate = matches!(advice, Advice::PopulateRead | Advice::PopulateWrite);
+    if populate && !k.has(Fact::MadvPopulate) {
+        trace!(
+            k,
+            "mm/madvise.c:madvise_behavior_valid",
+            "unknown advice -> -EINVAL"
+        );
+        return Err(Errno::EINVAL.into());
+    }
+    if populate {
         let write = advice == Advice::PopulateWrite;
         let mut a = start;
         while a < end {

@@ -749,6 +749,15 @@ impl VmaMixedMap<'_> {
     ) -> KResult<crate::VmFault> {
         crate::insert::vmf_insert_mixed(self.k, self.id, addr, pfn)
     }
+    /// `vmf_insert_mixed_prot()` (5.10).
+    pub fn vmf_insert_mixed_prot(
+        &mut self,
+        addr: VirtAddr,
+        pfn: crate::insert::PfnT,
+        prot: PgProt,
+    ) -> KResult<crate::VmFault> {
+        crate::insert::vmf_insert_mixed_prot(self.k, self.id, addr, pfn, prot)
+    }
 }
 
 #[cfg(test)]

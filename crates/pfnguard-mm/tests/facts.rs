@@ -4,13 +4,20 @@
 use std::sync::Arc;
 
 use pfnguard_mm::facts::{either_side, every_line};
-use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages, populate_vma_page_range, Foll};
 use pfnguard_mm::insert::remap_pfn_range;
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::vma::AddressSpace;
 use pfnguard_mm::{
     Config, Errno, Fact, Fail, File, FileOperations, KResult, Kernel, KernelFacts, MapFlags,
     MmapArgs, Pfn, Prot, RssCounter, VirtAddr, VmFlags, VmaId, VmaNew, PAGE_SIZE,
+};
+mod common;
+use common::{
+    anon_map, drvpage, io_uring_register, is_bug, map_shared, memfd_map, pinned, pte, refc,
+    setup_insert, setup_mixed, shmpage, Driver, FaultAction, MmapAction, MM,
+};
+use pfnguard_mm::gup::{
+    get_user_pages, get_user_pages_fast, pin_user_pages, populate_vma_page_range, Foll,
 };
 
 #[derive(Debug)]
@@ -401,5 +408,480 @@ fn pseudo_filesystem_files_are_noexec() {
         if noexec {
             assert_eq!(r, Err(Fail::Errno(Errno::EPERM)));
         }
+    }
+}
+
+/// The smaps mnemonic of VMA flag `bit` is printed on one side of a fact's change only
+/// (fs/proc/task_mmu.c:show_smap_vma_flags): after it when `shown_after`, else before it.
+fn mnemonic_follows(sides: (KernelFacts, KernelFacts), bit: u32, name: &str, shown_after: bool) {
+    let flags = VmFlags::from_bits_retain(1u64 << bit);
+    for (p, shown) in [(sides.0, !shown_after), (sides.1, shown_after)] {
+        assert_eq!(
+            flags.mnemonics(&p).contains(&name),
+            shown,
+            "{name} at {}",
+            p.version()
+        );
+    }
+}
+
+#[test]
+fn smaps_mnemonics_come_and_go() {
+    mnemonic_follows(either_side(Fact::NoVmDenywrite), 11, "dw", false);
+    mnemonic_follows(either_side(Fact::SmapsUffdMinor), 38, "ui", true);
+    mnemonic_follows(either_side(Fact::SmapsShadowStack), 37, "ss", true);
+    mnemonic_follows(either_side(Fact::SmapsLockonfault), 19, "lf", true);
+    mnemonic_follows(either_side(Fact::SmapsSealed), 63, "sl", true);
+    mnemonic_follows(either_side(Fact::SmapsDroppable), 40, "dp", true);
+}
+
+/// A CMA-flagged anon page pinned FOLL_LONGTERM: 5.10 GUP-fast (lockless_pages_from_mm) pins it
+/// where it is; from 5.13 GUP-fast refuses it and the slow path migrates it.
+#[test]
+fn longterm_pin_of_a_cma_page() {
+    let (before, after) = either_side(Fact::GupLongtermMovable);
+    for (p, migrated) in [(before, false), (after, true)] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = anon_map(&mut k, MM, 1);
+        pfnguard_mm::fault::user_access(&mut k, MM, a, true).expect("touch");
+        let old = pte(&k, MM, a).pfn();
+        let f = k.frames.folio_of(old).expect("folio");
+        k.frames.folio_mut(f).flags |= pfnguard_mm::frames::FolioFlags::CMA;
+        let mut v = Vec::new();
+        let r = pfnguard_mm::gup::pin_user_pages_fast(&mut k, MM, a, 1, Foll::LONGTERM, &mut v);
+        assert_eq!(r, Ok(1), "{}", p.version());
+        assert_eq!(v[0] != old, migrated, "{}", p.version());
+    }
+}
+
+/// MADV_POPULATE_READ on a memfd: unknown advice (-EINVAL) before 5.14.
+#[test]
+fn madv_populate() {
+    let (before, after) = either_side(Fact::MadvPopulate);
+    for (p, want) in [(before, Err(Fail::Errno(Errno::EINVAL))), (after, Ok(()))] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = memfd_map(&mut k, MM, 2);
+        let r = pfnguard_mm::madvise::madvise(
+            &mut k,
+            MM,
+            a,
+            2 * PAGE_SIZE,
+            pfnguard_mm::madvise::Advice::PopulateRead,
+        );
+        assert_eq!(r, want, "{}", p.version());
+    }
+}
+
+/// A special PTE in a VM_MIXEDMAP VMA (vmf_insert_mixed): 5.10 follow_pfn_pte refuses FOLL_GET
+/// with -EFAULT and counts a FOLL_PIN page it cannot return; 5.18 stops with -EEXIST.
+#[test]
+fn gup_of_a_pte_without_page() {
+    let (before, after) = either_side(Fact::GupPfnPteEexistBails);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let m = drvpage(&mut k);
+        let a = setup_mixed(&mut k, m);
+        let mut v = Vec::new();
+        let get = get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v);
+        let pin = pin_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v);
+        if p.has(Fact::GupPfnPteEexistBails) {
+            assert_eq!(get, Err(Fail::Errno(Errno::EEXIST)));
+            assert_eq!(pin, Err(Fail::Errno(Errno::EEXIST)));
+        } else {
+            assert_eq!(get, Err(Fail::Errno(Errno::EFAULT)));
+            assert_eq!(pin, Ok(1), "counted, pages[0] left unset");
+        }
+        assert!(v.is_empty());
+    }
+}
+
+/// A read-only RDMA MR on a read-only shared mapping: 6.1 asks FOLL_FORCE|FOLL_WRITE, which a
+/// shared mapping refuses (-EFAULT); 6.2 pins it read-only.
+#[test]
+fn read_only_umem_on_a_shared_mapping() {
+    let (before, after) = either_side(Fact::UmemNoForce);
+    for (p, ok) in [(before, false), (after, true)] {
+        let mut k = Kernel::new(p, Config::default());
+        let (file, _) = pfnguard_mm::shmem::memfd_create("ro", 1, false);
+        let a = do_mmap(
+            &mut k,
+            MM,
+            Some(file),
+            MmapArgs::new(PAGE_SIZE, Prot::R, MapFlags::SHARED),
+        )
+        .expect("mmap");
+        let r = pfnguard_mm::umem::ib_umem_get(&mut k, MM, a, 1, false);
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", p.version());
+    }
+}
+
+/// `pin_user_pages_fast(FOLL_GET)`: 0 pages from 6.3's is_valid_gup_args() until 6.5 returns
+/// -EINVAL again.
+#[test]
+fn pin_user_pages_fast_with_foll_get() {
+    let (before, after) = either_side(Fact::GupPinFastInvalidEinval);
+    assert!(before.has(Fact::GupValidArgs));
+    for (p, want) in [(before, Ok(0)), (after, Err(Fail::Errno(Errno::EINVAL)))] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = anon(&mut k, 1, Prot::RW, MapFlags::PRIVATE);
+        let mut pages = Vec::new();
+        let r = pfnguard_mm::gup::pin_user_pages_fast(&mut k, MM, a, 1, Foll::GET, &mut pages);
+        assert_eq!(r, want, "{}", p.version());
+    }
+}
+
+/// A driver whose `->fault` returns VM_FAULT_NOPAGE without mapping anything: GUP retries the
+/// fault until it gives up with -EINTR (a fatal signal ends the livelock).
+#[derive(Debug)]
+struct NeverMaps;
+
+impl pfnguard_mm::VmOperations for NeverMaps {
+    fn name(&self) -> &'static str {
+        "never_maps_vm_ops"
+    }
+    fn has_fault(&self) -> bool {
+        true
+    }
+    fn fault(&self, _cx: &mut pfnguard_mm::FaultCtx<'_>) -> KResult<pfnguard_mm::VmFault> {
+        Ok(pfnguard_mm::VmFault::NOPAGE)
+    }
+}
+
+#[derive(Debug)]
+struct NeverMapsFops;
+
+impl FileOperations for NeverMapsFops {
+    fn name(&self) -> &'static str {
+        "never_maps_fops"
+    }
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        vma.set_ops(Arc::new(NeverMaps));
+        Ok(())
+    }
+}
+
+/// hva_to_pfn() on a VMA whose fault never maps anything: the slow GUP gives up with -EINTR,
+/// which 6.2 returns as KVM_PFN_ERR_SIGPENDING and 6.1 as KVM_PFN_ERR_FAULT.
+#[test]
+fn kvm_interrupted_gup() {
+    use pfnguard_mm::kvm::{hva_to_pfn, KvmPfn};
+    let (before, after) = either_side(Fact::KvmSigpending);
+    for (p, want) in [(before, KvmPfn::ErrFault), (after, KvmPfn::ErrSigpending)] {
+        let mut k = Kernel::new(p, Config::default());
+        let file = Arc::new(File {
+            fops: Arc::new(NeverMapsFops),
+            ..(*nop_file()).clone()
+        });
+        let a = do_mmap(
+            &mut k,
+            MM,
+            Some(file),
+            MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+        )
+        .expect("mmap");
+        assert_eq!(
+            hva_to_pfn(&mut k, MM, a, false),
+            Ok(want),
+            "{}",
+            p.version()
+        );
+    }
+}
+
+/// KVM on a VM_PFNMAP VMA: 6.1 looks the PTE up with follow_pte(), 6.12 with
+/// follow_pfnmap_start(); the pfn is the same.
+#[test]
+fn kvm_remapped_lookup() {
+    use pfnguard_mm::kvm::{hva_to_pfn, KvmPfn};
+    let (before, after) = either_side(Fact::KvmFollowPfnmap);
+    for (p, lookup) in [(before, "follow_pte"), (after, "follow_pfnmap_start")] {
+        let mut k = Kernel::new(p, Config::default());
+        let (a, page) = common::setup_remap(&mut k);
+        k.trace.enable();
+        let r = hva_to_pfn(&mut k, MM, a, false).expect("kvm");
+        assert!(matches!(r, KvmPfn::Pfn { pfn, .. } if pfn == page), "{r:?}");
+        let said = k.trace.steps().iter().any(|s| s.note.contains(lookup));
+        assert!(said, "{}: {lookup}", p.version());
+    }
+}
+
+/// O_DIRECT on a vm_insert_page() mapping: FOLL_GET before 6.4, FOLL_PIN after.
+#[test]
+fn odirect_takes_or_pins() {
+    let (before, after) = either_side(Fact::OdirectPin);
+    for (p, pin) in [(before, false), (after, true)] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let a = setup_insert(&mut k, page);
+        let b = pfnguard_mm::bio::bio_iov_iter_get_pages(&mut k, MM, a, 1, true).expect("bio");
+        assert_eq!(b.pinned, pin, "{}", p.version());
+        assert_eq!(pinned(&k, page), pin);
+    }
+}
+
+/// A FOLL_LONGTERM|FOLL_WRITE pin of a mapping whose file needs dirty tracking
+/// (`->page_mkwrite`): refused with -EFAULT from 6.5.
+#[test]
+fn longterm_write_pin_of_a_dirty_tracked_file() {
+    let (before, after) = either_side(Fact::GupWritableFileMapping);
+    for (p, ok) in [(before, true), (after, false)] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let drv = Driver {
+            action: MmapAction::InsertPage(vec![page]),
+            page_mkwrite: true,
+            ..Driver::default()
+        };
+        let a = map_shared(&mut k, drv, 1).expect("mmap");
+        let mut v = Vec::new();
+        let r = pin_user_pages(&mut k, MM, a, 1, Foll::LONGTERM | Foll::WRITE, &mut v);
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", p.version());
+    }
+}
+
+/// GUP-fast FOLL_PIN|FOLL_LONGTERM of a driver page (mapping NULL): 6.1 pins it in the fast
+/// path, 6.5's folio_fast_pin_allowed() sends it to the slow path.
+#[test]
+fn gup_fast_of_a_page_without_mapping() {
+    let (before, after) = either_side(Fact::GupFastFolioAllowed);
+    for (p, stop) in [
+        (before, pfnguard_mm::gup::FastStop::Done),
+        (after, pfnguard_mm::gup::FastStop::FolioNotAllowed),
+    ] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let a = setup_insert(&mut k, page);
+        let mut v = Vec::new();
+        let (_, s) =
+            pfnguard_mm::gup::gup_fast(&mut k, MM, a, 1, Foll::PIN | Foll::LONGTERM, &mut v);
+        assert_eq!(s, stop, "{}", p.version());
+    }
+}
+
+/// io_uring registration of shmem pages in a VM_IO VMA (vm_map_pages): 6.4's pin_user_pages()
+/// stops at VM_IO (-EFAULT); 6.5's pin_user_pages_fast() pins them lock-free.
+#[test]
+fn io_uring_pins_fast() {
+    let (before, after) = either_side(Fact::IoUringPinFast);
+    for (p, ok) in [(before, false), (after, true)] {
+        let mut k = Kernel::new(p, Config::default());
+        let shm = vec![shmpage(&mut k), shmpage(&mut k)];
+        let drv = Driver {
+            pre_flags: VmFlags::IO,
+            action: MmapAction::MapPages(shm),
+            ..Driver::default()
+        };
+        let a = map_shared(&mut k, drv, 2).expect("mmap");
+        let r = io_uring_register(&mut k, MM, a, 2);
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", p.version());
+    }
+}
+
+/// io_uring registration of a driver's vm_insert_page() mapping: -EOPNOTSUPP (not shmem or
+/// hugetlbfs) before 6.5, registered after.
+#[test]
+fn io_uring_file_check() {
+    let (before, after) = either_side(Fact::IoUringNoFileCheck);
+    for (p, want) in [(before, Some(Errno::EOPNOTSUPP)), (after, None)] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let a = setup_insert(&mut k, page);
+        let r = io_uring_register(&mut k, MM, a, 1);
+        assert_eq!(r.err(), want.map(Fail::Errno), "{}", p.version());
+    }
+}
+
+/// GUP-fast on a NUMA-hinting (PROT_NONE) PTE of an accessible VMA: 6.5 bails at once on
+/// pte_protnone().
+#[test]
+fn gup_fast_on_a_protnone_pte() {
+    use pfnguard_mm::gup::FastStop;
+    use pfnguard_mm::pagetable::{PgProt, Pte};
+    let (before, after) = either_side(Fact::GupFastProtnoneBails);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let a = anon_map(&mut k, MM, 1);
+        pfnguard_mm::fault::user_access(&mut k, MM, a, true).expect("touch");
+        let pfn = pte(&k, MM, a).pfn();
+        k.mm_mut(MM)
+            .pt
+            .set(a, Pte::new(pfn, PgProt::new(Pte::PROTNONE | Pte::USER)));
+        let mut v = Vec::new();
+        let (_, s) = pfnguard_mm::gup::gup_fast(&mut k, MM, a, 1, Foll::GET, &mut v);
+        assert_eq!(
+            s == FastStop::Protnone,
+            p.has(Fact::GupFastProtnoneBails),
+            "{}: {s:?}",
+            p.version()
+        );
+    }
+}
+
+/// A write fault on a read-only PTE of a VM_SHARED VMA without VM_WRITE (what FOLL_FORCE would
+/// ask; check_vma_flags refuses it earlier for GUP): before 6.6 do_wp_page() takes the private
+/// path and puts an anon copy into the shared mapping; after, the shared path keeps the page.
+#[test]
+fn write_fault_on_a_read_only_shared_mapping() {
+    let (before, after) = either_side(Fact::WpSharedMayshare);
+    for (p, copied) in [(before, true), (after, false)] {
+        let mut k = Kernel::new(p, Config::default());
+        let (file, _) = pfnguard_mm::shmem::memfd_create("ro", 1, false);
+        let a = do_mmap(
+            &mut k,
+            MM,
+            Some(file),
+            MmapArgs::new(PAGE_SIZE, Prot::R, MapFlags::SHARED),
+        )
+        .expect("mmap");
+        pfnguard_mm::fault::user_access(&mut k, MM, a, false).expect("read fault");
+        let page = pte(&k, MM, a).pfn();
+        let id = VmaId { mm: MM, start: a };
+        let write = pfnguard_mm::vma::FaultFlags {
+            write: true,
+            ..Default::default()
+        };
+        let _ = pfnguard_mm::fault::handle_mm_fault(&mut k, id, a, write);
+        assert_eq!(pte(&k, MM, a).pfn() != page, copied, "{}", p.version());
+    }
+}
+
+/// x86 `_PAGE_BIT_DEVMAP`: 58 before 6.6, 57 after.
+#[test]
+fn devmap_bit() {
+    let (before, after) = either_side(Fact::DevmapBit57);
+    for (p, bit) in [(before, 58), (after, 57)] {
+        let k = Kernel::new(p, Config::default());
+        assert_eq!(pfnguard_mm::pagetable::devmap_bit(&k), bit);
+    }
+}
+
+/// validate_page_before_insert() of a hugetlb folio's head page: accepted before 6.9, refused
+/// (-EINVAL) once hugetlb is a page type.
+#[test]
+fn insert_of_a_hugetlb_page() {
+    let (before, after) = either_side(Fact::HugetlbPageType);
+    for (p, ok) in [(before, true), (after, false)] {
+        let mut k = Kernel::new(p, Config::default());
+        let h = k
+            .frames
+            .alloc(pfnguard_mm::frames::AllocSpec {
+                flags: pfnguard_mm::frames::FolioFlags::HUGETLB,
+                ..pfnguard_mm::frames::AllocSpec::compound(9)
+            })
+            .expect("RAM");
+        let a = anon(&mut k, 1, Prot::RW, MapFlags::SHARED);
+        let id = VmaId { mm: MM, start: a };
+        let r = pfnguard_mm::insert::validate_page_before_insert(&mut k, id, h);
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", p.version());
+    }
+}
+
+/// vm_insert_page() of a refcount-0 tail page into a VM_PFNMAP VMA: 6.1 tests page_count()
+/// first (-EINVAL); 6.10 validates after the BUG_ON(VM_PFNMAP).
+#[test]
+fn insert_of_a_tail_page_into_pfnmap() {
+    let (before, after) = either_side(Fact::InsertCountInValidate);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let block = k
+            .frames
+            .alloc(pfnguard_mm::frames::AllocSpec {
+                order: 1,
+                compound: false,
+                mapping: pfnguard_mm::frames::Mapping::None,
+                flags: pfnguard_mm::frames::FolioFlags::empty(),
+            })
+            .expect("RAM");
+        let drv = Driver {
+            pre_flags: VmFlags::PFNMAP,
+            action: MmapAction::InsertPage(vec![Pfn(block.0 + 1)]),
+            ..Driver::default()
+        };
+        let r = map_shared(&mut k, drv, 1).unwrap_err();
+        if p.has(Fact::InsertCountInValidate) {
+            assert!(is_bug(&r, "vma->vm_flags & VM_PFNMAP"), "{r:?}");
+        } else {
+            assert_eq!(r, Fail::Errno(Errno::EINVAL));
+        }
+    }
+}
+
+/// vm_normal_page() of the zero pfn in a VM_MIXEDMAP VMA without PTE_SPECIAL semantics: the
+/// zero page before 6.10, none after.
+#[test]
+fn normal_page_of_the_zero_pfn() {
+    use pfnguard_mm::pagetable::{PgProt, Pte};
+    let (before, after) = either_side(Fact::InsertZeropageSpecial);
+    for p in [before, after] {
+        let cfg = Config {
+            arch_has_pte_special: false,
+            ..Config::default()
+        };
+        let mut k = Kernel::new(p, cfg);
+        let m = drvpage(&mut k);
+        let a = setup_mixed(&mut k, m);
+        let v = k.mm(MM).vma_at(a).expect("vma").clone();
+        let z = k.frames.zero_pfn();
+        let r = pfnguard_mm::normal_page::vm_normal_page(
+            &mut k,
+            &v,
+            a,
+            Pte::new(z, PgProt::new(Pte::PRESENT | Pte::USER)),
+        );
+        let want = if p.has(Fact::InsertZeropageSpecial) {
+            None
+        } else {
+            Some(z)
+        };
+        assert_eq!(r, want, "{}", p.version());
+    }
+}
+
+/// vmf_insert_mixed() of a device pfn into a VM_PFNMAP VMA (vm_mixed_ok() fails): BUG before
+/// 6.10, SIGBUS after.
+#[test]
+fn vmf_insert_mixed_refused() {
+    let (before, after) = either_side(Fact::MixedOkSigbus);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let dev = k.frames.alloc_device(1);
+        let drv = Driver {
+            pre_flags: VmFlags::PFNMAP,
+            fault: FaultAction::InsertMixedDev(dev),
+            ..Driver::default()
+        };
+        let a = map_shared(&mut k, drv, 1).expect("mmap");
+        let r = pfnguard_mm::fault::user_access(&mut k, MM, a, false).unwrap_err();
+        if p.has(Fact::MixedOkSigbus) {
+            assert_eq!(r, Fail::Signal(pfnguard_mm::Signal::Bus));
+        } else {
+            assert!(is_bug(&r, "!vm_mixed_ok(vma, pfn)"), "{r:?}");
+        }
+    }
+}
+
+/// smaps of a VM_PFNMAP VMA holding a normal PTE (a `->fault` returning `vmf->page`): not walked
+/// before 6.2 (Rss 0), walked after (4 kB).
+#[test]
+fn smaps_of_a_pfnmap_vma_with_a_page() {
+    let (before, after) = either_side(Fact::WalkPageVmaNoTest);
+    for (p, kb) in [(before, 0), (after, 4)] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let drv = Driver {
+            pre_flags: VmFlags::PFNMAP,
+            fault: FaultAction::SetPage(vec![page]),
+            ..Driver::default()
+        };
+        let a = map_shared(&mut k, drv, 1).expect("mmap");
+        pfnguard_mm::fault::user_access(&mut k, MM, a, false).expect("fault");
+        let v = k.mm(MM).vma_at(a).expect("vma").clone();
+        assert_eq!(
+            pfnguard_mm::proc::smaps(&k, MM, &v).rss_kb,
+            kb,
+            "{}",
+            p.version()
+        );
+        assert_eq!(refc(&k, page), 2);
     }
 }

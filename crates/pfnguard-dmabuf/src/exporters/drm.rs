@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use pfnguard_mm::insert::PfnT;
 use pfnguard_mm::shmem::memfd_create;
 use pfnguard_mm::Fact;
 use pfnguard_mm::{
@@ -86,15 +87,20 @@ pub struct ShmemHelper {
     exp_name: &'static str,
     /// `shmem->map_wc` (vgem: write-combined).
     map_wc: bool,
+    /// The driver's own `gem_prime_mmap` mapped the object's shmem file until the kernel fact
+    /// that moved it onto the helper (vgem: [`Fact::VgemShmemHelper`]).
+    own_filp_mmap_until: Option<Fact>,
 }
 
 impl ShmemHelper {
-    /// vgem (`vgem_gem_create_object` sets `map_wc`).
+    /// vgem (`vgem_gem_create_object` sets `map_wc`); before [`Fact::VgemShmemHelper`]
+    /// drivers/gpu/drm/vgem/vgem_drv.c:vgem_prime_mmap maps the object's shmem file.
     pub fn vgem() -> ShmemHelper {
         ShmemHelper {
             id: "vgem",
             exp_name: "drm",
             map_wc: true,
+            own_filp_mmap_until: Some(Fact::VgemShmemHelper),
         }
     }
     /// virtio-gpu without blobs (`virtio_gpu_shmem_funcs`).
@@ -103,6 +109,7 @@ impl ShmemHelper {
             id: "virtio-gpu",
             exp_name: "virtio_gpu",
             map_wc: false,
+            own_filp_mmap_until: None,
         }
     }
     /// bochs once on the GEM shmem helper ([`Fact::BochsGemShmem`];
@@ -112,6 +119,7 @@ impl ShmemHelper {
             id: "bochs",
             exp_name: "drm",
             map_wc: false,
+            own_filp_mmap_until: None,
         }
     }
     /// cirrus (`DRM_GEM_SHMEM_DRIVER_OPS`).
@@ -120,6 +128,7 @@ impl ShmemHelper {
             id: "cirrus",
             exp_name: "drm",
             map_wc: false,
+            own_filp_mmap_until: None,
         }
     }
 }
@@ -132,9 +141,13 @@ struct ShmemObject {
 
 impl DmaBufOps for ShmemObject {
     /// `drm_gem_dmabuf_mmap()` → `drm_gem_prime_mmap()` → `drm_gem_shmem_object_mmap()` →
-    /// `drm_gem_shmem_mmap()`: a COW mapping → -EINVAL; `drm_gem_shmem_get_pages()`;
-    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`; protection from the flags,
-    /// write-combined when `map_wc`.
+    /// `drm_gem_shmem_mmap()`: a COW mapping → -EINVAL ([`Fact::DrmShmemRefusesCow`]; before it
+    /// a MAP_PRIVATE mapping is set up like a shared one, and its first fault in a VM_PFNMAP VMA
+    /// hits the BUG_ON of mm/memory.c:vmf_insert_pfn_prot); `drm_gem_shmem_get_pages()`; then, with
+    /// [`Fact::DrmShmemPfnmap`], `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)`, and before
+    /// it `vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND` (5.10.262
+    /// drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap: no VM_DONTDUMP); protection
+    /// from the flags, write-combined when `map_wc`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap";
         drm_gem_prime_mmap(
@@ -143,11 +156,20 @@ impl DmaBufOps for ShmemObject {
                 pages: self.pages.clone(),
             })),
         );
-        if vma.flags().is_cow_mapping() {
+        if vma.flags().is_cow_mapping() && vma.kernel().has(Fact::DrmShmemRefusesCow) {
             trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
-        vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        if vma.kernel().has(Fact::DrmShmemPfnmap) {
+            vma.set_flags(VmFlags::PFNMAP | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        } else {
+            trace!(
+                vma.kernel(),
+                F,
+                "vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND (faults vmf_insert_page)"
+            );
+            vma.set_flags(VmFlags::MIXEDMAP | VmFlags::DONTEXPAND);
+        }
         if self.map_wc {
             vma.set_writecombine();
         }
@@ -155,6 +177,42 @@ impl DmaBufOps for ShmemObject {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+}
+
+/// vgem's dma-buf mmap before [`Fact::VgemShmemHelper`]: 5.10.262
+/// drivers/gpu/drm/vgem/vgem_drv.c:vgem_prime_mmap, the driver's `gem_prime_mmap` called by
+/// `drm_gem_dmabuf_mmap()` without `drm_gem_prime_mmap()` (no fake offset).
+#[derive(Debug)]
+struct ShmemFilpObject {
+    filp: Arc<File>,
+    pages: u64,
+}
+
+impl DmaBufOps for ShmemFilpObject {
+    /// `vgem_prime_mmap()`: object smaller than the VMA → -EINVAL; `call_mmap(obj->filp, vma)`
+    /// (shmem_mmap: `shmem_vm_ops`, private mappings CoW as on any shmem file); `vm_file =
+    /// obj->filp`; `vm_flags |= VM_DONTEXPAND | VM_DONTDUMP`; write-combined protection. A plain
+    /// shmem VMA: normal page-cache PTEs.
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/vgem/vgem_drv.c:vgem_prime_mmap";
+        if self.pages < vma.vma().pages() {
+            trace!(vma.kernel(), F, "object smaller than the VMA -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
+        trace!(
+            vma.kernel(),
+            F,
+            "call_mmap(obj->filp) + vm_file = obj->filp; VM_DONTEXPAND|VM_DONTDUMP"
+        );
+        self.filp.fops.mmap(vma)?;
+        vma.set_file(self.filp.clone());
+        vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        vma.set_writecombine();
+        Ok(())
+    }
+    fn pages(&self) -> Vec<Pfn> {
+        Vec::new()
     }
 }
 
@@ -172,7 +230,9 @@ impl VmOperations for ShmemHelperVmOps {
         true
     }
     /// `drm_gem_shmem_fault()`: page offset from `address - vm_start` (ignores `vm_pgoff`),
-    /// beyond the object → SIGBUS, else `vmf_insert_pfn(page_to_pfn(pages[offset]))`.
+    /// beyond the object → SIGBUS, else `vmf_insert_pfn(page_to_pfn(pages[offset]))` with
+    /// [`Fact::DrmShmemPfnmap`], `vmf_insert_page(vma, address, pages[offset])` before it (a
+    /// normal, refcounted PTE to the shmem page).
     fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
         const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_fault";
         let start = cx.vma().map_or(cx.vmf.address, |v| v.start);
@@ -181,9 +241,17 @@ impl VmOperations for ShmemHelperVmOps {
             trace!(cx.kernel(), F, "offset {off} beyond the object -> SIGBUS");
             return Ok(VmFault::SIGBUS);
         };
-        trace!(cx.kernel(), F, "vmf_insert_pfn(pages[{off}] = pfn {p})");
         let a = cx.vmf.address;
-        cx.vmf_insert_pfn(a, p)
+        if cx.kernel().has(Fact::DrmShmemPfnmap) {
+            trace!(cx.kernel(), F, "vmf_insert_pfn(pages[{off}] = pfn {p})");
+            return cx.vmf_insert_pfn(a, p);
+        }
+        trace!(cx.kernel(), F, "vmf_insert_page(pages[{off}] = pfn {p})");
+        // drm_gem_shmem_mmap() set VM_MIXEDMAP; should it be gone, vm_insert_page() BUGs.
+        match cx.as_mixedmap() {
+            Some(mut m) => m.vmf_insert_page(a, p),
+            None => cx.vmf_insert_page_without_mixedmap(a, p),
+        }
     }
 }
 
@@ -196,19 +264,27 @@ impl Exporter for ShmemHelper {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         // DRM_IOCTL_MODE_CREATE_DUMB → drm_gem_shmem_dumb_create; the shmem helper drivers of
-        // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS.
+        // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS (5.10 vgem sets
+        // drm_gem_prime_handle_to_fd itself).
         prime_export_allowed(k, true)?;
-        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(
-            k,
-            cx.pages,
-            self.exp_name,
-            Arc::new(ShmemObject {
-                pages,
-                map_wc: self.map_wc,
-            }),
-            cx.policy,
-        ))
+        let ops: Arc<dyn DmaBufOps> = match self.own_filp_mmap_until {
+            Some(f) if !k.has(f) => {
+                // vgem_gem_dumb_create → drm_gem_object_init: a shmem file, no pages pinned.
+                let (filp, _inode) = memfd_create("drm mm object", cx.pages, false);
+                Arc::new(ShmemFilpObject {
+                    filp,
+                    pages: cx.pages,
+                })
+            }
+            _ => {
+                let (_f, pages) = shmem_object_pages(k, cx.pages)?;
+                Arc::new(ShmemObject {
+                    pages,
+                    map_wc: self.map_wc,
+                })
+            }
+        };
+        Ok(export_rdwr(k, cx.pages, self.exp_name, ops, cx.policy))
     }
 }
 
@@ -253,19 +329,34 @@ struct TtmBo {
 }
 
 impl DmaBufOps for TtmBo {
-    /// `drm_gem_prime_mmap()` → `drm_gem_ttm_mmap()` → `ttm_bo_mmap_obj()`: COW → -EINVAL;
-    /// `vm_ops = &ttm_bo_vm_ops`; `vm_flags_set(VM_PFNMAP|VM_IO|VM_DONTEXPAND|VM_DONTDUMP)`.
+    /// `drm_gem_prime_mmap()` → `drm_gem_ttm_mmap()` → `ttm_bo_mmap_obj()`. With
+    /// [`Fact::TtmPfnmap`]: COW → -EINVAL; `vm_ops = &ttm_bo_vm_ops`;
+    /// `vm_flags_set(VM_PFNMAP|VM_IO|VM_DONTEXPAND|VM_DONTDUMP)`. Before it (5.10.262
+    /// drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_vma_setup): no COW check, `vm_ops =
+    /// &ttm_bo_vm_ops`, `vma->vm_flags |= VM_MIXEDMAP` and `VM_IO|VM_DONTEXPAND|VM_DONTDUMP`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_obj";
         drm_gem_prime_mmap(vma, None);
-        if vma.flags().is_cow_mapping() {
+        let pfnmap = vma.kernel().has(Fact::TtmPfnmap);
+        if pfnmap && vma.flags().is_cow_mapping() {
             trace!(vma.kernel(), F, "is_cow_mapping (MAP_PRIVATE) -> -EINVAL");
             return Err(Errno::EINVAL.into());
         }
         vma.set_ops(Arc::new(TtmBoVmOps {
             pages: self.pages.clone(),
         }));
-        vma.set_flags(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        if pfnmap {
+            vma.set_flags(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        } else {
+            trace!(
+                vma.kernel(),
+                "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_vma_setup",
+                "VM_MIXEDMAP on all mappings; VM_IO|VM_DONTEXPAND|VM_DONTDUMP; no COW check"
+            );
+            vma.set_flags(
+                VmFlags::MIXEDMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP,
+            );
+        }
         Ok(())
     }
     fn pages(&self) -> Vec<Pfn> {
@@ -290,8 +381,11 @@ impl VmOperations for TtmBoVmOps {
         true
     }
     /// `ttm_bo_vm_fault_reserved()`: offset from the fault address and `vm_pgoff` minus the fake
-    /// offset; beyond the BO → SIGBUS; then up to 16 `vmf_insert_pfn_prot()`s; an error on the
-    /// first one returns VM_FAULT_NOPAGE, later ones end the prefault.
+    /// offset; beyond the BO → SIGBUS; then up to 16 `vmf_insert_pfn_prot()`s — on a
+    /// VM_MIXEDMAP VMA (before [`Fact::TtmPfnmap`]) `vmf_insert_mixed_prot(vma, address,
+    /// __pfn_to_pfn_t(pfn, PFN_DEV), prot)`, a special PTE too (5.10.262
+    /// drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved); an error on the first one
+    /// returns VM_FAULT_NOPAGE, later ones end the prefault.
     fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
         const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved";
         let Some(v) = cx.vma() else {
@@ -310,7 +404,10 @@ impl VmOperations for TtmBoVmOps {
         for i in 0..TTM_PREFAULT {
             let pfn = self.pages[off as usize];
             let prot = v.page_prot;
-            let r = cx.vmf_insert_pfn_prot(addr, pfn, prot)?;
+            let r = match cx.as_mixedmap() {
+                Some(mut m) => m.vmf_insert_mixed_prot(addr, PfnT::dev(pfn), prot)?,
+                None => cx.vmf_insert_pfn_prot(addr, pfn, prot)?,
+            };
             if r.intersects(VmFault::ERROR) {
                 if i == 0 {
                     return Ok(VmFault::NOPAGE);

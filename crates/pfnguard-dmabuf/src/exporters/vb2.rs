@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pfnguard_mm::insert::VmallocArea;
-use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew};
+use pfnguard_mm::{trace, Errno, Fact, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew};
 
 use super::{
     alloc_driver_pages, alloc_noncompound_block, export_rdwr, ExportCtx, Exported, Exporter,
@@ -154,15 +154,19 @@ struct Vb2SgBuf {
 
 impl DmaBufOps for Vb2SgBuf {
     /// `vb2_dma_sg_mmap()`: `vm_map_pages(vma, buf->pages, buf->num_pages)` (honours
-    /// `vm_pgoff`; VM_MIXEDMAP, normal PTEs), then VM_DONTEXPAND|VM_DONTDUMP.
+    /// `vm_pgoff`; VM_MIXEDMAP, normal PTEs), then VM_DONTEXPAND|VM_DONTDUMP with
+    /// [`Fact::Vb2DmaSgDontexpand`]; before it (5.10.262
+    /// drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap) no flags of its own,
+    /// so mremap may grow the VMA and a core dump includes it.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
-        trace!(
-            vma.kernel(),
-            "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap",
-            "vm_map_pages"
-        );
+        const F: &str = "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_mmap";
+        trace!(vma.kernel(), F, "vm_map_pages");
         vma.set_mixedmap().vm_map_pages(&self.pages)?;
-        vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        if vma.kernel().has(Fact::Vb2DmaSgDontexpand) {
+            vma.set_flags(VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
+        } else {
+            trace!(vma.kernel(), F, "no VM_DONTEXPAND|VM_DONTDUMP");
+        }
         vma.set_ops(Arc::new(Vb2CommonVmOps));
         Ok(())
     }
