@@ -18,6 +18,9 @@ pub struct DriverProfile {
     pub drm_generic_prime_export: bool,
     /// `DRM_GEM_VRAM_DRIVER` (bochs) sets `.prime_handle_to_fd`.
     pub vram_helper_prime_export: bool,
+    /// drm_prime.c `drm_gem_dmabuf_mmap` calls `drm_gem_prime_mmap` itself (6.6+); before, it
+    /// calls the driver's `.gem_prime_mmap` and a driver without one (qxl) gets -ENOSYS.
+    pub drm_generic_prime_mmap: bool,
     /// CONFIG_DMABUF_HEAPS in Debian's amd64 config.
     pub built_dmabuf_heaps: bool,
     /// CONFIG_UDMABUF in Debian's amd64 config.
@@ -31,6 +34,7 @@ pub static DRIVERS_6_1: DriverProfile = DriverProfile {
     udmabuf_inserts_pfn: false,
     drm_generic_prime_export: false,
     vram_helper_prime_export: false,
+    drm_generic_prime_mmap: false,
     built_dmabuf_heaps: false,
     built_udmabuf: false,
 };
@@ -42,6 +46,7 @@ pub static DRIVERS_6_12: DriverProfile = DriverProfile {
     udmabuf_inserts_pfn: true,
     drm_generic_prime_export: true,
     vram_helper_prime_export: false,
+    drm_generic_prime_mmap: true,
     built_dmabuf_heaps: true,
     built_udmabuf: true,
 };

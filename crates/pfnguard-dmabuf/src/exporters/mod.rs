@@ -69,6 +69,7 @@ pub fn by_id(id: ExporterId) -> Arc<dyn Exporter> {
         ExporterId::VirtioGpu => Arc::new(drm::ShmemHelper::virtio_gpu()),
         ExporterId::Cirrus => Arc::new(drm::ShmemHelper::cirrus()),
         ExporterId::Bochs => Arc::new(drm::Ttm::bochs()),
+        ExporterId::Qxl => Arc::new(drm::Ttm::qxl()),
         ExporterId::Amdgpu => Arc::new(drm::Ttm::amdgpu()),
         ExporterId::I915 => Arc::new(drm::I915),
         ExporterId::GemDma => Arc::new(drm::GemDma),
