@@ -176,7 +176,7 @@ fn observe(k: &mut Kernel, m: &Mapped, op: OpKey) -> Outcome {
     let o = match op {
         OpKey::Vmflags => Observation::VmFlags(
             v.flags
-                .mnemonics(k.profile)
+                .mnemonics(&k.facts)
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),

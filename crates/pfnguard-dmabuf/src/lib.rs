@@ -10,7 +10,6 @@ pub mod custom;
 pub mod exporters;
 pub mod policy;
 pub mod predict;
-pub mod profile;
 
 pub use exporters::{by_id, catalogue, Exporter};
 pub use policy::Policy;

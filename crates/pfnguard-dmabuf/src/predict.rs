@@ -1,13 +1,12 @@
 //! `predict`, `matrix` and `explain`: run every op of an exporter on the model of a kernel under
 //! a policy.
 
-use pfnguard_mm::{Kernel, KernelProfile};
+use pfnguard_mm::{Kernel, ResolvedKernel};
 use pfnguard_report::{run_row, ExporterReport, OpKey, Outcome};
 
 use crate::consumers::run_op;
 use crate::exporters::{ExportCtx, Exporter};
 use crate::policy::Policy;
-use crate::profile::drivers_for;
 
 /// Default buffer size in pages where userspace chooses it.
 pub const DEFAULT_PAGES: u64 = 4;
@@ -30,32 +29,40 @@ pub struct Cell {
     pub trace: Option<pfnguard_mm::trace::Trace>,
 }
 
-/// Run one op of one exporter on a fresh model of `profile` under `policy`.
+/// The [`Config`](pfnguard_mm::Config) a kernel model runs with: the policy's, and what the
+/// build says (CONFIG_SECRETMEM, CONFIG_DEBUG_VM, CONFIG_X86_PAT).
+pub fn mm_config(kernel: &ResolvedKernel, policy: Policy) -> pfnguard_mm::Config {
+    use pfnguard_mm::Kconfig;
+    let mut c = policy.mm_config();
+    c.secretmem = kernel.config.has(Kconfig::Secretmem);
+    c.debug_vm |= kernel.config.has(Kconfig::DebugVm);
+    c.x86_pat = kernel.config.has(Kconfig::X86Pat);
+    c
+}
+
+/// Run one op of one exporter on a fresh model of `kernel` under `policy`. An exporter the
+/// kernel's build lacks is unavailable: its export names the missing option.
 pub fn run_cell(
-    profile: &'static KernelProfile,
+    kernel: &ResolvedKernel,
     exp: &dyn Exporter,
     policy: Policy,
     op: OpKey,
     pages: u64,
     trace: bool,
 ) -> Cell {
-    let mut k = Kernel::new(profile, policy.mm_config());
-    if trace {
-        k.trace.enable();
-    }
-    let Some(drivers) = drivers_for(profile.name) else {
+    if let Some(o) = exp.not_built(&kernel.config) {
         return Cell {
-            value: Outcome::unavailable(format!("no driver profile for {}", profile.name)),
+            value: Outcome::unavailable(format!("{o} is not set ({})", kernel.config.source)),
             events: Vec::new(),
             gup_struct_pages: 0,
             trace: None,
         };
-    };
-    let cx = ExportCtx {
-        drivers,
-        policy,
-        pages,
-    };
+    }
+    let mut k = Kernel::new(kernel.facts, mm_config(kernel, policy));
+    if trace {
+        k.trace.enable();
+    }
+    let cx = ExportCtx { policy, pages };
     let value = run_op(&mut k, exp, &cx, op);
     let events = k.warnings();
     Cell {
@@ -66,9 +73,9 @@ pub fn run_cell(
     }
 }
 
-/// `pfnguard predict`: every op of `exp` on `profile` under `policy`.
+/// `pfnguard predict`: every op of `exp` on `kernel` under `policy`.
 pub fn predict(
-    profile: &'static KernelProfile,
+    kernel: &ResolvedKernel,
     exp: &dyn Exporter,
     policy: Policy,
     pages: u64,
@@ -79,7 +86,7 @@ pub fn predict(
     let mut gup_struct_pages = Vec::new();
     let mut warned = Vec::new();
     let ops = run_row(|op| {
-        let c = run_cell(profile, exp, policy, op, pages, false);
+        let c = run_cell(kernel, exp, policy, op, pages, false);
         if c.gup_struct_pages > 0 {
             gup_struct_pages.push(op);
         }
@@ -106,13 +113,13 @@ pub fn predict(
         .collect();
     let mut detail = serde_json::Map::new();
     detail.insert("summary".into(), exp.summary().into());
-    if let Some(d) = drivers_for(profile.name) {
-        if let Some(why) = exp.not_built(d) {
-            detail.insert("debian_amd64".into(), format!("not built: {why}").into());
-        }
+    detail.insert("kernel_version".into(), kernel.version.to_string().into());
+    detail.insert("config".into(), kernel.config.source.to_string().into());
+    if let Some(o) = exp.not_built(&kernel.config) {
+        detail.insert("not_built".into(), format!("{o} is not set").into());
     }
     ExporterReport {
-        kernel: Some(profile.name.to_owned()),
+        kernel: Some(kernel.name.clone()),
         exporter: exp.id().to_owned(),
         policy: Some(policy.name().to_owned()),
         ops,

@@ -8,20 +8,18 @@ use pfnguard_dmabuf::core::{
     sync, unmap_attachment, DmaBuf, SgDebug, SgPage,
 };
 use pfnguard_dmabuf::exporters::ExportCtx;
-use pfnguard_dmabuf::profile::DRIVERS_6_12;
 use pfnguard_dmabuf::Policy;
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::proc::maps_line;
 use pfnguard_mm::vma::AddressSpace;
 use pfnguard_mm::{
     Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags,
-    VmaNew, LINUX_6_12, PAGE_SIZE,
+    VmaNew, PAGE_SIZE,
 };
 
 fn system_heap_buf(k: &mut Kernel) -> (Arc<File>, Arc<DmaBuf>) {
     let e = pfnguard_dmabuf::by_id("system-heap".parse().expect("catalogue id"));
     let cx = ExportCtx {
-        drivers: &DRIVERS_6_12,
         policy: Policy::Off,
         pages: 4,
     };
@@ -64,7 +62,7 @@ fn importer_file(file: Arc<File>, buf: Arc<DmaBuf>, pgoff: u64) -> Arc<File> {
 
 #[test]
 fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (file, buf) = system_heap_buf(&mut k);
     let imp = importer_file(file, buf, 1);
     let a = do_mmap(
@@ -84,7 +82,7 @@ fn importer_forwarded_mmap_becomes_the_dma_buf_file() {
 
 #[test]
 fn importer_forwarded_mmap_checks_bounds_and_overflow() {
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (file, buf) = system_heap_buf(&mut k);
     let beyond = importer_file(file.clone(), buf.clone(), 3);
     let r = do_mmap(
@@ -106,7 +104,7 @@ fn importer_forwarded_mmap_checks_bounds_and_overflow() {
 
 #[test]
 fn own_mmap_checks_vm_pgoff_against_the_size() {
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (file, _buf) = system_heap_buf(&mut k);
     let mut args = MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED);
     args.pgoff = 3;
@@ -129,7 +127,7 @@ fn sync_ioctl_validates_flags() {
 
 #[test]
 fn set_name_renames_the_mapping_and_fdinfo() {
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (file, buf) = system_heap_buf(&mut k);
     let a = do_mmap(
         &mut k,
@@ -166,7 +164,7 @@ fn set_name_renames_the_mapping_and_fdinfo() {
 
 #[test]
 fn dmabuf_debug_hides_the_pages_from_importers() {
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (_file, buf) = system_heap_buf(&mut k);
     let pages = buf.ops.pages();
     let plain = map_attachment(&pages, SgDebug::Off);
@@ -196,8 +194,8 @@ fn dmabuf_debug_hides_the_pages_from_importers() {
 /// built side by side each start at 1 and count only their own buffers.
 #[test]
 fn inode_numbers_are_per_kernel() {
-    let mut a = Kernel::new(&LINUX_6_12, Config::default());
-    let mut b = Kernel::new(&LINUX_6_12, Config::default());
+    let mut a = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
+    let mut b = Kernel::new(pfnguard_mm::KernelFacts::of("6.12.117"), Config::default());
     let (_, a1) = system_heap_buf(&mut a);
     let (_, a2) = system_heap_buf(&mut a);
     let (_, b1) = system_heap_buf(&mut b);

@@ -5,16 +5,25 @@
 use std::collections::BTreeMap;
 
 use pfnguard_dmabuf::exporters::ExportCtx;
-use pfnguard_dmabuf::profile::drivers_for;
 use pfnguard_dmabuf::{by_id, catalogue, predict, Policy, DEFAULT_PAGES};
 use pfnguard_mm::fault::touch_range;
 use pfnguard_mm::kvm::{hva_to_pfn, KvmPfn};
 use pfnguard_mm::mmap::do_mmap;
-use pfnguard_mm::{profile_for, Kernel, KernelProfile, MapFlags, MmapArgs, Prot, PAGE_SIZE};
+use pfnguard_mm::{Kernel, KernelFacts, MapFlags, MmapArgs, Prot, PAGE_SIZE};
 use pfnguard_report::OpKey;
 
-fn kernel(name: &str) -> &'static KernelProfile {
-    profile_for(name).expect("modeled kernel")
+fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
+    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
+    let v = match name {
+        "6.1" => "6.1.192",
+        "6.12" => "6.12.117",
+        v => v,
+    };
+    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
+}
+
+fn kernel(name: &str) -> KernelFacts {
+    resolved(name).facts
 }
 
 /// The ops of one exporter on one kernel under `off`.
@@ -22,7 +31,7 @@ fn row(k: &str, id: &str) -> BTreeMap<OpKey, String> {
     let id = id
         .parse()
         .unwrap_or_else(|e| panic!("catalogue exporter {id}: {e}"));
-    predict(kernel(k), by_id(id).as_ref(), Policy::Off, DEFAULT_PAGES)
+    predict(&resolved(k), by_id(id).as_ref(), Policy::Off, DEFAULT_PAGES)
         .ops
         .into_iter()
         .map(|(op, v)| (op, v.to_string()))
@@ -446,31 +455,46 @@ fn private_mappings_follow_each_exporter() {
 
 #[test]
 fn not_built_exporters_say_why() {
-    let d = |id: &str, k: &str| {
-        predict(
-            kernel(k),
+    // Debian's builds: bookworm has no dma-buf heaps or udmabuf, trixie has the system heap and
+    // udmabuf but not the CMA heap; no amd64 build has the ARM DRM drivers.
+    let d = |id: &str, release: &str| {
+        let k = pfnguard_mm::resolve_kernel(release).expect("release");
+        let r = predict(
+            &k,
             by_id(id.parse().expect("catalogue id")).as_ref(),
             Policy::Off,
             DEFAULT_PAGES,
-        )
-        .detail
-        .get("debian_amd64")
-        .and_then(|v| v.as_str().map(str::to_owned))
+        );
+        let export = r.ops[&OpKey::Export].to_string();
+        let why = r
+            .detail
+            .get("not_built")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        (why, export.starts_with("unavailable"))
     };
+    let bookworm = "6.1.0-57-amd64";
+    let trixie = "6.12.117+deb13-amd64";
     assert_eq!(
-        d("system-heap", "6.1").as_deref(),
-        Some("not built: CONFIG_DMABUF_HEAPS is not set")
+        d("system-heap", bookworm),
+        (Some("CONFIG_DMABUF_HEAPS is not set".into()), true)
     );
-    assert_eq!(d("system-heap", "6.12"), None);
+    assert_eq!(d("system-heap", trixie), (None, false));
     assert_eq!(
-        d("udmabuf-shmem", "6.1").as_deref(),
-        Some("not built: CONFIG_UDMABUF is not set")
+        d("udmabuf-shmem", bookworm),
+        (Some("CONFIG_UDMABUF is not set".into()), true)
+    );
+    assert_eq!(d("udmabuf-shmem", trixie), (None, false));
+    assert_eq!(
+        d("cma-heap", trixie),
+        (Some("CONFIG_DMABUF_HEAPS_CMA is not set".into()), true)
     );
     assert_eq!(
-        d("rockchip", "6.12").as_deref(),
-        Some("not built: CONFIG_DRM_ROCKCHIP is ARM-only")
+        d("tegra", trixie),
+        (Some("CONFIG_DRM_TEGRA is not set".into()), true)
     );
-    assert_eq!(d("vgem", "6.1"), None);
+    // A bare version names no build: every modeled exporter is there.
+    assert_eq!(d("tegra", "6.12.117"), (None, false));
+    assert_eq!(d("vgem", "5.10.0-46-amd64"), (None, false));
 }
 
 /// KVM on a page other than 0: `hva_to_pfn_remapped` → `kvm_try_get_pfn` →
@@ -481,7 +505,6 @@ fn kvm_write(k: &str, id: &str, page: u64) -> &'static str {
     let exp = by_id(id.parse().expect("catalogue id"));
     let mut kern = Kernel::new(profile, Policy::Off.mm_config());
     let cx = ExportCtx {
-        drivers: drivers_for(profile.name).expect("drivers"),
         policy: Policy::Off,
         pages: DEFAULT_PAGES,
     };

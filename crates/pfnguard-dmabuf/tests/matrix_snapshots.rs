@@ -8,15 +8,24 @@
 use std::fmt::Write as _;
 
 use pfnguard_dmabuf::{catalogue, predict, Policy, DEFAULT_PAGES};
-use pfnguard_mm::profile_for;
 use pfnguard_report::OpKey;
 
+fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
+    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
+    let v = match name {
+        "6.1" => "6.1.192",
+        "6.12" => "6.12.117",
+        v => v,
+    };
+    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
+}
+
 fn matrix(kernel: &str, policy: Policy) -> String {
-    let profile = profile_for(kernel).expect("modeled kernel");
+    let profile = resolved(kernel);
     let mut s = format!(
         "Linux {} ({}), policy {}\n\n",
-        profile.name,
-        profile.release,
+        kernel,
+        profile.version,
         policy.name()
     );
     let _ = writeln!(
@@ -27,7 +36,7 @@ fn matrix(kernel: &str, policy: Policy) -> String {
     let _ = writeln!(s, "|{}", "---|".repeat(OpKey::ALL.len() + 1));
     let mut warnings = Vec::new();
     for e in catalogue() {
-        let r = predict(profile, e.as_ref(), policy, DEFAULT_PAGES);
+        let r = predict(&profile, e.as_ref(), policy, DEFAULT_PAGES);
         let cells: Vec<String> = OpKey::ALL.iter().map(|op| r.ops[op].to_string()).collect();
         let _ = writeln!(s, "| {} | {} |", r.exporter, cells.join(" | "));
         for w in &r.warnings {

@@ -17,9 +17,8 @@ use std::sync::Arc;
 use pfnguard_dmabuf::custom::{self, CustomExporter};
 use pfnguard_dmabuf::exporters::{ExportCtx, Exporter};
 use pfnguard_dmabuf::predict::Cell;
-use pfnguard_dmabuf::profile::drivers_for;
 use pfnguard_dmabuf::{by_id, catalogue, run_cell, Policy, DEFAULT_PAGES};
-use pfnguard_mm::{profile_for, Kernel, KernelProfile};
+use pfnguard_mm::{Kernel, KernelFacts};
 use pfnguard_report::OpKey;
 
 const KERNELS: [&str; 2] = ["6.1", "6.12"];
@@ -61,8 +60,18 @@ at = "fault"
 memory = "shmem"
 "#;
 
-fn kernel(name: &str) -> &'static KernelProfile {
-    profile_for(name).expect("modeled kernel")
+fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
+    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
+    let v = match name {
+        "6.1" => "6.1.192",
+        "6.12" => "6.12.117",
+        v => v,
+    };
+    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
+}
+
+fn kernel(name: &str) -> KernelFacts {
+    resolved(name).facts
 }
 
 fn inline(name: &str, text: &str) -> Arc<dyn Exporter> {
@@ -110,7 +119,7 @@ fn pages(e: &dyn Exporter) -> u64 {
 }
 
 fn cell(k: &str, e: &dyn Exporter, p: Policy, op: OpKey, trace: bool) -> Cell {
-    run_cell(kernel(k), e, p, op, pages(e), trace)
+    run_cell(&resolved(k), e, p, op, pages(e), trace)
 }
 
 fn value(k: &str, e: &dyn Exporter, p: Policy, op: OpKey) -> String {
@@ -122,7 +131,6 @@ fn is_dma_buf(k: &str, e: &dyn Exporter) -> bool {
     let profile = kernel(k);
     let mut kern = Kernel::new(profile, Policy::Off.mm_config());
     let cx = ExportCtx {
-        drivers: drivers_for(profile.name).expect("drivers"),
         policy: Policy::Off,
         pages: pages(e),
     };

@@ -11,7 +11,7 @@ use pfnguard_mm::frames::AllocSpec;
 use pfnguard_mm::gup::{get_user_pages, get_user_pages_fast, Foll};
 use pfnguard_mm::vma::AddressSpace;
 use pfnguard_mm::{
-    Config, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags, VmaNew, PROFILES,
+    Config, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Prot, VmFlags, VmaNew,
 };
 
 /// A driver whose `->mmap` marks the VMA VM_PFNMAP|VM_MIXEDMAP and inserts one page of a
@@ -36,7 +36,7 @@ impl FileOperations for CompoundPageDriver {
 }
 
 fn main() {
-    for profile in PROFILES {
+    for profile in pfnguard_mm::facts::every_line() {
         let mut k = Kernel::new(profile, Config::default());
         k.trace.enable();
         let file = Arc::new(pfnguard_mm::File {
@@ -60,13 +60,13 @@ fn main() {
         ) {
             Ok(a) => a,
             Err(e) => {
-                println!("linux {}: mmap failed: {e}", profile.name);
+                println!("linux {}: mmap failed: {e}", profile.version());
                 continue;
             }
         };
         let flags = k.mm(mm).vma_at(addr).map(|v| v.flags).unwrap_or_default();
         let pte = k.mm(mm).pt.get(addr);
-        println!("== Linux {} ==", profile.release);
+        println!("== Linux {} ==", profile.version());
         println!(
             "VMA flags: {}   PTE special: {}",
             flags.names(),

@@ -1,5 +1,6 @@
 //! Direct I/O on a block device: how `O_DIRECT` takes the user buffer (block/bio.c).
 
+use crate::facts::Fact;
 use crate::gup::{get_user_pages_fast, pin_user_pages_fast, Foll};
 use crate::kernel::{Kernel, MmId};
 use crate::outcome::KResult;
@@ -33,7 +34,7 @@ pub fn bio_iov_iter_get_pages(
     } else {
         Foll::empty()
     };
-    let pinned = k.profile.odirect_uses_pin;
+    let pinned = k.has(Fact::OdirectPin);
     trace!(
         k,
         "block/bio.c:bio_iov_iter_get_pages",

@@ -3,6 +3,7 @@
 //! access that triggers it (arch/x86/mm/fault.c `do_user_addr_fault()`).
 
 use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::frames::AllocSpec;
 use crate::insert::{self, PfnT, StructPagePath};
 use crate::kernel::{Kernel, MmId, MmapLock, RssCounter};
@@ -438,7 +439,7 @@ fn do_wp_page(
 ) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:do_wp_page";
     let page = vm_normal_page(k, v, addr, pte);
-    let shared = if k.profile.wp_shared_needs_vm_write {
+    let shared = if !k.has(Fact::WpSharedMayshare) {
         v.flags.contains(VmFlags::WRITE | VmFlags::SHARED)
     } else {
         v.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE)

@@ -4,12 +4,12 @@
 //! PROT_NONE, missing USER/RW, the folio checks) keeps it from returning a `struct page`.
 
 use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::fault::{handle_mm_fault, vm_fault_to_errno};
 use crate::frames::{FolioFlags, FolioId, Mapping, GUP_PIN_COUNTING_BIAS};
 use crate::kernel::{Kernel, MmId, MmapLock};
 use crate::normal_page::vm_normal_page;
 use crate::outcome::{Event, Fail, KResult, VmFault};
-use crate::profile::GupFastFolioCheck;
 use crate::trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX};
 use crate::vma::{FaultFlags, VmFlags, Vma, VmaId};
@@ -125,7 +125,7 @@ pub fn check_vma_flags(k: &mut Kernel, vma: &Vma, gup: Foll) -> Result<(), Errno
             return Err((Errno::EFAULT, "secretmem"));
         }
         if write {
-            if k.profile.gup_writable_file_mapping_check
+            if k.has(Fact::GupWritableFileMapping)
                 && !vma.is_anonymous()
                 && gup.contains(Foll::PIN | Foll::LONGTERM)
                 && vma.needs_dirty_tracking()
@@ -227,7 +227,7 @@ fn follow_page_pte(k: &mut Kernel, mmid: MmId, vma: &Vma, addr: VirtAddr, gup: F
             return Follow::NoPage;
         }
     }
-    let devmap = pte.devmap(k.profile.pte_devmap_bit);
+    let devmap = pte.devmap(crate::pagetable::devmap_bit(k));
     let page = match page {
         Some(p) => p,
         None if devmap && gup.intersects(Foll::GET | Foll::PIN) => {
@@ -565,9 +565,9 @@ fn longterm_locked(
 /// `page_is_secretmem()`.
 pub fn gup_fast_folio_allowed(k: &Kernel, fid: FolioId, gup: Foll) -> bool {
     let f = k.frames.folio(fid);
-    match k.profile.gup_fast_folio_check {
-        GupFastFolioCheck::PageIsSecretmem => f.mapping != Mapping::Secretmem,
-        GupFastFolioCheck::FolioAllowed => {
+    match k.has(Fact::GupFastFolioAllowed) {
+        false => f.mapping != Mapping::Secretmem,
+        true => {
             let reject_file = gup.contains(Foll::PIN | Foll::LONGTERM | Foll::WRITE);
             let check_secretmem = k.config.secretmem && !f.is_large();
             if !reject_file && !check_secretmem {
@@ -663,8 +663,8 @@ pub fn gup_fast(
     if gup.contains(Foll::PIN) && m.write_protect_seq & 1 == 1 {
         return (0, FastStop::ForkInProgress);
     }
-    let devmap_bit = k.profile.pte_devmap_bit;
-    let protnone_bails = k.profile.gup_fast_protnone_always_bails;
+    let devmap_bit = crate::pagetable::devmap_bit(k);
+    let protnone_bails = k.has(Fact::GupFastProtnoneBails);
     let write = gup.contains(Foll::WRITE);
     let end = start.0 + nr * PAGE_SIZE;
     let mut addr = start.0;
@@ -780,7 +780,7 @@ pub fn gup_fast_fallback(
     let start = start.page_down();
     let len = nr << PAGE_SHIFT;
     let Some(end) = start.0.checked_add(len) else {
-        return if k.profile.gup_fast_overflow_returns_zero {
+        return if !k.has(Fact::GupFastOverflowChecked) {
             Ok(0)
         } else {
             Err(Errno::EOVERFLOW.into())
@@ -879,7 +879,7 @@ fn gup_entry(
     let gup = gup | e.adds;
     if !valid_gup_args(gup, true) {
         let pin_slow = gup.contains(Foll::PIN) && !e.fast;
-        return if pin_slow && !k.profile.pin_invalid_args_einval {
+        return if pin_slow && k.has(Fact::GupValidArgs) {
             Ok(0)
         } else {
             Err(Errno::EINVAL.into())
@@ -1032,7 +1032,7 @@ pub fn populate_vma_page_range(
     if private_writable {
         gup |= Foll::WRITE;
     }
-    if k.profile.populate_refuses_inaccessible {
+    if k.has(Fact::PopulateRefusesInaccessible) {
         if !accessible {
             return Err(Errno::EFAULT.into());
         }

@@ -4,14 +4,14 @@
 //!
 //! Each function states the kernel function it mirrors; the assertions (`BUG_ON`), errnos and
 //! effects (refcount, mapcount, RSS counter, NR_FILE_MAPPED, PTE bits, VMA flags) follow the
-//! source of the profile in force.
+//! source of the facts in force.
 
 use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::frames::FolioFlags;
 use crate::kernel::{Kernel, MmapLock};
 use crate::outcome::{Fail, KResult, VmFault};
 use crate::pagetable::{PgProt, Pte};
-use crate::profile::MixedNotOk;
 use crate::trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::vma::{VmFlags, VmaId};
@@ -105,11 +105,11 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
             holder: "a driver inserted it into a user page table".into(),
         });
     }
-    if !k.profile.insert_page_count_check_in_caller && f.refcount == 0 {
+    if k.has(Fact::InsertCountInValidate) && f.refcount == 0 {
         trace!(k, F, "folio_ref_count == 0 -> -EINVAL");
         return Err(Errno::EINVAL.into());
     }
-    if k.profile.insert_zero_page_special && f.flags.contains(FolioFlags::ZERO) {
+    if k.has(Fact::InsertZeropageSpecial) && f.flags.contains(FolioFlags::ZERO) {
         return if vm_mixed_zeropage_allowed(k, vma)? {
             trace!(k, F, "zero page allowed here (vm_mixed_zeropage_allowed)");
             Ok(())
@@ -119,9 +119,7 @@ pub fn validate_page_before_insert(k: &mut Kernel, vma: VmaId, pfn: Pfn) -> KRes
         };
     }
     let typed = f.flags.contains(FolioFlags::HAS_TYPE)
-        || (k.profile.hugetlb_is_page_type
-            && f.flags.contains(FolioFlags::HUGETLB)
-            && f.head == pfn);
+        || (k.has(Fact::HugetlbPageType) && f.flags.contains(FolioFlags::HUGETLB) && f.head == pfn);
     if f.is_anon() || f.flags.contains(FolioFlags::SLAB) || typed {
         trace!(k, F, "anon/slab/typed page -> -EINVAL");
         return Err(Errno::EINVAL.into());
@@ -150,7 +148,7 @@ fn insert_page_into_pte(
     };
     let zero = k.frames.folio(fid).flags.contains(FolioFlags::ZERO);
     let mut pte = Pte::new(pfn, prot);
-    if zero && k.profile.insert_zero_page_special {
+    if zero && k.has(Fact::InsertZeropageSpecial) {
         pte = pte.mkspecial();
         trace!(
             k,
@@ -244,7 +242,7 @@ pub fn vm_insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> K
             trace!(k, F, "addr outside the VMA -> -EFAULT");
             return Err(Errno::EFAULT.into());
         }
-        if k.profile.insert_page_count_check_in_caller {
+        if !k.has(Fact::InsertCountInValidate) {
             let zero_count = k
                 .frames
                 .folio_of(pfn)
@@ -295,7 +293,7 @@ pub fn vm_insert_pages(
     for (i, &p) in pages.iter().enumerate() {
         let a = addr.add_pages(i as u64);
         // insert_page_in_batch_locked(): (6.1) page_count check, validate, install.
-        let zero_count = k.profile.insert_page_count_check_in_caller
+        let zero_count = !k.has(Fact::InsertCountInValidate)
             && k.frames
                 .folio_of(p)
                 .is_some_and(|f| k.frames.folio(f).refcount == 0);
@@ -463,7 +461,7 @@ pub fn insert_pfn(
         );
         return Ok(VmFault::NOPAGE);
     }
-    let devmap_bit = k.profile.pte_devmap_bit;
+    let devmap_bit = crate::pagetable::devmap_bit(k);
     let mut e = Pte::new(pfn.pfn, prot);
     e = if pfn.devmap() {
         e.mkdevmap(devmap_bit)
@@ -547,7 +545,9 @@ pub fn vmf_insert_pfn(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> K
 /// the zero-page rule.
 pub fn vm_mixed_ok(k: &mut Kernel, vma: VmaId, pfn: PfnT, mkwrite: bool) -> KResult<bool> {
     let zero = k.frames.is_zero_pfn(pfn.pfn);
-    if k.profile.mixed_ok_zero_page_rule && zero && (mkwrite || !vm_mixed_zeropage_allowed(k, vma)?)
+    if k.has(Fact::InsertZeropageSpecial)
+        && zero
+        && (mkwrite || !vm_mixed_zeropage_allowed(k, vma)?)
     {
         return Ok(false);
     }
@@ -569,9 +569,9 @@ pub fn vm_insert_mixed(
     const F: &str = "mm/memory.c:__vm_insert_mixed";
     trace!(k, F, "addr {addr}, pfn {}", pfn.pfn);
     if !vm_mixed_ok(k, vma, pfn, mkwrite)? {
-        return match k.profile.mixed_not_ok {
-            MixedNotOk::Bug => Err(k.bug("!vm_mixed_ok(vma, pfn)", F)),
-            MixedNotOk::Sigbus => {
+        return match k.has(Fact::MixedOkSigbus) {
+            false => Err(k.bug("!vm_mixed_ok(vma, pfn)", F)),
+            true => {
                 trace!(k, F, "!vm_mixed_ok -> VM_FAULT_SIGBUS");
                 Ok(VmFault::SIGBUS)
             }

@@ -1,6 +1,7 @@
 //! io_uring fixed buffers: `IORING_REGISTER_BUFFERS` pins the user pages for as long as they
 //! stay registered (io_uring/rsrc.c).
 
+use crate::facts::Fact;
 use crate::gup::{pin_user_pages, pin_user_pages_fast, Foll};
 use crate::kernel::{HeldPages, Kernel, MmId};
 use crate::outcome::KResult;
@@ -26,7 +27,7 @@ pub fn io_sqe_buffer_register(
     let mut pages = Vec::new();
     let gup = Foll::WRITE | Foll::LONGTERM;
     k.trace.enter();
-    let r = if k.profile.io_uring_pin_fast {
+    let r = if k.has(Fact::IoUringPinFast) {
         trace!(
             k,
             "io_uring/memmap.c:io_pin_pages",
@@ -54,7 +55,7 @@ pub fn io_sqe_buffer_register(
             return Err(e);
         }
     }
-    if k.profile.io_uring_rejects_non_shmem_files {
+    if !k.has(Fact::IoUringNoFileCheck) {
         let end = addr.0 + nr * PAGE_SIZE;
         let bad = k
             .mm(mm)

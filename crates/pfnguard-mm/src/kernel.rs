@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::errno::Errno;
+use crate::facts::{Fact, KernelFacts};
 use crate::frames::{FolioId, Frames, GUP_PIN_COUNTING_BIAS};
 use crate::outcome::{Bug, Event, Fail, KResult};
 use crate::pagetable::PageTable;
-use crate::profile::{Config, KernelProfile};
 use crate::trace::Trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::vma::{Vma, VmaId};
@@ -126,11 +126,12 @@ pub struct HeldPages {
     pub pages: Vec<Pfn>,
 }
 
-/// The modeled kernel: one profile, one physical memory, any number of address spaces.
+/// The modeled kernel: the facts of one version, one physical memory, any number of address
+/// spaces.
 #[derive(Debug, Clone)]
 pub struct Kernel {
-    /// The kernel whose behaviour is modeled.
-    pub profile: &'static KernelProfile,
+    /// The facts in force: what this kernel version does where versions differ.
+    pub facts: KernelFacts,
     /// Build options.
     pub config: Config,
     /// Physical memory.
@@ -162,9 +163,9 @@ pub struct Kernel {
 
 impl Kernel {
     /// A booted kernel with one empty process (`MmId(0)`).
-    pub fn new(profile: &'static KernelProfile, config: Config) -> Kernel {
+    pub fn new(facts: KernelFacts, config: Config) -> Kernel {
         Kernel {
-            profile,
+            facts,
             config,
             frames: Frames::new(),
             mms: vec![Mm::default()],
@@ -182,6 +183,12 @@ impl Kernel {
 
     /// The first process.
     pub const INIT_MM: MmId = MmId(0);
+
+    /// Whether `fact` is in force in this kernel.
+    #[inline]
+    pub fn has(&self, fact: Fact) -> bool {
+        self.facts.has(fact)
+    }
 
     /// `atomic64_inc_return(&var)` (include/linux/atomic/atomic-instrumented.h) on one of this
     /// kernel's `static atomic64_t` counters, named `file:variable`; every counter starts at 0.
@@ -377,5 +384,41 @@ impl Kernel {
     pub fn footprint_bytes(&self) -> usize {
         let pt: usize = self.mms.iter().map(|m| m.pt.footprint_bytes()).sum();
         pt + self.frames.len() * (std::mem::size_of::<crate::frames::Folio>() + 4)
+    }
+}
+
+/// Build-time options of the modeled kernel that are not version differences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Config {
+    /// CONFIG_DEBUG_VM: turns on the `VM_WARN_ON*` / `VM_BUG_ON*` checks.
+    pub debug_vm: bool,
+    /// CONFIG_ARCH_HAS_PTE_SPECIAL (x86: y). Off selects the generic `vm_normal_page()` rules
+    /// and the refcounted `vmf_insert_mixed()` path.
+    pub arch_has_pte_special: bool,
+    /// CONFIG_SECRETMEM (Debian: y).
+    pub secretmem: bool,
+    /// CONFIG_X86_PAT (Debian: y): whole-VMA `remap_pfn_range()` sets VM_PAT.
+    pub x86_pat: bool,
+    /// The task has CAP_SYS_ADMIN (pagemap shows pfns; L1TF `pfn_modify_allowed()`).
+    pub cap_sys_admin: bool,
+    /// The task has CAP_IPC_LOCK (RLIMIT_MEMLOCK does not apply to mlock and MAP_LOCKED).
+    pub cap_ipc_lock: bool,
+    /// The VM debug check Jason Gunthorpe proposed (in no tree): every path that installs a
+    /// `struct page` PTE refuses a VM_PFNMAP or VM_IO VMA with WARN_ON_ONCE and -EINVAL
+    /// (VM_FAULT_SIGBUS on fault paths).
+    pub pfnmap_insert_check: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            debug_vm: false,
+            arch_has_pte_special: true,
+            secretmem: true,
+            x86_pat: true,
+            cap_sys_admin: true,
+            cap_ipc_lock: true,
+            pfnmap_insert_check: false,
+        }
     }
 }

@@ -2,12 +2,12 @@
 //! `hva_to_pfn_remapped()`, `kvm_try_get_pfn()`.
 
 use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::fault::handle_mm_fault;
 use crate::frames::FolioFlags;
 use crate::gup::{get_user_page_fast_only, gup_longterm_locked, Foll};
 use crate::kernel::{Kernel, MmId, MmapLock};
 use crate::outcome::{Fail, KResult, VmFault};
-use crate::profile::KvmRemapped;
 use crate::trace;
 use crate::types::{Pfn, VirtAddr};
 use crate::vma::{FaultFlags, VmFlags};
@@ -121,7 +121,7 @@ fn hva_to_pfn_slow(
             writable: write_fault,
         })),
         // hva_to_pfn(): `if (npages == -EINTR) return KVM_PFN_ERR_SIGPENDING;` (6.12).
-        Err(Fail::Errno(Errno::EINTR)) if k.profile.kvm_eintr_sigpending => {
+        Err(Fail::Errno(Errno::EINTR)) if k.has(Fact::KvmSigpending) => {
             Ok(Some(KvmPfn::ErrSigpending))
         }
         Err(Fail::Bug(b)) => Err(Fail::Bug(b)),
@@ -172,9 +172,10 @@ fn hva_to_pfn_remapped(
 ) -> KResult<KvmPfn> {
     const R: &str = "virt/kvm/kvm_main.c:hva_to_pfn_remapped";
     let mm = vma.mm;
-    let lookup = match k.profile.kvm_remapped {
-        KvmRemapped::FollowPte => "follow_pte",
-        KvmRemapped::FollowPfnmapStart => "follow_pfnmap_start",
+    let lookup = if k.has(Fact::KvmFollowPfnmap) {
+        "follow_pfnmap_start"
+    } else {
+        "follow_pte"
     };
     for attempt in 0..2 {
         let pte = k.mm(mm).pt.get(addr);

@@ -7,8 +7,10 @@
 //! remap_pfn_range, ...), [`normal_page`] (vm_normal_page), [`fault`] (handle_mm_fault,
 //! finish_fault), [`gup`] (slow and fast GUP, pins), [`zap`], [`fork`], [`madvise`] (and mlock),
 //! [`mremap`] (and mprotect), [`access`] (/proc/PID/mem, process_vm_*), [`kvm`] (hva_to_pfn),
-//! [`coredump`], [`proc`] (smaps, maps, pagemap, status), [`shmem`] (memfd) and [`profile`]
-//! (the differences between kernels, as data). The syscall-level users of GUP have a module
+//! [`coredump`], [`proc`] (smaps, maps, pagemap, status) and [`shmem`] (memfd). What differs
+//! between kernel versions is data: [`facts`] (keyed by the release that changed them, table in
+//! [`fact_table`]), resolved from a kernel name by [`resolve`] ([`version`], [`debian`]); what
+//! differs between builds is [`kconfig`]. The syscall-level users of GUP have a module
 //! each: [`bio`] (O_DIRECT), [`splice`] (vmsplice, pipe writes), [`io_uring`] (fixed buffers),
 //! [`futex`] (shared futex keys) and [`umem`] (RDMA memory registration).
 //!
@@ -20,7 +22,11 @@
 pub mod access;
 pub mod bio;
 pub mod coredump;
+pub mod debian;
+mod debian_abi;
 pub mod errno;
+pub mod fact_table;
+pub mod facts;
 pub mod fault;
 pub mod fork;
 pub mod frames;
@@ -28,6 +34,7 @@ pub mod futex;
 pub mod gup;
 pub mod insert;
 pub mod io_uring;
+pub mod kconfig;
 pub mod kernel;
 pub mod kvm;
 pub mod madvise;
@@ -37,22 +44,25 @@ pub mod normal_page;
 pub mod outcome;
 pub mod pagetable;
 pub mod proc;
-pub mod profile;
+pub mod resolve;
 pub mod shmem;
 pub mod splice;
 pub mod trace;
 pub mod types;
 pub mod umem;
+pub mod version;
 pub mod vma;
 pub mod zap;
 
 pub use errno::Errno;
+pub use facts::{Fact, KernelFacts};
 pub use fault::FaultCtx;
+pub use kconfig::{Kconfig, KernelConfig};
+pub use kernel::Config;
 pub use kernel::{Kernel, MmId, RssCounter};
 pub use mmap::{MapFlags, MmapArgs, Prot, VmaMixedMap, VmaNew, VmaWithoutMixedMap};
 pub use outcome::{Bug, Event, Fail, KResult, Signal, VmFault};
-pub use profile::{
-    profile_for, resolve_kernel, Config, KernelProfile, LINUX_6_1, LINUX_6_12, PROFILES,
-};
+pub use resolve::{resolve_kernel, resolve_release, ResolvedKernel};
 pub use types::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+pub use version::{KernelVersion, Line, LINES};
 pub use vma::{File, FileOperations, VmFlags, VmOperations, Vma, VmaId};

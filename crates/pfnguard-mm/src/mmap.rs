@@ -755,7 +755,7 @@ impl VmaMixedMap<'_> {
 mod tests {
     use super::*;
     use crate::outcome::Fail;
-    use crate::{Config, LINUX_6_12};
+    use crate::{Config, KernelFacts};
 
     fn anon(k: &mut Kernel, addr: VirtAddr) -> KResult<VirtAddr> {
         let mut a = MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::PRIVATE);
@@ -766,7 +766,7 @@ mod tests {
 
     #[test]
     fn adjacent_anon_vmas_merge_special_ones_do_not() {
-        let mut k = Kernel::new(&LINUX_6_12, Config::default());
+        let mut k = Kernel::new(KernelFacts::of("6.12.117"), Config::default());
         let base = VirtAddr(0x7100_0000_0000);
         anon(&mut k, base).unwrap();
         anon(&mut k, base.add_pages(1)).unwrap();
@@ -808,7 +808,7 @@ mod tests {
             fops: Arc::new(Nop),
             is_dma_buf: true,
         });
-        let mut k = Kernel::new(&LINUX_6_12, Config::default());
+        let mut k = Kernel::new(KernelFacts::of("6.12.117"), Config::default());
         let rw = do_mmap(
             &mut k,
             Kernel::INIT_MM,
@@ -829,6 +829,6 @@ mod tests {
                 && !f.contains(VmFlags::SHARED)
                 && !f.contains(VmFlags::MAYWRITE)
         );
-        assert_eq!(f.mnemonics(k.profile).join(" "), "rd mr me ms sd");
+        assert_eq!(f.mnemonics(&k.facts).join(" "), "rd mr me ms sd");
     }
 }

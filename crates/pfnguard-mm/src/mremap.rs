@@ -143,7 +143,7 @@ pub fn mprotect(
         | crate::pagetable::Pte::DIRTY
         | crate::pagetable::Pte::SOFT_DIRTY
         | crate::vma::PAGE_CACHE_MASK;
-    let devmap = 1u64 << k.profile.pte_devmap_bit;
+    let devmap = 1u64 << crate::pagetable::devmap_bit(k);
     for (a, pte) in k.mm(mm).pt.collect_in(s, e) {
         let np = crate::pagetable::Pte((pte.0 & (KEEP | devmap)) | (prot_bits.val() & !KEEP));
         let np = if pte.write() || !np.write() {

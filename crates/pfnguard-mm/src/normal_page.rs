@@ -1,6 +1,7 @@
 //! `vm_normal_page()` (mm/memory.c): which PTEs map a "normal" `struct page` that the rest of
 //! mm (GUP, fork, zap, smaps, KSM, migration) may refcount and rmap.
 
+use crate::facts::Fact;
 use crate::kernel::Kernel;
 use crate::pagetable::Pte;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
@@ -27,7 +28,7 @@ pub fn vm_normal_page(k: &mut Kernel, vma: &Vma, addr: VirtAddr, pte: Pte) -> Op
         if k.frames.is_zero_pfn(pfn) {
             return None;
         }
-        if pte.devmap(k.profile.pte_devmap_bit) {
+        if pte.devmap(crate::pagetable::devmap_bit(k)) {
             return None;
         }
         k.bad_pte(addr, F);
@@ -38,7 +39,7 @@ pub fn vm_normal_page(k: &mut Kernel, vma: &Vma, addr: VirtAddr, pte: Pte) -> Op
             if !k.frames.pfn_valid(pfn) {
                 return None;
             }
-            if k.profile.normal_page_mixed_zero_none && k.frames.is_zero_pfn(pfn) {
+            if k.has(Fact::InsertZeropageSpecial) && k.frames.is_zero_pfn(pfn) {
                 return None;
             }
             return Some(pfn);
@@ -91,7 +92,7 @@ impl QuietKernel<'_> {
         if flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) {
             if flags.contains(VmFlags::MIXEDMAP) {
                 if !k.frames.pfn_valid(pfn)
-                    || (k.profile.normal_page_mixed_zero_none && k.frames.is_zero_pfn(pfn))
+                    || (k.has(Fact::InsertZeropageSpecial) && k.frames.is_zero_pfn(pfn))
                 {
                     return None;
                 }

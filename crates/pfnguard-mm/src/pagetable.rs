@@ -94,7 +94,7 @@ impl Pte {
     pub fn special(self) -> bool {
         self.0 & Self::SPECIAL != 0
     }
-    /// `pte_devmap()` with the profile's `_PAGE_BIT_DEVMAP`.
+    /// `pte_devmap()` with the kernel's `_PAGE_BIT_DEVMAP` ([`devmap_bit`]).
     #[inline]
     pub fn devmap(self, devmap_bit: u8) -> bool {
         self.0 & (1u64 << devmap_bit) != 0
@@ -355,6 +355,17 @@ impl PageTable {
             .map(|t| t.chunks.iter().filter(|c| c.is_some()).count())
             .sum();
         self.pmds.capacity() * per_table + chunks * std::mem::size_of::<[Pte; CHUNK]>()
+    }
+}
+
+/// x86 `_PAGE_BIT_DEVMAP` (arch/x86/include/asm/pgtable_types.h): `_PAGE_BIT_SOFTW4` (57) once
+/// shadow stacks took `_PAGE_BIT_SOFTW5` (58) for `_PAGE_BIT_SAVED_DIRTY`
+/// ([`Fact::DevmapBit57`](crate::facts::Fact::DevmapBit57)).
+pub fn devmap_bit(k: &crate::kernel::Kernel) -> u8 {
+    if k.has(crate::facts::Fact::DevmapBit57) {
+        57
+    } else {
+        58
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::facts::Fact;
 use crate::kernel::{Kernel, MmId, RssCounter};
 use crate::normal_page::vm_normal_page_quiet;
 use crate::types::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
@@ -44,10 +45,10 @@ pub struct Smaps {
 pub fn smaps(k: &Kernel, mm: MmId, vma: &Vma) -> Smaps {
     let mut s = Smaps {
         size_kb: vma.len() / 1024,
-        vmflags: vma.flags.mnemonics(k.profile),
+        vmflags: vma.flags.mnemonics(&k.facts),
         ..Smaps::default()
     };
-    let skip = k.profile.smaps_walk_skips_pfnmap && vma.flags.contains(VmFlags::PFNMAP);
+    let skip = !k.has(Fact::WalkPageVmaNoTest) && vma.flags.contains(VmFlags::PFNMAP);
     if skip {
         return s;
     }

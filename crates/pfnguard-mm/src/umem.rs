@@ -1,6 +1,7 @@
 //! RDMA memory registration: `ib_umem_get()` pins a user range for the life of the memory
 //! region (drivers/infiniband/core/umem.c).
 
+use crate::facts::Fact;
 use crate::gup::{pin_user_pages_fast, Foll};
 use crate::kernel::{Kernel, MmId};
 use crate::outcome::KResult;
@@ -27,7 +28,7 @@ pub fn ib_umem_get(
     nr: u64,
     writable: bool,
 ) -> KResult<Umem> {
-    let gup = match (k.profile.umem_always_write, writable) {
+    let gup = match (!k.has(Fact::UmemNoForce), writable) {
         (true, false) => Foll::LONGTERM | Foll::WRITE | Foll::FORCE,
         (_, true) => Foll::LONGTERM | Foll::WRITE,
         (false, false) => Foll::LONGTERM,

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::facts::{Fact, KernelFacts};
 use crate::frames::Mapping;
 use crate::kernel::{Kernel, MmId};
 use crate::outcome::{KResult, VmFault};
 use crate::pagetable::{PgProt, Pte};
-use crate::profile::KernelProfile;
 use crate::types::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 
 bitflags::bitflags! {
@@ -102,10 +102,10 @@ impl VmFlags {
     }
 
     /// The mnemonics `show_smap_vma_flags()` (fs/proc/task_mmu.c) prints, in bit order.
-    pub fn mnemonics(self, profile: &KernelProfile) -> Vec<&'static str> {
+    pub fn mnemonics(self, facts: &KernelFacts) -> Vec<&'static str> {
         (0..64)
             .filter(|&i| self.bits() & (1u64 << i) != 0)
-            .map(|i| profile.smaps_mnemonics[i])
+            .map(|i| smaps_mnemonic(i, facts))
             .filter(|m| !m.is_empty())
             .collect()
     }
@@ -464,5 +464,51 @@ impl Vma {
     /// End address of the page at `addr`.
     pub fn page_end(addr: VirtAddr) -> VirtAddr {
         VirtAddr(addr.0 + PAGE_SIZE)
+    }
+}
+
+/// `show_smap_vma_flags()` (fs/proc/task_mmu.c): the mnemonic of `VM_*` bit `bit`; `""` for
+/// bits it does not print (x86 protection keys, shown on the `ProtectionKey:` line), `"??"` for
+/// bits without a name.
+pub fn smaps_mnemonic(bit: u32, facts: &KernelFacts) -> &'static str {
+    match bit {
+        0 => "rd",
+        1 => "wr",
+        2 => "ex",
+        3 => "sh",
+        4 => "mr",
+        5 => "mw",
+        6 => "me",
+        7 => "ms",
+        8 => "gd",
+        9 => "um",
+        10 => "pf",
+        11 if !facts.has(Fact::NoVmDenywrite) => "dw",
+        12 => "uw",
+        13 => "lo",
+        14 => "io",
+        15 => "sr",
+        16 => "rr",
+        17 => "dc",
+        18 => "de",
+        19 if facts.has(Fact::SmapsLockonfault) => "lf",
+        20 => "ac",
+        21 => "nr",
+        22 => "ht",
+        23 => "sf",
+        24 => "ar",
+        25 => "wf",
+        26 => "dd",
+        27 => "sd",
+        28 => "mm",
+        29 => "hg",
+        30 => "nh",
+        31 => "mg",
+        32..=35 => "",
+        37 if facts.has(Fact::SmapsShadowStack) => "ss",
+        38 if facts.has(Fact::SmapsUffdMinor) => "ui",
+        40 if facts.has(Fact::SmapsDroppable) => "dp",
+        63 if facts.has(Fact::SmapsSealed) => "sl",
+        _ => "??",
     }
 }

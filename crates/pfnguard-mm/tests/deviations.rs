@@ -4,10 +4,11 @@
 mod common;
 
 use common::*;
+use pfnguard_mm::facts::every_line;
 use pfnguard_mm::fault::user_access;
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
 use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
-use pfnguard_mm::{Errno, Event, Fail, MapFlags, Prot, Signal, VmFault, PROFILES};
+use pfnguard_mm::{Errno, Event, Fail, MapFlags, Prot, Signal, VmFault};
 
 /// A driver page marked PG_reserved (`SetPageReserved()` before `remap_pfn_range()`, as drivers
 /// mapping kmalloc/vmalloc memory do).
@@ -27,7 +28,7 @@ fn reserved_page(k: &mut pfnguard_mm::Kernel) -> pfnguard_mm::Pfn {
 /// zero page nor ZONE_DEVICE: no reference is taken and none is dropped.
 #[test]
 fn kvm_reserved_page_is_neither_got_nor_put() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = reserved_page(&mut k);
         let drv = Driver {
@@ -44,18 +45,18 @@ fn kvm_reserved_page_is_neither_got_nor_put() {
                 writable: true
             },
             "{}",
-            p.name
+            p.version()
         );
-        assert_eq!(refc(&k, page), 1, "{}: no reference taken", p.name);
+        assert_eq!(refc(&k, page), 1, "{}: no reference taken", p.version());
         kvm_release_pfn(&mut k, r);
-        assert_eq!(refc(&k, page), 1, "{}: no reference dropped", p.name);
-        assert!(!k.frames.folio(fid(&k, page)).is_freed(), "{}", p.name);
+        assert_eq!(refc(&k, page), 1, "{}: no reference dropped", p.version());
+        assert!(!k.frames.folio(fid(&k, page)).is_freed(), "{}", p.version());
         assert!(
             !k.events
                 .iter()
                 .any(|e| matches!(e, Event::UseAfterFree { .. })),
             "{}: {:?}",
-            p.name,
+            p.version(),
             k.events
         );
     }
@@ -65,13 +66,13 @@ fn kvm_reserved_page_is_neither_got_nor_put() {
 /// put stay paired for the ordinary case).
 #[test]
 fn kvm_refcounted_page_is_got_and_put_once() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let r = hva_to_pfn(&mut k, MM, a, false).expect("hva_to_pfn");
-        assert_eq!(refc(&k, page), 2, "{}", p.name);
+        assert_eq!(refc(&k, page), 2, "{}", p.version());
         kvm_release_pfn(&mut k, r);
-        assert_eq!(refc(&k, page), 1, "{}", p.name);
+        assert_eq!(refc(&k, page), 1, "{}", p.version());
     }
 }
 
@@ -87,7 +88,7 @@ fn exhaust_ram(k: &mut pfnguard_mm::Kernel) {
 /// VM_FAULT_OOM;` comes first, so `->fault` never runs (and never takes its page reference).
 #[test]
 fn cow_fault_without_memory_fails_before_the_fault_handler() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -100,10 +101,10 @@ fn cow_fault_without_memory_fails_before_the_fault_handler() {
             user_access(&mut k, MM, a, true),
             Err(Fail::Errno(Errno::ENOMEM)),
             "{}",
-            p.name
+            p.version()
         );
-        assert_eq!(refc(&k, page), 1, "{}: ->fault was not called", p.name);
-        assert!(k.mm(MM).pt.get(a).is_none(), "{}", p.name);
+        assert_eq!(refc(&k, page), 1, "{}: ->fault was not called", p.version());
+        assert!(k.mm(MM).pt.get(a).is_none(), "{}", p.version());
     }
 }
 
@@ -111,7 +112,7 @@ fn cow_fault_without_memory_fails_before_the_fault_handler() {
 /// source reference the handler took.
 #[test]
 fn cow_fault_maps_a_copy_and_drops_the_source_reference() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -119,11 +120,11 @@ fn cow_fault_maps_a_copy_and_drops_the_source_reference() {
             ..Driver::default()
         };
         let a = map(&mut k, MM, drv, 1, Prot::RW, MapFlags::PRIVATE, true).expect("mmap");
-        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.name);
+        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.version());
         let pte = k.mm(MM).pt.get(a);
-        assert_ne!(pte.pfn(), page, "{}: the copy is mapped", p.name);
-        assert!(pte.write(), "{}", p.name);
-        assert_eq!(refc(&k, page), 1, "{}", p.name);
+        assert_ne!(pte.pfn(), page, "{}: the copy is mapped", p.version());
+        assert!(pte.write(), "{}", p.version());
+        assert_eq!(refc(&k, page), 1, "{}", p.version());
     }
 }
 
@@ -154,17 +155,17 @@ fn mkwrite_driver(
 /// and returns its VM_FAULT_ERROR: the write ends in SIGBUS and the PTE stays read-only.
 #[test]
 fn wp_page_shared_returns_the_page_mkwrite_error() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, calls) = mkwrite_driver(&mut k, Some(VmFault::SIGBUS));
         assert_eq!(
             user_access(&mut k, MM, a, true),
             Err(Fail::Signal(Signal::Bus)),
             "{}",
-            p.name
+            p.version()
         );
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert!(!k.mm(MM).pt.get(a).write(), "{}", p.name);
+        assert!(!k.mm(MM).pt.get(a).write(), "{}", p.version());
     }
 }
 
@@ -172,14 +173,14 @@ fn wp_page_shared_returns_the_page_mkwrite_error() {
 /// writable, once.
 #[test]
 fn wp_page_shared_makes_the_pte_writable_after_page_mkwrite() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, calls) = mkwrite_driver(&mut k, None);
-        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.name);
+        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.version());
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         let pte = k.mm(MM).pt.get(a);
-        assert!(pte.write() && pte.dirty(), "{}", p.name);
-        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.name);
+        assert!(pte.write() && pte.dirty(), "{}", p.version());
+        assert_eq!(user_access(&mut k, MM, a, true), Ok(()), "{}", p.version());
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
@@ -189,13 +190,13 @@ fn wp_page_shared_makes_the_pte_writable_after_page_mkwrite() {
 /// store faults again and again.
 #[test]
 fn page_mkwrite_on_a_page_without_mapping_retries() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, calls) = mkwrite_driver(&mut k, Some(VmFault::NONE));
         let r = user_access(&mut k, MM, a, true);
-        assert!(matches!(r, Err(Fail::Hang(_))), "{}: {r:?}", p.name);
+        assert!(matches!(r, Err(Fail::Hang(_))), "{}: {r:?}", p.version());
         assert!(calls.load(std::sync::atomic::Ordering::SeqCst) > 1);
-        assert!(!k.mm(MM).pt.get(a).write(), "{}", p.name);
+        assert!(!k.mm(MM).pt.get(a).write(), "{}", p.version());
     }
 }
 
@@ -204,7 +205,7 @@ fn page_mkwrite_on_a_page_without_mapping_retries() {
 /// PTE is installed, and the page reference `->fault` took is dropped.
 #[test]
 fn do_shared_fault_calls_page_mkwrite() {
-    for p in PROFILES {
+    for p in every_line() {
         for (ret, ok) in [(None, true), (Some(VmFault::SIGBUS), false)] {
             let mut k = kernel(p);
             let page = drvpage(&mut k);
@@ -222,16 +223,16 @@ fn do_shared_fault_calls_page_mkwrite() {
                 calls.load(std::sync::atomic::Ordering::SeqCst),
                 1,
                 "{}",
-                p.name
+                p.version()
             );
             if ok {
-                assert_eq!(r, Ok(()), "{}", p.name);
+                assert_eq!(r, Ok(()), "{}", p.version());
                 let pte = k.mm(MM).pt.get(a);
-                assert!(pte.present() && pte.write(), "{}", p.name);
+                assert!(pte.present() && pte.write(), "{}", p.version());
             } else {
-                assert_eq!(r, Err(Fail::Signal(Signal::Bus)), "{}", p.name);
-                assert!(!k.mm(MM).pt.get(a).present(), "{}", p.name);
-                assert_eq!(refc(&k, page), before, "{}", p.name);
+                assert_eq!(r, Err(Fail::Signal(Signal::Bus)), "{}", p.version());
+                assert!(!k.mm(MM).pt.get(a).present(), "{}", p.version());
+                assert_eq!(refc(&k, page), before, "{}", p.version());
             }
         }
     }

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex;
 
 use common::*;
+use pfnguard_mm::facts::every_line;
 use pfnguard_mm::fault::user_access;
 use pfnguard_mm::madvise::{madvise, Advice};
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::shmem::memfd_create;
-use pfnguard_mm::{MapFlags, MmapArgs, Prot, VmFlags, PAGE_SIZE, PROFILES};
+use pfnguard_mm::{MapFlags, MmapArgs, Prot, VmFlags, PAGE_SIZE};
 
 /// Bytes currently allocated through the global allocator.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -59,7 +60,7 @@ const GIB_PAGES: u64 = 262_144;
 #[test]
 fn memfd_1gib_at_most_64_bytes_per_page() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (file, inode) = memfd_create("mem", GIB_PAGES, false);
         let len = GIB_PAGES * PAGE_SIZE;
@@ -76,7 +77,7 @@ fn memfd_1gib_at_most_64_bytes_per_page() {
         let per_page = bytes as f64 / GIB_PAGES as f64;
         println!(
             "linux {}: populating 1 GiB memfd: {bytes} bytes, {per_page:.2} bytes/page",
-            p.name
+            p.version()
         );
         assert_eq!(
             k.mm(MM).counter(pfnguard_mm::RssCounter::Shmem),
@@ -91,7 +92,7 @@ fn memfd_1gib_at_most_64_bytes_per_page() {
 #[test]
 fn pfnmap_1tib_aperture_1000_pages_under_1mib() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let pages: u64 = 1 << 28; // 1 TiB
         let before = live();
@@ -126,7 +127,7 @@ fn pfnmap_1tib_aperture_1000_pages_under_1mib() {
         let faults = live() - mid;
         println!(
             "linux {}: 1 TiB VM_PFNMAP aperture, 1000 touched pages: {bytes} bytes in total ({faults} from the faults)",
-            p.name
+            p.version()
         );
         for &off in offs.iter().step_by(97) {
             let e = pte(&k, MM, a.add_pages(off));

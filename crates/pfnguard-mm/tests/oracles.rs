@@ -9,6 +9,7 @@ use common::*;
 use pfnguard_mm::access::{proc_mem_rw, process_vm_rw};
 use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages};
 use pfnguard_mm::coredump::{core_dump, filter, DumpedVma};
+use pfnguard_mm::facts::every_line;
 use pfnguard_mm::fault::{handle_mm_fault, user_access};
 use pfnguard_mm::fork::dup_mmap;
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
@@ -27,8 +28,8 @@ use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe};
 use pfnguard_mm::umem::ib_umem_get;
 use pfnguard_mm::vma::FaultFlags;
 use pfnguard_mm::{
-    Config, Errno, Event, Fail, Kernel, KernelProfile, MapFlags, MmapArgs, Pfn, Prot, RssCounter,
-    Signal, VirtAddr, VmFault, VmFlags, LINUX_6_1, LINUX_6_12, PAGE_SIZE, PROFILES,
+    Config, Errno, Event, Fact, Fail, Kernel, KernelFacts, MapFlags, MmapArgs, Pfn, Prot,
+    RssCounter, Signal, VirtAddr, VmFault, VmFlags, PAGE_SIZE,
 };
 
 fn efault<T: std::fmt::Debug>(r: Result<T, Fail>) {
@@ -56,7 +57,7 @@ fn gup_fast_stop(k: &mut Kernel, a: VirtAddr, flags: Foll) -> (u64, FastStop, Ve
 
 #[test]
 fn oracle_01_remap_pfn_range_special_pte() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let f = vflags(&k, MM, a);
@@ -75,7 +76,7 @@ fn oracle_01_remap_pfn_range_special_pte() {
 
 #[test]
 fn oracle_02_remap_get_user_pages_fast_efault() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         assert_eq!(gup_fast_stop(&mut k, a, Foll::GET).1, FastStop::Special);
@@ -88,7 +89,7 @@ fn oracle_02_remap_get_user_pages_fast_efault() {
 
 #[test]
 fn oracle_03_remap_longterm_pin_efault() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let mut v = Vec::new();
@@ -108,7 +109,7 @@ fn oracle_03_remap_longterm_pin_efault() {
 
 #[test]
 fn oracle_04_remap_smaps() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, _) = setup_remap(&mut k);
         let s = smaps_at(&k, a);
@@ -122,7 +123,7 @@ fn oracle_04_remap_smaps() {
 
 #[test]
 fn oracle_05_private_per_page_remap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let pages = vec![drvpage(&mut k), drvpage(&mut k)];
         let drv = Driver {
@@ -153,7 +154,7 @@ fn oracle_05_private_per_page_remap() {
 
 #[test]
 fn oracle_06_vm_insert_page_normal_pte() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -174,12 +175,12 @@ fn oracle_06_vm_insert_page_normal_pte() {
 
 #[test]
 fn oracle_07_insert_page_longterm_pin_nullmap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
         let (n, stop, got) = gup_fast_stop(&mut k, a, Foll::PIN | Foll::LONGTERM);
-        if p.name == "6.12" {
+        if p.has(Fact::GupFastFolioAllowed) {
             assert_eq!((n, stop), (0, FastStop::FolioNotAllowed));
             assert_eq!(refc(&k, page), 2, "fast path pinned, refused, unpinned");
         } else {
@@ -199,7 +200,7 @@ fn oracle_07_insert_page_longterm_pin_nullmap() {
 
 #[test]
 fn oracle_08_big_folio_longterm_pin_fast() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = bigpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -219,7 +220,7 @@ fn oracle_08_big_folio_longterm_pin_fast() {
 
 #[test]
 fn oracle_09_longterm_write_pin_dirty_tracking() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -239,7 +240,7 @@ fn oracle_09_longterm_write_pin_dirty_tracking() {
         let a = map_shared(&mut k, drv, 1).unwrap();
         let mut v = Vec::new();
         let r = pin_user_pages_fast(&mut k, MM, a, 1, Foll::LONGTERM | Foll::WRITE, &mut v);
-        if p.gup_writable_file_mapping_check {
+        if p.has(Fact::GupWritableFileMapping) {
             efault(r);
             assert_eq!(refc(&k, page), 2);
         } else {
@@ -251,7 +252,7 @@ fn oracle_09_longterm_write_pin_dirty_tracking() {
 
 #[test]
 fn oracle_10_get_user_pages_and_put() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -268,7 +269,7 @@ fn oracle_10_get_user_pages_and_put() {
 
 #[test]
 fn oracle_11_vm_insert_page_pfnmap_bug() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -298,7 +299,7 @@ fn oracle_11_vm_insert_page_pfnmap_bug() {
             ..Driver::default()
         };
         let r = map_shared(&mut k, drv, 1).unwrap_err();
-        if p.insert_page_count_check_in_caller {
+        if !p.has(Fact::InsertCountInValidate) {
             assert_eq!(r, Fail::Errno(Errno::EINVAL));
         } else {
             assert!(is_bug(&r, "vma->vm_flags & VM_PFNMAP"));
@@ -308,7 +309,7 @@ fn oracle_11_vm_insert_page_pfnmap_bug() {
 
 #[test]
 fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -324,7 +325,7 @@ fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
         let mut v = Vec::new();
         efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v));
         let r = get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v);
-        if p.name == "6.12" {
+        if p.has(Fact::GupFastFolioAllowed) {
             efault(r);
         } else {
             assert_eq!(r, Ok(1));
@@ -376,7 +377,7 @@ fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
 
 #[test]
 fn oracle_13_vm_io_vm_map_pages_shmem() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let shm = vec![shmpage(&mut k), shmpage(&mut k)];
         let drv = Driver {
@@ -402,7 +403,7 @@ fn oracle_13_vm_io_vm_map_pages_shmem() {
         );
         k.unpin_user_pages(&v);
         let r = io_uring_register(&mut k, MM, a, 2);
-        if p.io_uring_pin_fast {
+        if p.has(Fact::IoUringPinFast) {
             assert_eq!(r.as_ref().map(|v| v.len()), Ok(2));
             assert!(pinned(&k, shm[0]) && pinned(&k, shm[1]));
         } else {
@@ -440,7 +441,7 @@ fn oracle_13_vm_io_vm_map_pages_shmem() {
 
 #[test]
 fn oracle_14_vm_insert_page_from_fault() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -473,7 +474,7 @@ fn oracle_14_vm_insert_page_from_fault() {
 
 #[test]
 fn oracle_15_vm_insert_page_errors() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -538,7 +539,7 @@ fn oracle_15_vm_insert_page_errors() {
 
 #[test]
 fn oracle_16_zero_page_6_12() {
-    let p = &LINUX_6_12;
+    let p = KernelFacts::of("6.12.117");
     let mut k = kernel(p);
     let zero = k.frames.zero_pfn();
     let drv = Driver {
@@ -571,7 +572,7 @@ fn oracle_16_zero_page_6_12() {
 
 #[test]
 fn oracle_16_zero_page_6_1() {
-    let mut k = kernel(&LINUX_6_1);
+    let mut k = kernel(KernelFacts::of("6.1.192"));
     let zero = k.frames.zero_pfn();
     let r0 = refc(&k, zero);
     let drv = Driver {
@@ -588,7 +589,7 @@ fn oracle_16_zero_page_6_1() {
 
 #[test]
 fn oracle_17_vm_insert_pages_partial() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let a = map_shared(
             &mut k,
@@ -618,7 +619,7 @@ fn oracle_17_vm_insert_pages_partial() {
 
 #[test]
 fn oracle_18_vm_map_pages_enxio() {
-    for p in PROFILES {
+    for p in every_line() {
         for (pgoff, num, len) in [(2u64, 2usize, 1u64), (2, 3, 2)] {
             let mut k = kernel(p);
             let pages: Vec<Pfn> = (0..num).map(|_| drvpage(&mut k)).collect();
@@ -649,7 +650,7 @@ fn pfnmap_lazy(k: &mut Kernel, base: Pfn, pages: u64) -> VirtAddr {
 
 #[test]
 fn oracle_19_vmf_insert_pfn_from_fault() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = pfnmap_lazy(&mut k, page, 1);
@@ -700,7 +701,7 @@ fn oracle_20_vmf_insert_pfn_bugs() {
             "(vma->vm_flags & VM_MIXEDMAP) && pfn_valid(pfn)",
         ),
     ];
-    for p in PROFILES {
+    for p in every_line() {
         for (flags, mf, ram, assertion) in cases {
             let mut k = kernel(p);
             let pfn = if ram {
@@ -738,7 +739,7 @@ fn oracle_20_vmf_insert_pfn_bugs() {
 
 #[test]
 fn oracle_21_vmf_insert_mixed_special() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_mixed(&mut k, page);
@@ -767,7 +768,7 @@ fn oracle_21_vmf_insert_mixed_special() {
 
 #[test]
 fn oracle_22_vmf_insert_mixed_pfnmap_dev() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let dev = k.frames.alloc_device(1);
         let drv = Driver {
@@ -777,24 +778,13 @@ fn oracle_22_vmf_insert_mixed_pfnmap_dev() {
         };
         let a = map_shared(&mut k, drv, 1).unwrap();
         let r = user_access(&mut k, MM, a, false).unwrap_err();
-        match p.mixed_not_ok {
-            pfnguard_mm::profile::MixedNotOk::Sigbus => {
-                assert_eq!(r, Fail::Signal(Signal::Bus));
-                assert!(pte(&k, MM, a).is_none());
-            }
-            pfnguard_mm::profile::MixedNotOk::Bug => {
-                assert!(is_bug(&r, "!vm_mixed_ok(vma, pfn)"));
-            }
+        if p.has(Fact::MixedOkSigbus) {
+            assert_eq!(r, Fail::Signal(Signal::Bus));
+            assert!(pte(&k, MM, a).is_none());
+        } else {
+            assert!(is_bug(&r, "!vm_mixed_ok(vma, pfn)"));
         }
     }
-    assert_eq!(
-        LINUX_6_12.mixed_not_ok,
-        pfnguard_mm::profile::MixedNotOk::Sigbus
-    );
-    assert_eq!(
-        LINUX_6_1.mixed_not_ok,
-        pfnguard_mm::profile::MixedNotOk::Bug
-    );
 }
 
 fn fault_page_driver(k: &mut Kernel, pre_flags: VmFlags, page: Pfn) -> VirtAddr {
@@ -808,7 +798,7 @@ fn fault_page_driver(k: &mut Kernel, pre_flags: VmFlags, page: Pfn) -> VirtAddr 
 
 #[test]
 fn oracle_23_fault_vmf_page_plain_vma() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = fault_page_driver(&mut k, VmFlags::empty(), page);
@@ -830,7 +820,7 @@ fn oracle_23_fault_vmf_page_plain_vma() {
 
 #[test]
 fn oracle_24_fault_vmf_page_pfnmap_vma() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = fault_page_driver(&mut k, VmFlags::PFNMAP, page);
@@ -840,14 +830,21 @@ fn oracle_24_fault_vmf_page_pfnmap_vma() {
         let mut v = Vec::new();
         efault(get_user_pages(&mut k, MM, a, 1, Foll::empty(), &mut v));
         let r = get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v);
-        if p.name == "6.12" {
+        if p.has(Fact::GupFastFolioAllowed) {
             efault(r);
         } else {
             assert_eq!(r, Ok(1));
             k.put_pages(&v);
         }
         let s = smaps_at(&k, a);
-        assert_eq!(s.rss_kb, if p.smaps_walk_skips_pfnmap { 0 } else { 4 });
+        assert_eq!(
+            s.rss_kb,
+            if !p.has(Fact::WalkPageVmaNoTest) {
+                0
+            } else {
+                4
+            }
+        );
         assert_eq!(status(&k, MM).rss_file, 4);
         // fs/proc/task_mmu.c:pagemap_read: walk_page_test skips VM_PFNMAP, a hole in both trees.
         assert_eq!(pagemap_entry(&k, MM, a), pm::SOFT_DIRTY);
@@ -894,7 +891,7 @@ fn cma_page(k: &mut Kernel) -> Pfn {
 /// CONFIG_CMA is off in both Debian configs; the mechanism is tested with a CMA-flagged folio.
 #[test]
 fn oracle_25_cma_non_lru_longterm_livelock() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = cma_page(&mut k);
         let a = fault_page_driver(&mut k, VmFlags::empty(), page);
@@ -920,7 +917,7 @@ fn oracle_25_cma_non_lru_longterm_livelock() {
 
 #[test]
 fn oracle_26_cma_lru_anon_migrated() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let a = anon_map(&mut k, MM, 1);
         user_access(&mut k, MM, a, true).unwrap();
@@ -949,7 +946,7 @@ fn oracle_26_cma_lru_anon_migrated() {
 
 #[test]
 fn oracle_27_fork_remap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let parent = pte(&k, MM, a);
@@ -974,7 +971,7 @@ fn oracle_27_fork_remap() {
 
 #[test]
 fn oracle_28_fork_insert_page() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -992,7 +989,7 @@ fn oracle_28_fork_insert_page() {
 
 #[test]
 fn oracle_29_munmap_remap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let id = vid(&k, MM, a);
@@ -1008,7 +1005,7 @@ fn oracle_29_munmap_remap() {
 
 #[test]
 fn oracle_30_munmap_insert_page() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let a = setup_insert(&mut k, page);
@@ -1031,7 +1028,7 @@ fn oracle_30_munmap_insert_page() {
 
 #[test]
 fn oracle_31_mremap_dontexpand() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let mv = MremapFlags {
@@ -1072,7 +1069,7 @@ fn oracle_31_mremap_dontexpand() {
 
 #[test]
 fn oracle_32_mlock_special_vmas() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         let page = drvpage(&mut k);
@@ -1110,7 +1107,7 @@ fn oracle_32_mlock_special_vmas() {
 
 #[test]
 fn oracle_33_madvise_special_vmas() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         let page = drvpage(&mut k);
@@ -1145,7 +1142,7 @@ fn oracle_33_madvise_special_vmas() {
 
 #[test]
 fn oracle_34_proc_mem_access() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, _) = setup_remap(&mut k);
         assert_eq!(
@@ -1180,7 +1177,7 @@ fn oracle_34_proc_mem_access() {
 
 #[test]
 fn oracle_35_process_vm_readv() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         efault(process_vm_rw(&mut k, MM, a1, 64, false));
@@ -1194,21 +1191,21 @@ fn oracle_35_process_vm_readv() {
 
 #[test]
 fn oracle_36_io_uring_register_buffers() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         efault(io_uring_register(&mut k, MM, a1, 1));
         let page = drvpage(&mut k);
         let a6 = setup_insert(&mut k, page);
         let r = io_uring_register(&mut k, MM, a6, 1);
-        if p.io_uring_rejects_non_shmem_files {
+        if !p.has(Fact::IoUringNoFileCheck) {
             assert_eq!(r.unwrap_err(), Fail::Errno(Errno::EOPNOTSUPP));
             assert_eq!(refc(&k, page), 2);
         } else {
             assert_eq!(r, Ok(vec![page]));
             assert_eq!(refc(&k, page), 2 + 1024);
         }
-        if p.io_uring_pin_fast {
+        if p.has(Fact::IoUringPinFast) {
             let m = drvpage(&mut k);
             let a21 = setup_mixed(&mut k, m);
             assert_eq!(
@@ -1221,7 +1218,7 @@ fn oracle_36_io_uring_register_buffers() {
 
 #[test]
 fn oracle_37_odirect_read() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         efault(bio_iov_iter_get_pages(&mut k, MM, a1, 1, true));
@@ -1229,10 +1226,10 @@ fn oracle_37_odirect_read() {
         let a6 = setup_insert(&mut k, page);
         let b = bio_iov_iter_get_pages(&mut k, MM, a6, 1, true).unwrap();
         assert_eq!(b.pages, vec![page]);
-        assert_eq!(b.pinned, p.odirect_uses_pin);
+        assert_eq!(b.pinned, p.has(Fact::OdirectPin));
         assert_eq!(
             refc(&k, page),
-            if p.odirect_uses_pin { 2 + 1024 } else { 3 }
+            if p.has(Fact::OdirectPin) { 2 + 1024 } else { 3 }
         );
         bio_release_pages(&mut k, b);
         assert_eq!(refc(&k, page), 2);
@@ -1241,7 +1238,7 @@ fn oracle_37_odirect_read() {
 
 #[test]
 fn oracle_38_vmsplice() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         efault(vmsplice_to_pipe(&mut k, MM, a1, 1));
@@ -1258,7 +1255,7 @@ fn oracle_38_vmsplice() {
 
 #[test]
 fn oracle_39_rdma_umem() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         efault(ib_umem_get(&mut k, MM, a1, 1, true));
@@ -1276,7 +1273,7 @@ fn oracle_39_rdma_umem() {
 
 #[test]
 fn oracle_40_kvm_remapped() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let r = hva_to_pfn(&mut k, MM, a, true).unwrap();
@@ -1304,7 +1301,7 @@ fn oracle_40_kvm_remapped() {
 
 #[test]
 fn oracle_41_kvm_refcount_zero_page() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let block = k
             .frames
@@ -1328,7 +1325,7 @@ fn oracle_41_kvm_refcount_zero_page() {
 
 #[test]
 fn oracle_42_kvm_lazy_pfnmap_fixup() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let dev = k.frames.alloc_device(4);
         let a = pfnmap_lazy(&mut k, dev, 4);
@@ -1364,7 +1361,7 @@ fn vma_with(k: &Kernel, a: VirtAddr, flags: VmFlags) -> pfnguard_mm::Vma {
 
 #[test]
 fn oracle_43_vm_normal_page_x86() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let a = anon_map(&mut k, MM, 1);
         let page = drvpage(&mut k);
@@ -1397,7 +1394,7 @@ fn oracle_43_vm_normal_page_x86() {
 
 #[test]
 fn oracle_44_vm_normal_page_generic() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = Kernel::new(
             p,
             Config {
@@ -1439,7 +1436,7 @@ fn oracle_44_vm_normal_page_generic() {
             a,
             Pte::new(z, PgProt::new(Pte::PRESENT | Pte::USER)),
         );
-        if p.normal_page_mixed_zero_none {
+        if p.has(Fact::InsertZeropageSpecial) {
             assert_eq!(r, None);
         } else {
             assert_eq!(r, Some(z));
@@ -1449,7 +1446,7 @@ fn oracle_44_vm_normal_page_generic() {
 
 #[test]
 fn oracle_45_write_fault_shared_pfnmap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a, page) = setup_remap(&mut k);
         let e = pte(&k, MM, a);
@@ -1480,7 +1477,7 @@ fn oracle_45_write_fault_shared_pfnmap() {
 
 #[test]
 fn oracle_46_cow_write_in_private_remap() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let page = drvpage(&mut k);
         let drv = Driver {
@@ -1504,7 +1501,7 @@ fn oracle_46_cow_write_in_private_remap() {
 
 #[test]
 fn oracle_47_no_fault_handler_sigbus() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let a = map_shared(&mut k, Driver::default(), 1).unwrap();
         assert_eq!(
@@ -1522,7 +1519,7 @@ fn oracle_47_no_fault_handler_sigbus() {
 
 #[test]
 fn oracle_48_fault_returns_zero_without_page() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let drv = Driver {
             fault: FaultAction::ReturnZeroNoPage,
@@ -1542,7 +1539,7 @@ fn oracle_48_fault_returns_zero_without_page() {
 
 #[test]
 fn oracle_49_core_dump() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let (a1, _) = setup_remap(&mut k);
         let page = drvpage(&mut k);
@@ -1571,7 +1568,7 @@ fn oracle_49_core_dump() {
 /// refused insert -EINVAL, VM_MIXEDMAP-only VMAs unaffected.
 #[test]
 fn oracle_50_p3_insert_check_warn_once() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = Kernel::new(
             p,
             Config {
@@ -1609,7 +1606,7 @@ fn oracle_50_p3_insert_check_warn_once() {
 
 #[test]
 fn oracle_51_gup_fast_pin_during_fork() {
-    for p in PROFILES {
+    for p in every_line() {
         let run = |odd: bool| {
             let mut k = kernel(p);
             let a = memfd_map(&mut k, MM, 2);
@@ -1653,16 +1650,17 @@ fn oracle_51_gup_fast_pin_during_fork() {
 
 #[test]
 fn oracle_52_lockonfault_mnemonic() {
-    for p in PROFILES {
+    for p in every_line() {
         let mut k = kernel(p);
         let a = anon_map(&mut k, MM, 1);
         let id = vid(&k, MM, a);
         k.vma_mut(id).unwrap().flags |= VmFlags::LOCKED | VmFlags::LOCKONFAULT;
         let f = smaps_at(&k, a).vmflags;
-        let want = if p.name == "6.12" { "lf" } else { "??" };
+        let want = if p.has(Fact::SmapsLockonfault) {
+            "lf"
+        } else {
+            "??"
+        };
         assert_eq!(f, vec!["rd", "wr", "mr", "mw", "me", "lo", want, "sd"]);
     }
 }
-
-#[allow(dead_code)]
-fn _profile_type_check(_: &KernelProfile) {}

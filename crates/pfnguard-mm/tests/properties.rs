@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use common::*;
 use pfnguard_mm::access::{proc_mem_rw, process_vm_rw};
+use pfnguard_mm::facts::every_line;
 use pfnguard_mm::fault::user_access;
 use pfnguard_mm::fork::{dup_mmap, exit_mmap};
 use pfnguard_mm::frames::{FolioId, GUP_PIN_COUNTING_BIAS};
@@ -30,8 +31,7 @@ use pfnguard_mm::normal_page::vm_normal_page_quiet;
 use pfnguard_mm::proc::smaps;
 use pfnguard_mm::types::TASK_SIZE_MAX;
 use pfnguard_mm::{
-    Event, Fail, KResult, Kernel, KernelProfile, MmId, Pfn, RssCounter, VirtAddr, VmFlags,
-    PAGE_SIZE, PROFILES,
+    Event, Fail, KResult, Kernel, KernelFacts, MmId, Pfn, RssCounter, VirtAddr, VmFlags, PAGE_SIZE,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -231,7 +231,7 @@ struct World {
 }
 
 impl World {
-    fn new(p: &'static KernelProfile) -> World {
+    fn new(p: KernelFacts) -> World {
         World {
             k: kernel(p),
             buffers: Vec::new(),
@@ -610,7 +610,7 @@ impl World {
     /// Check every invariant; panics with a description on the first violation.
     fn check(&self, step: usize, op: &Op) {
         let k = &self.k;
-        let ctx = || format!("profile {} after step {step} ({op:?})", k.profile.name);
+        let ctx = || format!("Linux {} after step {step} ({op:?})", k.facts.version());
         let uaf = k.use_after_free_reported();
         assert!(
             !k.events
@@ -659,8 +659,8 @@ impl World {
                     vma_pages += 1;
                 }
                 let s = smaps(k, mm, v);
-                let walks =
-                    !(k.profile.smaps_walk_skips_pfnmap && v.flags.contains(VmFlags::PFNMAP));
+                let walks = k.has(pfnguard_mm::Fact::WalkPageVmaNoTest)
+                    || !v.flags.contains(VmFlags::PFNMAP);
                 assert_eq!(
                     s.rss_kb,
                     if walks { vma_pages * 4 } else { 0 },
@@ -804,12 +804,12 @@ proptest! {
     /// consistent through any sequence of the modeled syscalls.
     #[test]
     fn bookkeeping_invariants_hold(ops in prop::collection::vec(op(false), 1..64)) {
-        for p in PROFILES {
+        for p in every_line() {
             let mut w = World::new(p);
             for (i, op) in ops.iter().enumerate() {
                 let r = w.step(op);
                 if let Some(Err(Fail::Bug(b))) = &r {
-                    panic!("profile {}: step {i} ({op:?}) oopsed: {b}", p.name);
+                    panic!("profile {}: step {i} ({op:?}) oopsed: {b}", p.version());
                 }
                 w.check(i, op);
             }
@@ -831,7 +831,7 @@ proptest! {
     /// A BUG stops the kernel: every later syscall fails with the same `Fail::Bug`.
     #[test]
     fn bug_stops_the_kernel(ops in prop::collection::vec(op(true), 1..32)) {
-        for p in PROFILES {
+        for p in every_line() {
             let mut w = World::new(p);
             let mut bug: Option<Fail> = None;
             for op in &ops {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use pfnguard_dmabuf::{by_id, run_cell, Policy, DEFAULT_PAGES, MAX_PAGES};
-use pfnguard_mm::{resolve_kernel, trace::Step, KernelProfile, PAGE_SIZE};
+use pfnguard_mm::{resolve_release, trace::Step, ResolvedKernel, PAGE_SIZE};
 use pfnguard_report::{ExporterId, ExporterReport, OpKey, Outcome, ProbeReport, Unmodeled};
 use serde::Serialize;
 
@@ -75,8 +75,7 @@ struct KernelCheck {
 struct Loaded {
     report: ProbeReport,
     rows: Vec<(ExporterId, u64)>,
-    profile: &'static KernelProfile,
-    note: Option<String>,
+    kernel: ResolvedKernel,
 }
 
 /// The largest probe report `check` reads (a report of every exporter is under 100 KiB).
@@ -101,12 +100,8 @@ fn load(path: &Path) -> Result<Loaded> {
         .with_context(|| format!("--probe {p}: cannot read"))?;
     let mut report: ProbeReport = serde_json::from_str(&text)
         .map_err(|e| anyhow!("--probe {p}:{}:{}: {e}", e.line(), e.column()))?;
-    let name = report
-        .kernel_version
-        .clone()
-        .unwrap_or_else(|| report.kernel_release.clone());
-    let resolved =
-        resolve_kernel(&name).map_err(|e| anyhow!("--probe {p}: kernel {name:?}: {e}"))?;
+    let resolved = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
+        .map_err(|e| anyhow!("--probe {p}: kernel {:?}: {e}", report.kernel_release))?;
     let mut rows: Vec<(ExporterId, u64)> = Vec::new();
     for (i, row) in report.exporters.iter_mut().enumerate() {
         let at = format!("--probe {p}: exporters[{i}]");
@@ -127,8 +122,7 @@ fn load(path: &Path) -> Result<Loaded> {
     Ok(Loaded {
         report,
         rows,
-        profile: resolved.profile,
-        note: resolved.note,
+        kernel: resolved,
     })
 }
 
@@ -152,16 +146,15 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
     let Loaded {
         report,
         rows,
-        profile,
-        note,
+        kernel,
     } = l;
     let mut c = KernelCheck {
         probe: path.display().to_string(),
         kernel_release: report.kernel_release.clone(),
         kernel_version: report.kernel_version.clone(),
         kernel_package: report.kernel_package.clone(),
-        model: format!("{} ({})", profile.name, profile.release),
-        model_note: note,
+        model: format!("{} ({})", kernel.version, kernel.config.source),
+        model_note: (!kernel.notes.is_empty()).then(|| kernel.notes.join("; ")),
         compared: 0,
         agree: 0,
         disagree: 0,
@@ -186,7 +179,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
                 c.missing.push((id, op));
                 continue;
             };
-            let model = run_cell(profile, exp.as_ref(), Policy::Off, op, pages, false).value;
+            let model = run_cell(&kernel, exp.as_ref(), Policy::Off, op, pages, false).value;
             match (probed, &model) {
                 (Outcome::Unavailable(why), _) => c.unmeasured.push(Unmeasured {
                     exporter: id,
@@ -206,7 +199,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
                         continue;
                     }
                     c.disagree += 1;
-                    let traced = run_cell(profile, exp.as_ref(), Policy::Off, op, pages, true);
+                    let traced = run_cell(&kernel, exp.as_ref(), Policy::Off, op, pages, true);
                     c.disagreements.push(Disagreement {
                         exporter: id,
                         op,

@@ -8,20 +8,41 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use pfnguard_dmabuf::{by_id, predict, run_cell, Exporter, Policy, DEFAULT_PAGES};
-use pfnguard_mm::{resolve_kernel, KernelProfile};
+use pfnguard_mm::{resolve_kernel, KernelConfig, ResolvedKernel};
 use pfnguard_report::{ExporterId, ExporterReport, OpKey};
 
 use crate::render::table;
 use crate::Format;
 
-/// Resolve `--kernel` to a model, printing on stderr what the model stands in for when the
-/// name is not exactly the modeled kernel.
-pub fn kernel(name: &str) -> Result<&'static KernelProfile> {
-    let r = resolve_kernel(name).map_err(|e| anyhow!("--kernel: {e}"))?;
-    if let Some(note) = &r.note {
+/// Resolve `--kernel` (and `--config`) for the model, printing on stderr how the name was read
+/// when it matters: a line stands for its newest point release, a build no name reveals is
+/// taken as having every exporter.
+pub fn kernel(name: &str, config: Option<&KernelConfig>) -> Result<ResolvedKernel> {
+    let mut r = resolve_kernel(name).map_err(|e| anyhow!("--kernel: {e}"))?;
+    if let Some(c) = config {
+        r = r.with_config(c.clone());
+    }
+    for note in &r.notes {
         eprintln!("pfnguard: note: {note}");
     }
-    Ok(r.profile)
+    Ok(r)
+}
+
+/// Read `--config FILE`: a kernel `.config`.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Option<KernelConfig>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let p = path.display().to_string();
+    let meta = std::fs::metadata(path).with_context(|| format!("--config {p}: cannot read"))?;
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return Err(anyhow!("--config {p}: not a kernel .config file"));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--config {p}: cannot read"))?;
+    KernelConfig::parse(&p, &text)
+        .map(Some)
+        .map_err(|e| anyhow!("--config {e}"))
 }
 
 /// `--exporter ID` or `--exporter-file PATH`.
@@ -123,13 +144,12 @@ pub fn report_table(r: &ExporterReport) -> String {
 /// `pfnguard predict`.
 pub fn predict_cmd(
     out: &mut dyn Write,
-    kernel_name: &str,
+    k: &ResolvedKernel,
     exp: ExporterArg,
     policy: Policy,
     pages: Option<u64>,
     format: Format,
 ) -> Result<ExitCode> {
-    let k = kernel(kernel_name)?;
     let (e, pages) = exp.resolve(pages);
     let r = predict(k, e.as_ref(), policy, pages);
     match format {
@@ -142,14 +162,13 @@ pub fn predict_cmd(
 /// `pfnguard explain`.
 pub fn explain(
     out: &mut dyn Write,
-    kernel_name: &str,
+    k: &ResolvedKernel,
     exp: ExporterArg,
     op: OpKey,
     policy: Policy,
     pages: Option<u64>,
     format: Format,
 ) -> Result<ExitCode> {
-    let k = kernel(kernel_name)?;
     let (e, pages) = exp.resolve(pages);
     let c = run_cell(k, e.as_ref(), policy, op, pages, true);
     let steps = c.trace.as_ref().map(|t| t.steps()).unwrap_or_default();
@@ -157,7 +176,7 @@ pub fn explain(
         Format::Json => print_json(
             out,
             &serde_json::json!({
-                "kernel": k.name, "exporter": e.id(), "policy": policy.name(), "op": op.as_str(),
+                "kernel": k.name, "kernel_version": k.version.to_string(), "config": k.config.source.to_string(), "exporter": e.id(), "policy": policy.name(), "op": op.as_str(),
                 "pages": pages, "value": c.value, "gup_struct_pages": c.gup_struct_pages,
                 "warnings": c.events, "steps": steps,
             }),
@@ -165,11 +184,11 @@ pub fn explain(
         Format::Table => {
             writeln!(
                 out,
-                "{} ({} page(s)) on Linux {} ({}), policy {}: {} = {}\n",
+                "{} ({} page(s)) on Linux {}, {}, policy {}: {} = {}\n",
                 e.id(),
                 pages,
-                k.name,
-                k.release,
+                k.label(),
+                k.config.source,
                 policy.name(),
                 op,
                 c.value.describe()
@@ -296,6 +315,58 @@ pub fn list_ops(out: &mut dyn Write, format: Format) -> Result<ExitCode> {
                 out,
                 "{}",
                 table(&["op".into(), "needs".into(), "what it does".into()], &rows)
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pfnguard facts`: every kernel fact the model knows, or those in force at one kernel.
+pub fn list_facts(
+    out: &mut dyn Write,
+    kernel: Option<&ResolvedKernel>,
+    format: Format,
+) -> Result<ExitCode> {
+    let facts: Vec<&pfnguard_mm::facts::FactInfo> = pfnguard_mm::Fact::ALL
+        .iter()
+        .filter(|f| kernel.is_none_or(|k| k.facts.has(**f)))
+        .map(|f| f.info())
+        .collect();
+    match format {
+        Format::Json => print_json(out, &facts)?,
+        Format::Table => {
+            if let Some(k) = kernel {
+                writeln!(
+                    out,
+                    "Linux {}: {} of {} facts in force ({})\n",
+                    k.label(),
+                    facts.len(),
+                    pfnguard_mm::Fact::ALL.len(),
+                    k.config.source
+                )?;
+            }
+            let rows: Vec<Vec<String>> = facts
+                .iter()
+                .map(|i| {
+                    let mut since = i.since.line().to_string();
+                    if !i.backports.is_empty() {
+                        let b: Vec<String> = i.backports.iter().map(|b| b.to_string()).collect();
+                        since.push_str(&format!(" ({})", b.join(", ")));
+                    }
+                    vec![i.fact.id().to_owned(), since, i.summary.to_owned()]
+                })
+                .collect();
+            write!(
+                out,
+                "{}",
+                table(
+                    &[
+                        "fact".into(),
+                        "since (backports)".into(),
+                        "what changed".into()
+                    ],
+                    &rows
+                )
             )?;
         }
     }

@@ -2,7 +2,7 @@
 //! booted under QEMU, embedded at build time, so the matrix can mark the cells a real kernel
 //! confirmed.
 
-use pfnguard_mm::{resolve_kernel, KernelProfile};
+use pfnguard_mm::{resolve_release, ResolvedKernel};
 use pfnguard_report::{OpKey, Outcome, ProbeReport};
 
 include!(concat!(env!("OUT_DIR"), "/evidence.rs"));
@@ -16,31 +16,38 @@ pub struct Probed {
     pub outcome: Outcome,
 }
 
-/// Every probed, measured cell of a modeled line: `(exporter, op) -> what the kernels said`.
-pub fn cells(profile: &KernelProfile) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
+/// The embedded probe reports, parsed, each with the kernel it ran on.
+pub fn probed() -> Vec<(ResolvedKernel, ProbeReport)> {
+    PROBES
+        .iter()
+        .filter_map(|(_, text)| {
+            let report = serde_json::from_str::<ProbeReport>(text).ok()?;
+            let k =
+                resolve_release(&report.kernel_release, report.kernel_version.as_deref()).ok()?;
+            Some((k, report))
+        })
+        .collect()
+}
+
+/// Every probed, measured cell of the real kernels whose facts are those of `kernel`:
+/// `(exporter, op) -> what the kernels said`.
+pub fn cells(
+    probed: &[(ResolvedKernel, ProbeReport)],
+    kernel: &ResolvedKernel,
+) -> std::collections::BTreeMap<(String, OpKey), Vec<Probed>> {
     let mut out: std::collections::BTreeMap<(String, OpKey), Vec<Probed>> = Default::default();
-    for (_, text) in PROBES {
-        let Ok(report) = serde_json::from_str::<ProbeReport>(text) else {
-            continue;
-        };
-        let name = report
-            .kernel_version
-            .as_deref()
-            .unwrap_or(&report.kernel_release);
-        let Ok(r) = resolve_kernel(name) else {
-            continue;
-        };
-        if r.profile.name != profile.name {
+    for (r, report) in probed {
+        if r.facts != kernel.facts {
             continue;
         }
-        for row in report.exporters {
-            for (op, outcome) in row.ops {
+        for row in &report.exporters {
+            for (op, outcome) in &row.ops {
                 if outcome.is_measured() {
-                    out.entry((row.exporter.clone(), op))
+                    out.entry((row.exporter.clone(), *op))
                         .or_default()
                         .push(Probed {
                             release: report.kernel_release.clone(),
-                            outcome,
+                            outcome: outcome.clone(),
                         });
                 }
             }

@@ -12,6 +12,7 @@ use pfnguard_report::{ExporterId, OpKey};
 mod check;
 mod cmd;
 mod evidence;
+mod history;
 mod matrix;
 mod render;
 
@@ -100,9 +101,14 @@ fn parse_kernel(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-const KERNEL_HELP: &str = "A kernel: a line (6.1, 6.12), an upstream version (6.12.117) or a \
-`uname -r` release (6.12.117+deb12-amd64). Names the model does not match exactly are modeled \
-by their line, with a note on stderr";
+const KERNEL_HELP: &str = "A kernel from 5.10 to 7.3: a line (5.10, 6.6, 7.3; its newest point \
+release), an upstream version (6.12.117) or a `uname -r` release (6.12.117+deb13-amd64, \
+5.10.0-32-amd64, 6.18.44-fc-v1045). Debian releases get Debian's amd64 config; other names \
+every modeled exporter unless --config says otherwise";
+
+const CONFIG_HELP: &str = "The kernel's build configuration: a .config file such as \
+/boot/config-$(uname -r). Decides which exporters exist (CONFIG_UDMABUF, CONFIG_DMABUF_HEAPS, \
+the DRM and V4L2 drivers)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -116,6 +122,8 @@ enum Command {
     Predict {
         #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// A catalogue exporter id (see `pfnguard exporters`).
         #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
         exporter: Option<ExporterId>,
@@ -148,6 +156,8 @@ enum Command {
         /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
         #[arg(long = "kernel", value_parser = parse_kernel)]
         kernels: Vec<String>,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// Policies (default: off, warn, require, strict; the matrix tables show the first).
         #[arg(long = "policy", value_enum)]
         policies: Vec<PolicyArg>,
@@ -161,6 +171,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
         format: MatrixFormat,
     },
+    /// One exporter's ops on every line from 5.10 to 7.3: the value on each line, the line where
+    /// it changed, and the kernel fact (release, commit, file:function before and after) that
+    /// changed it.
+    ///
+    /// Each line runs at its newest point release, with every modeled exporter built unless
+    /// --config names a build. Examples:
+    ///   pfnguard history --exporter vgem
+    ///   pfnguard history --exporter udmabuf-shmem --op odirect_read --format json
+    ///   pfnguard history --exporter vivid-vmalloc --op io_uring_register --policy strict
+    #[command(verbatim_doc_comment)]
+    History {
+        /// A catalogue exporter id (see `pfnguard exporters`).
+        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        exporter: Option<ExporterId>,
+        /// A TOML exporter description.
+        #[arg(long, value_name = "PATH")]
+        exporter_file: Option<PathBuf>,
+        /// Only these ops (repeat; default: every op).
+        #[arg(long = "op", value_parser = parse_op)]
+        ops: Vec<OpKey>,
+        /// The proposal's policy in force.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
+        policy: PolicyArg,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        pages: Option<u64>,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The kernel path the model took for one cell, step by step, with source cites.
     ///
     /// Example: pfnguard explain --kernel 6.1 --exporter vivid-vmalloc --op io_uring_register
@@ -169,6 +211,8 @@ enum Command {
     Explain {
         #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
         kernel: String,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// A catalogue exporter id.
         #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
         exporter: Option<ExporterId>,
@@ -242,6 +286,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// List the kernel facts: each behaviour change between 5.10 and 7.3 the model runs, with the
+    /// release that made it (and stable backports). With --kernel, the facts in force there;
+    /// --format json adds the commit and the file:function before and after.
+    ///
+    /// Examples:
+    ///   pfnguard facts
+    ///   pfnguard facts --kernel 6.6.50 --format json
+    #[command(verbatim_doc_comment)]
+    Facts {
+        /// Only the facts in force at this kernel (same forms as `predict --kernel`).
+        #[arg(long, value_parser = parse_kernel)]
+        kernel: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -254,6 +314,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict {
             kernel,
+            config,
             exporter,
             exporter_file,
             policy,
@@ -261,7 +322,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => cmd::predict_cmd(
             out,
-            &kernel,
+            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
             cmd::ExporterArg::new(exporter, exporter_file)?,
             policy.into(),
             pages,
@@ -269,6 +330,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         ),
         Command::Matrix {
             kernels,
+            config,
             policies,
             exporter_file,
             pages,
@@ -276,6 +338,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         } => matrix::matrix(
             out,
             &kernels,
+            cmd::load_config(config.as_deref())?.as_ref(),
             &policies.into_iter().map(Into::into).collect::<Vec<_>>(),
             &exporter_file,
             pages,
@@ -283,6 +346,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         ),
         Command::Explain {
             kernel,
+            config,
             exporter,
             exporter_file,
             op,
@@ -291,11 +355,28 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => cmd::explain(
             out,
-            &kernel,
+            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
             cmd::ExporterArg::new(exporter, exporter_file)?,
             op,
             policy.into(),
             pages,
+            format,
+        ),
+        Command::History {
+            exporter,
+            exporter_file,
+            ops,
+            policy,
+            pages,
+            config,
+            format,
+        } => history::history(
+            out,
+            cmd::ExporterArg::new(exporter, exporter_file)?,
+            &ops,
+            policy.into(),
+            pages,
+            cmd::load_config(config.as_deref())?.as_ref(),
             format,
         ),
         Command::Probe {
@@ -308,6 +389,10 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         Command::Check { probe, format } => check::check(out, &probe, format),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
+        Command::Facts { kernel, format } => {
+            let k = kernel.map(|k| cmd::kernel(&k, None)).transpose()?;
+            cmd::list_facts(out, k.as_ref(), format)
+        }
     }
 }
 

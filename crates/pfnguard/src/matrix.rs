@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use pfnguard_dmabuf::{predict, Exporter, Policy, DEFAULT_PAGES};
-use pfnguard_mm::{KernelProfile, PROFILES};
+use pfnguard_mm::{KernelConfig, ResolvedKernel, LINES};
 use pfnguard_report::{ExporterReport, Observation, OpKey, Outcome, Refault};
 
 use crate::cmd::{kernel, print_json};
@@ -21,7 +21,7 @@ const WIDTH: usize = 120;
 
 /// One predicted row and what the real kernels said of its cells.
 struct Row {
-    kernel: &'static KernelProfile,
+    kernel: Arc<ResolvedKernel>,
     policy: Policy,
     report: ExporterReport,
     /// Ops a real kernel measured with the same outcome, and which kernels.
@@ -41,22 +41,67 @@ impl Row {
 }
 
 fn run(
-    ks: &[&'static KernelProfile],
+    ks: &[Arc<ResolvedKernel>],
     ps: &[Policy],
     exps: &[Arc<dyn Exporter>],
     pages: u64,
 ) -> Vec<Row> {
+    // Lines whose facts and build are the same run the same kernel paths: each distinct kernel
+    // is run once, on two threads (the model is deterministic, so the split changes nothing).
+    let key = |k: &ResolvedKernel| (k.facts, k.config.bits());
+    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for k in ks {
+        if !distinct.iter().any(|d| key(d) == key(k)) {
+            distinct.push(k.clone());
+        }
+    }
+    let jobs: Vec<(usize, Policy, usize)> = (0..distinct.len())
+        .flat_map(|d| {
+            ps.iter()
+                .flat_map(move |&p| (0..exps.len()).map(move |e| (d, p, e)))
+        })
+        .collect();
+    let predict_job = |&(d, p, e): &(usize, Policy, usize)| {
+        let x = &exps[e];
+        predict(
+            &distinct[d],
+            x.as_ref(),
+            p,
+            x.fixed_pages().unwrap_or(pages),
+        )
+    };
+    let half = jobs.len().div_ceil(2);
+    let (a, b) = jobs.split_at(half);
+    let reports: Vec<ExporterReport> = std::thread::scope(|s| {
+        let other = s.spawn(|| b.iter().map(predict_job).collect::<Vec<_>>());
+        let mut mine: Vec<ExporterReport> = a.iter().map(predict_job).collect();
+        // A panic in the model is a bug: surface it rather than lose the rows.
+        match other.join() {
+            Ok(rest) => mine.extend(rest),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+        mine
+    });
+    let probed = evidence::probed();
     let mut rows = Vec::new();
-    for &k in ks {
-        let probed = evidence::cells(k);
+    for k in ks {
+        let d = distinct
+            .iter()
+            .position(|d| key(d) == key(k))
+            .unwrap_or_default();
+        let cells = evidence::cells(&probed, k);
         for &p in ps {
-            for e in exps {
-                let n = e.fixed_pages().unwrap_or(pages);
-                let report = predict(k, e.as_ref(), p, n);
+            for (e, _) in exps.iter().enumerate() {
+                let i = jobs
+                    .iter()
+                    .position(|j| *j == (d, p, e))
+                    .unwrap_or_default();
+                let mut report = reports[i].clone();
+                report.kernel = Some(k.name.clone());
                 let mut confirmed = BTreeMap::new();
                 if p == Policy::Off {
                     for (op, v) in &report.ops {
-                        let Some(seen) = probed.get(&(report.exporter.clone(), *op)) else {
+                        let Some(seen) = cells.get(&(report.exporter.clone(), *op)) else {
                             continue;
                         };
                         let agreeing: Vec<String> = seen
@@ -70,7 +115,7 @@ fn run(
                     }
                 }
                 rows.push(Row {
-                    kernel: k,
+                    kernel: k.clone(),
                     policy: p,
                     report,
                     confirmed,
@@ -85,23 +130,34 @@ fn run(
 pub fn matrix(
     out: &mut dyn Write,
     kernels: &[String],
+    config: Option<&KernelConfig>,
     policies: &[Policy],
     files: &[PathBuf],
     pages: Option<u64>,
     format: MatrixFormat,
 ) -> Result<ExitCode> {
-    let ks: Vec<&'static KernelProfile> = if kernels.is_empty() {
-        PROFILES.to_vec()
+    let names: Vec<String> = if kernels.is_empty() {
+        LINES.iter().map(|l| l.to_string()).collect()
     } else {
-        let mut ks: Vec<&'static KernelProfile> = Vec::new();
-        for k in kernels {
-            let p = kernel(k)?;
-            if !ks.iter().any(|q| q.name == p.name) {
-                ks.push(p);
-            }
-        }
-        ks
+        kernels.to_vec()
     };
+    let mut ks: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for name in &names {
+        let k = if kernels.is_empty() {
+            // Every line at its newest point release: no note per line.
+            let mut k = pfnguard_mm::resolve_kernel(name)?;
+            k.notes.clear();
+            if let Some(c) = config {
+                k = k.with_config(c.clone());
+            }
+            k
+        } else {
+            kernel(name, config)?
+        };
+        if !ks.iter().any(|q| q.name == k.name) {
+            ks.push(Arc::new(k));
+        }
+    }
     let (ps, tables): (Vec<Policy>, Vec<Policy>) = if policies.is_empty() {
         (Policy::ALL.to_vec(), vec![Policy::Off])
     } else {
@@ -130,18 +186,61 @@ pub fn matrix(
         MatrixFormat::Json => json(out, &rows)?,
         MatrixFormat::Table | MatrixFormat::Markdown => {
             let md = format == MatrixFormat::Markdown;
-            for k in &ks {
-                verdict(out, &rows, k, &ps, md)?;
+            let groups = group(&ks, &rows);
+            for (k, label) in &groups {
+                verdict(out, &rows, (k, label), &ps, md)?;
             }
-            for k in &ks {
+            for (k, label) in &groups {
                 for p in &tables {
-                    grid(out, &rows, k, *p, ps[0], md)?;
+                    grid(out, &rows, (k, label), *p, ps[0], md)?;
                 }
             }
             legend(out, md, ps[0])?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Consecutive kernels whose rows are all the same (values, warnings, confirmations) shown once,
+/// titled by the range (`5.14 – 6.4`): the first kernel of each run and its title.
+fn group(ks: &[Arc<ResolvedKernel>], rows: &[Row]) -> Vec<(Arc<ResolvedKernel>, String)> {
+    let sig = |k: &ResolvedKernel| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.kernel.name == k.name)
+            .map(|r| {
+                let mut v = serde_json::to_value(&r.report).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("kernel");
+                    if let Some(d) = o.get_mut("detail").and_then(|d| d.as_object_mut()) {
+                        d.remove("kernel_version");
+                    }
+                }
+                format!(
+                    "{}{v}{:?}",
+                    r.policy,
+                    r.confirmed.keys().collect::<Vec<_>>()
+                )
+            })
+            .collect()
+    };
+    let mut out: Vec<(Arc<ResolvedKernel>, Arc<ResolvedKernel>, Vec<String>)> = Vec::new();
+    for k in ks {
+        let s = sig(k);
+        match out.last_mut() {
+            Some((_, last, prev)) if *prev == s => *last = k.clone(),
+            _ => out.push((k.clone(), k.clone(), s)),
+        }
+    }
+    out.into_iter()
+        .map(|(first, last, _)| {
+            let label = if first.name == last.name {
+                first.label()
+            } else {
+                format!("{} – {}", first.name, last.name)
+            };
+            (first, label)
+        })
+        .collect()
 }
 
 fn json(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
@@ -197,14 +296,14 @@ fn policy_effect(base: &Row, r: &Row) -> String {
 fn verdict(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &KernelProfile,
+    (k, label): (&ResolvedKernel, &str),
     ps: &[Policy],
     md: bool,
 ) -> Result<()> {
     let base = ps[0];
     let title = format!(
-        "Linux {} ({}): which exporters hand struct pages to get_user_pages (policy {base})",
-        k.name, k.release
+        "Linux {}: which exporters hand struct pages to get_user_pages (policy {base})",
+        label
     );
     if md {
         writeln!(out, "### {title}\n")?;
@@ -294,7 +393,7 @@ fn short(v: &Outcome) -> String {
 fn grid(
     out: &mut dyn Write,
     rows: &[Row],
-    k: &KernelProfile,
+    (k, label): (&ResolvedKernel, &str),
     p: Policy,
     base: Policy,
     md: bool,
@@ -327,7 +426,7 @@ fn grid(
     } else {
         format!(", cells changed from {base} marked *")
     };
-    let title = format!("Linux {} ({}), policy {p}{changed}", k.name, k.release);
+    let title = format!("Linux {label}, policy {p}{changed}");
     if md {
         writeln!(out, "### {title}\n\n{}", markdown(&headers, &cells))?;
     } else {

@@ -42,14 +42,34 @@ fn report(line: &str) -> PathBuf {
 const R61: &str = "6.1";
 const R612: &str = "6.12";
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pfnguard-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+/// A scratch file in the temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tmp(name: &str) -> Scratch {
+    Scratch(std::env::temp_dir().join(format!("pfnguard-cli-{}-{name}", std::process::id())))
 }
 
 /// A probe report changed by `f`, written to a scratch file.
-fn doctored(dir: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+fn doctored(dir: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> Scratch {
     let text = std::fs::read_to_string(report(dir)).expect("report");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     f(&mut v);
@@ -88,7 +108,7 @@ fn assert_usage_error(args: &[&str], names: &[&str]) {
 fn bad_kernel_is_exit_2_naming_the_argument() {
     assert_usage_error(
         &["predict", "--kernel", "5.4", "--exporter", "vgem"],
-        &["--kernel", "Linux 5.4 is not modeled", "6.1, 6.12"],
+        &["--kernel", "Linux 5.4 is not modeled", "5.10 to 7.3"],
     );
     assert_usage_error(&["matrix", "--kernel", "4.19"], &["--kernel", "4.19"]);
     for bad in ["6.1foo", "6.1x", "6.1 ", "6.1.", "x", "6.1.0-"] {
@@ -101,24 +121,37 @@ fn bad_kernel_is_exit_2_naming_the_argument() {
 
 #[test]
 fn kernels_other_than_the_modeled_one_say_what_models_them() {
-    for (name, noted) in [
-        ("6.1", false),
-        ("6.1.192", false),
-        ("6.12.117+deb12-amd64", false),
-        ("6.1.0-0.deb11.13-amd64", true),
-        ("6.12.0-trunk-amd64", true),
+    for (name, note) in [
+        ("6.1", None),
+        ("6.6", None),
+        ("6.14", None),
+        ("6.1.192", None),
+        ("6.12.117+deb12-amd64", None),
+        ("5.10.0-32-amd64", None),
+        ("7.3.4+deb13-amd64", None),
+        ("6.1.0-0.deb11.13-amd64", Some("bullseye backport")),
+        ("6.12.0-trunk-amd64", Some("--config")),
+        ("6.18.44-fc-v1045", Some("not a Debian release")),
+        ("6.1.0-10-amd64", Some("6.1.37 to 6.1.38")),
     ] {
         let o = pfnguard(&["predict", "--kernel", name, "--exporter", "vgem"]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         let err = stderr(&o);
-        assert_eq!(err.contains("note:"), noted, "{name}: {err}");
-        if noted {
-            assert!(
-                err.contains("differences within the line are not modeled"),
-                "{err}"
-            );
+        assert_eq!(err.contains("note:"), note.is_some(), "{name}: {err}");
+        if let Some(n) = note {
+            assert!(err.contains(n), "{name}: {err}");
         }
     }
+    assert_usage_error(
+        &[
+            "predict",
+            "--kernel",
+            "6.1.0-999-amd64",
+            "--exporter",
+            "vgem",
+        ],
+        &["ABI 999", "name the upstream version"],
+    );
 }
 
 #[test]
@@ -334,9 +367,26 @@ fn predict_json_has_the_documented_keys() {
     assert_eq!(ops["vmflags"], "rd wr sh mr mw me ms io de dd sd mm");
     assert_eq!(ops["io_uring_register"], "ok");
     assert_eq!(ops["process_vm_readv"], "EFAULT");
-    assert_eq!(
-        v["detail"]["debian_amd64"],
-        "not built: CONFIG_DRM_ROCKCHIP is ARM-only"
+    assert_eq!(v["detail"]["config"], "every modeled option built");
+    assert!(v["detail"].get("not_built").is_none(), "{v}");
+    // Debian's amd64 build has no rockchip driver: the export is unavailable, naming the option.
+    let o = pfnguard(&[
+        "predict",
+        "--kernel",
+        "6.12.117+deb13-amd64",
+        "--exporter",
+        "rockchip",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(d["detail"]["not_built"], "CONFIG_DRM_ROCKCHIP is not set");
+    assert!(
+        d["ops"]["export"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("unavailable") && e.contains("CONFIG_DRM_ROCKCHIP")),
+        "{d}"
     );
     // No warnings under `off`: the key is there, empty.
     assert_eq!(v["warnings"], serde_json::json!([]));
@@ -419,7 +469,7 @@ fn explain_shows_the_kernel_path() {
     let out = stdout(&o);
     assert!(
         out.starts_with(
-            "vivid-vmalloc (4 page(s)) on Linux 6.1 (6.1.192), policy off: io_uring_register = EOPNOTSUPP"
+            "vivid-vmalloc (4 page(s)) on Linux 6.1 (6.1.y), every modeled option built, policy off: io_uring_register = EOPNOTSUPP"
         ),
         "{out}"
     );
@@ -482,10 +532,26 @@ fn output_into_a_closed_pipe_exits_cleanly() {
 fn matrix_leads_with_the_verdict_and_keeps_to_120_columns() {
     let o = pfnguard(&["matrix"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Every line, runs of lines with the same rows shown once under their range.
+    let every_line = stdout(&o);
+    assert!(every_line.starts_with("Linux 5.10"), "{every_line}");
+    assert!(
+        every_line.contains(" – 7.3: which exporters") || every_line.contains("Linux 7.3 (7.3.y)"),
+        "{every_line}"
+    );
+    let o = pfnguard(&["matrix", "--policy", "off", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let rows = rows.as_array().expect("rows");
+    for line in ["5.10", "6.6", "6.14", "7.3"] {
+        assert!(rows.iter().any(|r| r["kernel"] == line), "{line}");
+    }
+    assert_eq!(rows.len(), 34 * pfnguard_report::ExporterId::ALL.len());
+    let o = pfnguard(&["matrix", "--kernel", "6.1", "--kernel", "6.12"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
         out.starts_with(
-            "Linux 6.1 (6.1.192): which exporters hand struct pages to get_user_pages (policy off)"
+            "Linux 6.1 (6.1.y): which exporters hand struct pages to get_user_pages (policy off)"
         ),
         "{out}"
     );
@@ -528,7 +594,7 @@ fn matrix_shows_warnings_and_changed_cells() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("Linux 6.12 (6.12.117), policy warn, cells changed from off marked *"),
+        out.contains("Linux 6.12 (6.12.y), policy warn, cells changed from off marked *"),
         "{out}"
     );
     // rockchip's VM_IO mapping makes the v3 check WARN on every op under warn.
@@ -554,7 +620,7 @@ fn matrix_shows_warnings_and_changed_cells() {
     ]);
     let out = stdout(&o);
     assert!(
-        out.contains("### Linux 6.12 (6.12.117), policy require, cells changed from off marked *"),
+        out.contains("### Linux 6.12 (6.12.y), policy require, cells changed from off marked *"),
         "{out}"
     );
     let row = out
@@ -574,7 +640,7 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("6.12.117+deb12-amd64 (Linux 6.12.117), checked against the model of Linux 6.12 (6.12.117)"),
+        out.contains("6.12.117+deb12-amd64 (Linux 6.12.117), checked against the model of Linux 6.12.117 (Debian amd64 config, trixie and later)"),
         "{out}"
     );
     assert!(
@@ -600,7 +666,7 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
     assert_eq!(k["skipped_both"], 45);
     // The probe read the upstream version from /proc/version: the model is that kernel's.
     assert_eq!(k["kernel_version"], "6.1.192");
-    assert_eq!(k["model"], "6.1 (6.1.192)");
+    assert_eq!(k["model"], "6.1.192 (Debian amd64 config, bookworm)");
     assert!(k.get("model_note").is_none(), "{k}");
 }
 
@@ -791,12 +857,16 @@ fn check_rejects_unreadable_or_foreign_reports() {
     let p = tmp("foreign.json");
     std::fs::write(
         &p,
-        r#"{"kernel_release": "5.10.0-30-amd64", "exporters": []}"#,
+        r#"{"kernel_release": "4.19.0-27-amd64", "exporters": []}"#,
     )
     .expect("write");
     assert_usage_error(
         &["check", "--probe", path(&p)],
-        &["\"5.10.0-30-amd64\"", "Linux 5.10 is not modeled"],
+        &[
+            "\"4.19.0-27-amd64\"",
+            "Linux 4.19.0 is not modeled",
+            "5.10 to 7.3",
+        ],
     );
     let p = tmp("broken.json");
     std::fs::write(&p, "{\n  \"kernel_release\": 3\n}").expect("write");
@@ -913,4 +983,87 @@ fn probe_odirect_help_says_what_it_does_to_the_target() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn history_names_the_fact_that_changed_each_value() {
+    let o = pfnguard(&[
+        "history",
+        "--exporter",
+        "udmabuf-shmem",
+        "--op",
+        "rdma_reg_mr",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Linux 5.10 to 7.3"), "{out}");
+    assert!(out.contains("changed in 6.11"), "{out}");
+    assert!(out.contains("udmabuf-pfnmap (since 6.11"), "{out}");
+    assert!(
+        out.contains("drivers/dma-buf/udmabuf.c:udmabuf_vm_fault"),
+        "{out}"
+    );
+    let o = pfnguard(&["history", "--exporter", "memfd", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["ops"].as_array().map(Vec::len), Some(24));
+    assert_usage_error(
+        &["history", "--exporter", "nosuch"],
+        &["--exporter", "nosuch"],
+    );
+    assert_usage_error(
+        &["history", "--exporter", "vgem", "--op", "nosuch"],
+        &["--op", "nosuch"],
+    );
+    let cfg = tmp("bad.config");
+    std::fs::write(&cfg, "CONFIG_UDMABUF=y\nnonsense\n").expect("write");
+    let o = pfnguard(&["history", "--exporter", "vgem", "--config", path(&cfg)]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("bad.config:2:"), "{}", stderr(&o));
+    // A .config without udmabuf: the exporter is unavailable on every line.
+    std::fs::write(&cfg, "# CONFIG_UDMABUF is not set\nCONFIG_DRM_VGEM=m\n").expect("write");
+    let o = pfnguard(&[
+        "history",
+        "--exporter",
+        "udmabuf-shmem",
+        "--op",
+        "export",
+        "--config",
+        path(&cfg),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("CONFIG_UDMABUF is not set"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn facts_lists_the_changes_and_those_in_force() {
+    let o = pfnguard(&["facts", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let all = all.as_array().expect("facts");
+    assert!(all.iter().any(|f| f["fact"] == "udmabuf-pfnmap"));
+    for f in all {
+        for key in ["fact", "summary", "since", "before", "after", "evidence"] {
+            assert!(f[key].is_string(), "{key}: {f}");
+        }
+    }
+    let at = |k: &str| -> Vec<String> {
+        let o = pfnguard(&["facts", "--kernel", k, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        v.as_array()
+            .expect("facts")
+            .iter()
+            .map(|f| f["fact"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(at("5.10.0-46-amd64").is_empty());
+    assert!(!at("6.10").contains(&"udmabuf-pfnmap".to_owned()));
+    assert!(at("6.11").contains(&"udmabuf-pfnmap".to_owned()));
+    assert_eq!(at("7.3").len(), all.len());
+    assert_usage_error(&["facts", "--kernel", "8.1"], &["--kernel", "5.10 to 7.3"]);
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use pfnguard_mm::shmem::memfd_create;
+use pfnguard_mm::Fact;
 use pfnguard_mm::{
     trace, Errno, Fail, FaultCtx, File, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags,
     VmOperations, VmaId, VmaNew, PAGE_SIZE,
@@ -17,9 +18,9 @@ pub const DRM_FILE_PAGE_OFFSET_START: u64 = 0x10_0000;
 
 /// `drm_prime_handle_to_fd_ioctl()`: a driver without `.prime_handle_to_fd` gets -ENOSYS unless
 /// the kernel has the generic fallback.
-fn prime_export_allowed(k: &mut Kernel, cx: &ExportCtx, driver_hook: bool) -> KResult<()> {
+fn prime_export_allowed(k: &mut Kernel, driver_hook: bool) -> KResult<()> {
     const F: &str = "drivers/gpu/drm/drm_prime.c:drm_prime_handle_to_fd_ioctl";
-    if driver_hook || cx.drivers.drm_generic_prime_export {
+    if driver_hook || k.has(Fact::DrmGenericPrime) {
         trace!(k, F, "DRM_IOCTL_PRIME_HANDLE_TO_FD(DRM_CLOEXEC|DRM_RDWR): exported, exp_name from the driver");
         Ok(())
     } else {
@@ -187,7 +188,7 @@ impl Exporter for ShmemHelper {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         // DRM_IOCTL_MODE_CREATE_DUMB → drm_gem_shmem_dumb_create; the shmem helper drivers of
         // 6.1 set .prime_handle_to_fd through DRM_GEM_SHMEM_DRIVER_OPS.
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
             k,
@@ -215,8 +216,8 @@ pub struct Ttm {
     own_prime_export: bool,
     /// The buffer lives in VRAM (no `struct page`) rather than TTM_PL_SYSTEM.
     vram: bool,
-    /// The driver sets `.gem_prime_mmap` (bochs through `DRM_GEM_VRAM_DRIVER`, amdgpu); what
-    /// `drm_gem_dmabuf_mmap()` needs before the generic one (6.6+).
+    /// The driver sets a working `.gem_prime_mmap` (bochs through `DRM_GEM_VRAM_DRIVER`,
+    /// amdgpu): what `drm_gem_dmabuf_mmap()` needs without [`Fact::DrmGenericPrime`].
     own_prime_mmap: bool,
 }
 
@@ -278,7 +279,7 @@ impl DmaBufOps for TtmBo {
             trace!(
                 vma.kernel(),
                 "drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_mmap",
-                "driver has no gem_prime_mmap -> -ENOSYS"
+                "no working gem_prime_mmap in the driver -> -ENOSYS"
             );
             return Err(Errno::ENOSYS.into());
         }
@@ -393,14 +394,14 @@ impl Exporter for Ttm {
     }
     /// TTM pool pages (`ttm_pool_alloc()`: high-order allocations without `__GFP_COMP`) or VRAM.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        let hook = self.own_prime_export || cx.drivers.vram_helper_prime_export;
-        prime_export_allowed(k, cx, hook)?;
+        let hook = self.own_prime_export;
+        prime_export_allowed(k, hook)?;
         let pages = if self.vram {
             device_frames(k, cx.pages)
         } else {
             alloc_noncompound_block(k, cx.pages)?
         };
-        let prime_mmap = self.own_prime_mmap || cx.drivers.drm_generic_prime_mmap;
+        let prime_mmap = self.own_prime_mmap || k.has(Fact::DrmGenericPrime);
         Ok(export_rdwr(
             k,
             cx.pages,
@@ -455,7 +456,7 @@ impl Exporter for I915 {
         "i915_gem_dmabuf_mmap: call_mmap of the shmem file (normal page-cache PTEs)"
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let (filp, _inode) = memfd_create("i915", cx.pages, false);
         Ok(export_rdwr(
             k,
@@ -505,11 +506,8 @@ impl Exporter for GemDma {
     fn summary(&self) -> &'static str {
         "drm_gem_dma_mmap: clear VM_PFNMAP, dma_mmap_wc -> remap_pfn_range of the whole VMA"
     }
-    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
-        Some("no amd64 driver selects CONFIG_DRM_GEM_DMA_HELPER")
-    }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
         Ok(export_rdwr(
             k,
@@ -569,11 +567,8 @@ impl Exporter for Rockchip {
     fn summary(&self) -> &'static str {
         "rockchip_drm_gem_object_mmap: VM_IO + vm_map_pages (VM_IO|VM_MIXEDMAP, normal PTEs)"
     }
-    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
-        Some("CONFIG_DRM_ROCKCHIP is ARM-only")
-    }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
             k,
@@ -663,11 +658,8 @@ impl Exporter for Tegra {
     fn summary(&self) -> &'static str {
         "tegra_gem_prime_mmap/tegra_bo_fault: vmf_insert_page in a VM_IO|VM_MIXEDMAP VMA (normal PTEs)"
     }
-    fn not_built(&self, _d: &crate::profile::DriverProfile) -> Option<&'static str> {
-        Some("CONFIG_DRM_TEGRA is ARM-only")
-    }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let (_f, pages) = shmem_object_pages(k, cx.pages)?;
         Ok(export_rdwr(
             k,
@@ -726,7 +718,7 @@ impl Exporter for VirtioGpuBlob {
         "virtio_gpu_vram_mmap: VM_MIXEDMAP then io_remap_pfn_range of host memory (VM_PFNMAP|VM_MIXEDMAP)"
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        prime_export_allowed(k, cx, true)?;
+        prime_export_allowed(k, true)?;
         let pages = device_frames(k, cx.pages);
         Ok(export_rdwr(
             k,

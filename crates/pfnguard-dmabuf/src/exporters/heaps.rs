@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::AllocSpec;
+use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, Fail, KResult, Kernel, Pfn, VmFlags, VmaNew, PAGE_SIZE};
 
 use super::{alloc_cma_pages, export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
 use crate::core::DmaBufOps;
-use crate::profile::DriverProfile;
 
 /// `/dev/dma_heap/system`: `system_heap_allocate()` + `system_heap_mmap()`.
 #[derive(Debug)]
@@ -79,9 +79,6 @@ impl Exporter for SystemHeap {
     fn summary(&self) -> &'static str {
         "system_heap_mmap: remap_pfn_range per page at mmap (VM_IO|VM_PFNMAP, special PTEs)"
     }
-    fn not_built(&self, d: &DriverProfile) -> Option<&'static str> {
-        (!d.built_dmabuf_heaps).then_some("CONFIG_DMABUF_HEAPS is not set")
-    }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = system_heap_alloc(k, cx.pages)?;
         trace!(
@@ -143,9 +140,6 @@ impl Exporter for CmaHeap {
     fn summary(&self) -> &'static str {
         "cma_heap_vm_fault: vmf->page (6.1) / vmf_insert_pfn with VM_IO|VM_PFNMAP (6.8+)"
     }
-    fn not_built(&self, _d: &DriverProfile) -> Option<&'static str> {
-        Some("CONFIG_DMABUF_HEAPS_CMA/CONFIG_CMA are not set")
-    }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let pages = alloc_cma_pages(k, cx.pages)?;
         Ok(export_rdwr(
@@ -154,7 +148,7 @@ impl Exporter for CmaHeap {
             "cma",
             Arc::new(CmaHeapBuffer {
                 pages,
-                inserts_pfn: cx.drivers.cma_heap_inserts_pfn,
+                inserts_pfn: k.has(Fact::CmaHeapPfnmap),
             }),
             cx.policy,
         ))

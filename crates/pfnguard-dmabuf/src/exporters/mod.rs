@@ -1,16 +1,16 @@
 //! Models of real dma-buf exporters. Each runs the steps of its kernel mmap and fault functions
-//! on the MM model, citing them; where the drivers of the modeled kernels differ the
-//! [`DriverProfile`](crate::profile::DriverProfile) says how.
+//! on the MM model, citing them; where the drivers of the modeled kernels differ, a
+//! [`Fact`](pfnguard_mm::Fact) of the kernel says how, and whether the driver is built at all is
+//! the kernel's [`KernelConfig`].
 
 use std::sync::Arc;
 
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
-use pfnguard_mm::{Errno, Fail, File, KResult, Kernel, Pfn};
+use pfnguard_mm::{Errno, Fail, File, KResult, Kconfig, Kernel, KernelConfig, Pfn};
 pub use pfnguard_report::ExporterId;
 
 use crate::core::DmaBuf;
 use crate::policy::Policy;
-use crate::profile::DriverProfile;
 
 pub mod drm;
 pub mod heaps;
@@ -21,8 +21,6 @@ pub mod vb2;
 /// What an exporter model is given to allocate and export a buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct ExportCtx {
-    /// The drivers of the modeled kernel.
-    pub drivers: &'static DriverProfile,
     /// The proposal's policy in force.
     pub policy: Policy,
     /// Requested size in pages.
@@ -46,9 +44,10 @@ pub trait Exporter: std::fmt::Debug + Send + Sync {
     fn id(&self) -> &str;
     /// One line: the kernel path of its mmap.
     fn summary(&self) -> &'static str;
-    /// Why Debian's amd64 build of this kernel lacks the exporter, if it does.
-    fn not_built(&self, _d: &DriverProfile) -> Option<&'static str> {
-        None
+    /// The option the build lacks for this exporter, if it lacks one.
+    fn not_built(&self, config: &KernelConfig) -> Option<Kconfig> {
+        let id: ExporterId = self.id().parse().ok()?;
+        driver_options(id).iter().copied().find(|o| !config.has(*o))
     }
     /// The buffer size this exporter always uses, in pages (user-described exporters).
     fn fixed_pages(&self) -> Option<u64> {
@@ -80,6 +79,29 @@ pub fn by_id(id: ExporterId) -> Arc<dyn Exporter> {
         ExporterId::Tegra => Arc::new(drm::Tegra),
         ExporterId::VirtioGpuBlob => Arc::new(drm::VirtioGpuBlob),
         ExporterId::Memfd => Arc::new(memfd::Memfd),
+    }
+}
+
+/// The Kconfig options that build a catalogue exporter's driver (drivers/*/Kconfig, Makefile).
+pub fn driver_options(id: ExporterId) -> &'static [Kconfig] {
+    match id {
+        ExporterId::SystemHeap => &[Kconfig::DmabufHeaps, Kconfig::DmabufHeapsSystem],
+        ExporterId::CmaHeap => &[Kconfig::DmabufHeaps, Kconfig::DmabufHeapsCma],
+        ExporterId::UdmabufShmem => &[Kconfig::Udmabuf],
+        ExporterId::UdmabufHugetlb => &[Kconfig::Udmabuf, Kconfig::Hugetlbfs],
+        ExporterId::Vgem => &[Kconfig::DrmVgem],
+        ExporterId::VirtioGpu | ExporterId::VirtioGpuBlob => &[Kconfig::DrmVirtioGpu],
+        ExporterId::Cirrus => &[Kconfig::DrmCirrusQemu],
+        ExporterId::Bochs => &[Kconfig::DrmBochs],
+        ExporterId::Qxl => &[Kconfig::DrmQxl],
+        ExporterId::Amdgpu => &[Kconfig::DrmAmdgpu],
+        ExporterId::I915 => &[Kconfig::DrmI915],
+        ExporterId::GemDma => &[Kconfig::DrmGemDmaHelper],
+        ExporterId::Rockchip => &[Kconfig::DrmRockchip],
+        ExporterId::Tegra => &[Kconfig::DrmTegra],
+        ExporterId::VividVmalloc | ExporterId::VividDmaContig => &[Kconfig::VideoVivid],
+        ExporterId::Vb2DmaSg => &[Kconfig::Videobuf2DmaSg],
+        ExporterId::Memfd => &[],
     }
 }
 

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
 use pfnguard_mm::shmem::memfd_create;
+use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
 use super::{export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
 use crate::core::DmaBufOps;
-use crate::profile::DriverProfile;
 
 /// Base pages in a PMD-sized huge page (include/linux/huge_mm.h:HPAGE_PMD_NR on x86-64).
 const HPAGE_PMD_NR: u64 = 512;
@@ -62,9 +62,6 @@ impl Exporter for Udmabuf {
     fn summary(&self) -> &'static str {
         "udmabuf_vm_fault: vmf->page (6.1) / vmf_insert_pfn with VM_PFNMAP (6.11+)"
     }
-    fn not_built(&self, d: &DriverProfile) -> Option<&'static str> {
-        (!d.built_udmabuf).then_some("CONFIG_UDMABUF is not set")
-    }
     /// `udmabuf_create()`: the memfd's pages are taken from its page cache; 6.11+
     /// `memfd_pin_folios()` pins them long term, before a reference per page is kept.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
@@ -82,7 +79,7 @@ impl Exporter for Udmabuf {
         for i in 0..cx.pages {
             let p = inode.get_page(k, i)?;
             if let Some(f) = k.frames.folio_of(p) {
-                if cx.drivers.udmabuf_inserts_pfn {
+                if k.has(Fact::UdmabufPfnmap) {
                     let large = k.frames.folio(f).is_large();
                     if large {
                         k.frames.folio_mut(f).pincount += 1;
@@ -101,7 +98,7 @@ impl Exporter for Udmabuf {
             F,
             "{} memfd page(s) {}",
             pages.len(),
-            if cx.drivers.udmabuf_inserts_pfn {
+            if k.has(Fact::UdmabufPfnmap) {
                 "long-term pinned (memfd_pin_folios)"
             } else {
                 "referenced (shmem_read_mapping_page)"
@@ -113,7 +110,7 @@ impl Exporter for Udmabuf {
             "udmabuf",
             Arc::new(UdmabufBuffer {
                 pages,
-                inserts_pfn: cx.drivers.udmabuf_inserts_pfn,
+                inserts_pfn: k.has(Fact::UdmabufPfnmap),
             }),
             cx.policy,
         ))

@@ -14,7 +14,7 @@ use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::pagetable::Pte;
 use pfnguard_mm::vma::{AddressSpace, VmaId};
 use pfnguard_mm::{
-    Config, Errno, Fail, FaultCtx, File, FileOperations, KResult, KernelProfile, MapFlags, MmId,
+    Config, Errno, Fail, FaultCtx, File, FileOperations, KResult, KernelFacts, MapFlags, MmId,
     MmapArgs, Pfn, Prot, VirtAddr, VmFault, VmFlags, VmOperations, VmaNew, PAGE_SIZE,
 };
 
@@ -22,7 +22,7 @@ use pfnguard_mm::{
 pub const MM: MmId = Kernel::INIT_MM;
 
 /// A booted kernel with the default (Debian) configuration.
-pub fn kernel(p: &'static KernelProfile) -> Kernel {
+pub fn kernel(p: KernelFacts) -> Kernel {
     Kernel::new(p, Config::default())
 }
 

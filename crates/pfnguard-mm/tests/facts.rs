@@ -1,15 +1,16 @@
-//! Behaviours that differ between the modeled kernels and are not covered by an oracle of
-//! their own: each test runs both profiles and asserts the value each source gives.
+//! Kernel facts, each run on the versions either side of its change ([`either_side`]), and the
+//! behaviours every line shares that no oracle covers.
 
 use std::sync::Arc;
 
+use pfnguard_mm::facts::{either_side, every_line};
 use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages, populate_vma_page_range, Foll};
 use pfnguard_mm::insert::remap_pfn_range;
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::vma::AddressSpace;
 use pfnguard_mm::{
-    Config, Errno, Fail, File, FileOperations, KResult, Kernel, MapFlags, MmapArgs, Pfn, Prot,
-    RssCounter, VirtAddr, VmFlags, VmaId, VmaNew, LINUX_6_1, LINUX_6_12, PAGE_SIZE,
+    Config, Errno, Fact, Fail, File, FileOperations, KResult, Kernel, KernelFacts, MapFlags,
+    MmapArgs, Pfn, Prot, RssCounter, VirtAddr, VmFlags, VmaId, VmaNew, PAGE_SIZE,
 };
 
 #[derive(Debug)]
@@ -54,8 +55,11 @@ fn anon(k: &mut Kernel, pages: u64, prot: Prot, flags: MapFlags) -> VirtAddr {
 #[test]
 fn pin_user_pages_with_foll_get() {
     for (p, want) in [
-        (&LINUX_6_1, Err(Fail::Errno(Errno::EINVAL))),
-        (&LINUX_6_12, Ok(0)),
+        (
+            either_side(Fact::GupValidArgs).0,
+            Err(Fail::Errno(Errno::EINVAL)),
+        ),
+        (either_side(Fact::GupValidArgs).1, Ok(0)),
     ] {
         let mut k = Kernel::new(p, Config::default());
         let a = anon(&mut k, 1, Prot::RW, MapFlags::PRIVATE);
@@ -64,7 +68,7 @@ fn pin_user_pages_with_foll_get() {
             pin_user_pages(&mut k, Kernel::INIT_MM, a, 1, Foll::GET, &mut pages),
             want,
             "{}",
-            p.name
+            p.version()
         );
         assert!(pages.is_empty());
     }
@@ -75,8 +79,11 @@ fn pin_user_pages_with_foll_get() {
 #[test]
 fn fast_gup_range_overflow() {
     for (p, want) in [
-        (&LINUX_6_1, Ok(0)),
-        (&LINUX_6_12, Err(Fail::Errno(Errno::EOVERFLOW))),
+        (either_side(Fact::GupFastOverflowChecked).0, Ok(0)),
+        (
+            either_side(Fact::GupFastOverflowChecked).1,
+            Err(Fail::Errno(Errno::EOVERFLOW)),
+        ),
     ] {
         let mut k = Kernel::new(p, Config::default());
         let mut pages = Vec::new();
@@ -88,7 +95,7 @@ fn fast_gup_range_overflow() {
             Foll::empty(),
             &mut pages,
         );
-        assert_eq!(r, want, "{}", p.name);
+        assert_eq!(r, want, "{}", p.version());
     }
 }
 
@@ -97,7 +104,8 @@ fn fast_gup_range_overflow() {
 /// the read (-EFAULT too, one step later).
 #[test]
 fn populate_of_an_inaccessible_vma() {
-    for (p, walks) in [(&LINUX_6_1, true), (&LINUX_6_12, false)] {
+    let (before, after) = either_side(Fact::PopulateRefusesInaccessible);
+    for (p, walks) in [(before, true), (after, false)] {
         let mut k = Kernel::new(p, Config::default());
         k.trace.enable();
         let a = anon(&mut k, 2, Prot::default(), MapFlags::PRIVATE);
@@ -106,13 +114,13 @@ fn populate_of_an_inaccessible_vma() {
             start: a,
         };
         let r = populate_vma_page_range(&mut k, id, a, a.add_pages(2));
-        assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.name);
+        assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.version());
         let checked = k
             .trace
             .steps()
             .iter()
             .any(|s| s.function == "mm/gup.c:check_vma_flags");
-        assert_eq!(checked, walks, "{}", p.name);
+        assert_eq!(checked, walks, "{}", p.version());
     }
 }
 
@@ -120,7 +128,7 @@ fn populate_of_an_inaccessible_vma() {
 /// shmem page counted in MM_SHMEMPAGES, and maps shows `/dev/zero (deleted)`.
 #[test]
 fn shared_anonymous_memory_is_shmem() {
-    for p in [&LINUX_6_1, &LINUX_6_12] {
+    for p in every_line() {
         let mut k = Kernel::new(p, Config::default());
         let a = anon(&mut k, 2, Prot::RW, MapFlags::SHARED);
         pfnguard_mm::fault::touch_range(&mut k, Kernel::INIT_MM, a, 2 * PAGE_SIZE, true)
@@ -129,7 +137,7 @@ fn shared_anonymous_memory_is_shmem() {
         let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
         assert!(pfnguard_mm::proc::maps_line(&v).ends_with("/dev/zero (deleted)"));
         assert_eq!(
-            v.flags.mnemonics(k.profile).join(" "),
+            v.flags.mnemonics(&k.facts).join(" "),
             "rd wr sh mr mw me ms sd"
         );
     }
@@ -143,7 +151,7 @@ fn map_locked_beyond_the_rlimit() {
         cap_ipc_lock: false,
         ..Config::default()
     };
-    let mut k = Kernel::new(&LINUX_6_12, cfg);
+    let mut k = Kernel::new(KernelFacts::of("6.12.117"), cfg);
     k.mm_mut(Kernel::INIT_MM).rlimit_memlock = 1;
     let locked = MapFlags {
         locked: true,
@@ -156,7 +164,7 @@ fn map_locked_beyond_the_rlimit() {
         MmapArgs::new(2 * PAGE_SIZE, Prot::RW, locked),
     );
     assert_eq!(r, Err(Fail::Errno(Errno::EAGAIN)));
-    let mut k = Kernel::new(&LINUX_6_12, Config::default());
+    let mut k = Kernel::new(KernelFacts::of("6.12.117"), Config::default());
     k.mm_mut(Kernel::INIT_MM).rlimit_memlock = 1;
     assert!(do_mmap(
         &mut k,
@@ -172,7 +180,7 @@ fn map_locked_beyond_the_rlimit() {
 /// VM_PAT; the VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP set before the walk stay.
 #[test]
 fn failed_remap_drops_vm_pat_and_keeps_the_flags() {
-    for p in [&LINUX_6_1, &LINUX_6_12] {
+    for p in every_line() {
         let cfg = Config {
             cap_sys_admin: false,
             ..Config::default()
@@ -191,7 +199,7 @@ fn failed_remap_drops_vm_pat_and_keeps_the_flags() {
         };
         let prot = k.vma(id).expect("vma").page_prot;
         let r = remap_pfn_range(&mut k, id, a, Pfn(1 << 34), PAGE_SIZE, prot);
-        assert_eq!(r, Err(Fail::Errno(Errno::EACCES)), "{}", p.name);
+        assert_eq!(r, Err(Fail::Errno(Errno::EACCES)), "{}", p.version());
         let v = k.vma(id).expect("vma");
         assert!(!v.flags.contains(VmFlags::PAT) && !v.pat_reserved);
         assert!(v
