@@ -37,6 +37,10 @@ pub struct DmaBuf {
     pub ino: u64,
     /// The exporter's ops.
     pub ops: Arc<dyn DmaBufOps>,
+    /// `path_noexec()` of the file `dma_buf_getfile()` allocates on `dma_buf_mnt`, the kernel's
+    /// mount of the `dmabuf` pseudo filesystem
+    /// ([`pseudo_fs_path_noexec`](pfnguard_mm::vma::pseudo_fs_path_noexec)).
+    pub noexec: bool,
 }
 
 impl DmaBuf {
@@ -50,12 +54,14 @@ impl DmaBuf {
         ops: Arc<dyn DmaBufOps>,
     ) -> Arc<DmaBuf> {
         let ino = k.atomic64_inc_return("drivers/dma-buf/dma-buf.c:dmabuf_inode");
+        let noexec = pfnguard_mm::vma::pseudo_fs_path_noexec(k);
         Arc::new(DmaBuf {
             size,
             exp_name,
             name: Mutex::new(None),
             ino,
             ops,
+            noexec,
         })
     }
 
@@ -76,7 +82,7 @@ pub struct DmaBufFops {
 
 /// `dma_buf_getfile()` + `dma_buf_fd()`: the file behind a dma-buf fd. `writable` is O_RDWR in
 /// the exporter's `exp_info.flags` (FMODE_WRITE); the file lives on the `dmabuf` pseudo
-/// filesystem (`noop_backing_dev_info`: no writeback; not noexec).
+/// filesystem (`noop_backing_dev_info`: no writeback; noexec as [`DmaBuf::noexec`] says).
 pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File> {
     let name = buf
         .name
@@ -90,7 +96,7 @@ pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File
         dev: (0, 0x0d),
         readable: true,
         writable,
-        noexec: false,
+        noexec: buf.noexec,
         nlink: 1,
         mapping: AddressSpace::PSEUDO,
         fops: Arc::new(DmaBufFops { buf, policy }),

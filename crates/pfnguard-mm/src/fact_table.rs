@@ -394,4 +394,133 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         after: "mm/pagewalk.c:walk_page_vma",
         evidence: "6.1.192 and 6.12.117 trees",
     },
+    FactInfo {
+        fact: Fact::KvmPfnmapNoRefs,
+        summary: "hva_to_pfn_remapped() hands back the pfn it found without a page reference \
+                  (kvm_resolve_pfn(); was kvm_try_get_pfn(), which fails on refcount-0 pages)",
+        area: Area::Kvm,
+        since: v(6, 13),
+        commit: None,
+        backports: &[],
+        before: "virt/kvm/kvm_main.c:kvm_try_get_pfn",
+        after: "virt/kvm/kvm_main.c:kvm_resolve_pfn",
+        evidence: "6.12.117 tree kvm_try_get_pfn(), 7.2.13 tree kvm_resolve_pfn() and \
+                   allow_unsafe_mappings; 6.13 is the merge of the kvm_follow_pfn series (not \
+                   checked against mainline history); no probed cell tells them apart",
+    },
+    FactInfo {
+        fact: Fact::UdmabufPrefault,
+        summary: "udmabuf_vm_fault() inserts the faulting pfn, then every other PTE of the VMA \
+                  (was one vmf_insert_pfn() per fault)",
+        area: Area::DmaBuf,
+        since: v(6, 14),
+        commit: None,
+        backports: &[],
+        before: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
+        after: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
+        evidence: "bounded by the trees: 6.12.117 one PTE per fault, 7.2.13 prefault loop; 6.14 \
+                   from the udmabuf series of Dec 2024 (not checked against mainline history); \
+                   the probes fault every page, so no cell bounds it further",
+    },
+    FactInfo {
+        fact: Fact::BochsGemShmem,
+        summary: "bochs uses the GEM shmem helper (DRM_GEM_SHMEM_DRIVER_OPS: VM_PFNMAP without \
+                  VM_IO, no vm_ops->access) instead of drm_gem_vram/TTM",
+        area: Area::Drm,
+        since: v(6, 15),
+        commit: None,
+        backports: &[],
+        before: "drivers/gpu/drm/tiny/bochs.c:DRM_GEM_VRAM_DRIVER",
+        after: "drivers/gpu/drm/tiny/bochs.c:DRM_GEM_SHMEM_DRIVER_OPS",
+        evidence: "bounded by the real kernels: 6.12.117 bochs `io` and /proc/PID/mem ok (TTM), \
+                   6.16.12 no `io` and EIO; 7.2.13 tree tiny/bochs.c DRM_GEM_SHMEM_DRIVER_OPS; \
+                   6.15 from the drm-misc-next conversion of early 2025 (not checked against \
+                   mainline history)",
+    },
+    FactInfo {
+        fact: Fact::PfnmapTrackCtx,
+        summary: "remap_pfn_range() of a whole VMA keeps the PAT reservation in \
+                  vma->pfnmap_track_ctx and sets no VM_PAT (smaps `ar`)",
+        area: Area::Memory,
+        since: v(6, 16),
+        commit: None,
+        backports: &[],
+        before: "arch/x86/mm/pat/memtype.c:track_pfn_remap",
+        after: "mm/memory.c:remap_pfn_range_track",
+        evidence: "real kernels: 6.12.117 vivid-dma-contig VmFlags `ar`, 6.16.12 none; 7.2.13 \
+                   tree has pfnmap_track_ctx and no VM_PAT",
+    },
+    FactInfo {
+        fact: Fact::HugetlbReserveGuard,
+        summary: "alloc_hugetlb_folio_reserve() returns NULL when resv_huge_pages is 0 (was \
+                  VM_BUG_ON and an unreserved dequeue): memfd_pin_folios() of an unpopulated \
+                  hugetlb memfd fails -ENOMEM",
+        area: Area::Memory,
+        since: v(6, 16),
+        commit: None,
+        backports: &[],
+        before: "mm/hugetlb.c:alloc_hugetlb_folio_reserve",
+        after: "mm/hugetlb.c:alloc_hugetlb_folio_reserve",
+        evidence: "real kernels: 6.12.117 UDMABUF_CREATE of a hugetlb memfd ok, 6.16.12 ENOMEM; \
+                   6.12.117 tree VM_BUG_ON, 7.2.13 tree the guard; \"mm/hugetlb: don't crash \
+                   when allocating a folio if there are no resv\" is named a v6.16 fix in a \
+                   downstream backport (NVIDIA/NV-Kernels#180)",
+    },
+    FactInfo {
+        fact: Fact::MemfdHugetlbReserve,
+        summary: "memfd_alloc_folio() calls hugetlb_reserve_pages() for the index before \
+                  alloc_hugetlb_folio_reserve()",
+        area: Area::Memory,
+        since: v(6, 17),
+        commit: None,
+        backports: &[],
+        before: "mm/memfd.c:memfd_alloc_folio",
+        after: "mm/memfd.c:memfd_alloc_folio",
+        evidence: "real kernels: 6.16.12 UDMABUF_CREATE of a hugetlb memfd ENOMEM, 6.17.13 ok; \
+                   6.12.117 tree without, 7.2.13 tree with the reservation",
+    },
+    FactInfo {
+        fact: Fact::SystemHeapChunkRemap,
+        summary: "system_heap_mmap() calls remap_pfn_range() once per scatterlist entry (a chunk \
+                  of order 8, 4 or 0) instead of once per page: MAP_PRIVATE of a range inside \
+                  one chunk succeeds, and a chunk covering the whole VMA is PAT-tracked",
+        area: Area::DmaBuf,
+        since: v(6, 17),
+        commit: None,
+        backports: &[],
+        before: "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
+        after: "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
+        evidence: "bounded by the trees: 6.12.117 per-page loop, 7.2.13 per-sg-entry loop; the \
+                   probes' 16 KiB buffers are four order-0 chunks, so 6.16-7.3 cannot tell; 6.17 \
+                   from the mid-2025 posting (\"use larger contiguous mappings instead of \
+                   per-page mmap\"), not checked against mainline history",
+    },
+    FactInfo {
+        fact: Fact::PseudoFsNoexec,
+        summary: "init_pseudo() sets SB_I_NOEXEC|SB_I_NODEV, so do_mmap() clears VM_MAYEXEC \
+                  (smaps `me`) on dma-buf mappings and refuses PROT_EXEC with -EPERM",
+        area: Area::DmaBuf,
+        since: v(7, 0),
+        commit: None,
+        backports: &[],
+        before: "fs/libfs.c:init_pseudo",
+        after: "fs/libfs.c:init_pseudo",
+        evidence: "real kernels: 6.18.15 dma-buf VmFlags `me`, 7.2.13 none (memfd keeps it); \
+                   6.12.117 fs/libfs.c init_pseudo without, 7.2.13 with the flags; the dma-buf \
+                   form of the fix was posted in January 2026, so 7.0 is the first merge \
+                   window it can have reached (not checked against mainline history)",
+    },
+    FactInfo {
+        fact: Fact::UdmabufSizeLimitIntMax,
+        summary: "udmabuf's size_limit_mb module parameter defaults to INT_MAX (was 64): \
+                  udmabuf_create() no longer refuses buffers beyond 64 MiB with -EINVAL",
+        area: Area::DmaBuf,
+        since: v(7, 3),
+        commit: None,
+        backports: &[],
+        before: "drivers/dma-buf/udmabuf.c:udmabuf_create",
+        after: "drivers/dma-buf/udmabuf.c:udmabuf_create",
+        evidence: "bounded by the trees: 7.2.13 `size_limit_mb = 64`, 7.3.4 `= INT_MAX`; the \
+                   probes use 16 KiB buffers, so no cell bounds it further",
+    },
 ];

@@ -133,6 +133,30 @@ facts! {
     KvmFollowPfnmap = "kvm-follow-pfnmap",
     /// `walk_page_vma()` no longer applies `walk_page_test()`: smaps walks VM_PFNMAP VMAs.
     WalkPageVmaNoTest = "walk-page-vma-no-test",
+
+    // --- 6.12 → 7.3 -----------------------------------------------------------------------------
+    /// KVM takes no page reference for pfns it finds in VM_IO|VM_PFNMAP page tables
+    /// (`kvm_resolve_pfn()`), so refcount-0 pages no longer fail.
+    KvmPfnmapNoRefs = "kvm-pfnmap-no-refs",
+    /// udmabuf's `->fault` inserts every PTE of the VMA on the first fault.
+    UdmabufPrefault = "udmabuf-prefault",
+    /// bochs manages its buffers with the GEM shmem helper instead of drm_gem_vram (TTM).
+    BochsGemShmem = "bochs-gem-shmem",
+    /// x86 PAT tracking of whole-VMA `remap_pfn_range()` lives in `vma->pfnmap_track_ctx`:
+    /// VM_PAT (smaps `ar`) is gone.
+    PfnmapTrackCtx = "pfnmap-track-ctx",
+    /// `alloc_hugetlb_folio_reserve()` returns NULL when no huge page is reserved.
+    HugetlbReserveGuard = "hugetlb-reserve-guard",
+    /// `memfd_alloc_folio()` reserves the huge page (`hugetlb_reserve_pages()`) before it
+    /// allocates one.
+    MemfdHugetlbReserve = "memfd-hugetlb-reserve",
+    /// The system heap maps one `remap_pfn_range()` per scatterlist chunk (was one per page).
+    SystemHeapChunkRemap = "system-heap-chunk-remap",
+    /// `init_pseudo()` sets SB_I_NOEXEC|SB_I_NODEV: mappings of pseudo-filesystem files (dma-buf)
+    /// lose VM_MAYEXEC.
+    PseudoFsNoexec = "pseudo-fs-noexec",
+    /// udmabuf's `size_limit_mb` defaults to INT_MAX (was 64): UDMABUF_CREATE beyond 64 MiB works.
+    UdmabufSizeLimitIntMax = "udmabuf-size-limit-int-max",
 }
 
 /// When and where a fact happened.

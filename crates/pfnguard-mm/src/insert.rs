@@ -622,19 +622,41 @@ pub fn vmf_insert_mixed_mkwrite(
 
 /// x86 `track_pfn_remap()` (arch/x86/mm/pat/memtype.c): a remap covering the whole VMA reserves
 /// the memtype and sets VM_PAT.
+///
+/// With [`Fact::PfnmapTrackCtx`], mm/memory.c:`remap_pfn_range_track()` instead: a whole-VMA
+/// remap of a VMA that already has a `vma->pfnmap_track_ctx` → -EINVAL; otherwise
+/// `pfnmap_track_ctx_alloc()` reserves the memtype (`pfnmap_track()`) into a kref'd context the
+/// VMA keeps. No VM flag records it (VM_PAT is gone), so smaps shows no `ar`.
 fn track_pfn_remap(k: &mut Kernel, vma: VmaId, addr: VirtAddr, size: u64) -> KResult<()> {
     let v = k.vma_or_fault(vma)?;
     let whole = addr == v.start && size == v.len();
-    if whole && k.config.x86_pat {
+    if !(whole && k.config.x86_pat) {
+        return Ok(());
+    }
+    if k.has(Fact::PfnmapTrackCtx) {
+        const F: &str = "mm/memory.c:remap_pfn_range_track";
+        if v.pat_reserved {
+            trace!(k, F, "whole VMA already has a pfnmap_track_ctx -> -EINVAL");
+            return Err(Errno::EINVAL.into());
+        }
         trace!(
             k,
-            "arch/x86/mm/pat/memtype.c:track_pfn_remap",
-            "whole VMA: reserve memtype, set VM_PAT"
+            F,
+            "whole VMA: pfnmap_track_ctx_alloc reserves the memtype; vma->pfnmap_track_ctx set, no VM flag"
         );
         if let Some(v) = k.vma_mut(vma) {
-            v.flags |= VmFlags::PAT;
             v.pat_reserved = true;
         }
+        return Ok(());
+    }
+    trace!(
+        k,
+        "arch/x86/mm/pat/memtype.c:track_pfn_remap",
+        "whole VMA: reserve memtype, set VM_PAT"
+    );
+    if let Some(v) = k.vma_mut(vma) {
+        v.flags |= VmFlags::PAT;
+        v.pat_reserved = true;
     }
     Ok(())
 }
@@ -663,6 +685,7 @@ pub fn remap_pfn_range(
         "addr {addr}, pfn {pfn}, size {size:#x}"
     );
     k.trace.enter();
+    let tracked_before = k.vma(vma).is_some_and(|v| v.pat_reserved);
     let r = (|| {
         track_pfn_remap(k, vma, addr, size)?;
         if !addr.is_page_aligned() {
@@ -724,9 +747,10 @@ pub fn remap_pfn_range(
             "error {e}: zap_page_range_single"
         );
         crate::zap::zap_vma_range(k, vma, addr, VirtAddr(addr.0 + size));
-        // untrack_pfn(): drop the reservation and clear VM_PAT.
+        // untrack_pfn() (with PfnmapTrackCtx: kref_put of the context this call allocated):
+        // drop the reservation this call took and clear VM_PAT.
         if let Some(v) = k.vma_mut(vma) {
-            if v.pat_reserved {
+            if v.pat_reserved && !tracked_before {
                 v.pat_reserved = false;
                 v.flags.remove(VmFlags::PAT);
             }

@@ -149,6 +149,8 @@ pub struct Kernel {
     pub nr_file_mapped: i64,
     /// Pages held by kernel subsystems.
     pub held: Vec<HeldPages>,
+    /// The default hugetlb hstate's reservation count.
+    pub hugetlb: crate::hugetlb::Hstate,
     /// How many `struct page`s GUP has handed to its callers, with a reference or a pin
     /// (`get_user_pages*()`, `pin_user_pages*()`, KVM's lookups): what the contract says must
     /// never happen for a dma-buf mapping.
@@ -175,6 +177,7 @@ impl Kernel {
             oops: None,
             nr_file_mapped: 0,
             held: Vec::new(),
+            hugetlb: crate::hugetlb::Hstate::default(),
             gup_returned: 0,
             livelock_limit: 8,
             atomics: BTreeMap::new(),

@@ -163,7 +163,9 @@ pub fn hva_to_pfn(k: &mut Kernel, mm: MmId, addr: VirtAddr, write_fault: bool) -
 /// `hva_to_pfn_remapped()` (virt/kvm/kvm_main.c): the PTE lookup (6.1 `follow_pte()`, 6.12
 /// `follow_pfnmap_start()`), with `fixup_user_fault()` to run `->fault` when nothing is mapped
 /// yet and one more lookup; a read-only PTE for a write fault → KVM_PFN_ERR_RO_FAULT; else
-/// [`kvm_try_get_pfn`] (-EFAULT → KVM_PFN_ERR_FAULT).
+/// [`kvm_try_get_pfn`] (-EFAULT → KVM_PFN_ERR_FAULT), or with [`Fact::KvmPfnmapNoRefs`]
+/// `kvm_resolve_pfn()`: the pfn, no reference (the model has no pinned `kfp->pin` lookups, which
+/// 7.x refuses with -EINVAL unless `kvm.allow_unsafe_mappings`).
 fn hva_to_pfn_remapped(
     k: &mut Kernel,
     vma: crate::vma::VmaId,
@@ -189,6 +191,20 @@ fn hva_to_pfn_remapped(
                 return Ok(KvmPfn::ErrRoFault);
             }
             let pfn = pte.pfn();
+            if k.has(Fact::KvmPfnmapNoRefs) {
+                // kvm_resolve_pfn(kfp, NULL, &args, writable): `*kfp->refcounted_page = NULL`.
+                trace!(
+                    k,
+                    "virt/kvm/kvm_main.c:kvm_resolve_pfn",
+                    "{lookup} -> pfn {pfn}, writable {}; no page reference (refcounted_page NULL)",
+                    pte.write()
+                );
+                return Ok(KvmPfn::Pfn {
+                    pfn,
+                    refcounted: false,
+                    writable: pte.write(),
+                });
+            }
             if !kvm_try_get_pfn(k, pfn) {
                 trace!(k, R, "{lookup} -> pfn {pfn}; kvm_try_get_pfn: page refcount 0 -> -EFAULT -> KVM_PFN_ERR_FAULT");
                 return Ok(KvmPfn::ErrFault);
@@ -241,10 +257,22 @@ fn hva_to_pfn_remapped(
 /// kvm_release_page_clean(page)` (`put_page`). The test is made on the pfn again, not on what the
 /// get did, and is the same one [`kvm_try_get_pfn`] made, so a PG_reserved page is neither got
 /// nor put.
+///
+/// With [`Fact::KvmPfnmapNoRefs`], `kvm_release_faultin_page()` puts `kfp->refcounted_page`, the
+/// page the lookup said it referenced, and nothing when it took none.
 pub fn kvm_release_pfn(k: &mut Kernel, p: KvmPfn) {
-    let KvmPfn::Pfn { pfn, .. } = p else {
+    let KvmPfn::Pfn {
+        pfn, refcounted, ..
+    } = p
+    else {
         return;
     };
+    if k.has(Fact::KvmPfnmapNoRefs) {
+        if refcounted {
+            k.put_pages(&[pfn]);
+        }
+        return;
+    }
     if let Some(page) = kvm_pfn_to_refcounted_page(k, pfn) {
         k.put_pages(&[page]);
     }

@@ -7,7 +7,8 @@
 //! remap_pfn_range, ...), [`normal_page`] (vm_normal_page), [`fault`] (handle_mm_fault,
 //! finish_fault), [`gup`] (slow and fast GUP, pins), [`zap`], [`fork`], [`madvise`] (and mlock),
 //! [`mremap`] (and mprotect), [`access`] (/proc/PID/mem, process_vm_*), [`kvm`] (hva_to_pfn),
-//! [`coredump`], [`proc`] (smaps, maps, pagemap, status) and [`shmem`] (memfd). What differs
+//! [`coredump`], [`proc`] (smaps, maps, pagemap, status), [`shmem`] (memfd) and [`hugetlb`]
+//! (huge page reservations). What differs
 //! between kernel versions is data: [`facts`] (keyed by the release that changed them, table in
 //! [`fact_table`]), resolved from a kernel name by [`resolve`] ([`version`], [`debian`]); what
 //! differs between builds is [`kconfig`]. The syscall-level users of GUP have a module
@@ -32,6 +33,7 @@ pub mod fork;
 pub mod frames;
 pub mod futex;
 pub mod gup;
+pub mod hugetlb;
 pub mod insert;
 pub mod io_uring;
 pub mod kconfig;

@@ -19,6 +19,8 @@ pub struct ShmemInode {
     pages: Mutex<Vec<Option<Pfn>>>,
     /// MFD_HUGETLB: 2 MiB hugetlb folios instead of shmem pages.
     pub hugetlb: bool,
+    /// hugetlbfs: the huge-page indices the inode's `resv_map` holds reservations for.
+    resv: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl ShmemInode {
@@ -27,6 +29,7 @@ impl ShmemInode {
         Arc::new(ShmemInode {
             pages: Mutex::new(vec![None; pages as usize]),
             hugetlb,
+            resv: Mutex::default(),
         })
     }
 
@@ -75,6 +78,40 @@ impl ShmemInode {
 }
 
 impl ShmemInode {
+    /// The page cached at `index`, if any (`filemap_get_folio()`); no allocation.
+    pub fn lookup(&self, index: u64) -> Option<Pfn> {
+        let pages = self.pages.lock().ok()?;
+        pages.get(index as usize).copied().flatten()
+    }
+
+    /// `hugetlb_add_to_page_cache()`: the huge folio at `head` caches the 512 page indices from
+    /// `base` (those within `i_size`).
+    pub(crate) fn add_huge_folio(&self, base: u64, head: Pfn) {
+        if let Ok(mut pages) = self.pages.lock() {
+            let n = pages.len() as u64;
+            for i in base..(base + crate::hugetlb::HPAGE_PMD_NR).min(n) {
+                pages[i as usize] = Some(Pfn(head.0 + (i - base)));
+            }
+        }
+    }
+
+    /// `region_chg()` + `region_add()` on the reserve map: add the huge-page indices of
+    /// `[from, to)` not there yet; how many.
+    pub(crate) fn resv_add(&self, from: u64, to: u64) -> i64 {
+        let Ok(mut r) = self.resv.lock() else {
+            return 0;
+        };
+        (from..to).filter(|i| r.insert(*i)).count() as i64
+    }
+
+    /// `region_del()`: drop the indices of `[from, to)`; how many were there.
+    pub(crate) fn resv_del(&self, from: u64, to: u64) -> i64 {
+        let Ok(mut r) = self.resv.lock() else {
+            return 0;
+        };
+        (from..to).filter(|i| r.remove(i)).count() as i64
+    }
+
     /// `shmem_read_mapping_page()` for every page of the inode: the pages, each with one
     /// reference the caller keeps (GEM `drm_gem_get_pages()`, driver buffers on shmem).
     pub fn read_pages_referenced(&self, k: &mut Kernel) -> KResult<Vec<Pfn>> {

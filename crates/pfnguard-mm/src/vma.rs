@@ -248,6 +248,27 @@ pub struct File {
     pub is_dma_buf: bool,
 }
 
+/// `path_noexec()` (fs/exec.c: `mnt_flags & MNT_NOEXEC || mnt_sb->s_iflags & SB_I_NOEXEC`) of a
+/// file on a pseudo filesystem mounted by `kern_mount()` of an `init_pseudo()` context
+/// (fs/libfs.c: the `dmabuf` fs of drivers/dma-buf/dma-buf.c:dma_buf_fs_init_context, DRM's and
+/// others'). Before [`Fact::PseudoFsNoexec`] `init_pseudo()` set only SB_NOUSER, so nothing made
+/// such a mount noexec; since, it sets `fc->s_iflags |= SB_I_NOEXEC | SB_I_NODEV`. tmpfs (memfd,
+/// shmem) is not an `init_pseudo()` filesystem.
+pub fn pseudo_fs_path_noexec(k: &mut Kernel) -> bool {
+    let noexec = k.has(Fact::PseudoFsNoexec);
+    crate::trace!(
+        k,
+        "fs/libfs.c:init_pseudo",
+        "pseudo filesystem s_iflags: {}",
+        if noexec {
+            "SB_I_NOEXEC|SB_I_NODEV (path_noexec() true)"
+        } else {
+            "no SB_I_NOEXEC (path_noexec() false)"
+        }
+    );
+    noexec
+}
+
 impl File {
     /// `d_path()`: what `/proc/PID/maps` prints.
     pub fn d_path(&self) -> String {

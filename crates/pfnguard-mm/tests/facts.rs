@@ -208,3 +208,198 @@ fn failed_remap_drops_vm_pat_and_keeps_the_flags() {
         assert!(k.mm(Kernel::INIT_MM).pt.get(a).is_none());
     }
 }
+
+// --- facts from 6.13 on ---------------------------------------------------------------------
+
+/// A one-page MAP_SHARED mapping of `nop_file()` with `pfn` remapped into it (VM_PFNMAP).
+fn remapped_page(k: &mut Kernel, pfn: Pfn) -> VmaId {
+    let a = do_mmap(
+        k,
+        Kernel::INIT_MM,
+        Some(nop_file()),
+        MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+    )
+    .expect("mmap");
+    let id = VmaId {
+        mm: Kernel::INIT_MM,
+        start: a,
+    };
+    let prot = k.vma(id).expect("vma").page_prot;
+    remap_pfn_range(k, id, a, pfn, PAGE_SIZE, prot).expect("remap_pfn_range");
+    id
+}
+
+/// virt/kvm/kvm_main.c:hva_to_pfn_remapped on a VM_PFNMAP PTE to the second page of a
+/// non-compound block (refcount 0): 6.12 `kvm_try_get_pfn()` fails (KVM_PFN_ERR_FAULT); 6.13
+/// `kvm_resolve_pfn()` hands the pfn back without a reference, and releasing it puts nothing.
+#[test]
+fn kvm_remapped_pfn_of_a_refcount_zero_page() {
+    use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
+    use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
+    let (before, after) = either_side(Fact::KvmPfnmapNoRefs);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let head = k
+            .frames
+            .alloc(AllocSpec {
+                order: 2,
+                compound: false,
+                mapping: Mapping::None,
+                flags: FolioFlags::empty(),
+            })
+            .expect("alloc");
+        let tail = Pfn(head.0 + 1);
+        let id = remapped_page(&mut k, tail);
+        let refs = |k: &Kernel| {
+            let f = k.frames.folio_of(head).expect("folio");
+            k.frames.folio(f).refcount
+        };
+        let r0 = refs(&k);
+        let r = hva_to_pfn(&mut k, Kernel::INIT_MM, id.start, false).expect("hva_to_pfn");
+        if p.has(Fact::KvmPfnmapNoRefs) {
+            assert_eq!(
+                r,
+                KvmPfn::Pfn {
+                    pfn: tail,
+                    refcounted: false,
+                    writable: true
+                }
+            );
+            kvm_release_pfn(&mut k, r);
+            assert_eq!(refs(&k), r0, "no reference taken or put");
+        } else {
+            assert_eq!(r, KvmPfn::ErrFault, "{}", p.version());
+        }
+    }
+}
+
+/// mm/memory.c:remap_pfn_range of a whole VMA: before 6.16 x86 `track_pfn_remap()` sets VM_PAT
+/// (smaps `ar`); from 6.16 the reservation is `vma->pfnmap_track_ctx`, no flag, and a second
+/// whole-VMA remap is refused with -EINVAL.
+#[test]
+fn whole_vma_remap_tracks_pat_without_vm_pat() {
+    let (before, after) = either_side(Fact::PfnmapTrackCtx);
+    for (p, ar) in [(before, true), (after, false)] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = k
+            .frames
+            .alloc(pfnguard_mm::frames::AllocSpec::DRIVER_PAGE)
+            .expect("alloc");
+        let id = remapped_page(&mut k, page);
+        let v = k.vma(id).expect("vma").clone();
+        assert!(v.pat_reserved, "{}", p.version());
+        assert_eq!(v.flags.contains(VmFlags::PAT), ar, "{}", p.version());
+        assert_eq!(
+            v.flags.mnemonics(&k.facts).contains(&"ar"),
+            ar,
+            "{}",
+            p.version()
+        );
+        if !ar {
+            let r = remap_pfn_range(&mut k, id, id.start, page, PAGE_SIZE, v.page_prot);
+            assert_eq!(r, Err(Fail::Errno(Errno::EINVAL)));
+            assert!(
+                k.vma(id).expect("vma").pat_reserved,
+                "the first context stays"
+            );
+        }
+    }
+}
+
+/// mm/memfd.c:memfd_alloc_folio for an unfaulted hugetlb memfd index (what memfd_pin_folios()
+/// does for udmabuf): 6.15 `alloc_hugetlb_folio_reserve()` dequeues without a reservation and
+/// `resv_huge_pages` underflows; 6.16 it returns NULL (-ENOMEM).
+#[test]
+fn hugetlb_allocation_from_reserves_without_a_reservation() {
+    use pfnguard_mm::hugetlb::memfd_alloc_folio;
+    use pfnguard_mm::shmem::ShmemInode;
+    let (before, after) = either_side(Fact::HugetlbReserveGuard);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let inode = ShmemInode::new(512, true);
+        let r = memfd_alloc_folio(&mut k, &inode, 3);
+        if p.has(Fact::HugetlbReserveGuard) {
+            assert_eq!(r, Err(Fail::Errno(Errno::ENOMEM)), "{}", p.version());
+            assert_eq!(k.hugetlb.resv_huge_pages, 0);
+            assert_eq!(inode.lookup(0), None);
+        } else {
+            let page = r.expect("allocated");
+            assert_eq!(inode.lookup(3), Some(page));
+            assert_eq!(k.hugetlb.resv_huge_pages, -1, "the count underflows");
+        }
+    }
+}
+
+/// mm/memfd.c:memfd_alloc_folio: from 6.17 it reserves the huge page first
+/// (`hugetlb_reserve_pages()`), so the allocation that 6.16 refuses succeeds and consumes exactly
+/// that reservation; a second index of the same huge page is found in the page cache.
+#[test]
+fn memfd_reserves_the_huge_page_before_allocating_it() {
+    use pfnguard_mm::hugetlb::{memfd_alloc_folio, memfd_get_folio_page};
+    use pfnguard_mm::shmem::ShmemInode;
+    let (before, after) = either_side(Fact::MemfdHugetlbReserve);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let inode = ShmemInode::new(1024, true);
+        let r = memfd_alloc_folio(&mut k, &inode, 0);
+        if p.has(Fact::MemfdHugetlbReserve) {
+            let page = r.expect("allocated");
+            assert_eq!(k.hugetlb.resv_huge_pages, 0, "reserved, then consumed");
+            assert_eq!(memfd_get_folio_page(&mut k, &inode, 1), Ok(Pfn(page.0 + 1)));
+            assert_eq!(k.hugetlb.resv_huge_pages, 0, "no second allocation");
+        } else {
+            assert_eq!(r, Err(Fail::Errno(Errno::ENOMEM)), "{}", p.version());
+        }
+    }
+}
+
+/// fs/libfs.c:init_pseudo: from 7.0 pseudo filesystems are SB_I_NOEXEC, so do_mmap() of one of
+/// their files drops VM_MAYEXEC (no `me` in smaps) and refuses PROT_EXEC with -EPERM.
+#[test]
+fn pseudo_filesystem_files_are_noexec() {
+    use pfnguard_mm::vma::pseudo_fs_path_noexec;
+    let (before, after) = either_side(Fact::PseudoFsNoexec);
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let noexec = pseudo_fs_path_noexec(&mut k);
+        assert_eq!(noexec, p.has(Fact::PseudoFsNoexec));
+        let file = Arc::new(File {
+            noexec,
+            ..(*nop_file()).clone()
+        });
+        let a = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(file.clone()),
+            MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+        )
+        .expect("mmap");
+        let v = k.mm(Kernel::INIT_MM).vma_at(a).expect("vma").clone();
+        assert_eq!(
+            v.flags.contains(VmFlags::MAYEXEC),
+            !noexec,
+            "{}",
+            p.version()
+        );
+        assert_eq!(
+            v.flags.mnemonics(&k.facts).contains(&"me"),
+            !noexec,
+            "{}",
+            p.version()
+        );
+        let exec = Prot {
+            exec: true,
+            ..Prot::RW
+        };
+        let r = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(file),
+            MmapArgs::new(PAGE_SIZE, exec, MapFlags::SHARED),
+        );
+        assert_eq!(r.is_err(), noexec, "{}", p.version());
+        if noexec {
+            assert_eq!(r, Err(Fail::Errno(Errno::EPERM)));
+        }
+    }
+}

@@ -105,6 +105,15 @@ impl ShmemHelper {
             map_wc: false,
         }
     }
+    /// bochs once on the GEM shmem helper ([`Fact::BochsGemShmem`];
+    /// drivers/gpu/drm/tiny/bochs.c: `DRM_GEM_SHMEM_DRIVER_OPS`, no `map_wc`).
+    pub fn bochs() -> ShmemHelper {
+        ShmemHelper {
+            id: "bochs",
+            exp_name: "drm",
+            map_wc: false,
+        }
+    }
     /// cirrus (`DRM_GEM_SHMEM_DRIVER_OPS`).
     pub fn cirrus() -> ShmemHelper {
         ShmemHelper {
@@ -409,6 +418,44 @@ impl Exporter for Ttm {
             Arc::new(TtmBo { pages, prime_mmap }),
             cx.policy,
         ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bochs: TTM through drm_gem_vram, then the GEM shmem helper
+
+/// bochs (drivers/gpu/drm/tiny/bochs.c): its `drm_driver` names the GEM backend its dumb
+/// buffers get. Before [`Fact::BochsGemShmem`] it is `DRM_GEM_VRAM_DRIVER` (drm_gem_vram_helper
+/// on TTM: [`Ttm::bochs`]: VM_PFNMAP|VM_IO, `.access = ttm_bo_vm_access`); since, it is
+/// `DRM_GEM_SHMEM_DRIVER_OPS` ([`ShmemHelper::bochs`]: shmem pages, VM_PFNMAP without VM_IO,
+/// `drm_gem_shmem_vm_ops` without `.access`).
+#[derive(Debug)]
+pub struct Bochs;
+
+impl Exporter for Bochs {
+    fn id(&self) -> &str {
+        "bochs"
+    }
+    fn summary(&self) -> &'static str {
+        "bochs: drm_gem_vram/TTM (VM_PFNMAP|VM_IO, ttm_bo_vm_access), the GEM shmem helper (VM_PFNMAP, no ->access) since 6.15"
+    }
+    fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
+        const F: &str = "drivers/gpu/drm/tiny/bochs.c:bochs_driver";
+        if k.has(Fact::BochsGemShmem) {
+            trace!(
+                k,
+                F,
+                "DRM_GEM_SHMEM_DRIVER_OPS: dumb buffers are GEM shmem objects"
+            );
+            ShmemHelper::bochs().export(k, cx)
+        } else {
+            trace!(
+                k,
+                F,
+                "DRM_GEM_VRAM_DRIVER: dumb buffers are drm_gem_vram (TTM) objects"
+            );
+            Ttm::bochs().export(k, cx)
+        }
     }
 }
 

@@ -13,31 +13,68 @@ use crate::core::DmaBufOps;
 #[derive(Debug)]
 pub struct SystemHeap;
 
-/// `system_heap_buffer` pages.
+/// One scatterlist entry of a system-heap buffer: its first page and how many pages.
+type Chunk = (Pfn, u64);
+
+/// `system_heap_buffer` pages, and the scatterlist chunks they came in.
 #[derive(Debug)]
 struct SystemHeapBuffer {
     pages: Vec<Pfn>,
+    chunks: Vec<Chunk>,
+    per_chunk: bool,
 }
 
 impl DmaBufOps for SystemHeapBuffer {
-    /// `system_heap_mmap()`: for every page from `vma->vm_pgoff`, `remap_pfn_range(vma, addr,
-    /// page_to_pfn(page), PAGE_SIZE, vma->vm_page_prot)` — whole VMA populated at mmap, one call
-    /// per page (so no VM_PAT for more than one page); no vm_ops.
+    /// `system_heap_mmap()`: the whole VMA populated at mmap from `vma->vm_pgoff`, no vm_ops.
+    /// Before [`Fact::SystemHeapChunkRemap`], `remap_pfn_range(vma, addr, page_to_pfn(page),
+    /// PAGE_SIZE, prot)` for every page (so a MAP_PRIVATE VMA of more than one page fails, and no
+    /// VM_PAT for more than one page); since, one `remap_pfn_range()` per scatterlist entry from
+    /// the entry holding `vm_pgoff`, cut at `vm_end`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        const F: &str = "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap";
         let v = vma.vma();
+        if !self.per_chunk {
+            trace!(
+                vma.kernel(),
+                F,
+                "remap_pfn_range per page from vm_pgoff {}",
+                v.pgoff
+            );
+            let mut addr = v.start;
+            for p in self.pages.iter().skip(v.pgoff as usize) {
+                if addr >= v.end {
+                    break;
+                }
+                vma.remap_pfn_range(addr, *p, PAGE_SIZE)?;
+                addr = addr.add_pages(1);
+            }
+            return Ok(());
+        }
         trace!(
             vma.kernel(),
-            "drivers/dma-buf/heaps/system_heap.c:system_heap_mmap",
-            "remap_pfn_range per page from vm_pgoff {}",
+            F,
+            "remap_pfn_range per sg entry from vm_pgoff {}",
             v.pgoff
         );
-        let mut addr = v.start;
-        for p in self.pages.iter().skip(v.pgoff as usize) {
-            if addr >= v.end {
+        let mut pgoff = v.pgoff;
+        let mut first = 0;
+        while let Some(&(_, n)) = self.chunks.get(first) {
+            if pgoff < n {
                 break;
             }
-            vma.remap_pfn_range(addr, *p, PAGE_SIZE)?;
-            addr = addr.add_pages(1);
+            pgoff -= n;
+            first += 1;
+        }
+        let mut chunks = self.chunks.iter().skip(first);
+        let mut addr = v.start;
+        while addr < v.end {
+            let Some(&(head, n)) = chunks.next() else {
+                break;
+            };
+            let size = ((n - pgoff) * PAGE_SIZE).min(v.end.0 - addr.0);
+            vma.remap_pfn_range(addr, Pfn(head.0 + pgoff), size)?;
+            addr = pfnguard_mm::VirtAddr(addr.0 + size);
+            pgoff = 0;
         }
         Ok(())
     }
@@ -47,9 +84,11 @@ impl DmaBufOps for SystemHeapBuffer {
 }
 
 /// `alloc_largest_available()` (system_heap.c): orders 8, 4, 0 (the two high orders with
-/// `__GFP_COMP`), the largest that fits the remaining size.
-fn system_heap_alloc(k: &mut Kernel, pages: u64) -> KResult<Vec<Pfn>> {
+/// `__GFP_COMP`), the largest that fits the remaining size; the pages, and one (head, pages)
+/// scatterlist entry per allocation.
+fn system_heap_alloc(k: &mut Kernel, pages: u64) -> KResult<(Vec<Pfn>, Vec<Chunk>)> {
     let mut out = Vec::with_capacity(pages as usize);
+    let mut chunks = Vec::new();
     let mut left = pages;
     while left > 0 {
         let order = [8u8, 4, 0]
@@ -67,9 +106,10 @@ fn system_heap_alloc(k: &mut Kernel, pages: u64) -> KResult<Vec<Pfn>> {
         for i in 0..(1u64 << order) {
             out.push(Pfn(head.0 + i));
         }
+        chunks.push((head, 1u64 << order));
         left -= 1 << order;
     }
-    Ok(out)
+    Ok((out, chunks))
 }
 
 impl Exporter for SystemHeap {
@@ -80,7 +120,7 @@ impl Exporter for SystemHeap {
         "system_heap_mmap: remap_pfn_range per page at mmap (VM_IO|VM_PFNMAP, special PTEs)"
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        let pages = system_heap_alloc(k, cx.pages)?;
+        let (pages, chunks) = system_heap_alloc(k, cx.pages)?;
         trace!(
             k,
             "drivers/dma-buf/heaps/system_heap.c:system_heap_allocate",
@@ -91,7 +131,11 @@ impl Exporter for SystemHeap {
             k,
             cx.pages,
             "system",
-            Arc::new(SystemHeapBuffer { pages }),
+            Arc::new(SystemHeapBuffer {
+                pages,
+                chunks,
+                per_chunk: k.has(Fact::SystemHeapChunkRemap),
+            }),
             cx.policy,
         ))
     }
@@ -125,6 +169,7 @@ impl DmaBufOps for CmaHeapBuffer {
             fault_fn: "drivers/dma-buf/heaps/cma_heap.c:cma_heap_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
+            prefault: false,
         }));
         Ok(())
     }

@@ -67,7 +67,7 @@ pub fn by_id(id: ExporterId) -> Arc<dyn Exporter> {
         ExporterId::Vgem => Arc::new(drm::ShmemHelper::vgem()),
         ExporterId::VirtioGpu => Arc::new(drm::ShmemHelper::virtio_gpu()),
         ExporterId::Cirrus => Arc::new(drm::ShmemHelper::cirrus()),
-        ExporterId::Bochs => Arc::new(drm::Ttm::bochs()),
+        ExporterId::Bochs => Arc::new(drm::Bochs),
         ExporterId::Qxl => Arc::new(drm::Ttm::qxl()),
         ExporterId::Amdgpu => Arc::new(drm::Ttm::amdgpu()),
         ExporterId::I915 => Arc::new(drm::I915),
@@ -141,6 +141,11 @@ pub struct PageArrayVmOps {
     pub pages: Vec<Pfn>,
     /// `vmf_insert_pfn()` rather than `vmf->page`.
     pub inserts_pfn: bool,
+    /// After the faulting pfn, insert every other PTE of the VMA too (udmabuf's "pre fault"
+    /// loop, [`Fact::UdmabufPrefault`](pfnguard_mm::Fact::UdmabufPrefault)): from `vm_start` at
+    /// `vm_pgoff`, skipping the faulting address, a pgoff beyond the buffer WARNs and ends it, an
+    /// insert that fails ends it silently.
+    pub prefault: bool,
 }
 
 impl pfnguard_mm::VmOperations for PageArrayVmOps {
@@ -163,7 +168,11 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
         if self.inserts_pfn {
             pfnguard_mm::trace!(cx.kernel(), self.fault_fn, "vmf_insert_pfn(pfn {p})");
             let a = cx.vmf.address;
-            cx.vmf_insert_pfn(a, p)
+            let ret = cx.vmf_insert_pfn(a, p)?;
+            if self.prefault && !ret.intersects(pfnguard_mm::VmFault::ERROR) {
+                self.prefault_vma(cx, a)?;
+            }
+            Ok(ret)
         } else {
             pfnguard_mm::trace!(
                 cx.kernel(),
@@ -173,6 +182,45 @@ impl pfnguard_mm::VmOperations for PageArrayVmOps {
             cx.set_page(p);
             Ok(pfnguard_mm::VmFault::NONE)
         }
+    }
+}
+
+impl PageArrayVmOps {
+    /// The "pre fault" loop of drivers/dma-buf/udmabuf.c:`udmabuf_vm_fault` (6.14+).
+    fn prefault_vma(
+        &self,
+        cx: &mut pfnguard_mm::FaultCtx<'_>,
+        faulted: pfnguard_mm::VirtAddr,
+    ) -> KResult<()> {
+        let Some(v) = cx.vma() else {
+            return Ok(());
+        };
+        let (mut addr, mut pgoff) = (v.start, v.pgoff);
+        let mut n = 0;
+        while addr < v.end {
+            if addr != faulted {
+                let Some(&p) = self.pages.get(pgoff as usize) else {
+                    cx.kernel()
+                        .warn(self.fault_fn, "pgoff >= ubuf->pagecount (pre fault)");
+                    break;
+                };
+                if cx
+                    .vmf_insert_pfn(addr, p)?
+                    .intersects(pfnguard_mm::VmFault::ERROR)
+                {
+                    break;
+                }
+                n += 1;
+            }
+            addr = addr.add_pages(1);
+            pgoff += 1;
+        }
+        pfnguard_mm::trace!(
+            cx.kernel(),
+            self.fault_fn,
+            "pre fault: vmf_insert_pfn for {n} more PTE(s) of the VMA"
+        );
+        Ok(())
     }
 }
 

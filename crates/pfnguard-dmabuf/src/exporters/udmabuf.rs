@@ -3,15 +3,13 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
+use pfnguard_mm::hugetlb::{memfd_get_folio_page, HPAGE_PMD_NR};
 use pfnguard_mm::shmem::memfd_create;
 use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
 use super::{export_rdwr, ExportCtx, Exported, Exporter, PageArrayVmOps};
 use crate::core::DmaBufOps;
-
-/// Base pages in a PMD-sized huge page (include/linux/huge_mm.h:HPAGE_PMD_NR on x86-64).
-const HPAGE_PMD_NR: u64 = 512;
 
 /// `/dev/udmabuf` over a shmem (or MFD_HUGETLB) memfd.
 #[derive(Debug)]
@@ -24,11 +22,23 @@ pub struct Udmabuf {
 struct UdmabufBuffer {
     pages: Vec<Pfn>,
     inserts_pfn: bool,
+    prefault: bool,
+}
+
+/// `size_limit_mb`, the module parameter's default: 64 MiB until
+/// [`Fact::UdmabufSizeLimitIntMax`], INT_MAX since.
+fn size_limit_mb(k: &Kernel) -> u64 {
+    if k.has(Fact::UdmabufSizeLimitIntMax) {
+        i32::MAX as u64
+    } else {
+        64
+    }
 }
 
 impl DmaBufOps for UdmabufBuffer {
     /// `mmap_udmabuf()`: not shared → -EINVAL; `vm_ops = &udmabuf_vm_ops`; since 6.11 also
-    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO).
+    /// `vm_flags_set(VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP)` (no VM_IO); since 6.14 the fault
+    /// prefaults the whole VMA ([`Fact::UdmabufPrefault`]).
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/dma-buf/udmabuf.c:mmap_udmabuf";
         if !vma.flags().intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
@@ -43,6 +53,7 @@ impl DmaBufOps for UdmabufBuffer {
             fault_fn: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
             pages: self.pages.clone(),
             inserts_pfn: self.inserts_pfn,
+            prefault: self.prefault,
         }));
         Ok(())
     }
@@ -63,9 +74,23 @@ impl Exporter for Udmabuf {
         "udmabuf_vm_fault: vmf->page (6.1) / vmf_insert_pfn with VM_PFNMAP (6.11+)"
     }
     /// `udmabuf_create()`: the memfd's pages are taken from its page cache; 6.11+
-    /// `memfd_pin_folios()` pins them long term, before a reference per page is kept.
+    /// `memfd_pin_folios()` pins them long term, allocating the folios nobody faulted in
+    /// (`memfd_alloc_folio()`: for a hugetlb memfd from the hugetlb reserves, which can fail
+    /// -ENOMEM), before a reference per page is kept.
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         const F: &str = "drivers/dma-buf/udmabuf.c:udmabuf_create";
+        // pglimit = (size_limit_mb * 1024 * 1024) >> PAGE_SHIFT; more pages -> -EINVAL.
+        let pglimit = (size_limit_mb(k) << 20) >> pfnguard_mm::PAGE_SHIFT;
+        if cx.pages > pglimit {
+            trace!(
+                k,
+                F,
+                "{} pages > size_limit_mb {} -> -EINVAL",
+                cx.pages,
+                size_limit_mb(k)
+            );
+            return Err(Errno::EINVAL.into());
+        }
         // A hugetlb memfd only takes sizes in whole huge pages (fs/hugetlbfs/inode.c:
         // hugetlbfs_setattr: `newsize & ~huge_page_mask(h)` -> -EINVAL), so userspace sizes it
         // up to the next 2 MiB and hands udmabuf the buffer's own length.
@@ -77,7 +102,11 @@ impl Exporter for Udmabuf {
         let (_file, inode) = memfd_create("udmabuf", memfd_pages, self.hugetlb);
         let mut pages = Vec::with_capacity(cx.pages as usize);
         for i in 0..cx.pages {
-            let p = inode.get_page(k, i)?;
+            let p = if k.has(Fact::UdmabufPfnmap) {
+                memfd_get_folio_page(k, &inode, i)?
+            } else {
+                inode.get_page(k, i)?
+            };
             if let Some(f) = k.frames.folio_of(p) {
                 if k.has(Fact::UdmabufPfnmap) {
                     let large = k.frames.folio(f).is_large();
@@ -111,6 +140,7 @@ impl Exporter for Udmabuf {
             Arc::new(UdmabufBuffer {
                 pages,
                 inserts_pfn: k.has(Fact::UdmabufPfnmap),
+                prefault: k.has(Fact::UdmabufPrefault),
             }),
             cx.policy,
         ))
