@@ -235,7 +235,14 @@ fn expected(k: &str, id: &str) -> Row {
             r[0] = "ENOSYS";
             r
         }
-        "bochs" | "amdgpu" => pfn(
+        // qxl on 6.1: drm_gem_dmabuf_mmap without .gem_prime_mmap → -ENOSYS.
+        "qxl" if !new => {
+            let mut r = ["skipped"; 24];
+            r[0] = "ok";
+            r[1] = "ENOSYS";
+            r
+        }
+        "bochs" | "qxl" | "amdgpu" => pfn(
             IO,
             &[(OpKey::ProcMemRead, "ok"), (OpKey::ProcMemWrite, "ok")],
         ),
@@ -296,6 +303,7 @@ fn catalogue_ids_are_the_documented_ones() {
             "virtio-gpu",
             "cirrus",
             "bochs",
+            "qxl",
             "amdgpu",
             "i915",
             "gem-dma",
@@ -365,6 +373,17 @@ fn bochs_on_6_1_cannot_export() {
         .filter(|(op, _)| **op != OpKey::Export)
         .all(|(_, v)| v == "skipped"));
     assert_eq!(cell("6.12", "bochs", OpKey::Export), "ok");
+}
+
+#[test]
+fn qxl_on_6_1_exports_but_cannot_mmap() {
+    // 6.1 qxl_drv.c:qxl_driver sets .prime_handle_to_fd but no .gem_prime_mmap, and
+    // drm_prime.c:drm_gem_dmabuf_mmap returns -ENOSYS without one; 6.6+ calls
+    // drm_gem_prime_mmap itself (the TTM row, as bochs).
+    let r = row("6.1", "qxl");
+    assert_eq!(r[&OpKey::Export], "ok");
+    assert_eq!(r[&OpKey::MmapShared], "ENOSYS");
+    assert_eq!(row("6.12", "qxl"), row("6.12", "bochs"));
 }
 
 #[test]

@@ -191,11 +191,12 @@ fn shmem_helper_refuses_cow() {
 }
 
 /// Every fact is run either side of its change by a test: its name appears in an
-/// `either_side(Fact::...)` call here or in the MM facts tests.
+/// `either_side(Fact::...)` call here, in `facts_new.rs` or in the MM facts tests.
 #[test]
 fn every_fact_has_an_either_side_test() {
     let sources: String = [
         include_str!("facts.rs"),
+        include_str!("facts_new.rs"),
         include_str!("../../pfnguard-mm/tests/facts.rs"),
     ]
     .concat()

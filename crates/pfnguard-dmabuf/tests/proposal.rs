@@ -438,7 +438,8 @@ fn strict_successes_are_the_memfd_control_or_non_gup_paths() {
             "amdgpu",
             "bochs",
             "example-io-remap-pfn-range",
-            "example-vmf-insert-pfn-prot"
+            "example-vmf-insert-pfn-prot",
+            "qxl"
         ])
     );
 }
@@ -473,7 +474,13 @@ fn strict_accepts_exactly_the_special_pte_exporters() {
             want.insert(format!("{k} {id}"));
         }
     }
-    for id in ["cma-heap", "udmabuf-shmem", "udmabuf-hugetlb", "bochs"] {
+    for id in [
+        "cma-heap",
+        "udmabuf-shmem",
+        "udmabuf-hugetlb",
+        "bochs",
+        "qxl",
+    ] {
         want.insert(format!("6.12 {id}"));
     }
     assert_eq!(accepted, want);

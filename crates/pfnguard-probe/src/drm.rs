@@ -23,6 +23,7 @@ pub(crate) fn driver_id(name: &str) -> String {
         "virtio_gpu" => "virtio-gpu".into(),
         "bochs-drm" | "bochs" => "bochs".into(),
         "cirrus" | "cirrus-qemu" => "cirrus".into(),
+        "qxl" => "qxl".into(),
         other => other.into(),
     }
 }
@@ -119,6 +120,8 @@ mod tests {
         assert_eq!(driver_id("virtio_gpu"), "virtio-gpu");
         assert_eq!(driver_id("bochs-drm"), "bochs");
         assert_eq!(driver_id("cirrus"), "cirrus");
+        assert_eq!(driver_id("cirrus-qemu"), "cirrus");
+        assert_eq!(driver_id("qxl"), "qxl");
         assert_eq!(driver_id("amdgpu"), "amdgpu");
     }
 }

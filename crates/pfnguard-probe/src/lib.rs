@@ -129,6 +129,7 @@ impl Family {
             | ExporterId::VirtioGpu
             | ExporterId::Cirrus
             | ExporterId::Bochs
+            | ExporterId::Qxl
             | ExporterId::Amdgpu
             | ExporterId::I915
             | ExporterId::GemDma

@@ -44,6 +44,8 @@ exporter_ids! {
     Cirrus = "cirrus",
     /// The Bochs VGA (drivers/gpu/drm/tiny/bochs.c, TTM VRAM helper).
     Bochs = "bochs",
+    /// The QXL paravirtual GPU (drivers/gpu/drm/qxl, TTM).
+    Qxl = "qxl",
     /// amdgpu (TTM).
     Amdgpu = "amdgpu",
     /// i915 GEM.

@@ -289,17 +289,21 @@ impl Exporter for ShmemHelper {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TTM: bochs (drm_gem_vram_helper), amdgpu
+// TTM: bochs (drm_gem_vram_helper), qxl, amdgpu
 
 /// A TTM driver.
 #[derive(Debug)]
 pub struct Ttm {
     id: &'static str,
     exp_name: &'static str,
-    /// The driver sets `.prime_handle_to_fd` itself (amdgpu); bochs relies on the helper.
+    /// The driver sets `.prime_handle_to_fd` itself (amdgpu, 6.1 qxl); bochs relies on the
+    /// helper.
     own_prime_export: bool,
     /// The buffer lives in VRAM (no `struct page`) rather than TTM_PL_SYSTEM.
     vram: bool,
+    /// The driver sets a working `.gem_prime_mmap` (bochs through `DRM_GEM_VRAM_DRIVER`,
+    /// amdgpu): what `drm_gem_dmabuf_mmap()` needs without [`Fact::DrmGenericPrime`].
+    own_prime_mmap: bool,
 }
 
 impl Ttm {
@@ -310,6 +314,24 @@ impl Ttm {
             exp_name: "drm",
             own_prime_export: false,
             vram: false,
+            own_prime_mmap: true,
+        }
+    }
+    /// qxl (drivers/gpu/drm/qxl). `qxl_dumb.c:qxl_mode_dumb_create` creates the BO in
+    /// `QXL_GEM_DOMAIN_CPU`, which `qxl_object.c:qxl_ttm_placement_from_domain` places in
+    /// TTM_PL_SYSTEM (pool pages); `qxl_object.c:qxl_object_funcs` maps it with
+    /// `.mmap = drm_gem_ttm_mmap` and no `vm_ops`, so `ttm_bo_mmap_obj()` installs
+    /// `ttm_bo_vm_ops` as for bochs. The 6.1 `qxl_drv.c:qxl_driver` sets `.prime_handle_to_fd =
+    /// drm_gem_prime_handle_to_fd` (6.12 drops it for the generic fallback: the same export) but
+    /// no `.gem_prime_mmap`, so 6.1's `drm_prime.c:drm_gem_dmabuf_mmap` refuses the mmap with
+    /// -ENOSYS; 6.12's calls `drm_gem_prime_mmap()`.
+    pub fn qxl() -> Ttm {
+        Ttm {
+            id: "qxl",
+            exp_name: "drm",
+            own_prime_export: true,
+            vram: false,
+            own_prime_mmap: false,
         }
     }
     /// amdgpu (dumb buffers in VRAM; `amdgpu_ttm_access_memory`).
@@ -319,6 +341,7 @@ impl Ttm {
             exp_name: "amdgpu",
             own_prime_export: true,
             vram: true,
+            own_prime_mmap: true,
         }
     }
 }
@@ -326,9 +349,13 @@ impl Ttm {
 #[derive(Debug)]
 struct TtmBo {
     pages: Vec<Pfn>,
+    /// `drm_gem_dmabuf_mmap()` reaches `drm_gem_prime_mmap()` (the driver's `.gem_prime_mmap`,
+    /// or the generic call of 6.6+); otherwise it returns -ENOSYS.
+    prime_mmap: bool,
 }
 
 impl DmaBufOps for TtmBo {
+    /// `drm_gem_dmabuf_mmap()` (-ENOSYS without a `.gem_prime_mmap` before 6.6) →
     /// `drm_gem_prime_mmap()` → `drm_gem_ttm_mmap()` → `ttm_bo_mmap_obj()`. With
     /// [`Fact::TtmPfnmap`]: COW → -EINVAL; `vm_ops = &ttm_bo_vm_ops`;
     /// `vm_flags_set(VM_PFNMAP|VM_IO|VM_DONTEXPAND|VM_DONTDUMP)`. Before it (5.10.262
@@ -336,6 +363,14 @@ impl DmaBufOps for TtmBo {
     /// &ttm_bo_vm_ops`, `vma->vm_flags |= VM_MIXEDMAP` and `VM_IO|VM_DONTEXPAND|VM_DONTDUMP`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_mmap_obj";
+        if !self.prime_mmap {
+            trace!(
+                vma.kernel(),
+                "drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_mmap",
+                "no working gem_prime_mmap in the driver -> -ENOSYS"
+            );
+            return Err(Errno::ENOSYS.into());
+        }
         drm_gem_prime_mmap(vma, None);
         let pfnmap = vma.kernel().has(Fact::TtmPfnmap);
         if pfnmap && vma.flags().is_cow_mapping() {
@@ -472,11 +507,12 @@ impl Exporter for Ttm {
         } else {
             alloc_noncompound_block(k, cx.pages)?
         };
+        let prime_mmap = self.own_prime_mmap || k.has(Fact::DrmGenericPrime);
         Ok(export_rdwr(
             k,
             cx.pages,
             self.exp_name,
-            Arc::new(TtmBo { pages }),
+            Arc::new(TtmBo { pages, prime_mmap }),
             cx.policy,
         ))
     }
