@@ -245,12 +245,12 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         area: Area::Gup,
         since: v(6, 5),
         commit: None,
-        backports: &[],
+        backports: &[V::new(6, 4, 10)],
         before: "mm/gup.c:pin_user_pages_fast",
         after: "mm/gup.c:pin_user_pages_fast",
         evidence: "\"mm/gup: do not return 0 from pin_user_pages_fast() for bad args\": 6.12's \
-                   Debian changelog lists it in the 6.4.10 stable shortlog (so a 6.5-rc fix; 6.4 \
-                   is not a longterm line, that backport is not listed); 6.12.117 tree returns \
+                   Debian changelog lists it in the 6.4.10 stable shortlog (a 6.5-rc fix, \
+                   backported to 6.4.10); 6.12.117 tree returns \
                    -EINVAL; commit id not corroborated",
     },
     FactInfo {
@@ -287,12 +287,12 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         area: Area::Gup,
         since: v(6, 5),
         commit: None,
-        backports: &[],
+        backports: &[V::new(6, 4, 13)],
         before: "mm/gup.c:gup_pte_range",
         after: "mm/gup.c:gup_fast_pte_range",
         evidence: "6.1.192 and 6.12.117 trees; 6.5: a 6.5-rc fix (\"mm/gup: reintroduce FOLL_NUMA as \
                    FOLL_HONOR_NUMA_FAULT\") that 6.12's Debian changelog lists in the 6.4.13 stable \
-                   shortlog; 6.4 is not a longterm line, so that backport is not listed; not in \
+                   shortlog (backported to 6.4.13); not in \
                    6.1.y (6.1.192 tree); commit id not corroborated",
     },
     FactInfo {
