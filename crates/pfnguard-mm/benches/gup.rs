@@ -1,6 +1,6 @@
 //! `pin_user_pages_fast(FOLL_LONGTERM|FOLL_WRITE)` over a fully populated 1 GiB MAP_SHARED memfd
 //! mapping (262,144 PTEs). The pin is timed, the unpin is not; criterion's throughput figure is
-//! pages per second, and the mean time per page is printed after each profile.
+//! pages per second, and the mean time per page is printed after each kernel.
 //!
 //! Run: `cargo bench -p pfnguard-mm --bench gup`
 
@@ -22,8 +22,8 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
-    for profile in [KernelFacts::of("6.1.192"), KernelFacts::of("6.12.117")] {
-        let mut k = Kernel::new(profile, Config::default());
+    for facts in [KernelFacts::of("6.1.192"), KernelFacts::of("6.12.117")] {
+        let mut k = Kernel::new(facts, Config::default());
         let mm = Kernel::INIT_MM;
         let (file, _inode) = memfd_create("bench", PAGES, false);
         let len = PAGES * PAGE_SIZE;
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         madvise(&mut k, mm, addr, len, Advice::PopulateWrite).expect("populate");
         let mut pages: Vec<Pfn> = Vec::with_capacity(PAGES as usize);
         let (mut timed, mut pinned) = (Duration::ZERO, 0u64);
-        g.bench_function(format!("linux_{}", profile.version().line()), |b| {
+        g.bench_function(format!("linux_{}", facts.version().line()), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
         if pinned > 0 {
             println!(
                 "linux {}: {:.2} ns/page over {pinned} pinned pages",
-                profile.version(),
+                facts.version(),
                 timed.as_nanos() as f64 / pinned as f64
             );
         }

@@ -36,8 +36,8 @@ impl FileOperations for CompoundPageDriver {
 }
 
 fn main() {
-    for profile in pfnguard_mm::facts::every_line() {
-        let mut k = Kernel::new(profile, Config::default());
+    for facts in pfnguard_mm::facts::every_line() {
+        let mut k = Kernel::new(facts, Config::default());
         k.trace.enable();
         let file = Arc::new(pfnguard_mm::File {
             path: "/dev/example".into(),
@@ -60,13 +60,13 @@ fn main() {
         ) {
             Ok(a) => a,
             Err(e) => {
-                println!("linux {}: mmap failed: {e}", profile.version());
+                println!("linux {}: mmap failed: {e}", facts.version());
                 continue;
             }
         };
         let flags = k.mm(mm).vma_at(addr).map(|v| v.flags).unwrap_or_default();
         let pte = k.mm(mm).pt.get(addr);
-        println!("== Linux {} ==", profile.version());
+        println!("== Linux {} ==", facts.version());
         println!(
             "VMA flags: {}   PTE special: {}",
             flags.names(),

@@ -1,5 +1,5 @@
-//! The model test oracles of `docs/mm-semantics.md` §13, one test per numbered oracle, on both
-//! profiles. Where that text and the Debian sources disagree the source wins, a comment names
+//! The model test oracles of `docs/mm-semantics.md` §13, one test per numbered oracle, on every
+//! line from 5.10 to 7.3. Where that text and the Debian sources disagree the source wins, a comment names
 //! the function, and the disagreement is listed under "Corrections found against the source" at
 //! the end of `docs/mm-semantics.md`.
 

@@ -1,6 +1,6 @@
 //! Property tests: random sequences of mmap (several exporter shapes, memfd, anon), user
 //! accesses, munmap, fork, exit, madvise, mremap, mlock, GUP (fast and slow, get and pin, kept
-//! and released), KVM `hva_to_pfn`, `/proc/PID/mem` and `process_vm_readv`, run on both profiles.
+//! and released), KVM `hva_to_pfn`, `/proc/PID/mem` and `process_vm_readv`, run on every line from 5.10 to 7.3.
 //! After every step the bookkeeping invariants of the kernel must hold; a BUG must stop the
 //! kernel for good.
 //!

@@ -20,7 +20,7 @@ mod render;
 ///
 /// DMA buffers are not normal memory: their mmaps should be VM_PFNMAP with special PTEs, so
 /// that get_user_pages (GUP) and all struct-page infrastructure stay away from them. pfnguard
-/// models the MM paths a dma-buf mmap touches (Debian's 6.1 and 6.12 kernels), the dma-buf
+/// models the MM paths a dma-buf mmap touches (every line from 5.10 to 7.3), the dma-buf
 /// exporters and the userspace operations that reach GUP, runs the same operations on a live
 /// kernel, and compares the two.
 ///
