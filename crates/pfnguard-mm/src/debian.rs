@@ -68,6 +68,16 @@ impl DebianBuild {
     }
 }
 
+/// The Debian build of a line released under `<line>.0-<abi>-amd64` names (5.10: bullseye,
+/// 6.1: bookworm).
+pub fn abi_build(line: Line) -> Option<DebianBuild> {
+    match (line.major, line.minor) {
+        (5, 10) => Some(BULLSEYE),
+        (6, 1) => Some(BOOKWORM),
+        _ => None,
+    }
+}
+
 /// What a Debian release string says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebianRelease {
@@ -113,10 +123,8 @@ pub fn recognise(
     if patch != Some(0) || words.len() < 2 {
         return Ok(None);
     }
-    let build = match (line.major, line.minor) {
-        (5, 10) => BULLSEYE,
-        (6, 1) => BOOKWORM,
-        _ => return Ok(None),
+    let Some(build) = abi_build(line) else {
+        return Ok(None);
     };
     let rows: Vec<_> = DEBIAN_ABI
         .iter()

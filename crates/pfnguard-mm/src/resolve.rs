@@ -100,7 +100,28 @@ pub fn resolve_release(
     release: &str,
     upstream: Option<&str>,
 ) -> Result<ResolvedKernel, KernelNameError> {
-    let mut r = resolve_kernel(release)?;
+    let mut r = match (resolve_kernel(release), upstream) {
+        (Ok(r), _) => r,
+        // A Debian ABI name newer than the table: the version the kernel reports says which
+        // upstream release it is, its line which Debian build.
+        (Err(e), Some(_)) => {
+            let n: KernelName = release.parse()?;
+            let build = n
+                .suffix
+                .as_deref()
+                .filter(|s| s.ends_with("amd64") && n.patch == Some(0))
+                .and_then(|_| debian::abi_build(n.line))
+                .ok_or(e)?;
+            ResolvedKernel {
+                name: release.to_owned(),
+                version: n.line.release(),
+                facts: KernelFacts::at(n.line.release()),
+                config: build.config(),
+                notes: Vec::new(),
+            }
+        }
+        (Err(e), None) => return Err(e),
+    };
     let Some(up) = upstream else {
         return Ok(r);
     };
@@ -152,8 +173,11 @@ mod tests {
         let r = resolve_release("5.10.0-46-amd64", Some("5.10.262")).unwrap();
         assert_eq!(r.version, KernelVersion::new(5, 10, 262));
         assert_eq!(r.config.source, ConfigSource::Debian("bullseye"));
-        let r = resolve_release("6.1.0-999-amd64", Some("6.1.200"));
-        assert!(r.is_err(), "an unknown ABI is still refused");
+        // An ABI newer than the table: the reported upstream version decides.
+        let r = resolve_release("6.1.0-999-amd64", Some("6.1.200")).unwrap();
+        assert_eq!(r.version, KernelVersion::new(6, 1, 200));
+        assert_eq!(r.config.source, ConfigSource::Debian("bookworm"));
+        assert!(resolve_release("6.1.0-999-amd64", None).is_err());
         assert!(resolve_release("6.12.117+deb13-amd64", Some("6.1.1")).is_err());
     }
 
