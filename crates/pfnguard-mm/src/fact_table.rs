@@ -611,6 +611,23 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    per-page mmap\"), not checked against mainline history",
     },
     FactInfo {
+        fact: Fact::VmMapPagesBatched,
+        summary: "vm_map_pages() maps through vm_insert_pages(), whose checks on a VMA without \
+                  VM_MIXEDMAP are VM_WARN_ON_ONCE (DEBUG_VM only): on a VM_PFNMAP VMA it sets \
+                  VM_MIXEDMAP and installs normal PTEs instead of BUG_ON",
+        area: Area::Memory,
+        since: v(6, 19),
+        commit: None,
+        backports: &[],
+        before: "mm/memory.c:__vm_map_pages",
+        after: "mm/memory.c:vm_insert_pages",
+        evidence: "7.2.13/7.3.4 trees: __vm_map_pages calls vm_insert_pages, whose checks are \
+                   VM_WARN_ON_ONCE; 6.12.117 tree: a vm_insert_page loop and BUG_ON. Debian's \
+                   6.16.12, 6.17.13 and 6.18.15 vmlinux: vm_map_pages (found through __ksymtab) \
+                   never reaches vm_insert_pages, 7.3.4's does; so after 6.18, by 7.2 (6.19, the \
+                   first release in that bound, not checked against mainline history)",
+    },
+    FactInfo {
         fact: Fact::PseudoFsNoexec,
         summary: "init_pseudo() sets SB_I_NOEXEC|SB_I_NODEV, so do_mmap() clears VM_MAYEXEC \
                   (smaps `me`) on dma-buf mappings and refuses PROT_EXEC with -EPERM",

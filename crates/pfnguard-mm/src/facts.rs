@@ -163,6 +163,9 @@ facts! {
     MemfdHugetlbReserve = "memfd-hugetlb-reserve",
     /// The system heap maps one `remap_pfn_range()` per scatterlist chunk (was one per page).
     SystemHeapChunkRemap = "system-heap-chunk-remap",
+    /// `__vm_map_pages()` inserts through `vm_insert_pages()`, whose checks on a VMA without
+    /// VM_MIXEDMAP are `VM_WARN_ON_ONCE` (CONFIG_DEBUG_VM only) instead of `BUG_ON`.
+    VmMapPagesBatched = "vm-map-pages-batched",
     /// `init_pseudo()` sets SB_I_NOEXEC|SB_I_NODEV: mappings of pseudo-filesystem files (dma-buf)
     /// lose VM_MAYEXEC.
     PseudoFsNoexec = "pseudo-fs-noexec",

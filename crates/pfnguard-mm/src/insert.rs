@@ -221,6 +221,41 @@ fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResul
     Ok(())
 }
 
+/// The `!VM_MIXEDMAP` block of `vm_insert_pages()` once [`Fact::VmMapPagesBatched`] holds
+/// (7.3 mm/memory.c:vm_insert_pages): `VM_WARN_ON_ONCE(mmap_read_trylock(vma->vm_mm))` and
+/// `VM_WARN_ON_ONCE(vma->vm_flags & VM_PFNMAP)`, which warn only with CONFIG_DEBUG_VM, then
+/// `vm_flags_set(vma, VM_MIXEDMAP)` whatever they found.
+fn set_mixedmap_or_warn(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResult<()> {
+    let flags = k.vma_or_fault(vma)?.flags;
+    if flags.contains(VmFlags::MIXEDMAP) {
+        trace!(
+            k,
+            func,
+            "VM_MIXEDMAP already set: no flag checks (VM_PFNMAP/VM_IO not tested)"
+        );
+        return Ok(());
+    }
+    if k.config.debug_vm {
+        if k.mm(vma.mm).lock != MmapLock::Write {
+            k.warn_once(func, "mmap_read_trylock(vma->vm_mm)");
+        }
+        if flags.contains(VmFlags::PFNMAP) {
+            k.warn_once(func, "vma->vm_flags & VM_PFNMAP");
+        }
+    } else if flags.contains(VmFlags::PFNMAP) {
+        trace!(
+            k,
+            func,
+            "VM_PFNMAP: VM_WARN_ON_ONCE is compiled out without CONFIG_DEBUG_VM"
+        );
+    }
+    trace!(k, func, "vm_flags_set(vma, VM_MIXEDMAP)");
+    if let Some(v) = k.vma_mut(vma) {
+        v.flags |= VmFlags::MIXEDMAP;
+    }
+    Ok(())
+}
+
 /// `vm_insert_page()` (mm/memory.c): insert a single `struct page` into a user VMA.
 ///
 /// Address outside the VMA → -EFAULT; (6.1) `page_count == 0` → -EINVAL; without VM_MIXEDMAP:
@@ -286,7 +321,12 @@ pub fn vm_insert_pages(
     if let Err(e) = pfnmap_insert_check(k, vma, StructPagePath::VmInsertPages) {
         return (Err(e), num);
     }
-    if let Err(e) = set_mixedmap_or_bug(k, vma, F) {
+    let checked = if k.has(Fact::VmMapPagesBatched) {
+        set_mixedmap_or_warn(k, vma, F)
+    } else {
+        set_mixedmap_or_bug(k, vma, F)
+    };
+    if let Err(e) = checked {
         return (Err(e), num);
     }
     let prot = k.vma(vma).map_or(PgProt::default(), |v| v.page_prot);
@@ -316,7 +356,8 @@ pub fn vm_insert_pages(
 }
 
 /// `__vm_map_pages()` (mm/memory.c): map `pages[offset..]` over the whole VMA with
-/// `vm_insert_page()`; -ENXIO when the array is too short for the VMA.
+/// `vm_insert_page()` (one at a time), or with one `vm_insert_pages()` once
+/// [`Fact::VmMapPagesBatched`] holds; -ENXIO when the array is too short for the VMA.
 fn vm_map_pages_offset(k: &mut Kernel, vma: VmaId, pages: &[Pfn], offset: u64) -> KResult<()> {
     const F: &str = "mm/memory.c:__vm_map_pages";
     let (count, start) = {
@@ -336,6 +377,10 @@ fn vm_map_pages_offset(k: &mut Kernel, vma: VmaId, pages: &[Pfn], offset: u64) -
             num - offset
         );
         return Err(Errno::ENXIO.into());
+    }
+    if k.has(Fact::VmMapPagesBatched) {
+        let range = &pages[offset as usize..(offset + count) as usize];
+        return vm_insert_pages(k, vma, start, range).0;
     }
     for i in 0..count {
         vm_insert_page(k, vma, start.add_pages(i), pages[(offset + i) as usize])?;

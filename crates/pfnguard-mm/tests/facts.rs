@@ -885,3 +885,44 @@ fn smaps_of_a_pfnmap_vma_with_a_page() {
         assert_eq!(refc(&k, page), 2);
     }
 }
+
+/// `vm_map_pages()` on a VMA the driver already marked VM_PFNMAP: before
+/// [`Fact::VmMapPagesBatched`] `__vm_map_pages()` loops over `vm_insert_page()`, whose
+/// `BUG_ON(vma->vm_flags & VM_PFNMAP)` fires; after it `vm_insert_pages()` only
+/// `VM_WARN_ON_ONCE`s (compiled out without CONFIG_DEBUG_VM), sets VM_MIXEDMAP and installs
+/// normal, refcounted PTEs.
+#[test]
+fn vm_map_pages_on_a_pfnmap_vma() {
+    let (before, after) = either_side(Fact::VmMapPagesBatched);
+    for (p, debug_vm) in [(before, false), (after, false), (after, true)] {
+        let mut k = Kernel::new(
+            p,
+            Config {
+                debug_vm,
+                ..Config::default()
+            },
+        );
+        let page = drvpage(&mut k);
+        let drv = Driver {
+            pre_flags: VmFlags::PFNMAP,
+            action: MmapAction::MapPages(vec![page]),
+            ..Driver::default()
+        };
+        let r = map_shared(&mut k, drv, 1);
+        if !p.has(Fact::VmMapPagesBatched) {
+            let e = r.expect_err("BUG");
+            assert!(is_bug(&e, "vma->vm_flags & VM_PFNMAP"), "{e:?}");
+            continue;
+        }
+        let a = r.expect("mapped");
+        let v = k.mm(MM).vma_at(a).expect("vma").clone();
+        assert!(v.flags.contains(VmFlags::PFNMAP | VmFlags::MIXEDMAP));
+        assert!(!pte(&k, MM, a).special());
+        assert_eq!(refc(&k, page), 2);
+        let warned = k
+            .warnings()
+            .iter()
+            .any(|w| w.contains("vma->vm_flags & VM_PFNMAP"));
+        assert_eq!(warned, debug_vm);
+    }
+}
