@@ -655,4 +655,19 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         evidence: "bounded by the trees: 7.2.13 `size_limit_mb = 64`, 7.3.4 `= INT_MAX`; the \
                    probes use 16 KiB buffers, so no cell bounds it further",
     },
+    FactInfo {
+        fact: Fact::GupFastNullMapping,
+        summary: "gup_fast_folio_allowed() returns !reject_file_backed for a folio with a NULL \
+                  mapping (was false: every such folio went to the slow path, which refuses \
+                  VM_IO|VM_PFNMAP VMAs)",
+        area: Area::Gup,
+        since: v(7, 3),
+        commit: None,
+        backports: &[],
+        before: "mm/gup.c:gup_fast_folio_allowed",
+        after: "mm/gup.c:gup_fast_folio_allowed",
+        evidence: "7.2.13 tree `if (!mapping) return false;`, 7.3.4 tree `return \
+                   !reject_file_backed;`; no probed exporter has normal PTEs of NULL-mapping \
+                   pages in a VM_IO or VM_PFNMAP VMA, so no real-kernel cell tells",
+    },
 ];

@@ -171,6 +171,9 @@ facts! {
     PseudoFsNoexec = "pseudo-fs-noexec",
     /// udmabuf's `size_limit_mb` defaults to INT_MAX (was 64): UDMABUF_CREATE beyond 64 MiB works.
     UdmabufSizeLimitIntMax = "udmabuf-size-limit-int-max",
+    /// `gup_fast_folio_allowed()` lets folios with a NULL mapping through GUP-fast unless the
+    /// pin is FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE.
+    GupFastNullMapping = "gup-fast-null-mapping",
 }
 
 /// When and where a fact happened.

@@ -621,7 +621,9 @@ pub fn gup_fast_folio_allowed(k: &Kernel, fid: FolioId, gup: Foll) -> bool {
                 return true;
             }
             match f.mapping {
-                Mapping::None => false,
+                // 7.3: a NULL mapping proves the folio is not secretmem, so only a long-term
+                // writable pin falls back ([`Fact::GupFastNullMapping`]); before, any does.
+                Mapping::None => k.has(Fact::GupFastNullMapping) && !reject_file,
                 Mapping::Anon => true,
                 Mapping::Secretmem => !check_secretmem && !reject_file,
                 Mapping::Shmem => true,

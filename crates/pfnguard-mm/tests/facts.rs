@@ -17,7 +17,8 @@ use common::{
     setup_insert, setup_mixed, shmpage, Driver, FaultAction, MmapAction, MM,
 };
 use pfnguard_mm::gup::{
-    get_user_pages, get_user_pages_fast, pin_user_pages, populate_vma_page_range, Foll,
+    get_user_pages, get_user_pages_fast, pin_user_pages, pin_user_pages_fast,
+    populate_vma_page_range, Foll,
 };
 
 #[derive(Debug)]
@@ -924,5 +925,38 @@ fn vm_map_pages_on_a_pfnmap_vma() {
             .iter()
             .any(|w| w.contains("vma->vm_flags & VM_PFNMAP"));
         assert_eq!(warned, debug_vm);
+    }
+}
+
+/// GUP-fast of a driver page (NULL `folio->mapping`) behind a normal PTE in a VM_PFNMAP VMA
+/// (what `vm_map_pages()` leaves there from [`Fact::VmMapPagesBatched`] on): before
+/// [`Fact::GupFastNullMapping`] `gup_fast_folio_allowed()` sends it to the slow path, which
+/// refuses the VMA (-EFAULT); after it GUP-fast takes the page. A long-term writable pin still
+/// falls back and fails.
+#[test]
+fn gup_fast_of_a_null_mapping_page_in_a_pfnmap_vma() {
+    let (before, after) = either_side(Fact::GupFastNullMapping);
+    assert!(before.has(Fact::VmMapPagesBatched));
+    for p in [before, after] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = drvpage(&mut k);
+        let drv = Driver {
+            pre_flags: VmFlags::PFNMAP,
+            action: MmapAction::MapPages(vec![page]),
+            ..Driver::default()
+        };
+        let a = map_shared(&mut k, drv, 1).expect("mapped");
+        let mut v = Vec::new();
+        let r = get_user_pages_fast(&mut k, MM, a, 1, Foll::empty(), &mut v);
+        if p.has(Fact::GupFastNullMapping) {
+            assert_eq!(r, Ok(1), "{}", p.version());
+            assert_eq!(v, vec![page]);
+            k.put_pages(&v);
+        } else {
+            assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.version());
+        }
+        let mut v = Vec::new();
+        let r = pin_user_pages_fast(&mut k, MM, a, 1, Foll::LONGTERM | Foll::WRITE, &mut v);
+        assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.version());
     }
 }
