@@ -3,8 +3,9 @@
 //!
 //! Each line runs at its newest point release. Where a value changes between two lines, every
 //! fact that differs between them is tried alone on the older line's facts: the facts whose flip
-//! alone gives the newer value are named as the change; when no single fact does, all the
-//! differing facts are named together.
+//! alone gives the newer value are named as the change; when no single fact does, the facts
+//! the newer line cannot do without (each reverted alone loses the new value) are named
+//! together, or every differing fact when none is.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -195,8 +196,22 @@ fn attribute(
             cell(&k, op) == *to
         })
         .collect();
+    // No single fact makes the change: name those the newer line cannot do without (each one
+    // reverted alone loses the new value), or every differing fact when none is.
+    let needed: Vec<Fact> = differing
+        .iter()
+        .copied()
+        .filter(|f| {
+            let k = with_facts(newer, newer.facts.with(*f, older.facts.has(*f)));
+            cell(&k, op) != *to
+        })
+        .collect();
     let jointly = alone.is_empty();
-    let facts = if jointly { differing } else { alone };
+    let facts = match (alone.is_empty(), needed.is_empty()) {
+        (false, _) => alone,
+        (true, false) => needed,
+        (true, true) => differing,
+    };
     Change {
         line: newer.version.line().to_string(),
         from: from.clone(),
