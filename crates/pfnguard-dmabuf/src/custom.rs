@@ -22,8 +22,8 @@ use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
 use pfnguard_mm::insert::{PfnT, VmallocArea};
 use pfnguard_mm::shmem::ShmemInode;
 use pfnguard_mm::{
-    trace, Errno, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags, VmOperations,
-    VmaId, VmaNew, PAGE_SIZE,
+    trace, Errno, Fact, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags,
+    VmOperations, VmaId, VmaNew, PAGE_SIZE,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -650,27 +650,45 @@ impl VmOperations for CustomVmOps {
     fn has_access(&self) -> bool {
         self.desc.access != Access::None
     }
-    /// `generic_access_phys()` needs VM_IO|VM_PFNMAP (`follow_pfnmap_start()` / `follow_phys()`,
-    /// else -EINVAL); `ttm_bo_vm_access()` copies through a kernel mapping.
+    /// `generic_access_phys()` (mm/memory.c) needs VM_IO|VM_PFNMAP (`follow_pfnmap_start()` /
+    /// `follow_phys()`, else -EINVAL). With [`Fact::GenericAccessPhysRejectsRam`] it copies at
+    /// most one page per call and refuses, with -EINVAL, a pfn that is online RAM not marked
+    /// reserved (`pfn_to_online_page(args.pfn) && !PageReserved(page)`).
+    /// `ttm_bo_vm_access()` copies through a kernel mapping.
     fn access(
         &self,
         k: &mut Kernel,
         vma: VmaId,
-        _addr: VirtAddr,
+        addr: VirtAddr,
         len: usize,
         _write: bool,
     ) -> Result<usize, Errno> {
+        const F: &str = "mm/memory.c:generic_access_phys";
         match self.desc.access {
             Access::None => Err(Errno::EIO),
             Access::GenericAccessPhys => {
                 let ok = k
                     .vma(vma)
                     .is_some_and(|v| v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP));
-                if ok {
-                    Ok(len)
-                } else {
-                    Err(Errno::EINVAL)
+                if !ok {
+                    return Err(Errno::EINVAL);
                 }
+                if !k.has(Fact::GenericAccessPhysRejectsRam) {
+                    return Ok(len);
+                }
+                let pte = k.mm(vma.mm).pt.get(addr);
+                let pfn = pte.pfn();
+                let ram = pte.present()
+                    && k.frames.pfn_valid(pfn)
+                    && k.frames
+                        .folio_of(pfn)
+                        .is_some_and(|f| !k.frames.folio(f).flags.contains(FolioFlags::RESERVED));
+                if ram {
+                    pfnguard_mm::trace!(k, F, "pfn {pfn} is online RAM, not reserved -> -EINVAL");
+                    return Err(Errno::EINVAL);
+                }
+                let offset = (addr.0 % pfnguard_mm::PAGE_SIZE) as usize;
+                Ok(len.min(pfnguard_mm::PAGE_SIZE as usize - offset))
             }
             Access::Ttm => Ok(len),
         }

@@ -215,3 +215,35 @@ fn every_fact_has_an_either_side_test() {
         "facts without an either_side test: {missing:?}"
     );
 }
+
+/// `/proc/PID/mem` through `vm_ops->access = generic_access_phys` of a VM_IO|VM_PFNMAP
+/// mapping: device memory is read on both sides of [`Fact::GenericAccessPhysRejectsRam`]; RAM
+/// pages remapped with `remap_pfn_range()` are read before it and refused (-EINVAL, so the
+/// read fails with EIO) after it.
+#[test]
+fn generic_access_phys_of_ram() {
+    let exporter = |memory: &str| pfnguard_dmabuf::custom::CustomExporter {
+        desc: pfnguard_dmabuf::custom::parse(
+            std::path::Path::new("ram.toml"),
+            &format!(
+                "name = \"ram-{memory}\"\npages = 4\nrequires_shared = true\n\
+                 set_flags = [\"DONTEXPAND\"]\ninsert = \"remap_pfn_range\"\nat = \"mmap\"\n\
+                 memory = \"{memory}\"\naccess = \"generic_access_phys\"\n"
+            ),
+        )
+        .expect("exporter file"),
+    };
+    let (before, after) = either_side(Fact::GenericAccessPhysRejectsRam);
+    for (facts, ram) in [(before, "ok"), (after, "EIO")] {
+        for (memory, want) in [("device", "ok"), ("driver-pages", ram)] {
+            let e = exporter(memory);
+            let r = predict(&kernel(facts), &e, Policy::Off, 4);
+            assert_eq!(
+                r.ops[&OpKey::ProcMemRead].to_string(),
+                want,
+                "{memory} {:?}",
+                facts
+            );
+        }
+    }
+}

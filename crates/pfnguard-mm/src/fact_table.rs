@@ -670,4 +670,18 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    !reject_file_backed;`; no probed exporter has normal PTEs of NULL-mapping \
                    pages in a VM_IO or VM_PFNMAP VMA, so no real-kernel cell tells",
     },
+    FactInfo {
+        fact: Fact::GenericAccessPhysRejectsRam,
+        summary: "generic_access_phys() copies at most one page per call and refuses a pfn \
+                  that is online RAM not marked reserved with -EINVAL (/proc/PID/mem and ptrace \
+                  of such a VM_IO|VM_PFNMAP mapping fail)",
+        area: Area::Memory,
+        since: v(7, 3),
+        commit: None,
+        backports: &[],
+        before: "mm/memory.c:generic_access_phys",
+        after: "mm/memory.c:generic_access_phys",
+        evidence: "7.2.13 tree ioremaps any pfn, 7.3.4 tree checks pfn_to_online_page() and \
+                   PageReserved(); no probed exporter uses generic_access_phys as ->access",
+    },
 ];

@@ -174,6 +174,8 @@ facts! {
     /// `gup_fast_folio_allowed()` lets folios with a NULL mapping through GUP-fast unless the
     /// pin is FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE.
     GupFastNullMapping = "gup-fast-null-mapping",
+    /// `generic_access_phys()` refuses online RAM that is not reserved, one page at a time.
+    GenericAccessPhysRejectsRam = "generic-access-phys-rejects-ram",
 }
 
 /// When and where a fact happened.
