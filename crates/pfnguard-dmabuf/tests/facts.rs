@@ -247,3 +247,46 @@ fn generic_access_phys_of_ram() {
         }
     }
 }
+
+/// vgem (GEM shmem helper) mapped shared and read: before [`Fact::DrmShmemPfnMkwrite`] the PTE
+/// `vmf_insert_pfn()` installs is writable at once; after it `vma_wants_writenotify()` keeps it
+/// read-only until a write fault calls `drm_gem_shmem_pfn_mkwrite()`, which dirties the folio.
+#[test]
+fn shmem_helper_write_notify() {
+    use pfnguard_dmabuf::exporters::ExportCtx;
+    use pfnguard_mm::fault::user_access;
+    use pfnguard_mm::mmap::do_mmap;
+    use pfnguard_mm::{Kernel, MapFlags, MmapArgs, Prot};
+    let (before, after) = either_side(Fact::DrmShmemPfnMkwrite);
+    for facts in [before, after] {
+        let mut k = Kernel::new(facts, Policy::Off.mm_config());
+        let cx = ExportCtx {
+            policy: Policy::Off,
+            pages: 1,
+        };
+        let e = by_id("vgem".parse().expect("id"))
+            .export(&mut k, &cx)
+            .expect("export");
+        let mm = Kernel::INIT_MM;
+        let a = do_mmap(
+            &mut k,
+            mm,
+            Some(e.file.clone()),
+            MmapArgs::new(e.size, Prot::RW, MapFlags::SHARED),
+        )
+        .expect("mmap");
+        user_access(&mut k, mm, a, false).expect("read");
+        let notify = facts.has(Fact::DrmShmemPfnMkwrite);
+        assert_eq!(k.mm(mm).pt.get(a).write(), !notify, "{facts:?}");
+        user_access(&mut k, mm, a, true).expect("write");
+        let pte = k.mm(mm).pt.get(a);
+        assert!(pte.write() && pte.special());
+        let dirty = k.frames.folio_of(pte.pfn()).is_some_and(|f| {
+            k.frames
+                .folio(f)
+                .flags
+                .contains(pfnguard_mm::frames::FolioFlags::DIRTY)
+        });
+        assert_eq!(dirty, notify, "{facts:?}");
+    }
+}

@@ -611,6 +611,23 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    per-page mmap\"), not checked against mainline history",
     },
     FactInfo {
+        fact: Fact::DrmShmemPfnMkwrite,
+        summary: "drm_gem_shmem_vm_ops gains .pfn_mkwrite (and .huge_fault): \
+                  vma_wants_writenotify() drops write from vm_page_prot, so vgem, virtio-gpu, \
+                  cirrus and bochs mappings take a read-only PTE and a second fault on the first \
+                  write, which marks the shmem folio dirty",
+        area: Area::Drm,
+        since: v(6, 19),
+        commit: None,
+        backports: &[],
+        before: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_vm_ops",
+        after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_pfn_mkwrite",
+        evidence: "symbols of Debian's drm_shmem_helper.ko: no drm_gem_shmem_pfn_mkwrite in \
+                   6.12.117, 6.16.12, 6.17.13 and 6.18.15, present in 7.2.13 and 7.3.4; so after \
+                   6.18, by 7.2 (6.19, the first release in that bound, not checked against \
+                   mainline history)",
+    },
+    FactInfo {
         fact: Fact::VmMapPagesBatched,
         summary: "vm_map_pages() maps through vm_insert_pages(), whose checks on a VMA without \
                   VM_MIXEDMAP are VM_WARN_ON_ONCE (DEBUG_VM only): on a VM_PFNMAP VMA it sets \

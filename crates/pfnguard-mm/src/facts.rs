@@ -163,6 +163,8 @@ facts! {
     MemfdHugetlbReserve = "memfd-hugetlb-reserve",
     /// The system heap maps one `remap_pfn_range()` per scatterlist chunk (was one per page).
     SystemHeapChunkRemap = "system-heap-chunk-remap",
+    /// The GEM shmem helper's `vm_ops` have `.pfn_mkwrite`: write-notify, read-only PTEs first.
+    DrmShmemPfnMkwrite = "drm-shmem-pfn-mkwrite",
     /// `__vm_map_pages()` inserts through `vm_insert_pages()`, whose checks on a VMA without
     /// VM_MIXEDMAP are `VM_WARN_ON_ONCE` (CONFIG_DEBUG_VM only) instead of `BUG_ON`.
     VmMapPagesBatched = "vm-map-pages-batched",

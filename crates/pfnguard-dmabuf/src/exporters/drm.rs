@@ -150,10 +150,12 @@ impl DmaBufOps for ShmemObject {
     /// from the flags, write-combined when `map_wc`.
     fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
         const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap";
+        let pfn_mkwrite = vma.kernel().has(Fact::DrmShmemPfnMkwrite);
         drm_gem_prime_mmap(
             vma,
             Some(Arc::new(ShmemHelperVmOps {
                 pages: self.pages.clone(),
+                pfn_mkwrite,
             })),
         );
         if vma.flags().is_cow_mapping() && vma.kernel().has(Fact::DrmShmemRefusesCow) {
@@ -216,15 +218,41 @@ impl DmaBufOps for ShmemFilpObject {
     }
 }
 
-/// `drm_gem_shmem_vm_ops`: `.fault`, `.open`, `.close` (no `.access`).
+/// `drm_gem_shmem_vm_ops`: `.fault`, `.open`, `.close` (no `.access`), and with
+/// [`Fact::DrmShmemPfnMkwrite`] `.pfn_mkwrite` (so `vma_wants_writenotify()` holds: PTEs go in
+/// read-only and the first write takes a second fault).
 #[derive(Debug)]
 struct ShmemHelperVmOps {
     pages: Vec<Pfn>,
+    pfn_mkwrite: bool,
 }
 
 impl VmOperations for ShmemHelperVmOps {
     fn name(&self) -> &'static str {
         "drm_gem_shmem_vm_ops"
+    }
+    fn has_pfn_mkwrite(&self) -> bool {
+        self.pfn_mkwrite
+    }
+    /// `drm_gem_shmem_pfn_mkwrite()` (7.3 drivers/gpu/drm/drm_gem_shmem_helper.c):
+    /// `drm_gem_shmem_record_mkwrite()` marks the object's folio dirty, then 0 (the PTE is made
+    /// writable by mm/memory.c:finish_mkwrite_fault).
+    fn pfn_mkwrite(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
+        const F: &str = "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_pfn_mkwrite";
+        let start = cx.vma().map_or(cx.vmf.address, |v| v.start);
+        let off = (cx.vmf.address.0 - start.0) / PAGE_SIZE;
+        if let Some(&p) = self.pages.get(off as usize) {
+            let k = cx.kernel();
+            if let Some(f) = k.frames.folio_of(p) {
+                k.frames.folio_mut(f).flags |= pfnguard_mm::frames::FolioFlags::DIRTY;
+            }
+            trace!(
+                k,
+                F,
+                "drm_gem_shmem_record_mkwrite: folio of pages[{off}] dirty -> 0"
+            );
+        }
+        Ok(VmFault::NONE)
     }
     fn has_fault(&self) -> bool {
         true
