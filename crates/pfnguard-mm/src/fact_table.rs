@@ -33,30 +33,32 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         summary: "drm_gem_shmem maps VM_PFNMAP with vmf_insert_pfn() (was VM_MIXEDMAP and \
                   vmf_insert_page(): normal, refcounted PTEs GUP can take)",
         area: Area::Drm,
-        since: v(5, 14),
+        since: v(5, 16),
         commit: None,
         backports: &[],
         before: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
         after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
         evidence: "5.10.262 tree (drm_gem_shmem_mmap: VM_MIXEDMAP|VM_DONTEXPAND, fault \
                    vmf_insert_page) and real kernel (virtio-gpu `mm`, GUP ok), 6.1.192 VM_PFNMAP: \
-                   bounded 5.10 < x <= 6.1; 5.14 (Daniel Vetter, \"drm/shmem-helper: Switch to \
-                   vmf_insert_pfn\", 2021) from recollection, commit id not corroborated",
+                   bounded 5.10 < x <= 6.1; \"drm/shmem-helper: Switch to vmf_insert_pfn\" (Daniel \
+                   Vetter, v4 series of 2021-07-13) is listed in the drm pull for 5.16-rc1; commit \
+                   id not corroborated",
     },
     FactInfo {
         fact: Fact::VgemShmemHelper,
         summary: "vgem uses the GEM shmem helper (was vgem_prime_mmap: the shmem file's own \
                   mmap, a plain shmem VMA)",
         area: Area::Drm,
-        since: v(5, 14),
+        since: v(5, 16),
         commit: None,
         backports: &[],
         before: "drivers/gpu/drm/vgem/vgem_drv.c:vgem_prime_mmap",
         after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
         evidence: "5.10.262 tree (vgem_prime_mmap: call_mmap on obj->filp) and real kernel (a shmem \
                    VMA: io_uring ok, MAP_PRIVATE ok:cow), 6.1.192 shmem helper: bounded \
-                   5.10 < x <= 6.1; 5.14 (Daniel Vetter, \"drm/vgem: use shmem helpers\") from \
-                   recollection, could be 5.15; commit id not corroborated",
+                   5.10 < x <= 6.1; \"drm/vgem: use shmem helpers\" (Daniel Vetter, same series as \
+                   the shmem helper's vmf_insert_pfn) is listed in the drm pull for 5.16-rc1; \
+                   commit id not corroborated",
     },
     FactInfo {
         fact: Fact::Vb2DmaSgDontexpand,
