@@ -2,6 +2,9 @@
 //! (file, 1-based line and key named in the message, no panic), and every file under
 //! examples/exporters loaded and predicted on both kernels.
 
+mod common;
+use common::resolved;
+
 use std::path::{Path, PathBuf};
 
 use pfnguard_dmabuf::custom::{self, Access, At, CustomError, Insert, Memory};
@@ -450,14 +453,4 @@ fn large_buffers_follow_the_allocator() {
         run("compound", 1024, "vm_insert_page"),
         ("ok".to_owned(), "ok".to_owned())
     );
-}
-
-fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
-    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
-    let v = match name {
-        "6.1" => "6.1.192",
-        "6.12" => "6.12.117",
-        v => v,
-    };
-    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
 }

@@ -2,6 +2,9 @@
 //! values, written out from the kernel sources (`docs/exporters.md` §C, the source cross-check
 //! table), and the individual cells that carry a source finding, each with its cite.
 
+mod common;
+use common::resolved;
+
 use std::collections::BTreeMap;
 
 use pfnguard_dmabuf::exporters::ExportCtx;
@@ -11,16 +14,6 @@ use pfnguard_mm::kvm::{hva_to_pfn, KvmPfn};
 use pfnguard_mm::mmap::do_mmap;
 use pfnguard_mm::{Kernel, KernelFacts, MapFlags, MmapArgs, Prot, PAGE_SIZE};
 use pfnguard_report::OpKey;
-
-fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
-    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
-    let v = match name {
-        "6.1" => "6.1.192",
-        "6.12" => "6.12.117",
-        v => v,
-    };
-    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
-}
 
 fn kernel(name: &str) -> KernelFacts {
     resolved(name).facts

@@ -5,20 +5,13 @@
 //! Update after an intended change: `INSTA_UPDATE=always cargo test -p pfnguard-dmabuf --test
 //! matrix_snapshots`, then review the .snap diff.
 
+mod common;
+use common::resolved;
+
 use std::fmt::Write as _;
 
 use pfnguard_dmabuf::{catalogue, predict, Policy, DEFAULT_PAGES};
 use pfnguard_report::OpKey;
-
-fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
-    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
-    let v = match name {
-        "6.1" => "6.1.192",
-        "6.12" => "6.12.117",
-        v => v,
-    };
-    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
-}
 
 fn matrix(kernel: &str, policy: Policy) -> String {
     let profile = resolved(kernel);

@@ -10,6 +10,9 @@
 //! "Reach a struct page" is decided by running the op: its value, and for the two paths that
 //! succeed without struct-page GUP (KVM's remapped path, `vm_ops->access`) the recorded trace.
 
+mod common;
+use common::resolved;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,16 +62,6 @@ insert = "fault_page"
 at = "fault"
 memory = "shmem"
 "#;
-
-fn resolved(name: &str) -> pfnguard_mm::ResolvedKernel {
-    // The lines the real kernels were probed at: Debian's 6.1.192 and 6.12.117.
-    let v = match name {
-        "6.1" => "6.1.192",
-        "6.12" => "6.12.117",
-        v => v,
-    };
-    pfnguard_mm::resolve_kernel(v).expect("modeled kernel")
-}
 
 fn kernel(name: &str) -> KernelFacts {
     resolved(name).facts

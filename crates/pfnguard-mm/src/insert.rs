@@ -186,10 +186,25 @@ pub fn insert_page(
     insert_page_into_pte(k, vma, addr, pfn, prot)
 }
 
-/// The `!VM_MIXEDMAP` block shared by `vm_insert_page()` and `vm_insert_pages()`:
-/// `BUG_ON(mmap_read_trylock(vma->vm_mm))`, `BUG_ON(vma->vm_flags & VM_PFNMAP)`, then
-/// `vm_flags_set(vma, VM_MIXEDMAP)`.
-fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResult<()> {
+/// How the `!VM_MIXEDMAP` block of `vm_insert_page()` and `vm_insert_pages()` checks the VMA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MixedmapChecks {
+    /// `BUG_ON(mmap_read_trylock(vma->vm_mm))`, `BUG_ON(vma->vm_flags & VM_PFNMAP)`.
+    Bug,
+    /// `VM_WARN_ON_ONCE()` of the same conditions: a warning with CONFIG_DEBUG_VM, nothing
+    /// without, and VM_MIXEDMAP is set whatever they found (7.3 mm/memory.c:vm_insert_pages once
+    /// [`Fact::VmMapPagesBatched`] holds).
+    WarnOnce,
+}
+
+/// The `!VM_MIXEDMAP` block of `vm_insert_page()` and `vm_insert_pages()`: the checks, then
+/// `vm_flags_set(vma, VM_MIXEDMAP)`. With VM_MIXEDMAP already set nothing is checked.
+fn set_mixedmap(
+    k: &mut Kernel,
+    vma: VmaId,
+    func: &'static str,
+    checks: MixedmapChecks,
+) -> KResult<()> {
     let flags = k.vma_or_fault(vma)?.flags;
     if flags.contains(VmFlags::MIXEDMAP) {
         trace!(
@@ -199,57 +214,45 @@ fn set_mixedmap_or_bug(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResul
         );
         return Ok(());
     }
-    if k.mm(vma.mm).lock != MmapLock::Write {
-        trace!(
-            k,
-            func,
-            "VM_MIXEDMAP not set and the mmap lock is not held for writing: mmap_read_trylock() succeeds"
-        );
-        return Err(k.bug("mmap_read_trylock(vma->vm_mm)", func));
-    }
-    if flags.contains(VmFlags::PFNMAP) {
-        return Err(k.bug("vma->vm_flags & VM_PFNMAP", func));
+    let unlocked = k.mm(vma.mm).lock != MmapLock::Write;
+    let pfnmap = flags.contains(VmFlags::PFNMAP);
+    match checks {
+        MixedmapChecks::Bug => {
+            if unlocked {
+                trace!(
+                    k,
+                    func,
+                    "VM_MIXEDMAP not set and the mmap lock is not held for writing: mmap_read_trylock() succeeds"
+                );
+                return Err(k.bug("mmap_read_trylock(vma->vm_mm)", func));
+            }
+            if pfnmap {
+                return Err(k.bug("vma->vm_flags & VM_PFNMAP", func));
+            }
+        }
+        MixedmapChecks::WarnOnce if k.config.debug_vm => {
+            if unlocked {
+                k.warn_once(func, "mmap_read_trylock(vma->vm_mm)");
+            }
+            if pfnmap {
+                k.warn_once(func, "vma->vm_flags & VM_PFNMAP");
+            }
+        }
+        MixedmapChecks::WarnOnce => {
+            if pfnmap {
+                trace!(
+                    k,
+                    func,
+                    "VM_PFNMAP: VM_WARN_ON_ONCE is compiled out without CONFIG_DEBUG_VM"
+                );
+            }
+        }
     }
     trace!(
         k,
         func,
         "VM_MIXEDMAP not set: vm_flags_set(vma, VM_MIXEDMAP)"
     );
-    if let Some(v) = k.vma_mut(vma) {
-        v.flags |= VmFlags::MIXEDMAP;
-    }
-    Ok(())
-}
-
-/// The `!VM_MIXEDMAP` block of `vm_insert_pages()` once [`Fact::VmMapPagesBatched`] holds
-/// (7.3 mm/memory.c:vm_insert_pages): `VM_WARN_ON_ONCE(mmap_read_trylock(vma->vm_mm))` and
-/// `VM_WARN_ON_ONCE(vma->vm_flags & VM_PFNMAP)`, which warn only with CONFIG_DEBUG_VM, then
-/// `vm_flags_set(vma, VM_MIXEDMAP)` whatever they found.
-fn set_mixedmap_or_warn(k: &mut Kernel, vma: VmaId, func: &'static str) -> KResult<()> {
-    let flags = k.vma_or_fault(vma)?.flags;
-    if flags.contains(VmFlags::MIXEDMAP) {
-        trace!(
-            k,
-            func,
-            "VM_MIXEDMAP already set: no flag checks (VM_PFNMAP/VM_IO not tested)"
-        );
-        return Ok(());
-    }
-    if k.config.debug_vm {
-        if k.mm(vma.mm).lock != MmapLock::Write {
-            k.warn_once(func, "mmap_read_trylock(vma->vm_mm)");
-        }
-        if flags.contains(VmFlags::PFNMAP) {
-            k.warn_once(func, "vma->vm_flags & VM_PFNMAP");
-        }
-    } else if flags.contains(VmFlags::PFNMAP) {
-        trace!(
-            k,
-            func,
-            "VM_PFNMAP: VM_WARN_ON_ONCE is compiled out without CONFIG_DEBUG_VM"
-        );
-    }
-    trace!(k, func, "vm_flags_set(vma, VM_MIXEDMAP)");
     if let Some(v) = k.vma_mut(vma) {
         v.flags |= VmFlags::MIXEDMAP;
     }
@@ -287,7 +290,7 @@ pub fn vm_insert_page(k: &mut Kernel, vma: VmaId, addr: VirtAddr, pfn: Pfn) -> K
                 return Err(Errno::EINVAL.into());
             }
         }
-        set_mixedmap_or_bug(k, vma, F)?;
+        set_mixedmap(k, vma, F, MixedmapChecks::Bug)?;
         let prot = k.vma(vma).map_or(prot, |v| v.page_prot);
         insert_page(k, vma, addr, pfn, prot)
     })();
@@ -321,12 +324,12 @@ pub fn vm_insert_pages(
     if let Err(e) = pfnmap_insert_check(k, vma, StructPagePath::VmInsertPages) {
         return (Err(e), num);
     }
-    let checked = if k.has(Fact::VmMapPagesBatched) {
-        set_mixedmap_or_warn(k, vma, F)
+    let checks = if k.has(Fact::VmMapPagesBatched) {
+        MixedmapChecks::WarnOnce
     } else {
-        set_mixedmap_or_bug(k, vma, F)
+        MixedmapChecks::Bug
     };
-    if let Err(e) = checked {
+    if let Err(e) = set_mixedmap(k, vma, F, checks) {
         return (Err(e), num);
     }
     let prot = k.vma(vma).map_or(PgProt::default(), |v| v.page_prot);

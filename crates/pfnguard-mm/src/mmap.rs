@@ -676,7 +676,8 @@ impl VmaWithoutMixedMap<'_> {
     pub fn vm_insert_pages(&mut self, addr: VirtAddr, pages: &[Pfn]) -> (KResult<()>, usize) {
         crate::insert::vm_insert_pages(self.k, self.id, addr, pages)
     }
-    /// `vm_map_pages()` (`vm_insert_page()` per page) on a VMA that may lack VM_MIXEDMAP.
+    /// `vm_map_pages()` on a VMA that may lack VM_MIXEDMAP: `vm_insert_page()` per page, or one
+    /// `vm_insert_pages()` once [`Fact::VmMapPagesBatched`](crate::Fact::VmMapPagesBatched) holds.
     pub fn vm_map_pages(&mut self, pages: &[Pfn]) -> KResult<()> {
         crate::insert::vm_map_pages(self.k, self.id, pages)
     }
