@@ -126,6 +126,7 @@ pub fn predict(
         warnings,
         gup_struct_pages: Some(gup_struct_pages),
         warned: Some(warned),
+        warned_at: None,
         status: None,
         detail,
     }

@@ -292,6 +292,7 @@ fn unavailable_row(id: ExporterId, reason: &str, errors: Vec<String>) -> Exporte
         warnings: Vec::new(),
         gup_struct_pages: None,
         warned: None,
+        warned_at: None,
         status: Some(Outcome::unavailable(reason).to_string()),
         detail,
     }
@@ -387,6 +388,8 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
         kernel_release: kernel_release(),
         kernel_version: kernel_version(),
         kernel_package: None,
+        mmap_check: None,
+        kmsg: false,
         exporters,
         unmodeled,
     }

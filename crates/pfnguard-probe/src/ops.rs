@@ -109,6 +109,7 @@ pub(crate) fn probe_exporter(id: ExporterId, cand: &Candidate, env: &Env) -> Exp
         warnings: Vec::new(),
         gup_struct_pages: None,
         warned: None,
+        warned_at: None,
         status: None,
         detail,
     }

@@ -321,6 +321,12 @@ pub struct ExporterReport {
     /// The ops during which the kernel logged a warning (model only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warned: Option<Vec<OpKey>>,
+    /// The kernel's warnings per op, each as the `file:function` of its WARN site
+    /// (`drivers/dma-buf/dma-buf.c:dma_buf_mmap_check`), for the ops that warned: the model's
+    /// from its warning events, the probe's from the kernel log (`probe --kmsg`). Absent when
+    /// warnings were not recorded; an op without warnings has no entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_at: Option<BTreeMap<OpKey, Vec<String>>>,
     /// `unavailable: REASON` when the exporter could not be reached (probe only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -426,6 +432,15 @@ pub struct ProbeReport {
     /// QEMU harness records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_package: Option<KernelPackage>,
+    /// The dma-buf core's mmap check (`/sys/module/dma_buf/parameters/mmap_check`, from the
+    /// series in `kernel/dma-buf-mmap-check`): `off`, `warn`, `require` or `strict`. Absent on
+    /// kernels without the parameter, which check nothing (`off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmap_check: Option<String>,
+    /// Whether the probe read the kernel log around every op (`probe --kmsg`), so that each
+    /// row's `warned_at` says which ops warned.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kmsg: bool,
     /// One row per exporter the probe looked for.
     pub exporters: Vec<ExporterReport>,
     /// Devices found whose exporter the model does not know.
@@ -501,6 +516,7 @@ mod tests {
             warnings: Vec::new(),
             gup_struct_pages: None,
             warned: None,
+            warned_at: None,
             status: None,
             detail: Default::default(),
         };
