@@ -144,64 +144,85 @@ impl FileOperations for DmaBufFops {
         }
         trace!(vma.kernel(), F, "dmabuf->ops->mmap ({})", self.buf.exp_name);
         vma.kernel().trace.enter();
-        let r = self.buf.ops.mmap(vma);
+        let r = mmap_exporter(vma, &self.buf, self.policy);
         vma.kernel().trace.leave();
-        r?;
-        apply_policy(vma, self.policy, F)
+        r
     }
 }
 
-/// The proposal after the exporter's mmap returned success.
-fn apply_policy(vma: &mut VmaNew<'_>, policy: Policy, site: &'static str) -> KResult<()> {
-    let v = vma.vma();
-    let flags = v.flags;
-    match policy {
-        Policy::Off => Ok(()),
-        Policy::Warn => {
-            if !flags.contains(VmFlags::PFNMAP) {
-                vma.kernel()
-                    .warn_once(site, "!(vma->vm_flags & VM_PFNMAP) [policy warn]");
-            } else {
-                trace!(vma.kernel(), site, "policy warn: VM_PFNMAP set, no warning");
-            }
-            Ok(())
-        }
-        Policy::Require | Policy::Strict => {
-            if !flags.contains(VmFlags::PFNMAP) || flags.contains(VmFlags::MIXEDMAP) {
-                trace!(
-                    vma.kernel(),
-                    site,
-                    "policy {policy}: VMA {} is not VM_PFNMAP without VM_MIXEDMAP -> -EINVAL",
-                    flags.names()
-                );
-                return Err(Errno::EINVAL.into());
-            }
-            if policy == Policy::Strict {
-                let id = vma.id();
-                let k = vma.kernel();
-                let ptes = k.mm(id.mm).pt.collect_in(v.start, v.end);
-                if let Some((addr, _)) = ptes.iter().find(|(_, p)| p.present() && !p.special()) {
-                    let addr = *addr;
-                    k.warn_once(
-                        site,
-                        format!("policy strict: normal PTE at {addr} in a dma-buf VMA"),
-                    );
-                    return Err(Errno::EINVAL.into());
-                }
-                trace!(
-                    k,
-                    site,
-                    "policy strict: every present PTE of the VMA is special"
-                );
-            }
-            trace!(
-                vma.kernel(),
-                site,
-                "policy {policy}: VM_PFNMAP without VM_MIXEDMAP, accepted"
-            );
-            Ok(())
-        }
+/// `dma_buf_mmap_exporter()` (kernel/dma-buf-mmap-check 0001, drivers/dma-buf/dma-buf.c):
+/// `dmabuf->ops->mmap()`, then [`dma_buf_mmap_check`] and, when that passes,
+/// [`dma_buf_mmap_check_ptes`]. When a check fails the mmap fails, and the exporter's
+/// `vm_ops->close` is called here: the caller, mm/vma.c:`__mmap_new_file_vma`, unmaps what the
+/// exporter populated (`unmap_region()`) and frees the VMA without calling it, so it balances
+/// the `open` the exporter's mmap did.
+fn mmap_exporter(vma: &mut VmaNew<'_>, buf: &DmaBuf, policy: Policy) -> KResult<()> {
+    buf.ops.mmap(vma)?;
+    let r = dma_buf_mmap_check(vma, &buf.exp_name, policy)
+        .and_then(|()| dma_buf_mmap_check_ptes(vma, &buf.exp_name, policy));
+    if r.is_err() {
+        vma.close();
     }
+    r
+}
+
+/// `dma_buf_mmap_check()` (kernel/dma-buf-mmap-check 0001, drivers/dma-buf/dma-buf.c): at
+/// every level but `off`, a VMA that is not `VM_PFNMAP` or is `VM_MIXEDMAP`
+/// (`(vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) != VM_PFNMAP`) gets a `WARN_ONCE` naming the
+/// exporter; `warn` lets the mmap proceed, `require` and `strict` fail it with -EINVAL.
+fn dma_buf_mmap_check(vma: &mut VmaNew<'_>, exp_name: &str, policy: Policy) -> KResult<()> {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap_check";
+    if policy == Policy::Off {
+        return Ok(());
+    }
+    let flags = vma.flags();
+    if flags.intersection(VmFlags::PFNMAP | VmFlags::MIXEDMAP) == VmFlags::PFNMAP {
+        trace!(
+            vma.kernel(),
+            F,
+            "mmap_check={policy}: VM_PFNMAP without VM_MIXEDMAP, accepted"
+        );
+        return Ok(());
+    }
+    vma.kernel().warn_once(
+        F,
+        format!(
+            "dma-buf: exporter {exp_name} set up a mapping without VM_PFNMAP or with \
+             VM_MIXEDMAP ({})",
+            flags.names()
+        ),
+    );
+    if policy == Policy::Warn {
+        return Ok(());
+    }
+    trace!(vma.kernel(), F, "mmap_check={policy} -> -EINVAL");
+    Err(Errno::EINVAL.into())
+}
+
+/// `dma_buf_mmap_check_ptes()` (kernel/dma-buf-mmap-check 0003, drivers/dma-buf/dma-buf.c): at
+/// `strict`, `walk_page_vma()` over the new VMA; the first present PTE that is not special
+/// (`pte_present() && !pte_special()`) gets a `WARN_ONCE` naming the exporter and the offset, and
+/// the mmap fails with -EINVAL: `get_user_pages_fast()` would take its page without looking at
+/// the VMA.
+fn dma_buf_mmap_check_ptes(vma: &mut VmaNew<'_>, exp_name: &str, policy: Policy) -> KResult<()> {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap_check_ptes";
+    if policy != Policy::Strict {
+        return Ok(());
+    }
+    let v = vma.vma();
+    let mm = vma.id().mm;
+    let k = vma.kernel();
+    let ptes = k.mm(mm).pt.collect_in(v.start, v.end);
+    let Some((addr, _)) = ptes.iter().find(|(_, p)| p.present() && !p.special()) else {
+        trace!(k, F, "every present PTE of the VMA is special");
+        return Ok(());
+    };
+    let offset = addr.0 - v.start.0;
+    k.warn_once(
+        F,
+        format!("dma-buf: exporter {exp_name} installed a normal PTE at offset {offset:#x} of a mapping"),
+    );
+    Err(Errno::EINVAL.into())
 }
 
 /// `dma_buf_mmap(dmabuf, vma, pgoff)` (drivers/dma-buf/dma-buf.c): an importer forwards its
@@ -233,8 +254,7 @@ pub fn dma_buf_mmap(
         "forwarded to dmabuf->ops->mmap ({})",
         buf.exp_name
     );
-    buf.ops.mmap(vma)?;
-    apply_policy(vma, policy, F)
+    mmap_exporter(vma, buf, policy)
 }
 
 /// DMA_BUF_SYNC_* flags (include/uapi/linux/dma-buf.h).

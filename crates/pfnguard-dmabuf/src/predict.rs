@@ -1,6 +1,8 @@
 //! `predict`, `matrix` and `explain`: run every op of an exporter on the model of a kernel under
 //! a policy.
 
+use std::collections::BTreeMap;
+
 use pfnguard_mm::{Kernel, ResolvedKernel};
 use pfnguard_report::{run_row, ExporterReport, OpKey, Outcome};
 
@@ -22,6 +24,9 @@ pub struct Cell {
     pub value: Outcome,
     /// Warnings and other kernel events recorded while the op ran.
     pub events: Vec<String>,
+    /// The `file:function` of each WARN the op hit, as the kernel log's `WARNING:` line names
+    /// it ([`Kernel::warn_sites`]).
+    pub warn_sites: Vec<&'static str>,
     /// How many `struct page`s of the buffer GUP handed to the op's kernel path
     /// ([`Kernel::gup_returned`]).
     pub gup_struct_pages: u64,
@@ -54,6 +59,7 @@ pub fn run_cell(
         return Cell {
             value: Outcome::unavailable(format!("{o} is not set ({})", kernel.config.source)),
             events: Vec::new(),
+            warn_sites: Vec::new(),
             gup_struct_pages: 0,
             trace: None,
         };
@@ -65,9 +71,11 @@ pub fn run_cell(
     let cx = ExportCtx { policy, pages };
     let value = run_op(&mut k, exp, &cx, op);
     let events = k.warnings();
+    let warn_sites = k.warn_sites();
     Cell {
         value,
         events,
+        warn_sites,
         gup_struct_pages: k.gup_returned,
         trace: trace.then(|| k.trace.clone()),
     }
@@ -85,10 +93,14 @@ pub fn predict(
     let mut seen: Vec<(String, Vec<OpKey>)> = Vec::new();
     let mut gup_struct_pages = Vec::new();
     let mut warned = Vec::new();
+    let mut warned_at = BTreeMap::new();
     let ops = run_row(|op| {
         let c = run_cell(kernel, exp, policy, op, pages, false);
         if c.gup_struct_pages > 0 {
             gup_struct_pages.push(op);
+        }
+        if !c.warn_sites.is_empty() {
+            warned_at.insert(op, c.warn_sites.iter().map(|s| s.to_string()).collect());
         }
         if !c.events.is_empty() {
             warned.push(op);
@@ -126,7 +138,7 @@ pub fn predict(
         warnings,
         gup_struct_pages: Some(gup_struct_pages),
         warned: Some(warned),
-        warned_at: None,
+        warned_at: Some(warned_at),
         status: None,
         detail,
     }

@@ -491,7 +491,7 @@ fn strict_refuses_each_hole_where_it_happens() {
             false,
         );
         assert_eq!(a.value, "EINVAL");
-        assert_eq!(a.events, ["WARN: vm_insert_page: struct page into a PFNMAP VMA at mm/memory.c:pfnmap_insert_check"]);
+        assert_eq!(a.events, ["WARN: vm_insert_page: struct page inserted into a VM_PFNMAP or VM_IO mapping (PFNMAP) at mm/memory.c:vm_pfnmap_insert_refused"]);
         // (b): rockchip's vm_map_pages into a VM_IO VMA.
         let b = cell(
             k,
@@ -501,7 +501,7 @@ fn strict_refuses_each_hole_where_it_happens() {
             false,
         );
         assert_eq!(b.value, "EINVAL");
-        assert_eq!(b.events, ["WARN: vm_insert_page: struct page into a IO VMA at mm/memory.c:pfnmap_insert_check"]);
+        assert_eq!(b.events, ["WARN: vm_insert_page: struct page inserted into a VM_PFNMAP or VM_IO mapping (IO) at mm/memory.c:vm_pfnmap_insert_refused"]);
         // (c): the mmap passes (no PTE yet); the first touch faults and finish_fault refuses.
         let c = cell(
             k,
@@ -511,7 +511,7 @@ fn strict_refuses_each_hole_where_it_happens() {
             false,
         );
         assert_eq!(c.value, "SIGBUS");
-        assert_eq!(c.events, ["WARN: finish_fault: struct page into a PFNMAP VMA at mm/memory.c:pfnmap_insert_check"]);
+        assert_eq!(c.events, ["WARN: finish_fault: struct page inserted into a VM_PFNMAP or VM_IO mapping (PFNMAP) at mm/memory.c:vm_pfnmap_insert_refused"]);
     }
 }
 

@@ -375,7 +375,7 @@ fn finish_fault(
 ) -> KResult<VmFault> {
     const F: &str = "mm/memory.c:finish_fault";
     if !cow {
-        if let Err(e) = insert::pfnmap_insert_check(k, vma, StructPagePath::FinishFault) {
+        if let Err(e) = insert::vm_pfnmap_insert_refused(k, vma, StructPagePath::FinishFault) {
             return match e {
                 Fail::Errno(_) => Ok(VmFault::SIGBUS),
                 other => Err(other),

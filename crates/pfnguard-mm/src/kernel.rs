@@ -280,6 +280,18 @@ impl Kernel {
         self.events.iter().map(|e| e.to_string()).collect()
     }
 
+    /// The `file:function` of every WARN recorded, in order: what the kernel log's `WARNING:`
+    /// lines name (lib/bug.c:`__warn`).
+    pub fn warn_sites(&self) -> Vec<&'static str> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warn { site, .. } => Some(*site),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether a use-after-free was reported.
     pub fn use_after_free_reported(&self) -> bool {
         self.events

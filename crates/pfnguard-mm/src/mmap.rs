@@ -584,6 +584,16 @@ impl<'k> VmaNew<'k> {
             v.ops = Some(ops);
         }
     }
+    /// `vma->vm_ops->close(vma)`, when the VMA has `vm_ops` with a `close`: what a caller of
+    /// `->mmap` that fails the mmap after the handler succeeded must call, because
+    /// mm/vma.c:`__mmap_new_file_vma` frees the VMA through `unmap_region()` without it.
+    pub fn close(&mut self) {
+        let ops = self.k.vma(self.id).and_then(|v| v.ops.clone());
+        if let Some(ops) = ops {
+            trace!(self.k, "vma->vm_ops->close", "{}", ops.name());
+            ops.close(self.k, self.id);
+        }
+    }
     /// `vma->vm_pgoff = pgoff`.
     pub fn set_pgoff(&mut self, pgoff: u64) {
         if let Some(v) = self.k.vma_mut(self.id) {

@@ -372,7 +372,7 @@ fn oracle_12_pfnmap_mixedmap_insert_fast_gup_bypass() {
             map_shared(&mut k, drv, 1).unwrap_err(),
             Fail::Errno(Errno::EINVAL)
         );
-        assert_eq!(warns_at(&k, "mm/memory.c:pfnmap_insert_check"), 1);
+        assert_eq!(warns_at(&k, "mm/memory.c:vm_pfnmap_insert_refused"), 1);
         assert!(k
             .mm(MM)
             .pt
@@ -890,7 +890,7 @@ fn oracle_24_fault_vmf_page_pfnmap_vma() {
             user_access(&mut k, MM, a, false).unwrap_err(),
             Fail::Signal(Signal::Bus)
         );
-        assert_eq!(warns_at(&k, "mm/memory.c:pfnmap_insert_check"), 1);
+        assert_eq!(warns_at(&k, "mm/memory.c:vm_pfnmap_insert_refused"), 1);
         assert!(pte(&k, MM, a).is_none());
         assert_eq!(refc(&k, page), 1, "the handler's reference is dropped");
     }
@@ -1632,7 +1632,7 @@ fn oracle_50_p3_insert_check_warn_once() {
                 Fail::Errno(Errno::EINVAL)
             );
         }
-        assert_eq!(warns_at(&k, "mm/memory.c:pfnmap_insert_check"), 1);
+        assert_eq!(warns_at(&k, "mm/memory.c:vm_pfnmap_insert_refused"), 1);
         let area = VmallocArea::vmalloc_user(&mut k, 1).unwrap();
         let drv = Driver {
             pre_flags: VmFlags::PFNMAP | VmFlags::MIXEDMAP,
