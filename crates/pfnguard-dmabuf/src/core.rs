@@ -158,8 +158,8 @@ impl FileOperations for DmaBufFops {
 /// the `open` the exporter's mmap did.
 fn mmap_exporter(vma: &mut VmaNew<'_>, buf: &DmaBuf, policy: Policy) -> KResult<()> {
     buf.ops.mmap(vma)?;
-    let r = dma_buf_mmap_check(vma, &buf.exp_name, policy)
-        .and_then(|()| dma_buf_mmap_check_ptes(vma, &buf.exp_name, policy));
+    let r = dma_buf_mmap_check(vma, buf.exp_name, policy)
+        .and_then(|()| dma_buf_mmap_check_ptes(vma, buf.exp_name, policy));
     if r.is_err() {
         vma.close();
     }
