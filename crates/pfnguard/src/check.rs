@@ -4,6 +4,12 @@
 //! failed) and cells either side could not measure (`unavailable: ...`) are counted apart;
 //! an op missing from a probe row is an error of the comparison, and so is a comparison of
 //! nothing.
+//!
+//! The model runs under the policy the kernel ran: the report's `mmap_check` (the
+//! `dma_buf.mmap_check` level of the kernel/dma-buf-mmap-check series), `off` when the kernel has
+//! no such parameter. When the probe read the kernel log around every op (`kmsg`), a compared
+//! cell agrees only if the kernel's WARN sites during the op (`warned_at`) are the model's too.
+//! `--against` also compares every report with another kernel's report, cell by cell.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use pfnguard_dmabuf::{by_id, run_cell, Policy, DEFAULT_PAGES, MAX_PAGES};
-use pfnguard_mm::{resolve_release, trace::Step, ResolvedKernel, PAGE_SIZE};
+use pfnguard_mm::{resolve_release, trace::Step, KernelConfig, ResolvedKernel, PAGE_SIZE};
 use pfnguard_report::{ExporterId, ExporterReport, OpKey, Outcome, ProbeReport, Unmodeled};
 use serde::Serialize;
 
@@ -26,7 +32,37 @@ struct Disagreement {
     op: OpKey,
     kernel: String,
     model: String,
+    /// The WARN sites the kernel logged during the op (when the log was read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_warnings: Option<Vec<String>>,
+    /// The WARN sites the model hit (when the kernel's were recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_warnings: Option<Vec<String>>,
     steps: Vec<Step>,
+}
+
+/// One cell of two kernels' reports that differs.
+#[derive(Debug, Serialize)]
+struct Difference {
+    exporter: ExporterId,
+    op: OpKey,
+    this: String,
+    other: String,
+}
+
+/// A report compared with another kernel's report (`--against`), cell by cell.
+#[derive(Debug, Serialize)]
+struct Against {
+    probe: String,
+    kernel_release: String,
+    /// Cells both kernels measured.
+    compared: usize,
+    agree: usize,
+    /// Cells skipped on both kernels.
+    skipped_both: usize,
+    /// Cells either kernel could not measure, and exporters only one of them reached.
+    unmeasured: Vec<Unmeasured>,
+    differences: Vec<Difference>,
 }
 
 /// A cell that was not compared, and why.
@@ -56,6 +92,12 @@ struct KernelCheck {
     model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     model_note: Option<String>,
+    /// The policy the model ran: the kernel's `dma_buf.mmap_check`.
+    policy: Policy,
+    /// Whether the kernel's warnings were recorded and compared.
+    warnings_compared: bool,
+    /// Compared cells in which the kernel or the model warned.
+    cells_with_warnings: usize,
     /// Cells both sides measured.
     compared: usize,
     agree: usize,
@@ -69,6 +111,9 @@ struct KernelCheck {
     disagreements: Vec<Disagreement>,
     not_compared: Vec<NotCompared>,
     unmodeled: Vec<Unmodeled>,
+    /// The comparison with `--against`'s report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    against: Option<Against>,
 }
 
 /// A probe report read and checked against the vocabulary, every row with its buffer size.
@@ -76,6 +121,7 @@ struct Loaded {
     report: ProbeReport,
     rows: Vec<(ExporterId, u64)>,
     kernel: ResolvedKernel,
+    policy: Policy,
 }
 
 /// The largest probe report `check` reads (a report of every exporter is under 100 KiB).
@@ -94,17 +140,26 @@ fn read_bounded(path: &Path, max: u64) -> Result<String> {
 }
 
 /// Read a probe report; every error names the file and, where there is one, the row and key.
-fn load(path: &Path) -> Result<Loaded> {
+fn load(arg: &str, path: &Path, config: Option<&KernelConfig>) -> Result<Loaded> {
     let p = path.display();
-    let text = read_bounded(path, MAX_REPORT_BYTES)
-        .with_context(|| format!("--probe {p}: cannot read"))?;
+    let text =
+        read_bounded(path, MAX_REPORT_BYTES).with_context(|| format!("{arg} {p}: cannot read"))?;
     let mut report: ProbeReport = serde_json::from_str(&text)
-        .map_err(|e| anyhow!("--probe {p}:{}:{}: {e}", e.line(), e.column()))?;
-    let resolved = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
-        .map_err(|e| anyhow!("--probe {p}: kernel {:?}: {e}", report.kernel_release))?;
+        .map_err(|e| anyhow!("{arg} {p}:{}:{}: {e}", e.line(), e.column()))?;
+    let mut resolved = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
+        .map_err(|e| anyhow!("{arg} {p}: kernel {:?}: {e}", report.kernel_release))?;
+    if let Some(c) = config {
+        resolved = resolved.with_config(c.clone());
+    }
+    let policy = match report.mmap_check.as_deref() {
+        None => Policy::Off,
+        Some(level) => level
+            .parse()
+            .map_err(|e| anyhow!("{arg} {p}: mmap_check: {e}"))?,
+    };
     let mut rows: Vec<(ExporterId, u64)> = Vec::new();
     for (i, row) in report.exporters.iter_mut().enumerate() {
-        let at = format!("--probe {p}: exporters[{i}]");
+        let at = format!("{arg} {p}: exporters[{i}]");
         let id: ExporterId = row
             .exporter
             .parse()
@@ -123,6 +178,7 @@ fn load(path: &Path) -> Result<Loaded> {
         report,
         rows,
         kernel: resolved,
+        policy,
     })
 }
 
@@ -142,12 +198,20 @@ fn pages_of(row: &ExporterReport) -> Result<u64> {
     Ok(pages)
 }
 
+/// The WARN sites of a cell, each once, in order.
+fn sites<S: AsRef<str>>(sites: &[S]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = sites.iter().map(AsRef::as_ref).collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
 fn compare(path: &Path, l: Loaded) -> KernelCheck {
     let Loaded {
         report,
         rows,
         kernel,
+        policy,
     } = l;
+    let kmsg = report.kmsg;
     let mut c = KernelCheck {
         probe: path.display().to_string(),
         kernel_release: report.kernel_release.clone(),
@@ -155,6 +219,9 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         kernel_package: report.kernel_package.clone(),
         model: format!("{} ({})", kernel.version, kernel.config.source),
         model_note: (!kernel.notes.is_empty()).then(|| kernel.notes.join("; ")),
+        policy,
+        warnings_compared: kmsg,
+        cells_with_warnings: 0,
         compared: 0,
         agree: 0,
         disagree: 0,
@@ -164,6 +231,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         disagreements: Vec::new(),
         not_compared: Vec::new(),
         unmodeled: report.unmodeled.clone(),
+        against: None,
     };
     for (row, (id, pages)) in report.exporters.iter().zip(rows) {
         if let Some(s) = &row.status {
@@ -179,7 +247,18 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
                 c.missing.push((id, op));
                 continue;
             };
-            let model = run_cell(&kernel, exp.as_ref(), Policy::Off, op, pages, false).value;
+            let cell = run_cell(&kernel, exp.as_ref(), policy, op, pages, false);
+            let model = cell.value;
+            // With the kernel log read around every op, an op without an entry warned nothing.
+            let warnings = kmsg.then(|| {
+                let k = row
+                    .warned_at
+                    .as_ref()
+                    .and_then(|w| w.get(&op))
+                    .map(|w| sites(w))
+                    .unwrap_or_default();
+                (k, sites(&cell.warn_sites))
+            });
             match (probed, &model) {
                 (Outcome::Unavailable(why), _) => c.unmeasured.push(Unmeasured {
                     exporter: id,
@@ -194,17 +273,27 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
                 (Outcome::Skipped(_), Outcome::Skipped(_)) => c.skipped_both += 1,
                 _ => {
                     c.compared += 1;
-                    if *probed == model {
+                    if warnings
+                        .as_ref()
+                        .is_some_and(|(k, m)| !k.is_empty() || !m.is_empty())
+                    {
+                        c.cells_with_warnings += 1;
+                    }
+                    let warnings_agree = warnings.as_ref().is_none_or(|(k, m)| k == m);
+                    if *probed == model && warnings_agree {
                         c.agree += 1;
                         continue;
                     }
                     c.disagree += 1;
-                    let traced = run_cell(&kernel, exp.as_ref(), Policy::Off, op, pages, true);
+                    let traced = run_cell(&kernel, exp.as_ref(), policy, op, pages, true);
+                    let (kernel_warnings, model_warnings) = warnings.unzip();
                     c.disagreements.push(Disagreement {
                         exporter: id,
                         op,
                         kernel: probed.describe(),
                         model: model.describe(),
+                        kernel_warnings,
+                        model_warnings,
                         steps: traced.trace.map(|t| t.steps()).unwrap_or_default(),
                     });
                 }
@@ -212,6 +301,77 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         }
     }
     c
+}
+
+/// Compare a report with another kernel's, cell by cell: the cells both kernels measured must
+/// be equal.
+fn against(this: &Loaded, other_path: &Path, other: &Loaded) -> Against {
+    let mut a = Against {
+        probe: other_path.display().to_string(),
+        kernel_release: other.report.kernel_release.clone(),
+        compared: 0,
+        agree: 0,
+        skipped_both: 0,
+        unmeasured: Vec::new(),
+        differences: Vec::new(),
+    };
+    fn row_of(l: &Loaded, id: ExporterId) -> Option<&ExporterReport> {
+        l.rows
+            .iter()
+            .position(|(r, _)| *r == id)
+            .and_then(|i| l.report.exporters.get(i))
+    }
+    let mut ids: Vec<ExporterId> = this.rows.iter().map(|(id, _)| *id).collect();
+    for (id, _) in &other.rows {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    for id in ids {
+        let (mine, theirs) = match (row_of(this, id), row_of(other, id)) {
+            (Some(m), Some(t)) if m.status.is_none() && t.status.is_none() => (m, t),
+            (m, t) => {
+                let why = |r: Option<&ExporterReport>| match r {
+                    None => "not probed".to_owned(),
+                    Some(r) => r.status.clone().unwrap_or_else(|| "probed".to_owned()),
+                };
+                a.unmeasured.push(Unmeasured {
+                    exporter: id,
+                    op: OpKey::Export,
+                    why: format!("exporter: {} here, {} there", why(m), why(t)),
+                });
+                continue;
+            }
+        };
+        for op in OpKey::ALL {
+            match (mine.ops.get(&op), theirs.ops.get(&op)) {
+                (Some(Outcome::Unavailable(w)), _) | (_, Some(Outcome::Unavailable(w))) => {
+                    a.unmeasured.push(Unmeasured {
+                        exporter: id,
+                        op,
+                        why: format!("unavailable: {w}"),
+                    })
+                }
+                (Some(Outcome::Skipped(_)), Some(Outcome::Skipped(_))) => a.skipped_both += 1,
+                (Some(m), Some(t)) => {
+                    a.compared += 1;
+                    if m == t {
+                        a.agree += 1;
+                    } else {
+                        a.differences.push(Difference {
+                            exporter: id,
+                            op,
+                            this: m.describe(),
+                            other: t.describe(),
+                        });
+                    }
+                }
+                // An op missing from a report is already an error of that report's check.
+                _ => {}
+            }
+        }
+    }
+    a
 }
 
 /// The result of a whole check, from its per-kernel parts.
@@ -223,6 +383,21 @@ fn verdict(checks: &[KernelCheck]) -> (&'static str, ExitCode) {
         ("cells disagree", ExitCode::from(1))
     } else if checks.iter().any(|c| c.compared == 0) || compared == 0 {
         ("nothing compared", ExitCode::from(1))
+    } else if checks
+        .iter()
+        .filter_map(|c| c.against.as_ref())
+        .any(|a| !a.differences.is_empty())
+    {
+        ("cells differ from the --against kernel", ExitCode::from(1))
+    } else if checks
+        .iter()
+        .filter_map(|c| c.against.as_ref())
+        .any(|a| a.compared == 0)
+    {
+        (
+            "nothing compared with the --against kernel",
+            ExitCode::from(1),
+        )
     } else {
         ("every compared cell agrees", ExitCode::SUCCESS)
     }
@@ -246,6 +421,16 @@ fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
     if let Some(n) = &c.model_note {
         writeln!(out, "note: {n}")?;
     }
+    writeln!(
+        out,
+        "policy: {} (the kernel's dma_buf.mmap_check){}",
+        c.policy,
+        if c.warnings_compared {
+            "; kernel warnings compared"
+        } else {
+            ""
+        }
+    )?;
     writeln!(out)?;
     for d in &c.disagreements {
         writeln!(
@@ -253,6 +438,18 @@ fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
             "DISAGREE {} {}: kernel {} / model {}",
             d.exporter, d.op, d.kernel, d.model
         )?;
+        if let (Some(k), Some(m)) = (&d.kernel_warnings, &d.model_warnings) {
+            if k != m {
+                let list = |w: &[String]| {
+                    if w.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        w.join(", ")
+                    }
+                };
+                writeln!(out, "  warnings: kernel {} / model {}", list(k), list(m))?;
+            }
+        }
         for s in &d.steps {
             writeln!(
                 out,
@@ -279,23 +476,65 @@ fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
     }
     writeln!(
         out,
-        "{}/{} compared cells agree; {} skipped on both sides, {} not measured, {} missing\n",
+        "{}/{} compared cells agree; {} skipped on both sides, {} not measured, {} missing",
         c.agree,
         c.compared,
         c.skipped_both,
         c.unmeasured.len(),
         c.missing.len()
     )?;
+    if c.warnings_compared {
+        writeln!(
+            out,
+            "{} compared cells with kernel or model warnings",
+            c.cells_with_warnings
+        )?;
+    }
+    if let Some(a) = &c.against {
+        writeln!(out, "against {} ({}):", a.probe, a.kernel_release)?;
+        for d in &a.differences {
+            writeln!(
+                out,
+                "DIFFERS {} {}: here {} / there {}",
+                d.exporter, d.op, d.this, d.other
+            )?;
+        }
+        for u in &a.unmeasured {
+            writeln!(
+                out,
+                "not measured on both: {} {}: {}",
+                u.exporter, u.op, u.why
+            )?;
+        }
+        writeln!(
+            out,
+            "{}/{} cells both kernels measured are equal; {} skipped on both, {} not measured",
+            a.agree,
+            a.compared,
+            a.skipped_both,
+            a.unmeasured.len()
+        )?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
 /// `pfnguard check`: compare and print; exit status 1 unless every compared cell agrees, no
 /// op is missing and something was compared.
-pub fn check(out: &mut dyn Write, paths: &[PathBuf], format: Format) -> Result<ExitCode> {
+pub fn check(
+    out: &mut dyn Write,
+    paths: &[PathBuf],
+    config: Option<&KernelConfig>,
+    against_path: Option<&Path>,
+    format: Format,
+) -> Result<ExitCode> {
     let loaded = paths
         .iter()
-        .map(|p| load(p).map(|l| (p, l)))
+        .map(|p| load("--probe", p, config).map(|l| (p, l)))
         .collect::<Result<Vec<_>>>()?;
+    let other = against_path
+        .map(|p| load("--against", p, None).map(|l| (p, l)))
+        .transpose()?;
     // A cell counts once: the same exporter of the same kernel in two reports is an error.
     let mut seen: BTreeMap<(String, ExporterId), &Path> = BTreeMap::new();
     for (p, l) in &loaded {
@@ -311,7 +550,15 @@ pub fn check(out: &mut dyn Write, paths: &[PathBuf], format: Format) -> Result<E
             }
         }
     }
-    let checks: Vec<KernelCheck> = loaded.into_iter().map(|(p, l)| compare(p, l)).collect();
+    let checks: Vec<KernelCheck> = loaded
+        .into_iter()
+        .map(|(p, l)| {
+            let a = other.as_ref().map(|(op, o)| against(&l, op, o));
+            let mut c = compare(p, l);
+            c.against = a;
+            c
+        })
+        .collect();
     let (result, code) = verdict(&checks);
     let sum = |f: fn(&KernelCheck) -> usize| checks.iter().map(f).sum::<usize>();
     let totals: BTreeMap<&str, usize> = BTreeMap::from([

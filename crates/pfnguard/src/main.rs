@@ -269,13 +269,30 @@ enum Command {
     /// Compare probe reports with the model, cell by cell.
     ///
     /// Counts only cells both sides measured; cells skipped on both sides and cells the system
-    /// could not measure are counted apart. Exit status: 0 when every compared cell agrees,
+    /// could not measure are counted apart. The model runs the policy the kernel ran (the
+    /// report's mmap_check, from the kernel/dma-buf-mmap-check series; off without it). When
+    /// the probe read the kernel log (probe --kmsg), a cell agrees only if the kernel's WARN
+    /// sites during the op are the model's too. Exit status: 0 when every compared cell agrees,
     /// 1 when a cell disagrees, an op is missing, or nothing was compared, 2 on bad input.
+    ///
+    /// Examples:
+    ///   pfnguard check --probe reports/7.3.4+deb13-amd64/probe.json
+    ///   pfnguard check --probe reports/patched/off/probe.json --config reports/patched/config \
+    ///       --against reports/7.3.4+deb13-amd64/probe.json
     #[command(verbatim_doc_comment)]
     Check {
         /// The JSON `pfnguard probe --format json` printed (repeat for several kernels).
         #[arg(long, value_name = "PROBE.json", required = true)]
         probe: Vec<PathBuf>,
+        /// The probed kernels' build configuration (a .config), instead of the one their release
+        /// names (Debian's amd64 config for Debian's kernels, every modeled option otherwise).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Also compare every report with this kernel's report, cell by cell: cells both
+        /// kernels measured must be equal (a patched kernel at `off` against the kernel it
+        /// patches).
+        #[arg(long, value_name = "PROBE.json")]
+        against: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -386,7 +403,18 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             create_soft_roce,
             format,
         } => cmd::probe(out, exporters, odirect, timeout, create_soft_roce, format),
-        Command::Check { probe, format } => check::check(out, &probe, format),
+        Command::Check {
+            probe,
+            config,
+            against,
+            format,
+        } => check::check(
+            out,
+            &probe,
+            cmd::load_config(config.as_deref())?.as_ref(),
+            against.as_deref(),
+            format,
+        ),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
         Command::Facts { kernel, format } => {

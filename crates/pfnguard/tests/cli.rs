@@ -1090,3 +1090,150 @@ fn facts_lists_the_changes_and_those_in_force() {
     assert_eq!(at("7.3").len(), all.len());
     assert_usage_error(&["facts", "--kernel", "8.1"], &["--kernel", "5.10 to 7.3"]);
 }
+
+const R73: &str = "7.3";
+
+/// The model's `warned_at` of one exporter under a policy, as `predict` prints it.
+fn predicted_warnings(kernel: &str, policy: &str, exporter: &str) -> serde_json::Value {
+    let o = pfnguard(&[
+        "predict",
+        "--kernel",
+        kernel,
+        "--policy",
+        policy,
+        "--exporter",
+        exporter,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    v["warned_at"].clone()
+}
+
+#[test]
+fn check_runs_the_policy_the_kernel_ran() {
+    // A kernel that says it refused nothing at `require` disagrees where the model refuses:
+    // vivid's vmalloc buffers are VM_MIXEDMAP (remap_vmalloc_range -> vm_insert_page).
+    let p = doctored(R73, "require.json", |v| v["mmap_check"] = "require".into());
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("policy: require (the kernel's dma_buf.mmap_check)"),
+        "{out}"
+    );
+    let disagree: Vec<&str> = out.lines().filter(|l| l.starts_with("DISAGREE")).collect();
+    assert!(
+        disagree.contains(&"DISAGREE vivid-vmalloc mmap_shared: kernel ok / model EINVAL"),
+        "{out}"
+    );
+    assert!(
+        disagree.iter().all(|l| l.contains("vivid-vmalloc")),
+        "{out}"
+    );
+
+    let p = doctored(R73, "bad-level.json", |v| v["mmap_check"] = "loud".into());
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("--probe {}: mmap_check: ", path(&p))),
+        "{err}"
+    );
+    assert!(err.contains("`loud`"), "{err}");
+}
+
+#[test]
+fn check_compares_the_kernels_warnings_when_the_log_was_read() {
+    let kernel = "7.3.4+deb13-amd64";
+    // At `warn` the model warns on every op of vivid-vmalloc after its export; a log that
+    // shows no warning disagrees on exactly those cells.
+    let silent = doctored(R73, "warn-silent.json", |v| {
+        v["mmap_check"] = "warn".into();
+        v["kmsg"] = true.into();
+    });
+    let o = pfnguard(&["check", "--probe", path(&silent), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let d = j["kernels"][0]["disagreements"].as_array().expect("list");
+    let expected = predicted_warnings(kernel, "warn", "vivid-vmalloc");
+    let warned = expected.as_object().expect("warned_at");
+    assert!(!warned.is_empty(), "{expected}");
+    assert_eq!(d.len(), warned.len(), "{d:?}");
+    for x in d {
+        assert_eq!(x["exporter"], "vivid-vmalloc", "{x}");
+        assert_eq!(x["kernel"], x["model"], "{x}");
+        assert_eq!(x["kernel_warnings"], serde_json::json!([]), "{x}");
+        assert_eq!(
+            x["model_warnings"],
+            serde_json::json!(["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"]),
+            "{x}"
+        );
+    }
+
+    // The same log with those warnings agrees, and counts the cells that warned.
+    let logged = doctored(R73, "warn-logged.json", |v| {
+        v["mmap_check"] = "warn".into();
+        v["kmsg"] = true.into();
+        row(v, "vivid-vmalloc")["warned_at"] = expected.clone();
+    });
+    let o = pfnguard(&["check", "--probe", path(&logged), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(j["kernels"][0]["cells_with_warnings"], warned.len());
+    assert_eq!(j["kernels"][0]["warnings_compared"], true);
+
+    // A warning the model does not predict disagrees, even where the outcome agrees.
+    let extra = doctored(R73, "warn-extra.json", |v| {
+        v["mmap_check"] = "warn".into();
+        v["kmsg"] = true.into();
+        row(v, "vivid-vmalloc")["warned_at"] = expected.clone();
+        row(v, "vgem")["warned_at"] =
+            serde_json::json!({"mmap_shared": ["mm/memory.c:vm_pfnmap_insert_refused"]});
+    });
+    let o = pfnguard(&["check", "--probe", path(&extra)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("DISAGREE vgem mmap_shared: kernel ok / model ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  warnings: kernel mm/memory.c:vm_pfnmap_insert_refused / model none"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_against_another_kernel_compares_the_cells_both_measured() {
+    let r = report(R73);
+    let o = pfnguard(&["check", "--probe", path(&r), "--against", path(&r)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "264/264 cells both kernels measured are equal; 0 skipped on both, 0 not measured"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    // One changed cell and one exporter the other kernel lacks.
+    let other = doctored(R73, "other.json", |v| {
+        row(v, "vgem")["ops"]["vmsplice"] = "ok".into();
+        let sys = row(v, "system-heap");
+        sys["status"] = "unavailable: ENOENT".into();
+        sys["ops"] = serde_json::json!({});
+    });
+    let o = pfnguard(&["check", "--probe", path(&r), "--against", path(&other)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("DIFFERS vgem vmsplice: here EFAULT / there ok"),
+        "{out}"
+    );
+    assert!(out.contains("not measured on both: system-heap export: exporter: probed here, unavailable: ENOENT there"), "{out}");
+    assert!(
+        out.contains("cells differ from the --against kernel"),
+        "{out}"
+    );
+}
