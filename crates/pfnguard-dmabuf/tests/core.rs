@@ -202,3 +202,83 @@ fn inode_numbers_are_per_kernel() {
     assert_eq!((a1.ino, a2.ino), (1, 2));
     assert_eq!(b1.ino, 1);
 }
+
+/// An exporter whose mmap takes a reference on its object that `vm_ops->close` drops, as
+/// drivers/gpu/drm/drm_gem.c:drm_gem_mmap_obj (drm_gem_object_get) and drm_gem_vm_close do;
+/// its VMA is neither VM_PFNMAP nor populated.
+#[derive(Debug, Default)]
+struct Refcounted {
+    refs: std::sync::atomic::AtomicI64,
+}
+
+#[derive(Debug)]
+struct RefcountedVmOps(Arc<Refcounted>);
+
+impl pfnguard_mm::VmOperations for RefcountedVmOps {
+    fn name(&self) -> &'static str {
+        "refcounted_vm_ops"
+    }
+    fn close(&self, _k: &mut Kernel, _vma: pfnguard_mm::VmaId) {
+        self.0
+            .refs
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct RefcountedOps(Arc<Refcounted>);
+
+impl pfnguard_dmabuf::core::DmaBufOps for RefcountedOps {
+    fn mmap(&self, vma: &mut VmaNew<'_>) -> KResult<()> {
+        self.0
+            .refs
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        vma.set_ops(Arc::new(RefcountedVmOps(self.0.clone())));
+        Ok(())
+    }
+    fn pages(&self) -> Vec<pfnguard_mm::Pfn> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_refused_mmap_closes_what_the_exporter_opened() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for policy in Policy::ALL {
+        let mut k = Kernel::new(pfnguard_mm::KernelFacts::of("7.3.4"), policy.mm_config());
+        let obj = Arc::new(Refcounted::default());
+        let buf = DmaBuf::new(
+            &mut k,
+            2 * PAGE_SIZE,
+            "refcounted",
+            Arc::new(RefcountedOps(obj.clone())),
+        );
+        let file = pfnguard_dmabuf::core::export_file(buf, true, policy);
+        let r = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(file),
+            MmapArgs::new(2 * PAGE_SIZE, Prot::RW, MapFlags::SHARED),
+        );
+        match policy {
+            // The mapping stands and holds its reference until munmap closes it.
+            Policy::Off | Policy::Warn => {
+                let a = r.expect("mmap");
+                assert_eq!(obj.refs.load(SeqCst), 1, "{policy}");
+                pfnguard_mm::mmap::do_munmap(&mut k, Kernel::INIT_MM, a, 2 * PAGE_SIZE)
+                    .expect("munmap");
+            }
+            // dma_buf_mmap_exporter() refused it and called vm_ops->close itself:
+            // __mmap_new_file_vma frees the VMA without.
+            Policy::Require | Policy::Strict => {
+                assert_eq!(r, Err(Fail::Errno(Errno::EINVAL)), "{policy}");
+                assert!(k.mm(Kernel::INIT_MM).vmas.is_empty(), "{policy}");
+            }
+        }
+        assert_eq!(obj.refs.load(SeqCst), 0, "{policy}");
+        let warned = k
+            .warn_sites()
+            .contains(&"drivers/dma-buf/dma-buf.c:dma_buf_mmap_check");
+        assert_eq!(warned, policy != Policy::Off, "{policy}");
+    }
+}
