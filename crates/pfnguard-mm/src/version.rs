@@ -221,10 +221,13 @@ impl std::str::FromStr for KernelName {
             None => (s, None),
         };
         if let Some(sfx) = suffix {
-            let ok = !sfx.is_empty()
-                && sfx
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
+            // scripts/setlocalversion: a tree that is not at a release tag builds as `7.3.4+`.
+            let plus = sfx.is_empty() && s.ends_with('+');
+            let ok = plus
+                || !sfx.is_empty()
+                    && sfx
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
             if !ok {
                 return Err(bad());
             }
@@ -303,9 +306,13 @@ mod tests {
         assert_eq!(n.patch, Some(44));
         let n: KernelName = "6.14".parse().unwrap();
         assert_eq!((n.line.minor, n.patch), (14, None));
+        // A build from a git tree past its release tag (scripts/setlocalversion).
+        let n: KernelName = "7.3.4+".parse().unwrap();
+        assert_eq!((n.line.major, n.line.minor, n.patch), (7, 3, Some(4)));
+        assert_eq!(n.suffix.as_deref(), Some(""));
         for bad in [
             "6.1foo", "6.1x", "6.1 ", " 6.1", "6.1.", "6", "", "6.1.0-", "garbage", "6..1", "06.1",
-            "6.01", "6.1.07",
+            "6.01", "6.1.07", "6.1.0~", "7.3+",
         ] {
             assert!(
                 matches!(
