@@ -1,6 +1,6 @@
 //! Probe the running kernel and print the report as JSON.
 //!
-//! `cargo run -p pfnguard-probe --example probe -- [probe] [--exporter ID]... [--odirect PATH] [--timeout SECS] [--format json]`
+//! `cargo run -p pfnguard-probe --example probe -- [probe] [--exporter ID]... [--odirect PATH] [--timeout SECS] [--kmsg] [--format json]`
 //!
 //! It takes the arguments of `pfnguard probe` (the leading `probe` word and
 //! `--format json` are accepted), so a static build of it can stand in for the
@@ -34,6 +34,10 @@ fn main() -> ExitCode {
                     .map(|s| opts.op_timeout = Duration::from_secs_f64(s))
                     .ok_or_else(|| format!("bad --timeout `{v}`"))
             }),
+            "--kmsg" => {
+                opts.kmsg = true;
+                Ok(())
+            }
             "--format" => value("--format").and_then(|v| match v.as_str() {
                 "json" => Ok(()),
                 _ => Err(format!("only --format json is supported, not `{v}`")),

@@ -21,14 +21,24 @@
 //! one it is `unavailable: ENODEV`, unless [`ProbeOptions::create_soft_roce`]
 //! asks for a soft-RoCE device and `rdma_rxe` is loaded: then the probe
 //! creates `rxe0` over the chosen network interface (RDMA netlink) and
-//! removes it again when it ends. The probe changes no other host state.
+//! removes it again when it ends.
+//!
+//! Every run reads the dma-buf core's mmap check level from
+//! `/sys/module/dma_buf/parameters/mmap_check` (the series in `kernel/dma-buf-mmap-check`;
+//! absent on other kernels) into [`ProbeReport::mmap_check`]. With [`ProbeOptions::kmsg`] the
+//! probe reads the kernel log around every op (`kmsg_watch`) and records, per op, the WARN
+//! sites the kernel logged ([`pfnguard_report::ExporterReport::warned_at`], parsed by
+//! [`kmsg`]); for that it writes a marker line into the kernel log and resets the kernel's
+//! warn-once flags before each op. The probe changes no other host state.
 //!
 //! Modules: [`uapi`] (hand-written kernel uapi layouts, checked against the
 //! headers by `tests/uapi_headers.rs`), [`procfs`] (smaps, maps, pagemap and
 //! fdinfo parsers), one module per exporter family (`dma_heap`, `udmabuf`,
 //! `drm`, `v4l2`, `memfd`), `ops` and `kvm` (the op keys), `worker` (the
 //! time-bounded child), `capture` ([`capture_fixtures`], the procfs fixtures
-//! the parser tests read), and `sys`, the only module with `unsafe` code.
+//! the parser tests read), [`kmsg`] (the `/dev/kmsg` record and WARN parser) and
+//! `kmsg_watch` (reading the log around each op), and `sys`, the only module with
+//! `unsafe` code and the one that makes the syscalls on the kernel log.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -44,6 +54,8 @@ mod dma_heap;
 mod drm;
 mod errno;
 mod exporter;
+pub mod kmsg;
+mod kmsg_watch;
 mod kvm;
 mod memfd;
 mod odirect;
@@ -75,6 +87,16 @@ pub struct ProbeOptions {
     /// default) never creates one; `rdma_reg_mr` is then
     /// `unavailable: ENODEV (no RDMA device; ...)` on a host without a device.
     pub create_soft_roce: Option<SoftRoce>,
+    /// Read the kernel log (`/dev/kmsg`) around every op of every exporter, `export` included,
+    /// and record the WARNs the kernel logged during each op: the row's `warned_at` (op → the
+    /// `file:function` of each WARN site), the raw lines in `detail.kmsg`, problems in
+    /// `detail.kmsg_notes`, and [`ProbeReport::kmsg`] set. This changes host state: before each
+    /// op the probe writes `pfnguard: EXPORTER OP` into the kernel log and writes `1` to
+    /// `/sys/kernel/debug/clear_warn_once` (when debugfs is mounted there), which re-arms every
+    /// `WARN_ONCE` site of the kernel. Needs read access to `/dev/kmsg` (`CAP_SYSLOG` under
+    /// `kernel.dmesg_restrict`); without it the run goes on without the log (a note on
+    /// stderr, `kmsg` false). `false` (the default) touches neither.
+    pub kmsg: bool,
 }
 
 /// The network interface a soft-RoCE device is created over.
@@ -94,6 +116,7 @@ impl Default for ProbeOptions {
             op_timeout: Duration::from_secs(10),
             odirect_path: None,
             create_soft_roce: None,
+            kmsg: false,
         }
     }
 }
@@ -344,11 +367,13 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
     let odirect = odirect::OdirectTarget::resolve(opts.odirect_path.as_deref());
     // A soft-RoCE device created here is removed below, or by its destructor on unwind.
     let (rdma, soft_roce) = rdma::setup(opts.op_timeout, opts.create_soft_roce.as_ref());
+    let kmsg = opts.kmsg.then(open_kmsg).flatten();
     let env = ops::Env {
         page,
         timeout: opts.op_timeout,
         odirect: odirect.path.clone(),
         rdma,
+        kmsg,
     };
     let discovery = discover(opts.op_timeout);
     let (found, unmodeled) = discovery.candidates();
@@ -388,11 +413,46 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
         kernel_release: kernel_release(),
         kernel_version: kernel_version(),
         kernel_package: None,
-        mmap_check: None,
-        kmsg: false,
+        mmap_check: mmap_check(),
+        kmsg: env.kmsg.is_some(),
         exporters,
         unmodeled,
     }
+}
+
+/// The kernel log reader for `--kmsg`, or `None` (said on stderr) when `/dev/kmsg` cannot be
+/// read.
+fn open_kmsg() -> Option<kmsg_watch::KmsgWatch> {
+    match kmsg_watch::KmsgWatch::open() {
+        Ok(w) => {
+            for n in &w.notes {
+                eprintln!("pfnguard: --kmsg: {n}");
+            }
+            Some(w)
+        }
+        Err(e) => {
+            eprintln!("pfnguard: --kmsg: {e}: the kernel log is not read");
+            None
+        }
+    }
+}
+
+/// Where the dma-buf mmap check series (`kernel/dma-buf-mmap-check`) shows its level.
+pub const MMAP_CHECK_PARAM: &str = "/sys/module/dma_buf/parameters/mmap_check";
+
+/// The dma-buf core's mmap check level (`off`, `warn`, `require`, `strict`), `None` on a kernel
+/// without the parameter.
+pub fn mmap_check() -> Option<String> {
+    std::fs::read_to_string(MMAP_CHECK_PARAM)
+        .ok()
+        .and_then(|t| parse_mmap_check(&t))
+}
+
+/// The value of the parameter file: its `get` (`dma_buf_mmap_check_get`) prints the level's
+/// name and a newline.
+fn parse_mmap_check(text: &str) -> Option<String> {
+    let v = text.trim();
+    (!v.is_empty()).then(|| v.to_owned())
 }
 
 #[cfg(test)]
@@ -420,6 +480,14 @@ mod tests {
         let plain = "Linux version 6.18.3 (root@host) (gcc 14) #1 SMP";
         assert_eq!(parse_kernel_version(plain).as_deref(), Some("6.18.3"));
         assert_eq!(parse_kernel_version("garbage"), None);
+    }
+
+    #[test]
+    fn mmap_check_level_is_trimmed() {
+        assert_eq!(parse_mmap_check("warn\n").as_deref(), Some("warn"));
+        assert_eq!(parse_mmap_check(" strict \n").as_deref(), Some("strict"));
+        assert_eq!(parse_mmap_check("\n"), None);
+        assert_eq!(parse_mmap_check(""), None);
     }
 
     #[test]

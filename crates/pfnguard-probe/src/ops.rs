@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::errno;
 use crate::exporter::{Buffer, Candidate, Source};
+use crate::kmsg_watch::{KmsgWatch, RowLog};
 use crate::kvm;
 use crate::procfs;
 use crate::rdma;
@@ -41,6 +42,8 @@ pub(crate) struct Env {
     pub odirect: Result<PathBuf, String>,
     /// The uverbs node for `rdma_reg_mr`, or why there is none (decided once).
     pub rdma: Result<PathBuf, String>,
+    /// The kernel log reader, with `probe --kmsg`.
+    pub kmsg: Option<KmsgWatch>,
 }
 
 /// The outcome of one op and the details it recorded.
@@ -80,22 +83,33 @@ impl Measured {
 }
 
 /// Probe one exporter: every op key, each in a fresh time-bounded worker, skipped as the skip
-/// rule says.
+/// rule says. With a kernel log reader, the log is read around each worker's whole life and
+/// the row gets `warned_at` (and `detail.kmsg`, `detail.kmsg_notes`).
 pub(crate) fn probe_exporter(id: ExporterId, cand: &Candidate, env: &Env) -> ExporterReport {
     let mut detail = cand.detail.clone();
+    let mut log = env.kmsg.as_ref().map(|k| RowLog::new(&k.notes));
     let ops = run_row(|op| {
         if let (OpKey::RdmaRegMr, Err(why)) = (op, &env.rdma) {
             return Outcome::unavailable(why);
         }
-        let out = match worker::run(env.timeout, |deadline| {
+        let work = || match worker::run(env.timeout, |deadline| {
             perform(op, &cand.source, env, deadline)
         }) {
             Ok(o) => o,
             Err(e) => Measured::of(e.outcome()),
         };
+        let out = match (&env.kmsg, log.as_mut()) {
+            (Some(k), Some(row)) => {
+                let (out, op_log) = k.around(id.as_str(), op, work);
+                row.record(op, op_log);
+                out
+            }
+            _ => work(),
+        };
         detail.extend(out.detail);
         out.outcome
     });
+    let warned_at = log.map(|l| l.finish(&mut detail));
     if ops.get(&OpKey::MmapShared).is_some_and(Outcome::is_success) {
         if let Ok(p) = &env.odirect {
             detail.insert("odirect_path".into(), json!(p.display().to_string()));
@@ -109,7 +123,7 @@ pub(crate) fn probe_exporter(id: ExporterId, cand: &Candidate, env: &Env) -> Exp
         warnings: Vec::new(),
         gup_struct_pages: None,
         warned: None,
-        warned_at: None,
+        warned_at,
         status: None,
         detail,
     }

@@ -10,7 +10,10 @@
 //! - [`kvm_set_memslot`]: hands a mapping to a KVM VM;
 //! - [`uverbs_get_context`], [`uverbs_alloc_pd`], [`uverbs_reg_mr`],
 //!   [`uverbs_dereg_mr`], [`uverbs_dealloc_pd`]: legacy `write()` commands on
-//!   `/dev/infiniband/uverbsN`, whose requests carry response addresses.
+//!   `/dev/infiniband/uverbsN`, whose requests carry response addresses;
+//! - [`KmsgReader`], [`kmsg_write`], [`write_existing`]: the kernel log and the debugfs
+//!   switch `probe --kmsg` uses (no `unsafe`; here so that every syscall the probe makes on
+//!   host state is in one place).
 //!
 //! Processes are forked with `libc::fork` (so glibc's atfork handlers keep
 //! malloc usable in the child), everything else goes through rustix where it
@@ -699,6 +702,74 @@ pub(crate) fn kvm_set_memslot(
         )?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The kernel log
+// ---------------------------------------------------------------------------
+
+/// `/dev/kmsg` opened `O_RDONLY|O_NONBLOCK|O_CLOEXEC`: each read returns one record
+/// (kernel/printk/printk.c:`devkmsg_read`), `EAGAIN` when there is none left, `EPIPE` once when
+/// records were overwritten before they were read (the position then moves to the oldest
+/// record still there).
+#[derive(Debug)]
+pub(crate) struct KmsgReader {
+    fd: OwnedFd,
+}
+
+impl KmsgReader {
+    /// Open `/dev/kmsg` for reading (needs `CAP_SYSLOG` when `kernel.dmesg_restrict` is set).
+    pub(crate) fn open() -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            "/dev/kmsg",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        Ok(Self { fd })
+    }
+
+    /// `lseek(fd, 0, SEEK_END)`: the next read returns the first record logged after this
+    /// call (`devkmsg_llseek`).
+    pub(crate) fn seek_end(&self) -> io::Result<()> {
+        rustix::fs::seek(&self.fd, rustix::fs::SeekFrom::End(0)).map(|_| ())
+    }
+
+    /// Read one record into `buf`; returns its length.
+    pub(crate) fn read_record(&self, buf: &mut [u8]) -> io::Result<usize> {
+        rustix::io::read(&self.fd, buf)
+    }
+}
+
+/// Write one line into the kernel log through a fresh `O_WRONLY` open of `/dev/kmsg`
+/// (`devkmsg_write`; a fresh open gets a fresh rate limit). Logged with facility `LOG_USER`.
+pub(crate) fn kmsg_write(line: &str) -> io::Result<()> {
+    let fd = rustix::fs::open(
+        "/dev/kmsg",
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let n = rustix::io::write(&fd, line.as_bytes())?;
+    if n == line.len() {
+        Ok(())
+    } else {
+        Err(Errno::IO)
+    }
+}
+
+/// Write `data` to an existing file (no `O_CREAT`, no `O_TRUNC`): a sysfs or debugfs
+/// attribute.
+pub(crate) fn write_existing(path: &std::path::Path, data: &[u8]) -> io::Result<()> {
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let n = rustix::io::write(&fd, data)?;
+    if n == data.len() {
+        Ok(())
+    } else {
+        Err(Errno::IO)
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ fn opts(ids: &[ExporterId]) -> ProbeOptions {
         op_timeout: Duration::from_secs(10),
         odirect_path: None,
         create_soft_roce: None,
+        kmsg: false,
     }
 }
 
@@ -180,4 +181,30 @@ fn odirect_target_is_left_as_it_was() {
     let w = report.exporters[0].ops[&OpKey::OdirectWrite].to_string();
     assert!(w == "ok" || is_unavailable(&w), "{w}");
     assert!(after == content, "odirect_write ({w}) changed the target");
+}
+
+/// `kmsg: true` on this machine: the log is read around every op that ran, so the row has
+/// `warned_at` (empty unless this kernel warned) and no op lost its marker. It writes 23
+/// marker lines into the kernel log (and re-arms WARN_ONCE when debugfs is mounted), so it
+/// runs only with `PFNGUARD_TEST_KMSG=1`, and where `/dev/kmsg` can be read and written.
+#[test]
+fn kmsg_reads_the_log_around_every_op() {
+    if std::env::var_os("PFNGUARD_TEST_KMSG").is_none() {
+        return;
+    }
+    let report = run(&ProbeOptions {
+        kmsg: true,
+        ..opts(&[ExporterId::Memfd])
+    });
+    if !report.kmsg {
+        return; // no access to /dev/kmsg: said on stderr
+    }
+    let row = &report.exporters[0];
+    let warned_at = row.warned_at.as_ref().expect("warned_at with kmsg");
+    for (op, sites) in warned_at {
+        assert!(!sites.is_empty(), "{op}");
+        assert!(row.detail["kmsg"][op.as_str()].is_array(), "{op}");
+    }
+    let notes = row.detail.get("kmsg_notes").cloned().unwrap_or_default();
+    assert!(!notes.to_string().contains("was not read back"), "{notes}");
 }

@@ -462,6 +462,53 @@ mod tests {
     }
 
     #[test]
+    fn probe_report_mmap_check_kmsg_and_warned_at() {
+        let json = r#"{
+            "kernel_release": "7.3.4",
+            "mmap_check": "warn",
+            "kmsg": true,
+            "exporters": [{
+                "exporter": "vgem",
+                "ops": {"export": "ok"},
+                "warned_at": {"mmap_shared": ["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"]},
+                "detail": {"kmsg": {"mmap_shared": ["dma-buf: exporter vgem set up a mapping"]}}
+            }]
+        }"#;
+        let r: ProbeReport = serde_json::from_str(json).unwrap();
+        assert_eq!(r.mmap_check.as_deref(), Some("warn"));
+        assert!(r.kmsg);
+        let w = r.exporters[0].warned_at.as_ref().unwrap();
+        assert_eq!(
+            w[&OpKey::MmapShared],
+            ["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"]
+        );
+        let back: ProbeReport = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+
+        // A report of a probe without --kmsg on a kernel without the parameter: the fields
+        // are absent, not null or false.
+        let plain = r#"{"kernel_release": "6.1.0-56-amd64", "exporters": [{"exporter": "vgem"}]}"#;
+        let mut r: ProbeReport = serde_json::from_str(plain).unwrap();
+        assert_eq!((r.mmap_check.as_deref(), r.kmsg), (None, false));
+        assert_eq!(r.exporters[0].warned_at, None);
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(
+            v.get("mmap_check").is_none() && v.get("kmsg").is_none(),
+            "{v}"
+        );
+        assert!(v["exporters"][0].get("warned_at").is_none(), "{v}");
+        // --kmsg with no warning at all: an empty object, which says "read, nothing warned".
+        r.kmsg = true;
+        r.exporters[0].warned_at = Some(BTreeMap::new());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["kmsg"], true);
+        assert_eq!(v["exporters"][0]["warned_at"], serde_json::json!({}));
+        // An unknown op key is refused.
+        let bad = r#"{"exporter": "vgem", "warned_at": {"no_such_op": []}}"#;
+        assert!(serde_json::from_str::<ExporterReport>(bad).is_err());
+    }
+
+    #[test]
     fn an_op_given_twice_is_refused() {
         let json = r#"{"exporter":"vgem","ops":{"export":"ok","export":"ENOMEM"}}"#;
         let e = serde_json::from_str::<ExporterReport>(json)

@@ -221,6 +221,7 @@ pub fn probe(
     odirect: Option<PathBuf>,
     timeout: u64,
     create_soft_roce: Option<String>,
+    kmsg: bool,
     format: Format,
 ) -> Result<ExitCode> {
     let opts = pfnguard_probe::ProbeOptions {
@@ -234,6 +235,7 @@ pub fn probe(
                 pfnguard_probe::SoftRoce::Netdev(iface)
             }
         }),
+        kmsg,
     };
     let r = pfnguard_probe::run(&opts);
     match format {
@@ -248,8 +250,18 @@ pub fn probe(
                     .map(|v| format!(" (Linux {v})"))
                     .unwrap_or_default()
             )?;
+            if let Some(level) = &r.mmap_check {
+                writeln!(out, "dma-buf mmap_check: {level}\n")?;
+            }
             for e in &r.exporters {
                 writeln!(out, "{}", report_table(e))?;
+                if let Some(w) = e.warned_at.as_ref().filter(|w| !w.is_empty()) {
+                    writeln!(out, "kernel WARNs (--kmsg):")?;
+                    for (op, sites) in w {
+                        writeln!(out, "  {op}: {}", sites.join(", "))?;
+                    }
+                    writeln!(out)?;
+                }
             }
             for u in &r.unmodeled {
                 writeln!(out, "not probed: {} at {} (no model)", u.name, u.node)?;

@@ -235,8 +235,11 @@ enum Command {
     /// Run the ops on the exporters of the running kernel.
     ///
     /// Needs root for most device nodes. Every op runs in a forked, time-bounded child; every
-    /// fd, mapping and child is released. The host is not changed. Example:
+    /// fd, mapping and child is released. The report records the dma-buf mmap check level
+    /// (mmap_check) when the kernel has /sys/module/dma_buf/parameters/mmap_check. The host is
+    /// not changed unless --kmsg or --create-soft-roce asks. Example:
     ///   sudo pfnguard probe --format json > probe.json && pfnguard check --probe probe.json
+    ///   sudo pfnguard probe --kmsg --exporter vgem     # which ops made the kernel WARN, and where
     #[command(verbatim_doc_comment)]
     Probe {
         /// Only these exporters (default: every exporter the kernel can reach).
@@ -262,6 +265,17 @@ enum Command {
             default_missing_value = ""
         )]
         create_soft_roce: Option<String>,
+        /// Read the kernel log (/dev/kmsg) around every op, export included, and record the
+        /// kernel WARNs each op caused: per row, warned_at (op -> file:function of each WARN
+        /// site) and the raw log lines in detail.kmsg. This changes host state: before each op
+        /// it writes the line "pfnguard: EXPORTER OP" into the kernel log, and writes 1 to
+        /// /sys/kernel/debug/clear_warn_once (when debugfs is mounted there), which re-arms
+        /// every WARN_ONCE of the running kernel. Without that file a WARN_ONCE shows only the
+        /// first time it fires since boot (noted in detail.kmsg_notes). Needs CAP_SYSLOG when
+        /// kernel.dmesg_restrict is set. Without this flag neither is touched and warned_at is
+        /// absent.
+        #[arg(long)]
+        kmsg: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -401,8 +415,17 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             odirect,
             timeout,
             create_soft_roce,
+            kmsg,
             format,
-        } => cmd::probe(out, exporters, odirect, timeout, create_soft_roce, format),
+        } => cmd::probe(
+            out,
+            exporters,
+            odirect,
+            timeout,
+            create_soft_roce,
+            kmsg,
+            format,
+        ),
         Command::Check {
             probe,
             config,

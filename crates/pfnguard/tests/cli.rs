@@ -988,6 +988,32 @@ fn kernels_of_other_architectures_are_not_modeled() {
     );
 }
 
+/// `--kmsg` is opt-in and its help says what it changes on the host; without it the report
+/// has no `warned_at` and no kernel log details.
+#[test]
+fn probe_reads_the_kernel_log_only_when_asked() {
+    let o = pfnguard(&["probe", "--help"]);
+    let help = stdout(&o);
+    for needle in [
+        "--kmsg",
+        "changes host state",
+        "/sys/kernel/debug/clear_warn_once",
+        "pfnguard: EXPORTER OP",
+        "warned_at",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    let o = pfnguard(&["probe", "--exporter", "memfd", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("probe JSON");
+    assert!(j.get("kmsg").is_none(), "{j}");
+    let row = &j["exporters"][0];
+    assert!(row.get("warned_at").is_none(), "{row}");
+    let detail = row["detail"].as_object().expect("detail");
+    assert!(detail.keys().all(|k| !k.starts_with("kmsg")), "{row}");
+    assert!(!stderr(&o).contains("--kmsg"), "{}", stderr(&o));
+}
+
 #[test]
 fn probe_odirect_help_says_what_it_does_to_the_target() {
     let o = pfnguard(&["probe", "--help"]);
