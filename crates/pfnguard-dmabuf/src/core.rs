@@ -150,6 +150,13 @@ impl FileOperations for DmaBufFops {
     }
 }
 
+/// The function the kernel log names for the WARN_ONCEs of [`dma_buf_mmap_check`] and
+/// [`dma_buf_mmap_check_ptes`]: both are static with `dma_buf_mmap_exporter()` their only
+/// caller, and the compiler inlines them there (the patched 7.3 kernel logs
+/// `WARNING: drivers/dma-buf/dma-buf.c:328 at dma_buf_mmap_exporter+0x56/0xd1`,
+/// reports/patched/warn/console.log).
+const WARNS_LOGGED_AT: &str = "drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter";
+
 /// `dma_buf_mmap_exporter()` (kernel/dma-buf-mmap-check 0001, drivers/dma-buf/dma-buf.c):
 /// `dmabuf->ops->mmap()`, then [`dma_buf_mmap_check`] and, when that passes,
 /// [`dma_buf_mmap_check_ptes`]. When a check fails the mmap fails, and the exporter's
@@ -184,8 +191,9 @@ fn dma_buf_mmap_check(vma: &mut VmaNew<'_>, exp_name: &str, policy: Policy) -> K
         );
         return Ok(());
     }
-    vma.kernel().warn_once(
+    vma.kernel().warn_once_inlined(
         F,
+        WARNS_LOGGED_AT,
         format!(
             "dma-buf: exporter {exp_name} set up a mapping without VM_PFNMAP or with \
              VM_MIXEDMAP ({})",
@@ -218,9 +226,13 @@ fn dma_buf_mmap_check_ptes(vma: &mut VmaNew<'_>, exp_name: &str, policy: Policy)
         return Ok(());
     };
     let offset = addr.0 - v.start.0;
-    k.warn_once(
+    k.warn_once_inlined(
         F,
-        format!("dma-buf: exporter {exp_name} installed a normal PTE at offset {offset:#x} of a mapping"),
+        WARNS_LOGGED_AT,
+        format!(
+            "dma-buf: exporter {exp_name} installed a normal PTE at offset {offset:#x} of a \
+             mapping"
+        ),
     );
     Err(Errno::EINVAL.into())
 }

@@ -278,7 +278,7 @@ fn a_refused_mmap_closes_what_the_exporter_opened() {
         assert_eq!(obj.refs.load(SeqCst), 0, "{policy}");
         let warned = k
             .warn_sites()
-            .contains(&"drivers/dma-buf/dma-buf.c:dma_buf_mmap_check");
+            .contains(&"drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter");
         assert_eq!(warned, policy != Policy::Off, "{policy}");
     }
 }

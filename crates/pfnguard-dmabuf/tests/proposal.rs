@@ -247,7 +247,7 @@ fn warn_leaves_hole_a_open() {
         assert_eq!(c.value, "ok");
         assert_eq!(
             c.warn_sites,
-            ["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"],
+            ["drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter"],
             "{k}"
         );
     }
@@ -296,7 +296,7 @@ fn warn_leaves_hole_b_rockchip_open_and_warns() {
             [
                 "WARN: dma-buf: exporter rockchip set up a mapping without VM_PFNMAP or with \
               VM_MIXEDMAP (READ|WRITE|SHARED|MAYREAD|MAYWRITE|MAYEXEC|MAYSHARE|IO|DONTEXPAND|\
-              DONTDUMP|MIXEDMAP) at drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"
+              DONTDUMP|MIXEDMAP) at drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter"
             ],
             "{k}"
         );

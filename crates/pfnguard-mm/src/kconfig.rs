@@ -248,11 +248,10 @@ impl KernelConfig {
     }
 }
 
+/// A symbol as scripts/kconfig/lexer.l reads it: letters, digits and `_` (`CONFIG_64BIT` begins
+/// with a digit, `CONFIG_FONT_8x16` has a small letter).
 fn valid_symbol(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        && !s.as_bytes()[0].is_ascii_digit()
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn clip(s: &str) -> String {
@@ -271,7 +270,7 @@ mod tests {
     fn parses_a_kernel_config() {
         let text = "#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_UDMABUF=y\n\
                     # CONFIG_DMABUF_HEAPS is not set\nCONFIG_DRM_VGEM=m\nCONFIG_DRM_GEM_CMA_HELPER=y\n\
-                    CONFIG_CMDLINE=\"\"\nCONFIG_NR_CPUS=64\nCONFIG_PHYSICAL_START=0x1000000\n\
+                    CONFIG_CMDLINE=\"\"\nCONFIG_NR_CPUS=64\nCONFIG_64BIT=y\nCONFIG_FONT_8x16=y\nCONFIG_PHYSICAL_START=0x1000000\n\
                     CONFIG_DEBUG_VM=n\n";
         let c = KernelConfig::parse("config", text).unwrap();
         assert!(c.has(Kconfig::Udmabuf));
@@ -292,7 +291,7 @@ mod tests {
             ),
             ("CONFIG_UDMABUF\n", 1, "expected CONFIG_NAME=value"),
             ("\n\nCONFIG_UDMABUF=maybe\n", 3, "not y, m, n"),
-            ("CONFIG_udmabuf=y\n", 1, "not a Kconfig symbol"),
+            ("CONFIG_UDMA BUF=y\n", 1, "not a Kconfig symbol"),
             ("# CONFIG_a-b is not set\n", 1, "not a Kconfig symbol"),
         ] {
             let e = KernelConfig::parse("/boot/config-x", text).unwrap_err();

@@ -258,6 +258,30 @@ impl Kernel {
         }
     }
 
+    /// `WARN_ONCE(cond, ...)` at `site` in a static function the compiler inlines into its
+    /// caller `logged_as`: the once-flag is the site's own, but the kernel log's `WARNING:` line
+    /// names the function the code ended up in (lib/bug.c:`__report_bug` → kernel/panic.c:`__warn`
+    /// prints the bug address with `%pS`), so the recorded event carries `logged_as`.
+    pub fn warn_once_inlined(
+        &mut self,
+        site: &'static str,
+        logged_as: &'static str,
+        condition: impl Into<String>,
+    ) {
+        if self.warned.insert(site) {
+            let condition = condition.into();
+            crate::trace!(
+                self,
+                site,
+                "WARN_ONCE({condition}), logged at {logged_as} (inlined)"
+            );
+            self.events.push(Event::Warn {
+                site: logged_as,
+                condition,
+            });
+        }
+    }
+
     /// `WARN_ON(cond)` at `site`: recorded every time.
     pub fn warn(&mut self, site: &'static str, condition: impl Into<String>) {
         let condition = condition.into();

@@ -165,7 +165,8 @@ impl fmt::Debug for VmFault {
 pub enum Event {
     /// A `WARN_ON()` / `WARN_ON_ONCE()` splat.
     Warn {
-        /// The warning site, `file:function`.
+        /// The warning site, `file:function`, as the kernel log's `WARNING:` line names it: for
+        /// a WARN in a function inlined into its caller, the caller.
         site: &'static str,
         /// The condition that fired.
         condition: String,

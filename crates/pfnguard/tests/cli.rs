@@ -426,7 +426,7 @@ fn predict_json_has_the_documented_keys() {
     assert!(!at.contains_key("export"), "{at:?}");
     assert_eq!(
         at["mmap_shared"],
-        serde_json::json!(["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"])
+        serde_json::json!(["drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter"])
     );
 }
 
@@ -1193,7 +1193,7 @@ fn check_compares_the_kernels_warnings_when_the_log_was_read() {
         assert_eq!(x["kernel_warnings"], serde_json::json!([]), "{x}");
         assert_eq!(
             x["model_warnings"],
-            serde_json::json!(["drivers/dma-buf/dma-buf.c:dma_buf_mmap_check"]),
+            serde_json::json!(["drivers/dma-buf/dma-buf.c:dma_buf_mmap_exporter"]),
             "{x}"
         );
     }
