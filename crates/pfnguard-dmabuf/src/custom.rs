@@ -721,6 +721,7 @@ impl Exporter for CustomExporter {
             file: export_file(buf.clone(), true, cx.policy),
             buf: Some(buf),
             size,
+            shmem: None,
         })
     }
 }
