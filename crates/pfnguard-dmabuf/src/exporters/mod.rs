@@ -77,14 +77,32 @@ impl Exported {
     }
 
     /// The exporter moves the buffer away from its current memory
-    /// ([`DmaBufOps::evict`](crate::core::DmaBufOps::evict)): TTM zaps every user mapping it
-    /// reaches (drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_unmap_virtual →
-    /// `drm_vma_node_unmap(&bo->base.vma_node, bdev->dev_mapping)` →
-    /// [`unmap_mapping_range`](pfnguard_mm::zap::unmap_mapping_range)) and the old memory is
-    /// freed when unreferenced; later faults map the new backing. An exporter whose memory
-    /// never moves returns -EOPNOTSUPP, as does the memfd control (shmem pages move only by
-    /// migration or swap, invisible to a mapping) and a released buffer (-EOPNOTSUPP too: there
-    /// is nothing left to move; the caller should not ask).
+    /// ([`DmaBufOps::evict`](crate::core::DmaBufOps::evict)), per exporter:
+    ///
+    /// - TTM (qxl, amdgpu, bochs before [`Fact::BochsGemShmem`](pfnguard_mm::Fact)): every user
+    ///   PTE of the BO is zapped through the DRM device's address space
+    ///   (drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_unmap_virtual → `drm_vma_node_unmap(&bo->base.vma_node,
+    ///   bdev->dev_mapping)` → [`unmap_mapping_range`](pfnguard_mm::zap::unmap_mapping_range),
+    ///   which reaches the dma-buf fd's mappings because
+    ///   drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export made the file's `f_mapping` that
+    ///   address space); a VRAM BO moves to new TT pages (`ttm_bo_evict()`) and its VRAM is freed,
+    ///   a system BO is swapped out (`ttm_bo_swapout_cb()` → `ttm_tt_swapout()`: the pool pages
+    ///   are freed, the next fault brings new ones). The old memory is freed when unreferenced:
+    ///   a reference taken before keeps its page (stale); later faults map the new backing.
+    /// - the GEM shmem helper (vgem, virtio-gpu, cirrus, bochs since 6.15): -EOPNOTSUPP. Its
+    ///   only way to drop pages is `drm_gem_shmem_purge_locked()`, and
+    ///   include/drm/drm_gem_shmem_helper.h:drm_gem_shmem_is_purgeable is false for an object
+    ///   with a `dma_buf` (`!shmem->base.dma_buf`): an exported object is never purged (and
+    ///   none of these drivers has a shrinker that purges; panfrost's does).
+    /// - the heaps, udmabuf (its memfd is sealed against shrinking, its folios pinned), vb2,
+    ///   gem-dma, rockchip, tegra, virtio-gpu blobs: -EOPNOTSUPP, their memory is the buffer's
+    ///   from export to release.
+    /// - i915: -EOPNOTSUPP, not modeled (`i915_gem_shrink()` may drop the pages of an
+    ///   object whose mappings are the shmem file's own, `vm_file = obj->base.filp`).
+    /// - the memfd control: -EOPNOTSUPP (shmem pages move only by migration or swap, which a
+    ///   mapping never sees).
+    ///
+    /// A released buffer: -EOPNOTSUPP too (nothing left to move; the caller should not ask).
     pub fn evict(&self, k: &mut Kernel) -> KResult<()> {
         match &self.buf {
             Some(b) if !b.is_released() => b.ops.evict(k),
