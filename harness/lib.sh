@@ -556,7 +556,8 @@ extract_report() {
 		problems+=("probe report markers missing ($counts)")
 		[[ ${#problems[@]} -gt 1 ]] || console_excerpt "$log" '^pfnguard-harness: run ' 5 >&2
 	fi
-	probe_exit=$(sed -n 's/^pfnguard-harness: probe-exit //p' "$log" | head -n1)
+	# The digits only: the console printer may append a kernel record to the line.
+	probe_exit=$(sed -n 's/^pfnguard-harness: probe-exit \([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
 	if [[ -n $probe_exit && $probe_exit != 0 ]]; then
 		problems+=("probe exited with status $probe_exit")
 		console_excerpt "$log" '^pfnguard-harness: probe-exit ' 10 5 >&2
