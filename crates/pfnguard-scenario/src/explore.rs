@@ -18,6 +18,10 @@ use crate::scenario::Scenario;
 use crate::step::{ActorKind, Step};
 use crate::world::{SetupError, World};
 
+fn policy_name<S: serde::Serializer>(p: &Policy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
+}
+
 /// Bounds of one search.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -123,6 +127,7 @@ pub struct CaseReport {
     /// The kernel, as the scenario writes it.
     pub kernel: String,
     /// The policy.
+    #[serde(serialize_with = "policy_name")]
     pub policy: Policy,
     /// Distinct states visited.
     pub states: usize,
@@ -214,6 +219,7 @@ fn bfs(
             threads,
             leak_everywhere,
             preds,
+            &visited,
         );
         for ((idx, w), (succs, is_final, leak)) in frontier.iter().zip(&expanded) {
             let mut bits = w.seen;
@@ -274,8 +280,11 @@ fn expand_level(
     threads: usize,
     leak_everywhere: bool,
     preds: &[ResultPred],
+    visited: &Visited,
 ) -> Vec<Expanded> {
-    let one = |w: &World| -> Expanded {
+    // Successors already visited on an earlier level are dropped here, on the workers: only
+    // new states are kept until the merge.
+    let one = |w: &World, local: &mut Visited| -> Expanded {
         let ms = if may_move && !w.dead() {
             moves(w)
         } else {
@@ -298,18 +307,30 @@ fn expand_level(
             }
             w2.seen |= state_bits(&w2);
             let fp = fingerprint(&w2, advance);
+            if visited.contains(&fp) || !local.insert(fp) {
+                continue;
+            }
             out.push((a, step, fp, w2));
         }
         (out, is_final, leak)
     };
     if threads <= 1 || frontier.len() < 64 {
-        return frontier.iter().map(|(_, w)| one(w)).collect();
+        let mut local = Visited::default();
+        return frontier.iter().map(|(_, w)| one(w, &mut local)).collect();
     }
     let chunk = frontier.len().div_ceil(threads);
+    let one = &one;
     std::thread::scope(|s| {
         let handles: Vec<_> = frontier
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(|(_, w)| one(w)).collect::<Vec<_>>()))
+            .map(|c| {
+                s.spawn(move || {
+                    let mut local = Visited::default();
+                    c.iter()
+                        .map(|(_, w)| one(w, &mut local))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -518,6 +539,7 @@ pub struct ExploreReport {
     /// The kernel, as given.
     pub kernel: String,
     /// The policy.
+    #[serde(serialize_with = "policy_name")]
     pub policy: Policy,
     /// The depth bound.
     pub depth: usize,
