@@ -13,6 +13,7 @@ use pfnguard_dmabuf::Policy;
 use pfnguard_mm::ResolvedKernel;
 
 use crate::fingerprint::fingerprint;
+use crate::lifetime;
 use crate::property::{state_bits, Property, Verdict};
 use crate::scenario::Scenario;
 use crate::step::{ActorKind, Step};
@@ -29,6 +30,10 @@ pub struct Limits {
     pub max_states: usize,
     /// Worker threads (0: every core).
     pub threads: usize,
+    /// Build every state afresh (a new export, the path replayed) instead of cloning its
+    /// parent: for exporter models whose lifetime state lives in the buffer and is shared by
+    /// clones ([`lifetime::CLONES_SHARE_STATE`]); slower by the depth, the same result.
+    pub replay: bool,
 }
 
 impl Default for Limits {
@@ -36,6 +41,7 @@ impl Default for Limits {
         Limits {
             max_states: 4_000_000,
             threads: 0,
+            replay: false,
         }
     }
 }
@@ -174,170 +180,216 @@ fn prop_index(p: Property) -> usize {
 /// `8 + index`.
 pub type ResultPred = (u16, u16, String);
 
-/// Breadth-first search from `root`: `moves` lists the enabled moves of a world, `advance`
-/// says whether a move advances the actor's step counter (scenarios) or not (the alphabet),
-/// `max_depth` bounds the runs' length.
-fn bfs(
-    root: &World,
-    moves: &(dyn Fn(&World) -> Vec<(u16, Step)> + Sync),
+/// One search's parameters.
+struct Search<'a> {
+    /// The enabled moves of a world.
+    moves: &'a (dyn Fn(&World) -> Vec<(u16, Step)> + Sync),
+    /// A move advances the actor's step counter (scenarios) or not (the alphabet).
     advance: bool,
+    /// The longest run.
     max_depth: usize,
     limits: Limits,
+    /// `leak` is judged on every state (the alphabet) rather than on final ones.
     leak_everywhere: bool,
-    preds: &[ResultPred],
-) -> Found {
-    let mut f = Found {
-        nodes: Vec::new(),
-        first: [None; 16],
-        finals: 0,
-        finals_with: [0; 16],
-        first_final_without: [None; 16],
-        complete: true,
-    };
-    let mut visited = Visited::default();
-    let mut w0 = root.clone();
-    w0.seen = state_bits(&w0);
-    visited.insert(fingerprint(&w0, advance));
-    f.nodes.push(Node {
-        parent: u32::MAX,
-        actor: 0,
-        step: Step::Close,
-    });
-    let mut frontier: Vec<(u32, World)> = vec![(0, w0)];
-    let threads = match limits.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let mut depth = 0;
-    while !frontier.is_empty() {
-        // Record this level's states: properties, and whether each is final.
-        let expanded = expand_level(
-            &frontier,
-            moves,
-            advance,
-            depth < max_depth,
-            threads,
-            leak_everywhere,
-            preds,
-            &visited,
-        );
-        for ((idx, w), (succs, is_final, leak)) in frontier.iter().zip(&expanded) {
-            let mut bits = w.seen;
-            if *leak {
-                bits |= Property::Leak.bit();
-            }
-            for i in 0..16 {
-                if bits & (1 << i) != 0 && f.first[i].is_none() {
-                    f.first[i] = Some(*idx);
-                }
-            }
-            if *is_final {
-                f.finals += 1;
-                for i in 0..16 {
-                    if bits & (1 << i) != 0 {
-                        f.finals_with[i] += 1;
-                    } else if f.first_final_without[i].is_none() {
-                        f.first_final_without[i] = Some(*idx);
-                    }
-                }
-            }
-            let _ = succs;
-        }
-        let mut next = Vec::new();
-        'merge: for ((idx, _), (succs, _, _)) in frontier.iter().zip(expanded) {
-            for (actor, step, fp, w) in succs {
-                if visited.insert(fp) {
-                    if f.nodes.len() >= limits.max_states {
-                        f.complete = false;
-                        break 'merge;
-                    }
-                    let id = f.nodes.len() as u32;
-                    f.nodes.push(Node {
-                        parent: *idx,
-                        actor,
-                        step,
-                    });
-                    next.push((id, w));
-                }
-            }
-        }
-        if !f.complete {
-            break;
-        }
-        frontier = next;
-        depth += 1;
+    preds: &'a [ResultPred],
+    /// With [`Limits::replay`]: a world with a fresh export.
+    fresh: Option<&'a (dyn Fn() -> World + Sync)>,
+}
+
+/// Run one move on `w`: the step, the step counter, the result predicates, the properties.
+fn do_step(w: &mut World, a: u16, step: Step, advance: bool, preds: &[ResultPred]) {
+    let pc = w.actors[usize::from(a)].pc;
+    let o = w.apply(usize::from(a), step);
+    if advance {
+        w.actors[usize::from(a)].pc += 1;
     }
-    f
+    for (i, (pa, ppc, want)) in preds.iter().enumerate() {
+        if *pa == a && *ppc == pc && o.key() == *want {
+            w.seen |= 1 << (8 + i);
+        }
+    }
+    w.seen |= state_bits(w);
+}
+
+impl Search<'_> {
+    /// The world at the end of `path` from a fresh export.
+    fn rebuild(&self, fresh: &(dyn Fn() -> World + Sync), path: &[(u16, Step)]) -> World {
+        let mut w = fresh();
+        w.seen = state_bits(&w);
+        for &(a, step) in path {
+            do_step(&mut w, a, step, self.advance, self.preds);
+        }
+        w
+    }
+
+    /// The moves from the root to `node`.
+    fn path(f: &Found, node: u32) -> Vec<(u16, Step)> {
+        let mut path = Vec::new();
+        let mut n = node;
+        while n != 0 && n != u32::MAX {
+            let nd = f.nodes[n as usize];
+            path.push((nd.actor, nd.step));
+            n = nd.parent;
+        }
+        path.reverse();
+        path
+    }
+
+    /// Breadth-first search from `root`.
+    fn run(&self, root: &World) -> Found {
+        let mut f = Found {
+            nodes: Vec::new(),
+            first: [None; 16],
+            finals: 0,
+            finals_with: [0; 16],
+            first_final_without: [None; 16],
+            complete: true,
+        };
+        let mut visited = Visited::default();
+        let mut w0 = match self.fresh {
+            Some(fresh) => fresh(),
+            None => root.clone(),
+        };
+        w0.seen = state_bits(&w0);
+        visited.insert(fingerprint(&w0, self.advance));
+        f.nodes.push(Node {
+            parent: u32::MAX,
+            actor: 0,
+            step: Step::Close,
+        });
+        let mut frontier: Vec<(u32, World)> = vec![(0, w0)];
+        let threads = match self.limits.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            let paths: Vec<Vec<(u16, Step)>> = match self.fresh {
+                Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
+                None => Vec::new(),
+            };
+            let expanded =
+                self.expand_level(&frontier, &paths, depth < self.max_depth, threads, &visited);
+            // Record this level's states: properties, and whether each is final.
+            for ((idx, w), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
+                let mut bits = w.seen;
+                if *leak {
+                    bits |= Property::Leak.bit();
+                }
+                for i in 0..16 {
+                    if bits & (1 << i) != 0 && f.first[i].is_none() {
+                        f.first[i] = Some(*idx);
+                    }
+                }
+                if *is_final {
+                    f.finals += 1;
+                    for i in 0..16 {
+                        if bits & (1 << i) != 0 {
+                            f.finals_with[i] += 1;
+                        } else if f.first_final_without[i].is_none() {
+                            f.first_final_without[i] = Some(*idx);
+                        }
+                    }
+                }
+            }
+            let mut next = Vec::new();
+            'merge: for ((idx, _), (succs, _, _)) in frontier.iter().zip(expanded) {
+                for (actor, step, fp, w) in succs {
+                    if visited.insert(fp) {
+                        if f.nodes.len() >= self.limits.max_states {
+                            f.complete = false;
+                            break 'merge;
+                        }
+                        let id = f.nodes.len() as u32;
+                        f.nodes.push(Node {
+                            parent: *idx,
+                            actor,
+                            step,
+                        });
+                        next.push((id, w));
+                    }
+                }
+            }
+            if !f.complete {
+                break;
+            }
+            frontier = next;
+            depth += 1;
+        }
+        f
+    }
+
+    fn expand_level(
+        &self,
+        frontier: &[(u32, World)],
+        paths: &[Vec<(u16, Step)>],
+        may_move: bool,
+        threads: usize,
+        visited: &Visited,
+    ) -> Vec<Expanded> {
+        // Successors already visited on an earlier level are dropped here, on the workers:
+        // only new states are kept until the merge.
+        let one = |k: usize, w: &World, local: &mut Visited| -> Expanded {
+            let ms = if may_move && !w.dead() {
+                (self.moves)(w)
+            } else {
+                Vec::new()
+            };
+            let is_final = ms.is_empty() && (!self.leak_everywhere || !may_move || w.dead());
+            let judge_leak = is_final || self.leak_everywhere;
+            let leak = judge_leak
+                && match (self.fresh, paths.get(k)) {
+                    (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
+                    _ => Property::Leak.holds(w),
+                };
+            let mut out = Vec::with_capacity(ms.len());
+            for (a, step) in ms {
+                let mut w2 = match (self.fresh, paths.get(k)) {
+                    (Some(fresh), Some(p)) => self.rebuild(fresh, p),
+                    _ => w.clone(),
+                };
+                do_step(&mut w2, a, step, self.advance, self.preds);
+                let fp = fingerprint(&w2, self.advance);
+                if visited.contains(&fp) || !local.insert(fp) {
+                    continue;
+                }
+                out.push((a, step, fp, w2));
+            }
+            (out, is_final, leak)
+        };
+        if threads <= 1 || frontier.len() < 64 {
+            let mut local = Visited::default();
+            return frontier
+                .iter()
+                .enumerate()
+                .map(|(k, (_, w))| one(k, w, &mut local))
+                .collect();
+        }
+        let chunk = frontier.len().div_ceil(threads);
+        let one = &one;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = frontier
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    s.spawn(move || {
+                        let mut local = Visited::default();
+                        part.iter()
+                            .enumerate()
+                            .map(|(k, (_, w))| one(c * chunk + k, w, &mut local))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
 }
 
 type Expanded = (Vec<(u16, Step, u128, World)>, bool, bool);
-
-fn expand_level(
-    frontier: &[(u32, World)],
-    moves: &(dyn Fn(&World) -> Vec<(u16, Step)> + Sync),
-    advance: bool,
-    may_move: bool,
-    threads: usize,
-    leak_everywhere: bool,
-    preds: &[ResultPred],
-    visited: &Visited,
-) -> Vec<Expanded> {
-    // Successors already visited on an earlier level are dropped here, on the workers: only
-    // new states are kept until the merge.
-    let one = |w: &World, local: &mut Visited| -> Expanded {
-        let ms = if may_move && !w.dead() {
-            moves(w)
-        } else {
-            Vec::new()
-        };
-        let is_final = ms.is_empty() && (!leak_everywhere || !may_move || w.dead());
-        let leak = (is_final || leak_everywhere) && Property::Leak.holds(w);
-        let mut out = Vec::with_capacity(ms.len());
-        for (a, step) in ms {
-            let mut w2 = w.clone();
-            let pc = w2.actors[usize::from(a)].pc;
-            let o = w2.apply(usize::from(a), step);
-            if advance {
-                w2.actors[usize::from(a)].pc += 1;
-            }
-            for (i, (pa, ppc, want)) in preds.iter().enumerate() {
-                if *pa == a && *ppc == pc && o.key() == *want {
-                    w2.seen |= 1 << (8 + i);
-                }
-            }
-            w2.seen |= state_bits(&w2);
-            let fp = fingerprint(&w2, advance);
-            if visited.contains(&fp) || !local.insert(fp) {
-                continue;
-            }
-            out.push((a, step, fp, w2));
-        }
-        (out, is_final, leak)
-    };
-    if threads <= 1 || frontier.len() < 64 {
-        let mut local = Visited::default();
-        return frontier.iter().map(|(_, w)| one(w, &mut local)).collect();
-    }
-    let chunk = frontier.len().div_ceil(threads);
-    let one = &one;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = frontier
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    let mut local = Visited::default();
-                    c.iter()
-                        .map(|(_, w)| one(w, &mut local))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
 
 /// The moves of a scenario: each actor's next step, if it can run (a child once forked).
 fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync + '_ {
@@ -356,8 +408,9 @@ fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync +
     }
 }
 
-/// The moves of step sequence `path` from `root`, replayed with the trace on for the last one.
-fn replay(root: &World, f: &Found, node: u32, names: &[String]) -> Witness {
+/// The moves from the root to `node`, replayed from `start` with the trace on for the last
+/// one.
+fn replay(start: World, f: &Found, node: u32, names: &[String]) -> Witness {
     let mut path = Vec::new();
     let mut n = node;
     while n != 0 && n != u32::MAX {
@@ -366,7 +419,7 @@ fn replay(root: &World, f: &Found, node: u32, names: &[String]) -> Witness {
         n = nd.parent;
     }
     path.reverse();
-    let mut w = root.clone();
+    let mut w = start;
     let mut steps = Vec::new();
     let mut trace = Vec::new();
     let child_name = |c: u16| names.get(usize::from(c)).cloned().unwrap_or_default();
@@ -407,7 +460,7 @@ fn verdict_of(f: &Found, i: usize) -> Verdict {
 }
 
 fn result(
-    root: &World,
+    start: &dyn Fn() -> World,
     f: &Found,
     i: usize,
     name: String,
@@ -424,10 +477,10 @@ fn result(
             // The shortest complete run without it.
             f.first_final_without[i].map(|n| Witness {
                 kind: "avoids",
-                ..replay(root, f, n, names)
+                ..replay(start(), f, n, names)
             })
         } else {
-            f.first[i].map(|n| replay(root, f, n, names))
+            f.first[i].map(|n| replay(start(), f, n, names))
         }
     } else {
         None
@@ -493,7 +546,30 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         .iter()
                         .map(|r| (r.actor, r.step, r.outcome.clone()))
                         .collect();
-                    let f = bfs(&root, &moves, true, usize::MAX, limits, false, &preds);
+                    // A fresh export (for replay): the same setup as `root`.
+                    let fresh = || match World::new(
+                        kernel,
+                        policy,
+                        sc.exporter.as_ref(),
+                        sc.pages,
+                        kinds.clone(),
+                        names.clone(),
+                    ) {
+                        Ok(w) => w,
+                        Err(_) => root.clone(),
+                    };
+                    let rebuild = limits.replay || lifetime::CLONES_SHARE_STATE;
+                    let search = Search {
+                        moves: &moves,
+                        advance: true,
+                        max_depth: usize::MAX,
+                        limits,
+                        leak_everywhere: false,
+                        preds: &preds,
+                        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+                    };
+                    let f = search.run(&root);
+                    let start = || if rebuild { fresh() } else { root.clone() };
                     case.states = f.nodes.len();
                     case.final_states = f.finals;
                     case.complete = f.complete;
@@ -501,7 +577,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         let exp = expected.get(&p).copied();
                         let i = prop_index(p);
                         case.properties.push(result(
-                            &root,
+                            &start,
                             &f,
                             i,
                             p.name().to_owned(),
@@ -512,7 +588,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                     }
                     for (i, r) in sc.results.iter().enumerate() {
                         case.properties.push(result(
-                            &root,
+                            &start,
                             &f,
                             8 + i,
                             r.name.clone(),
@@ -601,7 +677,29 @@ pub fn explore_alphabet(
             .chain(exp_steps.iter().map(|s| (1u16, *s)))
             .collect()
     };
-    let f = bfs(&root, &moves, false, depth, limits, true, &[]);
+    let fresh = || match World::new(
+        kernel,
+        policy,
+        exporter,
+        pages,
+        vec![ActorKind::Process, ActorKind::Exporter],
+        names.clone(),
+    ) {
+        Ok(w) => w,
+        Err(_) => root.clone(),
+    };
+    let rebuild = limits.replay || lifetime::CLONES_SHARE_STATE;
+    let search = Search {
+        moves: &moves,
+        advance: false,
+        max_depth: depth,
+        limits,
+        leak_everywhere: true,
+        preds: &[],
+        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+    };
+    let f = search.run(&root);
+    let start = || if rebuild { fresh() } else { root.clone() };
     let properties = Property::ALL
         .iter()
         .map(|&p| {
@@ -610,7 +708,7 @@ pub fn explore_alphabet(
                 property: p,
                 reachable: first.is_some(),
                 unavailable: p.unavailable(),
-                witness: first.map(|n| replay(&root, &f, n, &names)),
+                witness: first.map(|n| replay(start(), &f, n, &names)),
             }
         })
         .collect();

@@ -22,6 +22,13 @@ pub const NOT_YET: &str =
 /// Whether the exporter lifetime API is present.
 pub const AVAILABLE: bool = false;
 
+/// Whether an exported buffer's lifetime state (released, the backing after an eviction) lives
+/// in the buffer, shared by every clone of a [`World`](crate::World), rather than in the
+/// [`Kernel`]: then the explorer builds each state from a fresh export
+/// ([`Limits::replay`](crate::Limits::replay)) instead of cloning its parent, or a release on
+/// one branch would be seen on its siblings.
+pub const CLONES_SHARE_STATE: bool = AVAILABLE;
+
 /// drivers/dma-buf/dma-buf.c:`dma_buf_release` → the exporter's `->release`: the backing is
 /// freed; frames still referenced stay allocated until their last reference goes.
 pub fn release(_e: &Exported, _k: &mut Kernel) -> Result<(), Unavailable> {

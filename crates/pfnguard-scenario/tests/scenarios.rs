@@ -180,6 +180,26 @@ fn exploration_is_deterministic_whatever_the_thread_count() {
 }
 
 #[test]
+fn building_states_afresh_gives_what_cloning_gives() {
+    // Replay mode (each state from a fresh export) is what the explorer uses for exporter
+    // models whose lifetime state is shared by clones; it must find the same states.
+    for f in scenario_files(&library()).expect("scenarios/") {
+        let sc = load_scenario(&f).expect("loads");
+        let run = |replay| {
+            let r = run_scenario(
+                &sc,
+                Limits {
+                    replay,
+                    ..Limits::default()
+                },
+            );
+            serde_json::to_string(&r).expect("json")
+        };
+        assert_eq!(run(false), run(true), "{}", f.display());
+    }
+}
+
+#[test]
 fn symmetric_interleavings_are_deduplicated() {
     let sc = load_scenario(&library().join("symmetric-pins.toml")).expect("loads");
     let r = run_scenario(&sc, Limits::default());

@@ -101,6 +101,7 @@ pub fn run(
     let limits = Limits {
         max_states,
         threads,
+        ..Limits::default()
     };
     let mut cases: Vec<CaseReport> = Vec::new();
     let mut elapsed = Duration::ZERO;
@@ -198,6 +199,7 @@ pub fn explore(
     let limits = Limits {
         max_states,
         threads,
+        ..Limits::default()
     };
     let r: ExploreReport = explore_alphabet(
         kernel_name,
