@@ -3,6 +3,7 @@
 //! the fdinfo / debugfs renderings.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::trace;
@@ -22,6 +23,22 @@ pub trait DmaBufOps: std::fmt::Debug + Send + Sync {
     }
     /// The frames of the buffer, in order (for `map_dma_buf` / attachments).
     fn pages(&self) -> Vec<Pfn>;
+    /// `.release`, called once by [`dma_buf_release`] when the dma-buf's file goes: the
+    /// exporter gives back what backs the buffer. The default gives back nothing (a model that
+    /// does not say what its memory is, e.g. a test's).
+    fn release(&self, _k: &mut Kernel) {}
+    /// The exporter moves the buffer's contents away from the memory backing it now (not a
+    /// `dma_buf_ops` member: TTM eviction or swapout, a purge), zapping the user mappings it
+    /// reaches. The default, for an exporter whose memory stays put for the buffer's whole
+    /// life: -EOPNOTSUPP.
+    fn evict(&self, _k: &mut Kernel) -> KResult<()> {
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// The frames backing the buffer now, in order: [`DmaBufOps::pages`] unless the exporter
+    /// moves its memory.
+    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
+        self.pages()
+    }
 }
 
 /// `struct dma_buf`.
@@ -41,6 +58,14 @@ pub struct DmaBuf {
     /// mount of the `dmabuf` pseudo filesystem
     /// ([`pseudo_fs_path_noexec`](pfnguard_mm::vma::pseudo_fs_path_noexec)).
     pub noexec: bool,
+    /// `dmabuf->file->f_mapping`, the address space every mapping of the fd is linked into
+    /// (`vma_link_file()` uses `vm_file->f_mapping`): the dma-buf inode's own `i_mapping`
+    /// (`dma_buf_getfile()` → `alloc_anon_inode()`), or the DRM device's
+    /// `dev->anon_inode->i_mapping` for a buffer exported through
+    /// drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export.
+    pub f_mapping: u64,
+    /// `dma_buf_release()` ran (the dentry's `d_release`): the buffer is gone.
+    released: AtomicBool,
 }
 
 impl DmaBuf {
@@ -53,6 +78,22 @@ impl DmaBuf {
         exp_name: &'static str,
         ops: Arc<dyn DmaBufOps>,
     ) -> Arc<DmaBuf> {
+        let own = k.new_address_space();
+        DmaBuf::with_f_mapping(k, size, exp_name, ops, own)
+    }
+
+    /// `dma_buf_export()` whose file's `f_mapping` is then `f_mapping`
+    /// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export sets `dma_buf->file->f_mapping =
+    /// obj->dev->anon_inode->i_mapping`, "drm: share address space for dma bufs", 5.4: the
+    /// mappings of the dma-buf fd then sit in the DRM device's address space, with those of the
+    /// DRM fd, where `drm_vma_node_unmap()` zaps).
+    pub fn with_f_mapping(
+        k: &mut Kernel,
+        size: u64,
+        exp_name: &'static str,
+        ops: Arc<dyn DmaBufOps>,
+        f_mapping: u64,
+    ) -> Arc<DmaBuf> {
         let ino = k.atomic64_inc_return("drivers/dma-buf/dma-buf.c:dmabuf_inode");
         let noexec = pfnguard_mm::vma::pseudo_fs_path_noexec(k);
         Arc::new(DmaBuf {
@@ -62,7 +103,14 @@ impl DmaBuf {
             ino,
             ops,
             noexec,
+            f_mapping,
+            released: AtomicBool::new(false),
         })
+    }
+
+    /// Whether [`dma_buf_release`] ran.
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::SeqCst)
     }
 
     /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
@@ -98,7 +146,10 @@ pub fn export_file(buf: Arc<DmaBuf>, writable: bool, policy: Policy) -> Arc<File
         writable,
         noexec: buf.noexec,
         nlink: 1,
-        mapping: AddressSpace::PSEUDO,
+        mapping: AddressSpace {
+            host: Some(buf.f_mapping),
+            ..AddressSpace::PSEUDO
+        },
         fops: Arc::new(DmaBufFops { buf, policy }),
         is_dma_buf: true,
     })
@@ -267,6 +318,40 @@ pub fn dma_buf_mmap(
         buf.exp_name
     );
     mmap_exporter(vma, buf, policy)
+}
+
+/// The end of a dma-buf's life: drivers/dma-buf/dma-buf.c:dma_buf_file_release (the file's
+/// last reference: no fd, no VMA's `vm_file`, no importer's `get_dma_buf()` left) takes it off
+/// the debugfs list, and `dput()` of its dentry calls `dma_buf_release()` (`d_release` of
+/// `dma_buf_dentry_ops`): `BUG_ON(vmapping_counter)`, then `dmabuf->ops->release(dmabuf)`
+/// ([`DmaBufOps::release`]), then the `dma_buf` is freed.
+///
+/// Precondition: called when the kernel would call it, once no fd and no mapping keeps the file
+/// (the caller's guarantee). A second call does nothing: the dentry is released once.
+pub fn dma_buf_release(k: &mut Kernel, buf: &DmaBuf) {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_release";
+    if buf.released.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    trace!(k, F, "dmabuf->ops->release ({})", buf.exp_name);
+    k.trace.enter();
+    buf.ops.release(k);
+    k.trace.leave();
+}
+
+/// drivers/dma-buf/dma-buf.c:dma_buf_move_notify: `list_for_each_entry(attach,
+/// &dmabuf->attachments, node) if (attach->importer_ops) attach->importer_ops->move_notify(attach)`
+/// — every dynamic importer is told its mapping of the buffer is about to become invalid.
+/// The exporter calls it (with the reservation lock held) when it moves the backing; it does
+/// not touch CPU mappings (those are the exporter's zap). The model has no attachment on the
+/// buffer, so there is no importer to notify and nothing changes.
+pub fn dma_buf_move_notify(k: &mut Kernel, buf: &DmaBuf) {
+    trace!(
+        k,
+        "drivers/dma-buf/dma-buf.c:dma_buf_move_notify",
+        "{}: no attachment with importer_ops, nothing to notify",
+        buf.exp_name
+    );
 }
 
 /// DMA_BUF_SYNC_* flags (include/uapi/linux/dma-buf.h).

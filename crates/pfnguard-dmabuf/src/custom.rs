@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
 use pfnguard_mm::insert::{PfnT, VmallocArea};
+use pfnguard_mm::page_free::{free_device_range, free_pages, report_freed_reachable};
 use pfnguard_mm::shmem::ShmemInode;
 use pfnguard_mm::{
     trace, Errno, Fact, Fail, FaultCtx, KResult, Kernel, Pfn, VirtAddr, VmFault, VmFlags,
@@ -585,6 +586,46 @@ impl DmaBufOps for CustomOps {
     fn pages(&self) -> Vec<Pfn> {
         self.backing.pages.clone()
     }
+    /// The description's memory given back as its allocator takes it: driver, CMA and vmalloc
+    /// pages one `__free_page()` each, the compound allocation one `__free_pages()` of its head
+    /// ([`free_pages`]: each freed once its last reference goes), a hugetlb folio its one
+    /// reference, shmem pages the driver's reference and the page cache's (`drm_gem_put_pages()`
+    /// and the shmem file's eviction: nothing else holds the file), device memory at once
+    /// whatever maps it ([`free_device_range`]); a freed frame a PTE or a pin still reaches is
+    /// reported.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_release";
+        let pages = &self.backing.pages;
+        match self.desc.memory {
+            Memory::DriverPages | Memory::Cma | Memory::Vmalloc => {
+                for &p in pages {
+                    free_pages(k, p, 0);
+                }
+            }
+            Memory::Compound => {
+                if let Some(&head) = pages.first() {
+                    free_pages(k, head, 0);
+                }
+            }
+            Memory::Shmem => {
+                for &p in pages {
+                    if let Some(f) = k.frames.folio_of(p) {
+                        k.folio_put(f, 2);
+                    }
+                }
+            }
+            Memory::Hugetlb => {
+                let mut seen = std::collections::BTreeSet::new();
+                for &p in pages {
+                    if let Some(f) = k.frames.folio_of(p).filter(|f| seen.insert(*f)) {
+                        k.folio_put(f, 1);
+                    }
+                }
+            }
+            Memory::Device => free_device_range(k, pages, F),
+        }
+        report_freed_reachable(k, pages, F);
+    }
 }
 
 #[derive(Debug)]
@@ -721,6 +762,7 @@ impl Exporter for CustomExporter {
             file: export_file(buf.clone(), true, cx.policy),
             buf: Some(buf),
             size,
+            shmem: None,
         })
     }
 }

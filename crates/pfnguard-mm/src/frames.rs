@@ -211,6 +211,9 @@ pub struct Frames {
     page_folio: Vec<u32>,
     next_device: u64,
     zero_pfn: Pfn,
+    /// Device frames (no `struct page`) their driver gave back to its own allocator, as
+    /// `(first, count)` ranges: VRAM, a carve-out, a BAR window.
+    device_freed: Vec<(u64, u64)>,
 }
 
 impl Default for Frames {
@@ -227,6 +230,7 @@ impl Frames {
             page_folio: Vec::new(),
             next_device: DEVICE_BASE_PFN,
             zero_pfn: Pfn(0),
+            device_freed: Vec::new(),
         };
         if let Some(zero) = f.alloc(AllocSpec {
             order: 0,
@@ -317,6 +321,30 @@ impl Frames {
         let p = Pfn(self.next_device);
         self.next_device += nr;
         p
+    }
+
+    /// The driver gives `nr` device frames from `first` back to its own allocator (a VRAM
+    /// manager, a carve-out): nothing counts references to memory without `struct page`, so the
+    /// frames are free whatever still maps them.
+    pub fn free_device(&mut self, first: Pfn, nr: u64) {
+        if nr > 0 && !self.is_device_freed(first) {
+            self.device_freed.push((first.0, nr));
+        }
+    }
+
+    /// Whether a device frame was given back by [`Frames::free_device`].
+    pub fn is_device_freed(&self, pfn: Pfn) -> bool {
+        self.device_freed
+            .iter()
+            .any(|&(a, n)| pfn.0 >= a && pfn.0 - a < n)
+    }
+
+    /// Whether the frame went back to an allocator: a freed folio, or freed device memory.
+    pub fn is_freed(&self, pfn: Pfn) -> bool {
+        match self.folio_of(pfn) {
+            Some(f) => self.folio(f).is_freed(),
+            None => self.is_device_freed(pfn),
+        }
     }
 
     /// `page_folio(pfn_to_page(pfn))`, or `None` for a frame without a `struct page` or one

@@ -165,6 +165,8 @@ pub struct Kernel {
     /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
     /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
     atomics: BTreeMap<&'static str, u64>,
+    /// The last `struct address_space` identity handed out ([`Kernel::new_address_space`]).
+    address_spaces: u64,
 }
 
 impl Kernel {
@@ -185,7 +187,17 @@ impl Kernel {
             gup_returned: 0,
             livelock_limit: 8,
             atomics: BTreeMap::new(),
+            address_spaces: 0,
         }
+    }
+
+    /// A new `struct address_space`: the `i_data` every inode embeds and `i_mapping` points at
+    /// (fs/inode.c:inode_init_always → `mapping->host = inode`), as the identity a file's
+    /// [`AddressSpace::host`](crate::vma::AddressSpace::host) carries. Unique within this
+    /// kernel, never reused.
+    pub fn new_address_space(&mut self) -> u64 {
+        self.address_spaces += 1;
+        self.address_spaces
     }
 
     /// The first process.

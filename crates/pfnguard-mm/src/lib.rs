@@ -44,6 +44,7 @@ pub mod mmap;
 pub mod mremap;
 pub mod normal_page;
 pub mod outcome;
+pub mod page_free;
 pub mod pagetable;
 pub mod proc;
 pub mod resolve;

@@ -128,6 +128,55 @@ impl ShmemInode {
     }
 }
 
+impl ShmemInode {
+    /// `shmem_truncate_range(inode, 0, -1)` (mm/shmem.c → `shmem_undo_range()` →
+    /// `truncate_inode_folio()` → `filemap_remove_folio()`): every folio leaves the page cache
+    /// (`folio->mapping = NULL`) and the reference the page cache held is put (`folio_put()`,
+    /// once per folio: a hugetlb folio caches 512 indices). A folio somebody else holds (a pin,
+    /// a GUP reference, a driver's own `get_page()`) stays allocated, no longer in any file;
+    /// the others are freed. Also what `shmem_evict_inode()` does when the last reference to the
+    /// inode goes. Returns the frames that were cached.
+    ///
+    /// The caller has unmapped the folios from user page tables (as `truncate_pagecache()` and
+    /// `drm_gem_shmem_purge_locked()` do before it); a folio still mapped is freed only when
+    /// its PTEs go.
+    pub fn truncate(&self, k: &mut Kernel) -> Vec<Pfn> {
+        let Ok(mut pages) = self.pages.lock() else {
+            return Vec::new();
+        };
+        let cached: Vec<Pfn> = pages.iter_mut().filter_map(Option::take).collect();
+        drop(pages);
+        let mut seen = std::collections::BTreeSet::new();
+        for &p in &cached {
+            let Some(f) = k.frames.folio_of(p) else {
+                continue;
+            };
+            if !seen.insert(f) {
+                continue;
+            }
+            k.frames.folio_mut(f).mapping = crate::frames::Mapping::None;
+            k.folio_put(f, 1);
+        }
+        if !cached.is_empty() {
+            trace!(
+                k,
+                "mm/shmem.c:shmem_undo_range",
+                "{} page(s) removed from the page cache, its reference put",
+                cached.len()
+            );
+        }
+        cached
+    }
+
+    /// The frames in the page cache now, in index order.
+    pub fn cached(&self) -> Vec<Pfn> {
+        self.pages
+            .lock()
+            .map(|p| p.iter().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// `shmem_file_operations` with `shmem_mmap()`: no VMA flags, `vm_ops = shmem_vm_ops`.
 #[derive(Debug)]
 pub struct ShmemFops {

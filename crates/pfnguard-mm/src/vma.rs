@@ -175,6 +175,12 @@ pub struct AddressSpace {
     pub hugetlb: bool,
     /// `vma_is_fsdax()`.
     pub fsdax: bool,
+    /// Which `struct address_space` this is (the model's identity of a file's `f_mapping`, from
+    /// [`Kernel::new_address_space`]), for the i_mmap walk of
+    /// [`unmap_mapping_range`](crate::zap::unmap_mapping_range); `None` for one the model never
+    /// zaps through (every VMA of such a file is out of its reach).
+    #[serde(skip)]
+    pub host: Option<u64>,
 }
 
 impl AddressSpace {
@@ -186,6 +192,7 @@ impl AddressSpace {
         secretmem: false,
         hugetlb: false,
         fsdax: false,
+        host: None,
     };
     /// shmem/tmpfs (memfd): no writeback (tmpfs uses `noop_backing_dev_info`).
     pub const SHMEM: AddressSpace = AddressSpace {
@@ -194,6 +201,7 @@ impl AddressSpace {
         secretmem: false,
         hugetlb: false,
         fsdax: false,
+        host: None,
     };
 
     /// The `folio->mapping` kind a page-cache folio of this file has.

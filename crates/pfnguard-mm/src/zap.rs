@@ -87,3 +87,60 @@ pub fn unmap_single_vma(k: &mut Kernel, vma: VmaId) {
     }
     zap_vma_range(k, vma, v.start, v.end);
 }
+
+/// `unmap_mapping_range(mapping, holebegin, holelen, even_cows = 1)` (mm/memory.c) in pages:
+/// `unmap_mapping_pages()` → `unmap_mapping_range_tree()`: every VMA in `mapping->i_mmap` — of
+/// every mm, the VMAs whose `vm_file->f_mapping` is `host` ([`AddressSpace::host`]) — whose file
+/// range `[vm_pgoff, vm_pgoff + pages)` meets `[first, first + nr)` (`nr == 0`: to the end of
+/// the file) has that part zapped (`unmap_mapping_range_vma()` → `zap_page_range_single()`),
+/// special and normal PTEs alike, private CoW copies included (`even_cows`, what
+/// `drm_vma_node_unmap()` passes). A VMA whose file has another `f_mapping` is not in this
+/// tree and keeps its PTEs. Returns how many VMAs were zapped.
+///
+/// [`AddressSpace::host`]: crate::vma::AddressSpace::host
+pub fn unmap_mapping_range(k: &mut Kernel, host: u64, first: u64, nr: u64) -> usize {
+    const F: &str = "mm/memory.c:unmap_mapping_range_tree";
+    let last = if nr == 0 {
+        u64::MAX
+    } else {
+        first.saturating_add(nr - 1)
+    };
+    let mut hits: Vec<(VmaId, VirtAddr, VirtAddr)> = Vec::new();
+    for (i, mm) in k.mms.iter().enumerate() {
+        for v in mm.vmas.values() {
+            if v.file.as_ref().and_then(|f| f.mapping.host) != Some(host) {
+                continue;
+            }
+            let vstart = v.pgoff;
+            let vlast = v.pgoff + v.pages().saturating_sub(1);
+            if v.pages() == 0 || vlast < first || vstart > last {
+                continue;
+            }
+            let from = first.max(vstart) - vstart;
+            let to = last.min(vlast) - vstart + 1;
+            hits.push((
+                VmaId {
+                    mm: crate::kernel::MmId(i as u32),
+                    start: v.start,
+                },
+                v.start.add_pages(from),
+                v.start.add_pages(to),
+            ));
+        }
+    }
+    trace!(
+        k,
+        F,
+        "address_space {host}, pages [{first}, {}]: {} VMA(s) in i_mmap",
+        if nr == 0 {
+            "end".to_owned()
+        } else {
+            last.to_string()
+        },
+        hits.len()
+    );
+    for &(id, s, e) in &hits {
+        zap_vma_range(k, id, s, e);
+    }
+    hits.len()
+}

@@ -1,7 +1,7 @@
 //! DRM PRIME exporters: drivers/gpu/drm/drm_prime.c glue and the GEM backends behind it
 //! (shmem helper, TTM, i915, DMA helper, rockchip, tegra, virtio-gpu host-visible blobs).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::insert::PfnT;
 use pfnguard_mm::shmem::memfd_create;
@@ -11,7 +11,13 @@ use pfnguard_mm::{
     VmOperations, VmaId, VmaNew, PAGE_SIZE,
 };
 
-use super::{alloc_noncompound_block, device_frames, export_rdwr, ExportCtx, Exported, Exporter};
+use pfnguard_mm::page_free::{free_device_range, free_pages, report_freed_reachable};
+use pfnguard_mm::shmem::ShmemInode;
+
+use super::{
+    alloc_noncompound_block, device_frames, export_drm_rdwr, export_rdwr, ExportCtx, Exported,
+    Exporter,
+};
 use crate::core::DmaBufOps;
 
 /// `DRM_FILE_PAGE_OFFSET_START`: where the fake mmap offsets of GEM objects begin (64-bit).
@@ -69,12 +75,59 @@ fn drm_gem_mmap_obj(
     Ok(())
 }
 
-fn shmem_object_pages(k: &mut Kernel, pages: u64) -> KResult<(Arc<File>, Vec<Pfn>)> {
-    let (file, inode) = memfd_create("drm", pages, false);
+fn shmem_object_pages(k: &mut Kernel, pages: u64) -> KResult<(Arc<ShmemInode>, Vec<Pfn>)> {
+    let (_file, inode) = memfd_create("drm", pages, false);
     // drm_gem_get_pages() → shmem_read_folio_gfp(): one reference per page, held until
     // drm_gem_put_pages().
     let v = inode.read_pages_referenced(k)?;
-    Ok((file, v))
+    Ok((inode, v))
+}
+
+/// The end of a GEM object on shmem whose pages the driver holds: the dma-buf's reference
+/// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_release → `drm_gem_object_put()`) is the
+/// object's last — the modeled program closed its GEM handle after the PRIME export, and a
+/// mapping's `drm_gem_vm_open()` reference is gone with the mapping — so the driver's free
+/// callback `drm_gem_put_pages()` (drivers/gpu/drm/drm_gem.c: `folio_put()` of the reference
+/// `drm_gem_get_pages()` took on each page), then `drm_gem_object_release()` → `fput(obj->filp)`:
+/// the shmem inode is evicted (mm/shmem.c:shmem_evict_inode → `shmem_truncate_range()`). A
+/// page nobody else holds is freed; one a pin or a GUP reference holds stays.
+fn gem_shmem_release(k: &mut Kernel, site: &'static str, pages: &[Pfn], inode: &ShmemInode) {
+    trace!(
+        k,
+        site,
+        "drm_gem_put_pages: {} page reference(s); fput(obj->filp)",
+        pages.len()
+    );
+    k.put_pages(pages);
+    inode.truncate(k);
+    report_freed_reachable(k, pages, site);
+}
+
+/// Whether a VMA of any mm has `file` as its `vm_file` (it holds a reference to it).
+fn file_mapped(k: &Kernel, file: &Arc<File>) -> bool {
+    k.mms.iter().any(|m| {
+        m.vmas
+            .values()
+            .any(|v| v.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file)))
+    })
+}
+
+/// The end of a GEM object whose mmap hands userspace its shmem file (`vm_file =
+/// obj->filp`): `drm_gem_object_release()` → `fput(obj->filp)` (see [`gem_shmem_release`] for
+/// whose reference goes). The inode is evicted only if no VMA holds the file: such a VMA keeps
+/// the page cache, and its pages, alive.
+fn gem_filp_release(k: &mut Kernel, site: &'static str, filp: &Arc<File>, inode: &ShmemInode) {
+    if file_mapped(k, filp) {
+        trace!(
+            k,
+            site,
+            "fput(obj->filp): a VMA still holds the shmem file, its page cache stays"
+        );
+        return;
+    }
+    trace!(k, site, "fput(obj->filp): the shmem inode is evicted");
+    let cached = inode.truncate(k);
+    report_freed_reachable(k, &cached, site);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +143,13 @@ pub struct ShmemHelper {
     /// The driver's own `gem_prime_mmap` mapped the object's shmem file until the kernel fact
     /// that moved it onto the helper (vgem: [`Fact::VgemShmemHelper`]).
     own_filp_mmap_until: Option<Fact>,
+    /// The dma-buf is exported through drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export (its
+    /// file's `f_mapping` becomes the DRM device's); virtio-gpu's
+    /// drivers/gpu/drm/virtio/virtgpu_prime.c:virtgpu_gem_prime_export calls
+    /// `virtio_dma_buf_export()` → `dma_buf_export()` instead, and the file keeps the dma-buf
+    /// inode's own mapping: a zap through the DRM device's address space does not reach its
+    /// mappings.
+    drm_f_mapping: bool,
 }
 
 impl ShmemHelper {
@@ -101,6 +161,7 @@ impl ShmemHelper {
             exp_name: "drm",
             map_wc: true,
             own_filp_mmap_until: Some(Fact::VgemShmemHelper),
+            drm_f_mapping: true,
         }
     }
     /// virtio-gpu without blobs (`virtio_gpu_shmem_funcs`).
@@ -110,6 +171,7 @@ impl ShmemHelper {
             exp_name: "virtio_gpu",
             map_wc: false,
             own_filp_mmap_until: None,
+            drm_f_mapping: false,
         }
     }
     /// bochs once on the GEM shmem helper ([`Fact::BochsGemShmem`];
@@ -120,6 +182,7 @@ impl ShmemHelper {
             exp_name: "drm",
             map_wc: false,
             own_filp_mmap_until: None,
+            drm_f_mapping: true,
         }
     }
     /// cirrus (`DRM_GEM_SHMEM_DRIVER_OPS`).
@@ -129,6 +192,7 @@ impl ShmemHelper {
             exp_name: "drm",
             map_wc: false,
             own_filp_mmap_until: None,
+            drm_f_mapping: true,
         }
     }
 }
@@ -137,6 +201,8 @@ impl ShmemHelper {
 struct ShmemObject {
     pages: Vec<Pfn>,
     map_wc: bool,
+    /// `obj->filp`'s inode.
+    inode: Arc<ShmemInode>,
 }
 
 impl DmaBufOps for ShmemObject {
@@ -180,6 +246,17 @@ impl DmaBufOps for ShmemObject {
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
     }
+    /// drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_free →
+    /// `drm_gem_shmem_put_pages_locked()` → `drm_gem_put_pages()`, and the shmem file
+    /// ([`gem_shmem_release`]).
+    fn release(&self, k: &mut Kernel) {
+        gem_shmem_release(
+            k,
+            "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_free",
+            &self.pages,
+            &self.inode,
+        );
+    }
 }
 
 /// vgem's dma-buf mmap before [`Fact::VgemShmemHelper`]: 5.10.262
@@ -189,6 +266,7 @@ impl DmaBufOps for ShmemObject {
 struct ShmemFilpObject {
     filp: Arc<File>,
     pages: u64,
+    inode: Arc<ShmemInode>,
 }
 
 impl DmaBufOps for ShmemFilpObject {
@@ -215,6 +293,21 @@ impl DmaBufOps for ShmemFilpObject {
     }
     fn pages(&self) -> Vec<Pfn> {
         Vec::new()
+    }
+    /// The page cache of `obj->filp`, in index order.
+    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
+        self.inode.cached()
+    }
+    /// 5.10.262 drivers/gpu/drm/vgem/vgem_drv.c:vgem_gem_free_object →
+    /// `drm_gem_object_release()`: no pages held by the driver, `fput(obj->filp)`
+    /// ([`gem_filp_release`]: the mappings hold the shmem file, not the dma-buf).
+    fn release(&self, k: &mut Kernel) {
+        gem_filp_release(
+            k,
+            "drivers/gpu/drm/vgem/vgem_drv.c:vgem_gem_free_object",
+            &self.filp,
+            &self.inode,
+        );
     }
 }
 
@@ -298,21 +391,40 @@ impl Exporter for ShmemHelper {
         let ops: Arc<dyn DmaBufOps> = match self.own_filp_mmap_until {
             Some(f) if !k.has(f) => {
                 // vgem_gem_dumb_create → drm_gem_object_init: a shmem file, no pages pinned.
-                let (filp, _inode) = memfd_create("drm mm object", cx.pages, false);
+                let (filp, inode) = memfd_create("drm mm object", cx.pages, false);
                 Arc::new(ShmemFilpObject {
                     filp,
                     pages: cx.pages,
+                    inode,
                 })
             }
             _ => {
-                let (_f, pages) = shmem_object_pages(k, cx.pages)?;
+                let (inode, pages) = shmem_object_pages(k, cx.pages)?;
                 Arc::new(ShmemObject {
                     pages,
                     map_wc: self.map_wc,
+                    inode,
                 })
             }
         };
-        Ok(export_rdwr(k, cx.pages, self.exp_name, ops, cx.policy))
+        if self.drm_f_mapping {
+            let dev = k.new_address_space();
+            Ok(export_drm_rdwr(
+                k,
+                cx.pages,
+                self.exp_name,
+                ops,
+                cx.policy,
+                dev,
+            ))
+        } else {
+            trace!(
+                k,
+                "drivers/gpu/drm/virtio/virtgpu_prime.c:virtgpu_gem_prime_export",
+                "virtio_dma_buf_export -> dma_buf_export: the file keeps its own f_mapping"
+            );
+            Ok(export_rdwr(k, cx.pages, self.exp_name, ops, cx.policy))
+        }
     }
 }
 
@@ -374,9 +486,119 @@ impl Ttm {
     }
 }
 
+/// Where a TTM BO's contents are: `bo->resource->mem_type` and `bo->ttm`.
+#[derive(Debug)]
+enum TtmPlace {
+    /// In VRAM: device frames without `struct page` (amdgpu).
+    Vram(Vec<Pfn>),
+    /// In a populated `ttm_tt` (TTM_PL_SYSTEM or TT): pool pages, one non-compound block
+    /// (`ttm_pool_alloc()`).
+    Tt(Vec<Pfn>),
+    /// Swapped out: the contents are in `ttm->swap_storage`, a shmem file
+    /// (drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout), and nothing is populated.
+    Swapped(Arc<ShmemInode>),
+    /// The BO is gone (`ttm_bo_release()`).
+    Gone,
+}
+
+/// A TTM buffer object's placement, shared by its `dma_buf_ops` and its `ttm_bo_vm_ops`.
+#[derive(Debug)]
+struct TtmState {
+    place: Mutex<TtmPlace>,
+    /// `bo->base.size` in pages.
+    nr: u64,
+    /// `bdev->dev_mapping`: the DRM device's `anon_inode->i_mapping`
+    /// (drivers/gpu/drm/ttm/ttm_device.c:ttm_device_init), where the dma-buf's file also maps
+    /// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export).
+    dev_mapping: u64,
+}
+
+impl TtmState {
+    fn lock(&self) -> KResult<std::sync::MutexGuard<'_, TtmPlace>> {
+        self.place.lock().map_err(|_| Fail::Errno(Errno::EIO))
+    }
+
+    /// The frames a fault or an attachment maps now (none when swapped out or gone).
+    fn resident(&self) -> Vec<Pfn> {
+        match self.place.lock().as_deref() {
+            Ok(TtmPlace::Vram(p) | TtmPlace::Tt(p)) => p.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The frames holding the contents now: resident pages, or the swap storage's.
+    fn backing(&self) -> Vec<Pfn> {
+        match self.place.lock().as_deref() {
+            Ok(TtmPlace::Vram(p) | TtmPlace::Tt(p)) => p.clone(),
+            Ok(TtmPlace::Swapped(swap)) => swap.cached(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved → `ttm_bo_populate()` →
+    /// drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_populate: a swapped-out BO gets new pool pages
+    /// (`ttm_pool_alloc()`), then `ttm_tt_swapin()` copies each page back from the swap storage
+    /// (`copy_highpage()`, `put_page()` of the shmem page) and `fput(swap_storage)` evicts it.
+    /// Returns the resident frames (none once the BO is gone).
+    fn populate(&self, k: &mut Kernel) -> KResult<Vec<Pfn>> {
+        const F: &str = "drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_populate";
+        let mut place = self.lock()?;
+        let TtmPlace::Swapped(swap) = &*place else {
+            drop(place);
+            return Ok(self.resident());
+        };
+        let swap = swap.clone();
+        let pages = alloc_noncompound_block(k, self.nr)?;
+        trace!(
+            k,
+            F,
+            "ttm_pool_alloc: {} new page(s); ttm_tt_swapin: copied back, fput(swap_storage)",
+            pages.len()
+        );
+        swap.truncate(k);
+        *place = TtmPlace::Tt(pages.clone());
+        Ok(pages)
+    }
+
+    /// drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_unmap_virtual → `drm_vma_node_unmap(&bo->base.vma_node,
+    /// bdev->dev_mapping)` (include/drm/drm_vma_manager.h) → `unmap_mapping_range(dev_mapping,
+    /// node offset, node size, 1)`: every user PTE of the BO in the device's address space —
+    /// the DRM fd's mappings and, through `drm_gem_dmabuf_export()`'s `f_mapping`, the
+    /// dma-buf fd's (whose `vm_pgoff` carries the fake offset `drm_gem_prime_mmap()` added).
+    fn unmap_virtual(&self, k: &mut Kernel) {
+        let n = pfnguard_mm::zap::unmap_mapping_range(
+            k,
+            self.dev_mapping,
+            DRM_FILE_PAGE_OFFSET_START,
+            self.nr,
+        );
+        trace!(
+            k,
+            "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_unmap_virtual",
+            "drm_vma_node_unmap(bdev->dev_mapping): {n} VMA(s) zapped"
+        );
+    }
+
+    /// drivers/gpu/drm/ttm/ttm_pool.c:ttm_pool_free of a populated `ttm_tt`: `__free_pages()`
+    /// of the non-compound pool block (the TTM pool gives cached pages of a device without
+    /// `use_dma_alloc` straight back: `ttm_pool_select_type()` has no pool for them).
+    fn free_tt(k: &mut Kernel, pages: &[Pfn], site: &'static str) {
+        if let Some(&first) = pages.first() {
+            let order = (pages.len() as u64).next_power_of_two().trailing_zeros() as u8;
+            trace!(
+                k,
+                site,
+                "ttm_pool_free: __free_pages(pfn {first}, order {order})"
+            );
+            free_pages(k, first, order);
+        }
+        report_freed_reachable(k, pages, site);
+    }
+}
+
 #[derive(Debug)]
 struct TtmBo {
-    pages: Vec<Pfn>,
+    bo: Arc<TtmState>,
     /// `drm_gem_dmabuf_mmap()` reaches `drm_gem_prime_mmap()` (the driver's `.gem_prime_mmap`,
     /// or the generic call of 6.6+); otherwise it returns -ENOSYS.
     prime_mmap: bool,
@@ -406,7 +628,7 @@ impl DmaBufOps for TtmBo {
             return Err(Errno::EINVAL.into());
         }
         vma.set_ops(Arc::new(TtmBoVmOps {
-            pages: self.pages.clone(),
+            bo: self.bo.clone(),
         }));
         if pfnmap {
             vma.set_flags(VmFlags::PFNMAP | VmFlags::IO | VmFlags::DONTEXPAND | VmFlags::DONTDUMP);
@@ -423,14 +645,116 @@ impl DmaBufOps for TtmBo {
         Ok(())
     }
     fn pages(&self) -> Vec<Pfn> {
-        self.pages.clone()
+        self.bo.resident()
+    }
+    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
+        self.bo.backing()
+    }
+
+    /// The BO's last reference goes (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_release →
+    /// `drm_gem_object_put()`; the modeled program closed its GEM handle, a mapping's
+    /// `ttm_bo_vm_open()` reference is gone with the mapping) →
+    /// drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_release → `ttm_bo_cleanup_memtype_use()`:
+    /// `ttm_bo_tt_destroy()` (a populated `ttm_tt`: `ttm_pool_free()`, [`TtmState::free_tt`]; a
+    /// swapped one: `fput(swap_storage)`) and `ttm_resource_free()` (VRAM goes back to the
+    /// driver's manager whatever still maps it: [`free_device_range`]).
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_release";
+        let Ok(mut place) = self.bo.place.lock() else {
+            return;
+        };
+        let old = std::mem::replace(&mut *place, TtmPlace::Gone);
+        drop(place);
+        match old {
+            TtmPlace::Vram(p) => free_device_range(k, &p, F),
+            TtmPlace::Tt(p) => TtmState::free_tt(k, &p, F),
+            TtmPlace::Swapped(swap) => {
+                trace!(k, F, "ttm_tt_destroy: fput(swap_storage)");
+                let cached = swap.truncate(k);
+                report_freed_reachable(k, &cached, F);
+            }
+            TtmPlace::Gone => {}
+        }
+    }
+
+    /// The BO leaves its memory, by the TTM path its placement takes:
+    ///
+    /// - in VRAM (amdgpu): drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_evict →
+    ///   `ttm_bo_handle_move_mem()`: [`ttm_bo_unmap_virtual`](TtmState::unmap_virtual) first,
+    ///   then `ttm_tt_create()` + `ttm_bo_populate()` of the new TT placement (new pool pages),
+    ///   the driver's `move` copies, and `ttm_resource_free()` gives the VRAM back
+    ///   ([`free_device_range`]): the BO now lives in the pool pages;
+    /// - in system memory (qxl's and bochs' dumb BOs, amdgpu's after a VRAM eviction): a
+    ///   TTM_PL_SYSTEM BO is not evicted but swapped out, drivers/gpu/drm/ttm/ttm_bo.c:
+    ///   ttm_bo_swapout_cb → `ttm_bo_unmap_virtual()`, then
+    ///   drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout: a "ttm swap" shmem file gets a copy of
+    ///   every page and `ttm_tt_unpopulate()` → `ttm_pool_free()` frees the pool block
+    ///   ([`free_pages`]: the first page put, the rest freed whatever holds them). The next
+    ///   fault swaps in ([`TtmState::populate`]): new pool pages.
+    /// - already swapped out: `ttm_bo_swapout_cb()` skips a BO whose `ttm_tt` is not
+    ///   populated: Ok, nothing changes.
+    ///
+    /// The BO's memory never moves under a PTE the zap reached; a GUP reference or a pin taken
+    /// before keeps its page (refcounted pool pages stay allocated, no longer the BO's).
+    fn evict(&self, k: &mut Kernel) -> KResult<()> {
+        const EVICT: &str = "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_evict";
+        const SWAPOUT: &str = "drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout";
+        let mut place = self.bo.lock()?;
+        match &*place {
+            TtmPlace::Vram(old) => {
+                let old = old.clone();
+                trace!(k, EVICT, "VRAM -> TT: ttm_bo_handle_move_mem");
+                self.bo.unmap_virtual(k);
+                let new = alloc_noncompound_block(k, self.bo.nr)?;
+                *place = TtmPlace::Tt(new);
+                drop(place);
+                free_device_range(
+                    k,
+                    &old,
+                    "drivers/gpu/drm/ttm/ttm_resource.c:ttm_resource_free",
+                );
+                Ok(())
+            }
+            TtmPlace::Tt(old) => {
+                let old = old.clone();
+                trace!(
+                    k,
+                    "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_swapout_cb",
+                    "system BO: swapped out, not evicted"
+                );
+                self.bo.unmap_virtual(k);
+                let (_file, swap) = memfd_create("ttm swap", self.bo.nr, false);
+                for i in 0..self.bo.nr {
+                    swap.get_page(k, i)?;
+                }
+                trace!(
+                    k,
+                    SWAPOUT,
+                    "{} page(s) copied to shmem; ttm_tt_unpopulate",
+                    self.bo.nr
+                );
+                *place = TtmPlace::Swapped(swap);
+                drop(place);
+                TtmState::free_tt(k, &old, SWAPOUT);
+                Ok(())
+            }
+            TtmPlace::Swapped(_) => {
+                trace!(
+                    k,
+                    "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_swapout_cb",
+                    "ttm_tt not populated: skipped"
+                );
+                Ok(())
+            }
+            TtmPlace::Gone => Err(Errno::EOPNOTSUPP.into()),
+        }
     }
 }
 
 /// `ttm_bo_vm_ops`: `.fault`, `.open`, `.close`, `.access = ttm_bo_vm_access`.
 #[derive(Debug)]
 struct TtmBoVmOps {
-    pages: Vec<Pfn>,
+    bo: Arc<TtmState>,
 }
 
 /// `TTM_BO_VM_NUM_PREFAULT`.
@@ -444,11 +768,12 @@ impl VmOperations for TtmBoVmOps {
         true
     }
     /// `ttm_bo_vm_fault_reserved()`: offset from the fault address and `vm_pgoff` minus the fake
-    /// offset; beyond the BO → SIGBUS; then up to 16 `vmf_insert_pfn_prot()`s — on a
-    /// VM_MIXEDMAP VMA (before [`Fact::TtmPfnmap`]) `vmf_insert_mixed_prot(vma, address,
-    /// __pfn_to_pfn_t(pfn, PFN_DEV), prot)`, a special PTE too (5.10.262
-    /// drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved); an error on the first one
-    /// returns VM_FAULT_NOPAGE, later ones end the prefault.
+    /// offset; beyond the BO → SIGBUS; `ttm_bo_populate()` ([`TtmState::populate`]: a
+    /// swapped-out BO comes back in new pages); then up to 16 `vmf_insert_pfn_prot()`s of the
+    /// pages backing the BO now — on a VM_MIXEDMAP VMA (before [`Fact::TtmPfnmap`])
+    /// `vmf_insert_mixed_prot(vma, address, __pfn_to_pfn_t(pfn, PFN_DEV), prot)`, a special PTE
+    /// too (5.10.262 drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved); an error on the
+    /// first one returns VM_FAULT_NOPAGE, later ones end the prefault.
     fn fault(&self, cx: &mut FaultCtx<'_>) -> KResult<VmFault> {
         const F: &str = "drivers/gpu/drm/ttm/ttm_bo_vm.c:ttm_bo_vm_fault_reserved";
         let Some(v) = cx.vma() else {
@@ -457,15 +782,20 @@ impl VmOperations for TtmBoVmOps {
         let mut off =
             (cx.vmf.address.0 - v.start.0) / PAGE_SIZE + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
         let last = v.pages() + v.pgoff - DRM_FILE_PAGE_OFFSET_START;
-        let n = self.pages.len() as u64;
+        let n = self.bo.nr;
         if off >= n {
             trace!(cx.kernel(), F, "page offset {off} beyond the BO -> SIGBUS");
+            return Ok(VmFault::SIGBUS);
+        }
+        let pages = self.bo.populate(cx.kernel())?;
+        if pages.len() as u64 != n {
+            trace!(cx.kernel(), F, "the BO has no backing -> SIGBUS");
             return Ok(VmFault::SIGBUS);
         }
         let mut addr = cx.vmf.address;
         let mut ret = VmFault::NOPAGE;
         for i in 0..TTM_PREFAULT {
-            let pfn = self.pages[off as usize];
+            let pfn = pages[off as usize];
             let prot = v.page_prot;
             let r = match cx.as_mixedmap() {
                 Some(mut m) => m.vmf_insert_mixed_prot(addr, PfnT::dev(pfn), prot)?,
@@ -507,7 +837,7 @@ impl VmOperations for TtmBoVmOps {
         let len64 = len as u64;
         let off = addr.0 - v.start.0
             + ((v.pgoff - DRM_FILE_PAGE_OFFSET_START) << pfnguard_mm::PAGE_SHIFT);
-        if len64 < 1 || off + len64 > self.pages.len() as u64 * PAGE_SIZE {
+        if len64 < 1 || off + len64 > self.bo.nr * PAGE_SIZE {
             return Err(Errno::EIO);
         }
         trace!(
@@ -526,22 +856,31 @@ impl Exporter for Ttm {
     fn summary(&self) -> &'static str {
         "ttm_bo_mmap_obj/ttm_bo_vm_fault: vmf_insert_pfn_prot (VM_PFNMAP|VM_IO), .access = ttm_bo_vm_access"
     }
-    /// TTM pool pages (`ttm_pool_alloc()`: high-order allocations without `__GFP_COMP`) or VRAM.
+    /// TTM pool pages (`ttm_pool_alloc()`: high-order allocations without `__GFP_COMP`) or VRAM;
+    /// exported through `drm_gem_prime_export()` → `drm_gem_dmabuf_export()` (the file's
+    /// `f_mapping` is the device's, `bdev->dev_mapping`).
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         let hook = self.own_prime_export;
         prime_export_allowed(k, hook)?;
-        let pages = if self.vram {
-            device_frames(k, cx.pages)
+        let place = if self.vram {
+            TtmPlace::Vram(device_frames(k, cx.pages))
         } else {
-            alloc_noncompound_block(k, cx.pages)?
+            TtmPlace::Tt(alloc_noncompound_block(k, cx.pages)?)
         };
         let prime_mmap = self.own_prime_mmap || k.has(Fact::DrmGenericPrime);
-        Ok(export_rdwr(
+        let dev_mapping = k.new_address_space();
+        let bo = Arc::new(TtmState {
+            place: Mutex::new(place),
+            nr: cx.pages,
+            dev_mapping,
+        });
+        Ok(export_drm_rdwr(
             k,
             cx.pages,
             self.exp_name,
-            Arc::new(TtmBo { pages, prime_mmap }),
+            Arc::new(TtmBo { bo, prime_mmap }),
             cx.policy,
+            dev_mapping,
         ))
     }
 }
@@ -595,6 +934,7 @@ pub struct I915;
 struct I915Object {
     filp: Arc<File>,
     pages: u64,
+    inode: Arc<ShmemInode>,
 }
 
 impl DmaBufOps for I915Object {
@@ -618,6 +958,22 @@ impl DmaBufOps for I915Object {
     fn pages(&self) -> Vec<Pfn> {
         Vec::new()
     }
+    /// The page cache of `obj->base.filp`, in index order.
+    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
+        self.inode.cached()
+    }
+    /// drivers/gpu/drm/i915/gem/i915_gem_dmabuf.c:i915_gem_dmabuf_release →
+    /// `drm_gem_dmabuf_release()` → the object's last reference → `drm_gem_object_release()`:
+    /// `fput(obj->base.filp)` ([`gem_filp_release`]: a mapping's `vm_file` is the shmem file,
+    /// which keeps the page cache alive).
+    fn release(&self, k: &mut Kernel) {
+        gem_filp_release(
+            k,
+            "drivers/gpu/drm/drm_gem.c:drm_gem_object_release",
+            &self.filp,
+            &self.inode,
+        );
+    }
 }
 
 impl Exporter for I915 {
@@ -629,16 +985,20 @@ impl Exporter for I915 {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, true)?;
-        let (filp, _inode) = memfd_create("i915", cx.pages, false);
-        Ok(export_rdwr(
+        let (filp, inode) = memfd_create("i915", cx.pages, false);
+        // i915_gem_prime_export → drm_gem_dmabuf_export: f_mapping is the device's.
+        let dev = k.new_address_space();
+        Ok(export_drm_rdwr(
             k,
             cx.pages,
             "i915",
             Arc::new(I915Object {
                 filp,
                 pages: cx.pages,
+                inode,
             }),
             cx.policy,
+            dev,
         ))
     }
 }
@@ -669,6 +1029,20 @@ impl DmaBufOps for GemDmaObject {
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
     }
+    /// drivers/gpu/drm/drm_gem_dma_helper.c:drm_gem_dma_free (the object's last reference, see
+    /// [`gem_shmem_release`]) → `dma_free_wc()` → kernel/dma/direct.c:dma_direct_free →
+    /// `__free_pages()` of the non-compound block: the first page put, the others freed
+    /// whatever holds them ([`free_pages`]).
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/gpu/drm/drm_gem_dma_helper.c:drm_gem_dma_free";
+        if let Some(&first) = self.pages.first() {
+            let order = (self.pages.len() as u64)
+                .next_power_of_two()
+                .trailing_zeros() as u8;
+            free_pages(k, first, order);
+        }
+        report_freed_reachable(k, &self.pages, F);
+    }
 }
 
 impl Exporter for GemDma {
@@ -681,12 +1055,14 @@ impl Exporter for GemDma {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, true)?;
         let pages = alloc_noncompound_block(k, cx.pages)?;
-        Ok(export_rdwr(
+        let dev = k.new_address_space();
+        Ok(export_drm_rdwr(
             k,
             cx.pages,
             "drm",
             Arc::new(GemDmaObject { pages }),
             cx.policy,
+            dev,
         ))
     }
 }
@@ -701,6 +1077,7 @@ pub struct Rockchip;
 #[derive(Debug)]
 struct RockchipObject {
     pages: Vec<Pfn>,
+    inode: Arc<ShmemInode>,
 }
 
 impl DmaBufOps for RockchipObject {
@@ -730,6 +1107,16 @@ impl DmaBufOps for RockchipObject {
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
     }
+    /// drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_gem_free_iommu →
+    /// `drm_gem_put_pages()`, and the shmem file ([`gem_shmem_release`]).
+    fn release(&self, k: &mut Kernel) {
+        gem_shmem_release(
+            k,
+            "drivers/gpu/drm/rockchip/rockchip_drm_gem.c:rockchip_gem_free_iommu",
+            &self.pages,
+            &self.inode,
+        );
+    }
 }
 
 impl Exporter for Rockchip {
@@ -741,13 +1128,15 @@ impl Exporter for Rockchip {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, true)?;
-        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(
+        let (inode, pages) = shmem_object_pages(k, cx.pages)?;
+        let dev = k.new_address_space();
+        Ok(export_drm_rdwr(
             k,
             cx.pages,
             "rockchip",
-            Arc::new(RockchipObject { pages }),
+            Arc::new(RockchipObject { pages, inode }),
             cx.policy,
+            dev,
         ))
     }
 }
@@ -759,6 +1148,7 @@ pub struct Tegra;
 #[derive(Debug)]
 struct TegraObject {
     pages: Vec<Pfn>,
+    inode: Arc<ShmemInode>,
 }
 
 impl DmaBufOps for TegraObject {
@@ -786,6 +1176,16 @@ impl DmaBufOps for TegraObject {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// drivers/gpu/drm/tegra/gem.c:tegra_bo_free_object → `tegra_bo_free()` →
+    /// `drm_gem_put_pages()`, and the shmem file ([`gem_shmem_release`]).
+    fn release(&self, k: &mut Kernel) {
+        gem_shmem_release(
+            k,
+            "drivers/gpu/drm/tegra/gem.c:tegra_bo_free",
+            &self.pages,
+            &self.inode,
+        );
     }
 }
 
@@ -832,13 +1232,15 @@ impl Exporter for Tegra {
     }
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, true)?;
-        let (_f, pages) = shmem_object_pages(k, cx.pages)?;
-        Ok(export_rdwr(
+        let (inode, pages) = shmem_object_pages(k, cx.pages)?;
+        let dev = k.new_address_space();
+        Ok(export_drm_rdwr(
             k,
             cx.pages,
             "tegra",
-            Arc::new(TegraObject { pages }),
+            Arc::new(TegraObject { pages, inode }),
             cx.policy,
+            dev,
         ))
     }
 }
@@ -879,6 +1281,18 @@ impl DmaBufOps for VramObject {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// drivers/gpu/drm/virtio/virtgpu_vram.c:virtio_gpu_vram_free (the object's last
+    /// reference): `virtio_gpu_cmd_unmap()` (the host takes its memory out of the host-visible
+    /// window; the guest's `drm_mm` node goes when the reply comes) and
+    /// `virtio_gpu_cmd_unref_resource()` — memory without `struct page`, free whatever still
+    /// maps it ([`free_device_range`]).
+    fn release(&self, k: &mut Kernel) {
+        free_device_range(
+            k,
+            &self.pages,
+            "drivers/gpu/drm/virtio/virtgpu_vram.c:virtio_gpu_vram_free",
+        );
     }
 }
 

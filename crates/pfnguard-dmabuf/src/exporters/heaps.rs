@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::AllocSpec;
+use pfnguard_mm::page_free::{free_pages, report_freed_reachable};
 use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, Fail, KResult, Kernel, Pfn, VmFlags, VmaNew, PAGE_SIZE};
 
@@ -80,6 +81,24 @@ impl DmaBufOps for SystemHeapBuffer {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// drivers/dma-buf/heaps/system_heap.c:system_heap_dma_buf_release: `__free_pages(page,
+    /// compound_order(page))` for every scatterlist entry ([`free_pages`]: the order-8 and
+    /// order-4 entries are compound, the order-0 ones single pages: each is freed once its last
+    /// reference goes). The pages are mapped with `remap_pfn_range()`, special PTEs that hold no
+    /// reference: one still reaching a freed page is reported.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/dma-buf/heaps/system_heap.c:system_heap_dma_buf_release";
+        trace!(
+            k,
+            F,
+            "__free_pages of {} scatterlist entries",
+            self.chunks.len()
+        );
+        for &(head, n) in &self.chunks {
+            free_pages(k, head, n.trailing_zeros() as u8);
+        }
+        report_freed_reachable(k, &self.pages, F);
     }
 }
 
@@ -175,6 +194,31 @@ impl DmaBufOps for CmaHeapBuffer {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// drivers/dma-buf/heaps/cma_heap.c:cma_heap_dma_buf_release → mm/cma.c:cma_release:
+    /// `put_page_testzero()` on every page, and `WARN(ret, "%lu pages are still in use!\n")`
+    /// for those that kept a reference; a page nobody else holds is freed. Not modeled: what
+    /// cma_release does after the WARN differs between the modeled kernels — 6.1/6.12
+    /// (`free_contig_range()` → `__free_page()`) leave a still-referenced page allocated, 7.3
+    /// (`__cma_release_frozen()` → `free_contig_frozen_range()`) frees the whole range whatever
+    /// holds it — and the release that changed it is not pinned down as a
+    /// [`Fact`](pfnguard_mm::Fact) yet; the model keeps the still-referenced page (6.1/6.12).
+    /// Since [`Fact::CmaHeapPfnmap`] no user mapping can take such a reference.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "mm/cma.c:cma_release";
+        let mut in_use = 0;
+        for &p in &self.pages {
+            if let Some(f) = k.frames.folio_of(p) {
+                k.folio_put(f, 1);
+                if !k.frames.folio(f).is_freed() {
+                    in_use += 1;
+                }
+            }
+        }
+        if in_use > 0 {
+            k.warn(F, format!("{in_use} pages are still in use!"));
+        }
+        report_freed_reachable(k, &self.pages, F);
     }
 }
 

@@ -17,11 +17,12 @@ impl Exporter for Memfd {
         "shmem_fault: page-cache pages through finish_fault (the non-dma-buf control)"
     }
     fn export(&self, _k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
-        let (file, _inode) = memfd_create("pfnguard", cx.pages, false);
+        let (file, inode) = memfd_create("pfnguard", cx.pages, false);
         Ok(Exported {
             file,
             buf: None,
             size: cx.pages * PAGE_SIZE,
+            shmem: Some(inode),
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use pfnguard_mm::frames::{AllocSpec, FolioFlags, Mapping};
+use pfnguard_mm::shmem::ShmemInode;
 use pfnguard_mm::{Errno, Fail, File, KResult, Kconfig, Kernel, KernelConfig, Pfn};
 pub use pfnguard_report::ExporterId;
 
@@ -28,6 +29,10 @@ pub struct ExportCtx {
 }
 
 /// An exported buffer: the fd's file, and the dma-buf behind it (none for the memfd control).
+///
+/// Its lifetime ([`Exported::release`], [`Exported::evict`], [`Exported::move_notify`],
+/// [`Exported::backing`]) is kept with the buffer (shared by every clone of it), like the page
+/// cache of a shmem inode: an `Exported` belongs to the [`Kernel`] it was exported in.
 #[derive(Debug, Clone)]
 pub struct Exported {
     /// The file userspace maps.
@@ -36,6 +41,98 @@ pub struct Exported {
     pub buf: Option<Arc<DmaBuf>>,
     /// Size in bytes.
     pub size: u64,
+    /// The memfd control's shmem inode (none for a dma-buf).
+    pub shmem: Option<Arc<ShmemInode>>,
+}
+
+impl Exported {
+    /// The last reference to the buffer's file goes.
+    ///
+    /// A dma-buf: drivers/dma-buf/dma-buf.c:dma_buf_file_release → `dma_buf_release()` →
+    /// `dmabuf->ops->release()` ([`crate::core::dma_buf_release`]): each exporter gives its
+    /// memory back as its kernel code does (see each exporter's `release`): refcounted pages
+    /// are put and freed only when nothing else holds them (a pin, a GUP reference, a PTE with
+    /// a reference); memory freed whatever holds it (device memory, the tail pages of a
+    /// non-compound block) that a PTE or a pin still reaches is reported as
+    /// [`Event::UseAfterFree`](pfnguard_mm::Event::UseAfterFree). The memfd control:
+    /// the last `fput()` of a shmem file evicts its inode (mm/shmem.c:shmem_evict_inode →
+    /// `shmem_truncate_range()`, [`ShmemInode::truncate`]).
+    ///
+    /// Precondition (the caller's): the kernel would release now — no fd and no VMA's
+    /// `vm_file` keeps the file (an importer-forwarded mmap's `vm_file` is the dma-buf file too,
+    /// drivers/dma-buf/dma-buf.c:dma_buf_mmap → `vma_set_file()`). A second call does nothing.
+    pub fn release(&self, k: &mut Kernel) {
+        match (&self.buf, &self.shmem) {
+            (Some(b), _) => crate::core::dma_buf_release(k, b),
+            (None, Some(inode)) => {
+                pfnguard_mm::trace!(
+                    k,
+                    "mm/shmem.c:shmem_evict_inode",
+                    "last reference to the memfd: shmem_truncate_range(0, -1)"
+                );
+                inode.truncate(k);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The exporter moves the buffer away from its current memory
+    /// ([`DmaBufOps::evict`](crate::core::DmaBufOps::evict)), per exporter:
+    ///
+    /// - TTM (qxl, amdgpu, bochs before [`Fact::BochsGemShmem`](pfnguard_mm::Fact)): every user
+    ///   PTE of the BO is zapped through the DRM device's address space
+    ///   (drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_unmap_virtual → `drm_vma_node_unmap(&bo->base.vma_node,
+    ///   bdev->dev_mapping)` → [`unmap_mapping_range`](pfnguard_mm::zap::unmap_mapping_range),
+    ///   which reaches the dma-buf fd's mappings because
+    ///   drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export made the file's `f_mapping` that
+    ///   address space); a VRAM BO moves to new TT pages (`ttm_bo_evict()`) and its VRAM is freed,
+    ///   a system BO is swapped out (`ttm_bo_swapout_cb()` → `ttm_tt_swapout()`: the pool pages
+    ///   are freed, the next fault brings new ones). The old memory is freed when unreferenced:
+    ///   a reference taken before keeps its page (stale); later faults map the new backing.
+    /// - the GEM shmem helper (vgem, virtio-gpu, cirrus, bochs since 6.15): -EOPNOTSUPP. Its
+    ///   only way to drop pages is `drm_gem_shmem_purge_locked()`, and
+    ///   include/drm/drm_gem_shmem_helper.h:drm_gem_shmem_is_purgeable is false for an object
+    ///   with a `dma_buf` (`!shmem->base.dma_buf`): an exported object is never purged (and
+    ///   none of these drivers has a shrinker that purges; panfrost's does).
+    /// - the heaps, udmabuf (its memfd is sealed against shrinking, its folios pinned), vb2,
+    ///   gem-dma, rockchip, tegra, virtio-gpu blobs: -EOPNOTSUPP, their memory is the buffer's
+    ///   from export to release.
+    /// - i915: -EOPNOTSUPP, not modeled (`i915_gem_shrink()` may drop the pages of an
+    ///   object whose mappings are the shmem file's own, `vm_file = obj->base.filp`).
+    /// - the memfd control: -EOPNOTSUPP (shmem pages move only by migration or swap, which a
+    ///   mapping never sees).
+    ///
+    /// A released buffer: -EOPNOTSUPP too (nothing left to move; the caller should not ask).
+    pub fn evict(&self, k: &mut Kernel) -> KResult<()> {
+        match &self.buf {
+            Some(b) if !b.is_released() => b.ops.evict(k),
+            _ => Err(Errno::EOPNOTSUPP.into()),
+        }
+    }
+
+    /// drivers/dma-buf/dma-buf.c:dma_buf_move_notify on the buffer
+    /// ([`crate::core::dma_buf_move_notify`]): tells each dynamic importer its mapping is about
+    /// to be invalid. No importer is ever attached in the model, so nothing observable happens;
+    /// nothing for the memfd control (not a dma-buf).
+    pub fn move_notify(&self, k: &mut Kernel) {
+        if let Some(b) = &self.buf {
+            crate::core::dma_buf_move_notify(k, b);
+        }
+    }
+
+    /// The frames backing the buffer now, in buffer order: after [`Exported::evict`] the new
+    /// ones (or none while the contents are out of memory), after [`Exported::release`] none.
+    /// A frame a PTE or a pin reaches that is not here and is not free is stale; one that is
+    /// free ([`Frames::is_freed`](pfnguard_mm::frames::Frames::is_freed)) is a use-after-free.
+    /// The memfd control: the pages in its page cache.
+    pub fn backing(&self, k: &Kernel) -> Vec<Pfn> {
+        match (&self.buf, &self.shmem) {
+            (Some(b), _) if b.is_released() => Vec::new(),
+            (Some(b), _) => b.ops.backing(k),
+            (None, Some(inode)) => inode.cached(),
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// A dma-buf exporter (or the memfd control) as userspace allocates from it.
@@ -124,6 +221,28 @@ pub fn export_rdwr(
         file: crate::core::export_file(buf.clone(), true, policy),
         buf: Some(buf),
         size,
+        shmem: None,
+    }
+}
+
+/// drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export (through `drm_gem_prime_export()`) +
+/// `dma_buf_fd(O_RDWR)`: [`export_rdwr`], then `dma_buf->file->f_mapping =
+/// obj->dev->anon_inode->i_mapping`: `dev_mapping`, where the object's driver zaps.
+pub fn export_drm_rdwr(
+    k: &mut Kernel,
+    pages: u64,
+    exp_name: &'static str,
+    ops: Arc<dyn crate::core::DmaBufOps>,
+    policy: Policy,
+    dev_mapping: u64,
+) -> Exported {
+    let size = pages * pfnguard_mm::PAGE_SIZE;
+    let buf = DmaBuf::with_f_mapping(k, size, exp_name, ops, dev_mapping);
+    Exported {
+        file: crate::core::export_file(buf.clone(), true, policy),
+        buf: Some(buf),
+        size,
+        shmem: None,
     }
 }
 

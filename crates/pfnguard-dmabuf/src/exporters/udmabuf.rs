@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use pfnguard_mm::frames::GUP_PIN_COUNTING_BIAS;
 use pfnguard_mm::hugetlb::{memfd_get_folio_page, HPAGE_PMD_NR};
-use pfnguard_mm::shmem::memfd_create;
+use pfnguard_mm::page_free::report_freed_reachable;
+use pfnguard_mm::shmem::{memfd_create, ShmemInode};
 use pfnguard_mm::Fact;
 use pfnguard_mm::{trace, Errno, KResult, Kernel, Pfn, VmFlags, VmaNew};
 
@@ -23,6 +24,11 @@ struct UdmabufBuffer {
     pages: Vec<Pfn>,
     inserts_pfn: bool,
     prefault: bool,
+    /// The pages are long-term pinned (`memfd_pin_folios()`, [`Fact::UdmabufPfnmap`]) rather
+    /// than referenced.
+    pinned: bool,
+    /// The memfd's inode.
+    memfd: Arc<ShmemInode>,
 }
 
 /// `size_limit_mb`, the module parameter's default: 64 MiB until
@@ -59,6 +65,31 @@ impl DmaBufOps for UdmabufBuffer {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// drivers/dma-buf/udmabuf.c:release_udmabuf → `deinit_udmabuf()`: with
+    /// [`Fact::UdmabufPfnmap`] `unpin_all_folios()` (`unpin_folio()` of every pin
+    /// `memfd_pin_folios()` took), before it `put_page()` of every page (6.1
+    /// drivers/dma-buf/udmabuf.c:release_udmabuf). The memfd's page cache still holds its own
+    /// reference: the model keeps the memfd userspace passed to UDMABUF_CREATE open until the
+    /// buffer goes and closes it here — the last `fput()` evicts the inode
+    /// (mm/shmem.c:shmem_evict_inode → `shmem_truncate_range()`), and a page nobody else holds
+    /// is freed.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/dma-buf/udmabuf.c:release_udmabuf";
+        if self.pinned {
+            trace!(k, F, "unpin_all_folios: {} page(s)", self.pages.len());
+            k.unpin_user_pages(&self.pages);
+        } else {
+            trace!(k, F, "put_page of {} page(s)", self.pages.len());
+            k.put_pages(&self.pages);
+        }
+        trace!(
+            k,
+            "mm/shmem.c:shmem_evict_inode",
+            "the memfd's last reference: shmem_truncate_range(0, -1)"
+        );
+        self.memfd.truncate(k);
+        report_freed_reachable(k, &self.pages, F);
     }
 }
 
@@ -141,6 +172,8 @@ impl Exporter for Udmabuf {
                 pages,
                 inserts_pfn: k.has(Fact::UdmabufPfnmap),
                 prefault: k.has(Fact::UdmabufPrefault),
+                pinned: k.has(Fact::UdmabufPfnmap),
+                memfd: inode,
             }),
             cx.policy,
         ))

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use pfnguard_mm::insert::VmallocArea;
+use pfnguard_mm::page_free::{free_pages, report_freed_reachable};
 use pfnguard_mm::{trace, Errno, Fact, KResult, Kernel, Pfn, VmFlags, VmOperations, VmaNew};
 
 use super::{
@@ -46,6 +47,28 @@ impl DmaBufOps for Vb2VmallocBuf {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.area.pages.clone()
+    }
+    /// `vb2_vmalloc_dmabuf_ops_release()` →
+    /// drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_put: the dma-buf's
+    /// reference on the vb2 buffer (taken by `vb2_vmalloc_get_dmabuf()`) is the last one — the
+    /// modeled program freed the queue's buffers (VIDIOC_REQBUFS with count 0) after
+    /// VIDIOC_EXPBUF, and a mapping's `vb2_common_vm_open()` reference is gone with the
+    /// mapping — so `vfree(buf->vaddr)` (mm/vmalloc.c:vfree → `vm_area_free_pages()` →
+    /// `free_pages_bulk()`; 6.1/6.12 `__free_page()` per page; "that memory is reference
+    /// counted, so it will not be freed until the last user goes away"): each page is freed
+    /// once its last reference goes, a pin keeps it.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/media/common/videobuf2/videobuf2-vmalloc.c:vb2_vmalloc_put";
+        trace!(
+            k,
+            F,
+            "vfree: __free_page of {} page(s)",
+            self.area.pages.len()
+        );
+        for &p in &self.area.pages {
+            free_pages(k, p, 0);
+        }
+        report_freed_reachable(k, &self.area.pages, F);
     }
 }
 
@@ -120,6 +143,25 @@ impl DmaBufOps for Vb2DcBuf {
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
     }
+    /// `vb2_dc_dmabuf_ops_release()` →
+    /// drivers/media/common/videobuf2/videobuf2-dma-contig.c:vb2_dc_put (the last reference,
+    /// as for vb2-vmalloc) → `dma_free_attrs()` → kernel/dma/direct.c:dma_direct_free →
+    /// `__dma_direct_free_pages()` → `dma_free_contiguous()` → `__free_pages(page,
+    /// get_order(size))` of the non-compound block ([`free_pages`]): the first page is put, every
+    /// other page is freed whatever holds it. The mapping is `remap_pfn_range()` (special PTEs):
+    /// one still reaching the block is reported.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "kernel/dma/direct.c:dma_direct_free";
+        let Some(&first) = self.pages.first() else {
+            return;
+        };
+        let order = (self.pages.len() as u64)
+            .next_power_of_two()
+            .trailing_zeros() as u8;
+        trace!(k, F, "__free_pages(pfn {first}, order {order})");
+        free_pages(k, first, order);
+        report_freed_reachable(k, &self.pages, F);
+    }
 }
 
 impl Exporter for Vb2DmaContig {
@@ -172,6 +214,17 @@ impl DmaBufOps for Vb2SgBuf {
     }
     fn pages(&self) -> Vec<Pfn> {
         self.pages.clone()
+    }
+    /// `vb2_dma_sg_dmabuf_ops_release()` →
+    /// drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_put (the last reference, as
+    /// for vb2-vmalloc): `__free_page()` of every page, each freed once its last reference goes.
+    fn release(&self, k: &mut Kernel) {
+        const F: &str = "drivers/media/common/videobuf2/videobuf2-dma-sg.c:vb2_dma_sg_put";
+        trace!(k, F, "__free_page of {} page(s)", self.pages.len());
+        for &p in &self.pages {
+            free_pages(k, p, 0);
+        }
+        report_freed_reachable(k, &self.pages, F);
     }
 }
 
