@@ -30,10 +30,8 @@ pub struct Limits {
     pub max_states: usize,
     /// Worker threads (0: every core).
     pub threads: usize,
-    /// Build every state afresh (a new export, the path replayed) instead of cloning its
-    /// parent: for exporter models whose lifetime state lives in the buffer and is shared by
-    /// clones ([`lifetime::CLONES_SHARE_STATE`]); slower by the depth, the same result.
-    pub replay: bool,
+    /// How states are built.
+    pub build: Build,
 }
 
 impl Default for Limits {
@@ -41,7 +39,31 @@ impl Default for Limits {
         Limits {
             max_states: 4_000_000,
             threads: 0,
-            replay: false,
+            build: Build::Auto,
+        }
+    }
+}
+
+/// How the explorer builds a state from its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Build {
+    /// [`Build::Replay`] when the exporter models share lifetime state between clones
+    /// ([`lifetime::CLONES_SHARE_STATE`]), else [`Build::Clone`].
+    #[default]
+    Auto,
+    /// Clone the parent and run one step: fast, right when a clone shares nothing.
+    Clone,
+    /// A fresh export and the whole path replayed: slower by the depth, right when the buffer
+    /// keeps state every clone shares (a release on one branch is then not seen on another).
+    Replay,
+}
+
+impl Build {
+    fn replays(self) -> bool {
+        match self {
+            Build::Auto => lifetime::CLONES_SHARE_STATE,
+            Build::Clone => false,
+            Build::Replay => true,
         }
     }
 }
@@ -192,7 +214,7 @@ struct Search<'a> {
     /// `leak` is judged on every state (the alphabet) rather than on final ones.
     leak_everywhere: bool,
     preds: &'a [ResultPred],
-    /// With [`Limits::replay`]: a world with a fresh export.
+    /// With [`Build::Replay`]: a world with a fresh export.
     fresh: Option<&'a (dyn Fn() -> World + Sync)>,
 }
 
@@ -558,7 +580,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         Ok(w) => w,
                         Err(_) => root.clone(),
                     };
-                    let rebuild = limits.replay || lifetime::CLONES_SHARE_STATE;
+                    let rebuild = limits.build.replays();
                     let search = Search {
                         moves: &moves,
                         advance: true,
@@ -688,7 +710,7 @@ pub fn explore_alphabet(
         Ok(w) => w,
         Err(_) => root.clone(),
     };
-    let rebuild = limits.replay || lifetime::CLONES_SHARE_STATE;
+    let rebuild = limits.build.replays();
     let search = Search {
         moves: &moves,
         advance: false,

@@ -18,13 +18,15 @@ use crate::world::World;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Property {
-    /// A GUP user (a reference, a pin, a bio, a pipe buffer, io_uring, an MR, KVM) holds a
-    /// `struct page` of the buffer.
+    /// A GUP user (a reference, a pin, a bio, a pipe buffer, io_uring, an MR) holds a
+    /// `struct page` of the buffer, or KVM's lookup took a reference on one (dropped at the end
+    /// of its fault).
     GupStructPage,
     /// A freed frame is reachable from a PTE, a pin, a pipe buffer, a KVM or RDMA mapping, or
     /// the kernel reported one ([`Event::UseAfterFree`]).
     UseAfterFree,
-    /// A PTE or a pin still reaches memory the exporter has moved away from.
+    /// A PTE or a pin still reaches memory the exporter has moved away from (evicted; not yet
+    /// released, and not freed: that is a use-after-free).
     StaleMapping,
     /// A `BUG_ON` fired (the kernel oopsed).
     Bug,
@@ -213,13 +215,18 @@ pub fn use_after_free(w: &World) -> bool {
     })
 }
 
-/// `stale_mapping`: a PTE or a hold reaches a frame of the buffer that is no longer its
-/// backing (needs [`lifetime::backing`]).
+/// `stale_mapping`: before the buffer is released, a PTE or a hold reaches a frame (not freed)
+/// that was the buffer's and is no longer its backing: the exporter moved away from it.
 pub fn stale_mapping(w: &World) -> bool {
+    // After the release the buffer has no backing: what still reaches its frames is a
+    // use-after-free (freed) or a reference that kept the page (not the exporter's any more).
+    if w.released {
+        return false;
+    }
     let Some(now) = lifetime::backing(&w.setup.exported, &w.k) else {
         return false;
     };
-    let stale = |p: Pfn| w.setup.buffer_frames.contains(&p) && !now.contains(&p);
+    let stale = |p: Pfn| w.setup.buffer_frames.contains(&p) && !now.contains(&p) && !freed(w, p);
     let held = w
         .actors
         .iter()

@@ -123,8 +123,9 @@ pub enum Step {
     Mprotect(Prot),
     /// `mlock()` of the whole mapping.
     Mlock,
-    /// The exporter frees the buffer's backing memory (what `dma_buf_release` does at the last
-    /// reference; as a step: the driver frees it, e.g. on device removal).
+    /// The exporter frees the buffer's backing memory now, whoever still uses it (what
+    /// `dma_buf_release` does at the last reference, which the explorer runs by itself; as a
+    /// step: a driver freeing a buffer still in use, e.g. on device removal).
     Release,
     /// The exporter evicts or moves the buffer: every CPU mapping is zapped, new backing.
     Evict,
@@ -448,8 +449,10 @@ impl Step {
         ]
     }
 
-    /// The exporter-step alphabet of `pfnguard explore`.
+    /// The exporter-step alphabet of `pfnguard explore`: eviction and move_notify. The release
+    /// comes with the last close or munmap, as `dma_buf_release` does; the forced `release`
+    /// step (the driver freeing a buffer still in use) is for scenarios that ask for it.
     pub fn exporter_alphabet() -> Vec<Step> {
-        vec![Step::Release, Step::Evict, Step::MoveNotify]
+        vec![Step::Evict, Step::MoveNotify]
     }
 }

@@ -27,6 +27,7 @@ use pfnguard_mm::{
 };
 
 use crate::lifetime;
+use crate::property::Property;
 use crate::step::{ActorKind, Step};
 
 /// Pages a kernel-side user of an actor holds.
@@ -44,8 +45,15 @@ pub enum Hold {
     Uring(HeldPages),
     /// An RDMA memory region.
     Mr(Umem),
-    /// A pfn in a KVM guest's page tables.
-    Kvm(KvmPfn),
+    /// A KVM guest's mapping (spte) of the page at `addr` of the memslot: no reference (the
+    /// fault released what `hva_to_pfn()` took); the MMU notifier drops it when the host PTE
+    /// changes.
+    Kvm {
+        /// The host virtual address.
+        addr: VirtAddr,
+        /// The frame the guest maps.
+        pfn: Pfn,
+    },
 }
 
 impl Hold {
@@ -57,10 +65,7 @@ impl Hold {
             Hold::Bio(b) => (&b.pages, true),
             Hold::Pipe(h) | Hold::Uring(h) => (&h.pages, true),
             Hold::Mr(u) => (&u.pages, true),
-            Hold::Kvm(KvmPfn::Pfn {
-                pfn, refcounted, ..
-            }) => (std::slice::from_ref(pfn), *refcounted),
-            Hold::Kvm(_) => (&[], false),
+            Hold::Kvm { pfn, .. } => (std::slice::from_ref(pfn), false),
         }
     }
     /// A small tag for fingerprints.
@@ -72,12 +77,7 @@ impl Hold {
             Hold::Pipe(_) => 4,
             Hold::Uring(_) => 5,
             Hold::Mr(_) => 6,
-            Hold::Kvm(KvmPfn::Pfn {
-                refcounted,
-                writable,
-                ..
-            }) => 7 + u64::from(*refcounted) * 16 + u64::from(*writable) * 32,
-            Hold::Kvm(_) => 8,
+            Hold::Kvm { addr, .. } => 7 | addr.0 << 8,
         }
     }
 }
@@ -311,8 +311,30 @@ impl World {
             return StepOutcome::Fail(Fail::Bug(b.clone()));
         }
         let r = self.apply_inner(a, step);
+        self.kvm_mmu_notifier();
         match r {
             Ok(o) | Err(o) => o,
+        }
+    }
+
+    /// virt/kvm/kvm_main.c:`kvm_mmu_notifier_invalidate_range_start` → `kvm_unmap_gfn_range`:
+    /// a zap, unmap, move or exit of the host range drops the guest's sptes over it. A spte
+    /// stays only while the host PTE at its address still maps its frame.
+    fn kvm_mmu_notifier(&mut self) {
+        for s in &mut self.actors {
+            if !s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. })) {
+                continue;
+            }
+            let mm = s.mm.filter(|_| !s.exited);
+            let k = &self.k;
+            s.holds.retain(|h| match (h, mm) {
+                (Hold::Kvm { addr, pfn }, Some(mm)) => {
+                    let pte = k.mm(mm).pt.get(*addr);
+                    pte.present() && pte.pfn() == *pfn
+                }
+                (Hold::Kvm { .. }, None) => false,
+                _ => true,
+            });
         }
     }
 
@@ -492,8 +514,24 @@ impl World {
             Step::KvmMap { page } => {
                 let (mm, addr) = self.page_addr(a, page)?;
                 match hva_to_pfn(&mut self.k, mm, addr, true) {
-                    Ok(p @ KvmPfn::Pfn { .. }) => {
-                        self.actors[a].holds.push(Hold::Kvm(p));
+                    Ok(
+                        p @ KvmPfn::Pfn {
+                            pfn, refcounted, ..
+                        },
+                    ) => {
+                        // The lookup took a reference on a struct page of the buffer: a GUP
+                        // user held it, if only until the end of the fault.
+                        if refcounted
+                            && self.is_buffer_frame(pfn)
+                            && self.k.frames.folio_of(pfn).is_some()
+                        {
+                            self.seen |= Property::GupStructPage.bit();
+                        }
+                        // arch/x86/kvm/mmu/mmu.c:kvm_mmu_finish_page_fault →
+                        // kvm_release_faultin_page: the spte is installed and the reference
+                        // dropped; the MMU notifier keeps the spte coherent from then on.
+                        kvm_release_pfn(&mut self.k, p);
+                        self.actors[a].holds.push(Hold::Kvm { addr, pfn });
                         StepOutcome::Ok
                     }
                     Ok(KvmPfn::ErrFault) | Ok(KvmPfn::ErrRoFault) => {
@@ -504,7 +542,7 @@ impl World {
                 }
             }
             Step::KvmUnmap => {
-                if !self.release_holds(a, |h| matches!(h, Hold::Kvm(_))) {
+                if !self.release_holds(a, |h| matches!(h, Hold::Kvm { .. })) {
                     return Ok(StepOutcome::Skipped("no memslot pfn to release"));
                 }
                 StepOutcome::Ok
@@ -577,7 +615,7 @@ impl World {
         self.release_holds(a, |h| {
             matches!(
                 h,
-                Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm(_)
+                Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
             )
         });
         self.maybe_release_file();
@@ -622,7 +660,8 @@ impl World {
                     self.k.held = others;
                 }
                 Hold::Mr(u) => ib_umem_release(&mut self.k, mm, u),
-                Hold::Kvm(p) => kvm_release_pfn(&mut self.k, p),
+                // kvm_arch_flush_shadow_memslot(): the sptes go; they hold no reference.
+                Hold::Kvm { .. } => {}
             }
         }
         any
