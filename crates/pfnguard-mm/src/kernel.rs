@@ -86,6 +86,10 @@ impl Default for Mm {
 }
 
 impl Mm {
+    /// Where the next mmap without a hint goes (`get_unmapped_area()` of the model).
+    pub fn next_addr(&self) -> VirtAddr {
+        self.next_addr
+    }
     /// `vma_lookup()`: the VMA containing `addr`.
     pub fn vma_at(&self, addr: VirtAddr) -> Option<&Vma> {
         self.vmas

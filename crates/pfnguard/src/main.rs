@@ -15,6 +15,7 @@ mod evidence;
 mod history;
 mod matrix;
 mod render;
+mod scenarios;
 
 /// Holds Linux kernels to the dma-buf VM_PFNMAP contract.
 ///
@@ -333,6 +334,75 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Run scenario files: every interleaving of their actors' steps, each verdict checked.
+    ///
+    /// A scenario (TOML, docs/scenarios.md) names kernels, policies, an exporter and actors
+    /// (processes, forked children, the exporter, an importing device) with their steps, and
+    /// the verdict each asserted property must get: never, sometimes or always (herd7's
+    /// Never/Sometimes/Always) over the complete runs. Every interleaving is visited once per
+    /// distinct model state. One line per scenario, kernel, policy and asserted property:
+    /// verdict, expected verdict, states; under each `sometimes` and each verdict that differs,
+    /// the shortest run that shows it with the kernel path of its last step. Times go to stderr;
+    /// stdout is the same on every run. Exit status: 0 every verdict as expected, 1 a verdict
+    /// differs (or a search was cut by --max-states), 2 a malformed scenario (file:line: key).
+    ///
+    /// Examples:
+    ///   pfnguard run scenarios/
+    ///   pfnguard run scenarios/odirect-in-flight-close.toml --format json
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// Scenario files, or directories searched for *.toml (exporters/ directories skipped).
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Stop a search after this many distinct states (its verdicts are then incomplete).
+        #[arg(long, default_value_t = 4_000_000)]
+        max_states: usize,
+        /// Worker threads (0: every core). The output does not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every sequence of up to --depth steps over the whole step alphabet for one exporter:
+    /// which properties are reachable, with one shortest witness each.
+    ///
+    /// The actors are the process that exported the buffer (all of its steps, page 0) and the
+    /// exporter (release, evict, move_notify); the buffer has one page unless --pages says.
+    /// Examples:
+    ///   pfnguard explore --exporter udmabuf-shmem --kernel 6.12
+    ///   pfnguard explore --exporter vgem --kernel 6.1 --policy strict --depth 5 --format json
+    #[command(verbatim_doc_comment)]
+    Explore {
+        #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
+        kernel: String,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        /// A catalogue exporter id (see `pfnguard exporters`).
+        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
+        exporter: Option<ExporterId>,
+        /// A TOML exporter description.
+        #[arg(long, value_name = "PATH")]
+        exporter_file: Option<PathBuf>,
+        /// The proposal's policy in force.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
+        policy: PolicyArg,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 1).
+        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        pages: Option<u64>,
+        /// The longest step sequence (1 to 12).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=12))]
+        depth: u64,
+        /// Stop after this many distinct states.
+        #[arg(long, default_value_t = 4_000_000)]
+        max_states: usize,
+        /// Worker threads (0: every core). The output does not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -436,6 +506,35 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             &probe,
             cmd::load_config(config.as_deref())?.as_ref(),
             against.as_deref(),
+            format,
+        ),
+        Command::Run {
+            paths,
+            max_states,
+            threads,
+            format,
+        } => scenarios::run(out, &paths, format, max_states, threads),
+        Command::Explore {
+            kernel,
+            config,
+            exporter,
+            exporter_file,
+            policy,
+            pages,
+            depth,
+            max_states,
+            threads,
+            format,
+        } => scenarios::explore(
+            out,
+            &kernel,
+            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
+            cmd::ExporterArg::new(exporter, exporter_file)?,
+            policy.into(),
+            pages,
+            depth as usize,
+            max_states,
+            threads,
             format,
         ),
         Command::Exporters { format } => cmd::list_exporters(out, format),

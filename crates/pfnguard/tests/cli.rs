@@ -1263,3 +1263,103 @@ fn check_against_another_kernel_compares_the_cells_both_measured() {
         "{out}"
     );
 }
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+#[test]
+fn run_checks_the_scenario_library() {
+    let dir = scenarios_dir();
+    let o = pfnguard(&["run", path(&dir)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("0 differ"), "{out}");
+    assert!(
+        out.contains("ok      udmabuf-longterm-pin-vmf-page [6.12 off] gup_struct_page never"),
+        "{out}"
+    );
+    // Byte for byte the same on a second run, times on stderr only.
+    let again = pfnguard(&["run", path(&dir)]);
+    assert_eq!(stdout(&again), out);
+    let j = pfnguard(&["run", path(&dir), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).expect("JSON");
+    assert!(v.as_array().is_some_and(|a| a.len() >= 10));
+}
+
+#[test]
+fn run_exits_1_when_a_verdict_differs_and_2_on_a_bad_scenario() {
+    let differs = tmp("differs.toml");
+    std::fs::write(
+        &differs,
+        "kernel = \"6.12\"\nexporter = \"vivid-vmalloc\"\n[[actor]]\nname = \"p\"\nsteps = [\"mmap\", \"touch 0\", \"gup_get 0\"]\n[expect]\nleak = \"never\"\n",
+    )
+    .expect("write");
+    let o = pfnguard(&["run", path(differs.as_ref())]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("DIFFERS"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("gup_get 0"),
+        "the witness: {}",
+        stdout(&o)
+    );
+
+    let bad = tmp("bad.toml");
+    std::fs::write(
+        &bad,
+        "kernel = \"6.12\"\nexporter = \"vgem\"\n[[actor]]\nname = \"p\"\nsteps = [\"mmap\", \"touch x\"]\n",
+    )
+    .expect("write");
+    let o = pfnguard(&["run", path(bad.as_ref())]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.toml:5: key `actor.steps`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn explore_lists_reachable_properties_with_witnesses() {
+    let o = pfnguard(&[
+        "explore",
+        "--exporter",
+        "udmabuf-shmem",
+        "--kernel",
+        "6.1",
+        "--depth",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("gup_struct_page reachable in 2 step(s)"),
+        "{out}"
+    );
+    assert!(out.contains("mm/gup.c:get_user_pages_fast"), "{out}");
+    let j = pfnguard(&[
+        "explore",
+        "--exporter",
+        "udmabuf-shmem",
+        "--kernel",
+        "7.3",
+        "--depth",
+        "3",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).expect("JSON");
+    let gup = v["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .find(|p| p["property"] == "gup_struct_page")
+        .expect("gup_struct_page");
+    // udmabuf is VM_PFNMAP from 6.11, and KVM takes no reference on VM_PFNMAP pfns from 6.13.
+    assert_eq!(gup["reachable"], false);
+    assert_eq!(v["policy"], "off");
+    assert_usage_error(
+        &["explore", "--exporter", "nvidia", "--kernel", "6.1"],
+        &["nvidia"],
+    );
+}

@@ -1,0 +1,757 @@
+//! Breadth-first search over every interleaving of the actors' steps, with the visited set of
+//! [`fingerprint`]s: each distinct state is expanded once, and the first state found with a
+//! property is one at the fewest steps (the shortest witness).
+//!
+//! Each level is expanded on every core (cloning and stepping worlds, fingerprinting them),
+//! then merged in frontier order on one: the result does not depend on the thread count.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
+
+use pfnguard_dmabuf::Policy;
+use pfnguard_mm::ResolvedKernel;
+
+use crate::fingerprint::fingerprint;
+use crate::lifetime;
+use crate::property::{state_bits, Property, Verdict};
+use crate::scenario::Scenario;
+use crate::step::{ActorKind, Step};
+use crate::world::{SetupError, World};
+
+fn policy_name<S: serde::Serializer>(p: &Policy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
+}
+
+/// Bounds of one search.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop after this many distinct states (the verdicts are then incomplete).
+    pub max_states: usize,
+    /// Worker threads (0: every core).
+    pub threads: usize,
+    /// How states are built.
+    pub build: Build,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_states: 4_000_000,
+            threads: 0,
+            build: Build::Auto,
+        }
+    }
+}
+
+/// How the explorer builds a state from its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Build {
+    /// [`Build::Replay`] when the exporter models share lifetime state between clones
+    /// ([`lifetime::CLONES_SHARE_STATE`]), else [`Build::Clone`].
+    #[default]
+    Auto,
+    /// Clone the parent and run one step: fast, right when a clone shares nothing.
+    Clone,
+    /// A fresh export and the whole path replayed: slower by the depth, right when the buffer
+    /// keeps state every clone shares (a release on one branch is then not seen on another).
+    Replay,
+}
+
+impl Build {
+    fn replays(self) -> bool {
+        match self {
+            Build::Auto => lifetime::CLONES_SHARE_STATE,
+            Build::Clone => false,
+            Build::Replay => true,
+        }
+    }
+}
+
+/// The fingerprints are already well mixed: the set uses their low bits as they are.
+#[derive(Default)]
+struct FpHasher(u64);
+
+impl Hasher for FpHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type Visited = HashSet<u128, BuildHasherDefault<FpHasher>>;
+
+/// How a state was reached: its parent and the move.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    parent: u32,
+    actor: u16,
+    step: Step,
+}
+
+/// One step of a witness.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WitnessStep {
+    /// The actor.
+    pub actor: String,
+    /// The step, as scenario files write it.
+    pub step: String,
+    /// What the model did.
+    pub outcome: String,
+}
+
+/// The shortest run that shows a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Witness {
+    /// `reaches`: a run in which the property happens (its last step makes it true);
+    /// `avoids`: a complete run in which it never does.
+    pub kind: &'static str,
+    /// The steps.
+    pub steps: Vec<WitnessStep>,
+    /// The kernel path of the last step (`explain`'s trace).
+    pub trace: Vec<pfnguard_mm::trace::Step>,
+    /// The kernel log at the end of the witness.
+    pub events: Vec<String>,
+}
+
+/// One property's result.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PropertyResult {
+    /// The property's name, or `result:ACTOR#STEP=OUTCOME` for a predicate on a step's result.
+    pub property: String,
+    /// Its verdict over the complete runs.
+    pub verdict: Verdict,
+    /// What the scenario expects, if it asserts it.
+    pub expected: Option<Verdict>,
+    /// Why the model cannot make it true on this tree, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<&'static str>,
+    /// The witness: for `sometimes` and for a verdict that differs from the expected one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+impl PropertyResult {
+    /// Whether the verdict is the expected one (or nothing is expected).
+    pub fn ok(&self) -> bool {
+        self.expected.is_none_or(|e| e == self.verdict)
+    }
+}
+
+/// One scenario on one kernel under one policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaseReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its file.
+    pub file: String,
+    /// The kernel, as the scenario writes it.
+    pub kernel: String,
+    /// The policy.
+    #[serde(serialize_with = "policy_name")]
+    pub policy: Policy,
+    /// Distinct states visited.
+    pub states: usize,
+    /// Complete runs' end states (distinct).
+    pub final_states: usize,
+    /// Interleavings of the actors' programs (without deduplication; saturates).
+    pub interleavings: u64,
+    /// Whether the whole space was visited (else `max_states` stopped it).
+    pub complete: bool,
+    /// Why it could not run (the build lacks the exporter, the export failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// Every property's result, asserted ones with their expectation.
+    pub properties: Vec<PropertyResult>,
+    /// Wall time (not in JSON: the output is the same on every run).
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl CaseReport {
+    /// Whether every asserted verdict is the expected one and the search was complete.
+    pub fn ok(&self) -> bool {
+        self.unavailable.is_some() || (self.complete && self.properties.iter().all(|p| p.ok()))
+    }
+}
+
+/// What a search found.
+struct Found {
+    nodes: Vec<Node>,
+    /// First node (BFS order) where each property (by bit) held.
+    first: [Option<u32>; 16],
+    /// Final states: count, with each property, and the first without it.
+    finals: usize,
+    finals_with: [usize; 16],
+    first_final_without: [Option<u32>; 16],
+    complete: bool,
+}
+
+fn prop_index(p: Property) -> usize {
+    p as usize
+}
+
+/// A user predicate on a step's result: actor, step counter, outcome key; its bit is
+/// `8 + index`.
+pub type ResultPred = (u16, u16, String);
+
+/// One search's parameters.
+struct Search<'a> {
+    /// The enabled moves of a world.
+    moves: &'a (dyn Fn(&World) -> Vec<(u16, Step)> + Sync),
+    /// A move advances the actor's step counter (scenarios) or not (the alphabet).
+    advance: bool,
+    /// The longest run.
+    max_depth: usize,
+    limits: Limits,
+    /// `leak` is judged on every state (the alphabet) rather than on final ones.
+    leak_everywhere: bool,
+    preds: &'a [ResultPred],
+    /// With [`Build::Replay`]: a world with a fresh export.
+    fresh: Option<&'a (dyn Fn() -> World + Sync)>,
+}
+
+/// Run one move on `w`: the step, the step counter, the result predicates, the properties.
+fn do_step(w: &mut World, a: u16, step: Step, advance: bool, preds: &[ResultPred]) {
+    let pc = w.actors[usize::from(a)].pc;
+    let o = w.apply(usize::from(a), step);
+    if advance {
+        w.actors[usize::from(a)].pc += 1;
+    }
+    for (i, (pa, ppc, want)) in preds.iter().enumerate() {
+        if *pa == a && *ppc == pc && o.key() == *want {
+            w.seen |= 1 << (8 + i);
+        }
+    }
+    w.seen |= state_bits(w);
+}
+
+impl Search<'_> {
+    /// The world at the end of `path` from a fresh export.
+    fn rebuild(&self, fresh: &(dyn Fn() -> World + Sync), path: &[(u16, Step)]) -> World {
+        let mut w = fresh();
+        w.seen = state_bits(&w);
+        for &(a, step) in path {
+            do_step(&mut w, a, step, self.advance, self.preds);
+        }
+        w
+    }
+
+    /// The moves from the root to `node`.
+    fn path(f: &Found, node: u32) -> Vec<(u16, Step)> {
+        let mut path = Vec::new();
+        let mut n = node;
+        while n != 0 && n != u32::MAX {
+            let nd = f.nodes[n as usize];
+            path.push((nd.actor, nd.step));
+            n = nd.parent;
+        }
+        path.reverse();
+        path
+    }
+
+    /// Breadth-first search from `root`.
+    fn run(&self, root: &World) -> Found {
+        let mut f = Found {
+            nodes: Vec::new(),
+            first: [None; 16],
+            finals: 0,
+            finals_with: [0; 16],
+            first_final_without: [None; 16],
+            complete: true,
+        };
+        let mut visited = Visited::default();
+        let mut w0 = match self.fresh {
+            Some(fresh) => fresh(),
+            None => root.clone(),
+        };
+        w0.seen = state_bits(&w0);
+        visited.insert(fingerprint(&w0, self.advance));
+        f.nodes.push(Node {
+            parent: u32::MAX,
+            actor: 0,
+            step: Step::Close,
+        });
+        let mut frontier: Vec<(u32, World)> = vec![(0, w0)];
+        let threads = match self.limits.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            let paths: Vec<Vec<(u16, Step)>> = match self.fresh {
+                Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
+                None => Vec::new(),
+            };
+            let expanded =
+                self.expand_level(&frontier, &paths, depth < self.max_depth, threads, &visited);
+            // Record this level's states: properties, and whether each is final.
+            for ((idx, w), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
+                let mut bits = w.seen;
+                if *leak {
+                    bits |= Property::Leak.bit();
+                }
+                for i in 0..16 {
+                    if bits & (1 << i) != 0 && f.first[i].is_none() {
+                        f.first[i] = Some(*idx);
+                    }
+                }
+                if *is_final {
+                    f.finals += 1;
+                    for i in 0..16 {
+                        if bits & (1 << i) != 0 {
+                            f.finals_with[i] += 1;
+                        } else if f.first_final_without[i].is_none() {
+                            f.first_final_without[i] = Some(*idx);
+                        }
+                    }
+                }
+            }
+            let mut next = Vec::new();
+            'merge: for ((idx, _), (succs, _, _)) in frontier.iter().zip(expanded) {
+                for (actor, step, fp, w) in succs {
+                    if visited.insert(fp) {
+                        if f.nodes.len() >= self.limits.max_states {
+                            f.complete = false;
+                            break 'merge;
+                        }
+                        let id = f.nodes.len() as u32;
+                        f.nodes.push(Node {
+                            parent: *idx,
+                            actor,
+                            step,
+                        });
+                        next.push((id, w));
+                    }
+                }
+            }
+            if !f.complete {
+                break;
+            }
+            frontier = next;
+            depth += 1;
+        }
+        f
+    }
+
+    fn expand_level(
+        &self,
+        frontier: &[(u32, World)],
+        paths: &[Vec<(u16, Step)>],
+        may_move: bool,
+        threads: usize,
+        visited: &Visited,
+    ) -> Vec<Expanded> {
+        // Successors already visited on an earlier level are dropped here, on the workers:
+        // only new states are kept until the merge.
+        let one = |k: usize, w: &World, local: &mut Visited| -> Expanded {
+            let ms = if may_move && !w.dead() {
+                (self.moves)(w)
+            } else {
+                Vec::new()
+            };
+            let is_final = ms.is_empty() && (!self.leak_everywhere || !may_move || w.dead());
+            let judge_leak = is_final || self.leak_everywhere;
+            let leak = judge_leak
+                && match (self.fresh, paths.get(k)) {
+                    (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
+                    _ => Property::Leak.holds(w),
+                };
+            let mut out = Vec::with_capacity(ms.len());
+            for (a, step) in ms {
+                let mut w2 = match (self.fresh, paths.get(k)) {
+                    (Some(fresh), Some(p)) => self.rebuild(fresh, p),
+                    _ => w.clone(),
+                };
+                do_step(&mut w2, a, step, self.advance, self.preds);
+                let fp = fingerprint(&w2, self.advance);
+                if visited.contains(&fp) || !local.insert(fp) {
+                    continue;
+                }
+                out.push((a, step, fp, w2));
+            }
+            (out, is_final, leak)
+        };
+        if threads <= 1 || frontier.len() < 64 {
+            let mut local = Visited::default();
+            return frontier
+                .iter()
+                .enumerate()
+                .map(|(k, (_, w))| one(k, w, &mut local))
+                .collect();
+        }
+        let chunk = frontier.len().div_ceil(threads);
+        let one = &one;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = frontier
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    s.spawn(move || {
+                        let mut local = Visited::default();
+                        part.iter()
+                            .enumerate()
+                            .map(|(k, (_, w))| one(c * chunk + k, w, &mut local))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+}
+
+type Expanded = (Vec<(u16, Step, u128, World)>, bool, bool);
+
+/// The moves of a scenario: each actor's next step, if it can run (a child once forked).
+fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync + '_ {
+    move |w: &World| {
+        let mut v = Vec::new();
+        for (i, a) in sc.actors.iter().enumerate() {
+            let s = &w.actors[i];
+            if a.kind == ActorKind::Child && s.mm.is_none() {
+                continue;
+            }
+            if let Some(step) = a.steps.get(usize::from(s.pc)) {
+                v.push((i as u16, *step));
+            }
+        }
+        v
+    }
+}
+
+/// The moves from the root to `node`, replayed from `start` with the trace on for the last
+/// one.
+fn replay(start: World, f: &Found, node: u32, names: &[String]) -> Witness {
+    let mut path = Vec::new();
+    let mut n = node;
+    while n != 0 && n != u32::MAX {
+        let nd = f.nodes[n as usize];
+        path.push(nd);
+        n = nd.parent;
+    }
+    path.reverse();
+    let mut w = start;
+    let mut steps = Vec::new();
+    let mut trace = Vec::new();
+    let child_name = |c: u16| names.get(usize::from(c)).cloned().unwrap_or_default();
+    for (i, nd) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        if last {
+            w.k.trace.enable();
+        }
+        let o = w.apply(usize::from(nd.actor), nd.step);
+        if last {
+            trace = w.k.trace.steps();
+        }
+        steps.push(WitnessStep {
+            actor: names
+                .get(usize::from(nd.actor))
+                .cloned()
+                .unwrap_or_default(),
+            step: nd.step.render(&child_name),
+            outcome: o.to_string(),
+        });
+    }
+    Witness {
+        kind: "reaches",
+        steps,
+        trace,
+        events: w.k.warnings(),
+    }
+}
+
+fn verdict_of(f: &Found, i: usize) -> Verdict {
+    if f.finals_with[i] == 0 {
+        Verdict::Never
+    } else if f.finals_with[i] == f.finals {
+        Verdict::Always
+    } else {
+        Verdict::Sometimes
+    }
+}
+
+fn result(
+    start: &dyn Fn() -> World,
+    f: &Found,
+    i: usize,
+    name: String,
+    exp: Option<Verdict>,
+    unavailable: Option<&'static str>,
+    names: &[String],
+) -> PropertyResult {
+    let verdict = verdict_of(f, i);
+    let differs = exp.is_some_and(|e| e != verdict);
+    let witness = if verdict == Verdict::Sometimes || differs {
+        let avoid =
+            verdict == Verdict::Never || exp == Some(Verdict::Always) && verdict != Verdict::Always;
+        if avoid {
+            // The shortest complete run without it.
+            f.first_final_without[i].map(|n| Witness {
+                kind: "avoids",
+                ..replay(start(), f, n, names)
+            })
+        } else {
+            f.first[i].map(|n| replay(start(), f, n, names))
+        }
+    } else {
+        None
+    };
+    PropertyResult {
+        property: name,
+        verdict,
+        expected: exp,
+        unavailable,
+        witness,
+    }
+}
+
+/// The number of interleavings of programs of these lengths (a multinomial), saturating.
+fn interleavings(lengths: &[usize]) -> u64 {
+    let mut total: u64 = 1;
+    let mut n: u64 = 0;
+    for &l in lengths {
+        for i in 1..=l as u64 {
+            n += 1;
+            total = total.saturating_mul(n) / i;
+        }
+    }
+    total
+}
+
+/// Run every kernel × policy case of a scenario.
+pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
+    let mut out = Vec::new();
+    let kinds: Vec<ActorKind> = sc.actors.iter().map(|a| a.kind).collect();
+    let names: Vec<String> = sc.actors.iter().map(|a| a.name.clone()).collect();
+    let lengths: Vec<usize> = sc.actors.iter().map(|a| a.steps.len()).collect();
+    for (kname, kernel) in &sc.kernels {
+        for &policy in &sc.policies {
+            let t = Instant::now();
+            let expected = sc.expected(kname, policy);
+            let mut case = CaseReport {
+                scenario: sc.name.clone(),
+                file: sc.path.display().to_string(),
+                kernel: kname.clone(),
+                policy,
+                states: 0,
+                final_states: 0,
+                interleavings: interleavings(&lengths),
+                complete: true,
+                unavailable: None,
+                properties: Vec::new(),
+                elapsed: Duration::ZERO,
+            };
+            match World::new(
+                kernel,
+                policy,
+                sc.exporter.as_ref(),
+                sc.pages,
+                kinds.clone(),
+                names.clone(),
+            ) {
+                Err(e) => case.unavailable = Some(e.to_string()),
+                Ok(root) => {
+                    let moves = scenario_moves(sc);
+                    let preds: Vec<ResultPred> = sc
+                        .results
+                        .iter()
+                        .map(|r| (r.actor, r.step, r.outcome.clone()))
+                        .collect();
+                    // A fresh export (for replay): the same setup as `root`.
+                    let fresh = || match World::new(
+                        kernel,
+                        policy,
+                        sc.exporter.as_ref(),
+                        sc.pages,
+                        kinds.clone(),
+                        names.clone(),
+                    ) {
+                        Ok(w) => w,
+                        Err(_) => root.clone(),
+                    };
+                    let rebuild = limits.build.replays();
+                    let search = Search {
+                        moves: &moves,
+                        advance: true,
+                        max_depth: usize::MAX,
+                        limits,
+                        leak_everywhere: false,
+                        preds: &preds,
+                        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+                    };
+                    let f = search.run(&root);
+                    let start = || if rebuild { fresh() } else { root.clone() };
+                    case.states = f.nodes.len();
+                    case.final_states = f.finals;
+                    case.complete = f.complete;
+                    for p in Property::ALL {
+                        let exp = expected.get(&p).copied();
+                        let i = prop_index(p);
+                        case.properties.push(result(
+                            &start,
+                            &f,
+                            i,
+                            p.name().to_owned(),
+                            exp,
+                            p.unavailable(),
+                            &names,
+                        ));
+                    }
+                    for (i, r) in sc.results.iter().enumerate() {
+                        case.properties.push(result(
+                            &start,
+                            &f,
+                            8 + i,
+                            r.name.clone(),
+                            Some(sc.expected_result(i, kname, policy)),
+                            None,
+                            &names,
+                        ));
+                    }
+                }
+            }
+            case.elapsed = t.elapsed();
+            out.push(case);
+        }
+    }
+    out
+}
+
+/// `pfnguard explore`: what every sequence of up to `depth` steps over the whole alphabet
+/// reaches.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExploreReport {
+    /// The exporter.
+    pub exporter: String,
+    /// The kernel, as given.
+    pub kernel: String,
+    /// The policy.
+    #[serde(serialize_with = "policy_name")]
+    pub policy: Policy,
+    /// The depth bound.
+    pub depth: usize,
+    /// Distinct states visited.
+    pub states: usize,
+    /// Whether `max_states` stopped the search first.
+    pub complete: bool,
+    /// The alphabet: the process's steps, then the exporter's.
+    pub alphabet: Vec<String>,
+    /// Every property, reachable or not, with one shortest witness when reachable.
+    pub properties: Vec<ExploredProperty>,
+    /// Wall time (not in JSON).
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// One property of an exploration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExploredProperty {
+    /// The property.
+    pub property: Property,
+    /// Whether some sequence reaches it.
+    pub reachable: bool,
+    /// Why the model cannot make it true on this tree, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<&'static str>,
+    /// A shortest sequence that reaches it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// Explore every sequence of up to `depth` steps of one process (`p`, which exported the
+/// buffer and holds its fd) and the exporter (`exporter`) over the whole alphabet.
+pub fn explore_alphabet(
+    kernel_name: &str,
+    kernel: &ResolvedKernel,
+    exporter: &dyn pfnguard_dmabuf::Exporter,
+    policy: Policy,
+    pages: u64,
+    depth: usize,
+    limits: Limits,
+) -> Result<ExploreReport, SetupError> {
+    let t = Instant::now();
+    let names = vec!["p".to_owned(), "exporter".to_owned()];
+    let root = World::new(
+        kernel,
+        policy,
+        exporter,
+        pages,
+        vec![ActorKind::Process, ActorKind::Exporter],
+        names.clone(),
+    )?;
+    let proc_steps = Step::process_alphabet();
+    let exp_steps = Step::exporter_alphabet();
+    let moves = |_: &World| -> Vec<(u16, Step)> {
+        proc_steps
+            .iter()
+            .map(|s| (0u16, *s))
+            .chain(exp_steps.iter().map(|s| (1u16, *s)))
+            .collect()
+    };
+    let fresh = || match World::new(
+        kernel,
+        policy,
+        exporter,
+        pages,
+        vec![ActorKind::Process, ActorKind::Exporter],
+        names.clone(),
+    ) {
+        Ok(w) => w,
+        Err(_) => root.clone(),
+    };
+    let rebuild = limits.build.replays();
+    let search = Search {
+        moves: &moves,
+        advance: false,
+        max_depth: depth,
+        limits,
+        leak_everywhere: true,
+        preds: &[],
+        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+    };
+    let f = search.run(&root);
+    let start = || if rebuild { fresh() } else { root.clone() };
+    let properties = Property::ALL
+        .iter()
+        .map(|&p| {
+            let first = f.first[prop_index(p)];
+            ExploredProperty {
+                property: p,
+                reachable: first.is_some(),
+                unavailable: p.unavailable(),
+                witness: first.map(|n| replay(start(), &f, n, &names)),
+            }
+        })
+        .collect();
+    let none = |_: u16| String::new();
+    Ok(ExploreReport {
+        exporter: exporter.id().to_owned(),
+        kernel: kernel_name.to_owned(),
+        policy,
+        depth,
+        states: f.nodes.len(),
+        complete: f.complete,
+        alphabet: proc_steps
+            .iter()
+            .map(|s| format!("p: {}", s.render(&none)))
+            .chain(
+                exp_steps
+                    .iter()
+                    .map(|s| format!("exporter: {}", s.render(&none))),
+            )
+            .collect(),
+        properties,
+        elapsed: t.elapsed(),
+    })
+}

@@ -1,0 +1,709 @@
+//! The modeled system a scenario runs on: one [`Kernel`], the exported buffer, and each actor's
+//! fd, mappings and the pages its kernel-side users hold (GUP references and pins, bios in
+//! flight, pipe buffers, io_uring registrations, RDMA MRs, KVM memslot pfns).
+//!
+//! A [`World`] is cloned at every branch of the exploration: what never changes after setup
+//! (the exporter, the buffer's file, the actor kinds) sits behind one [`Arc`].
+
+use std::sync::Arc;
+
+use pfnguard_dmabuf::exporters::{ExportCtx, Exported, Exporter};
+use pfnguard_dmabuf::Policy;
+use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages, BioPages};
+use pfnguard_mm::fault::user_access;
+use pfnguard_mm::fork::{dup_mmap, exit_mmap};
+use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages_fast, Foll};
+use pfnguard_mm::io_uring::{io_sqe_buffer_register, io_sqe_buffers_unregister, IO_URING};
+use pfnguard_mm::kernel::HeldPages;
+use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
+use pfnguard_mm::madvise::{madvise, mlock};
+use pfnguard_mm::mmap::{do_mmap, do_munmap};
+use pfnguard_mm::mremap::{mprotect, mremap, MremapFlags};
+use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe, PIPE};
+use pfnguard_mm::umem::{ib_umem_get, ib_umem_release, Umem};
+use pfnguard_mm::{
+    Errno, Fail, KResult, Kernel, MapFlags, MmId, MmapArgs, Pfn, Prot, ResolvedKernel, VirtAddr,
+    PAGE_SIZE,
+};
+
+use crate::lifetime;
+use crate::property::Property;
+use crate::step::{ActorKind, Step};
+
+/// Pages a kernel-side user of an actor holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// `get_user_pages*()` references (`gup_get`).
+    Get(Vec<Pfn>),
+    /// `pin_user_pages*()` pins (`gup_pin`, `gup_pin_longterm`).
+    Pin(Vec<Pfn>),
+    /// A bio in flight (O_DIRECT).
+    Bio(BioPages),
+    /// Pipe buffers (vmsplice).
+    Pipe(HeldPages),
+    /// io_uring registered buffers.
+    Uring(HeldPages),
+    /// An RDMA memory region.
+    Mr(Umem),
+    /// A KVM guest's mapping (spte) of the page at `addr` of the memslot: no reference (the
+    /// fault released what `hva_to_pfn()` took); the MMU notifier drops it when the host PTE
+    /// changes.
+    Kvm {
+        /// The host virtual address.
+        addr: VirtAddr,
+        /// The frame the guest maps.
+        pfn: Pfn,
+    },
+}
+
+impl Hold {
+    /// The frames held, and whether each holds a reference or pin (`false` for a KVM pfn
+    /// taken without one).
+    pub fn frames(&self) -> (&[Pfn], bool) {
+        match self {
+            Hold::Get(p) | Hold::Pin(p) => (p, true),
+            Hold::Bio(b) => (&b.pages, true),
+            Hold::Pipe(h) | Hold::Uring(h) => (&h.pages, true),
+            Hold::Mr(u) => (&u.pages, true),
+            Hold::Kvm { pfn, .. } => (std::slice::from_ref(pfn), false),
+        }
+    }
+    /// A small tag for fingerprints.
+    pub fn tag(&self) -> u64 {
+        match self {
+            Hold::Get(_) => 1,
+            Hold::Pin(_) => 2,
+            Hold::Bio(b) => 3 + u64::from(b.pinned) * 16,
+            Hold::Pipe(_) => 4,
+            Hold::Uring(_) => 5,
+            Hold::Mr(_) => 6,
+            Hold::Kvm { addr, .. } => 7 | addr.0 << 8,
+        }
+    }
+}
+
+/// One actor's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorState {
+    /// The next step of its list (scenarios).
+    pub pc: u16,
+    /// Its address space (processes; a child's once forked).
+    pub mm: Option<MmId>,
+    /// It holds a dma-buf fd.
+    pub has_fd: bool,
+    /// It exited.
+    pub exited: bool,
+    /// Its mappings of the buffer, oldest first: (address, length).
+    pub maps: Vec<(VirtAddr, u64)>,
+    /// What its kernel-side users hold.
+    pub holds: Vec<Hold>,
+}
+
+/// What does not change after setup.
+#[derive(Debug)]
+pub struct Setup {
+    /// The exported buffer.
+    pub exported: Exported,
+    /// The frames backing the buffer at export, in buffer order.
+    pub buffer_frames: Vec<Pfn>,
+    /// Folio records that existed after export (later ones are the processes' own).
+    pub setup_folios: usize,
+    /// Each frame's reference count right after export: references above it are someone's.
+    pub baseline_refs: Vec<(Pfn, i32)>,
+    /// The actors' kinds.
+    pub kinds: Vec<ActorKind>,
+    /// The actors' names.
+    pub names: Vec<String>,
+}
+
+/// The modeled system.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// The kernel.
+    pub k: Kernel,
+    /// The setup.
+    pub setup: Arc<Setup>,
+    /// The actors.
+    pub actors: Vec<ActorState>,
+    /// The last reference to the dma-buf file went (every fd closed, every VMA gone).
+    pub file_released: bool,
+    /// The exporter freed the backing.
+    pub released: bool,
+    /// Importer state: bit 0 attached, bit 1 mapped.
+    pub importer: u8,
+    /// The properties that held in some state of the path to this one
+    /// ([`Property::bit`](crate::Property::bit)).
+    pub seen: u16,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It succeeded.
+    Ok,
+    /// The modeled kernel path failed: errno, signal, BUG or hang.
+    Fail(Fail),
+    /// The step had nothing to act on (no mapping, nothing held, already closed).
+    Skipped(&'static str),
+    /// The model cannot run it on this tree.
+    Unavailable(&'static str),
+}
+
+impl std::fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepOutcome::Ok => f.write_str("ok"),
+            StepOutcome::Fail(e) => write!(f, "{e}"),
+            StepOutcome::Skipped(why) => write!(f, "skipped: {why}"),
+            StepOutcome::Unavailable(why) => write!(f, "unavailable: {why}"),
+        }
+    }
+}
+
+impl StepOutcome {
+    /// The outcome as result predicates name it: `ok`, an errno name (`EFAULT`), `SIGBUS`,
+    /// `SIGSEGV`, `BUG`, `hang`, `skipped` or `unavailable`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            StepOutcome::Ok => "ok",
+            StepOutcome::Fail(Fail::Errno(e)) => e.name(),
+            StepOutcome::Fail(Fail::Signal(s)) => s.name(),
+            StepOutcome::Fail(Fail::Bug(_)) => "BUG",
+            StepOutcome::Fail(Fail::Hang(_)) => "hang",
+            StepOutcome::Skipped(_) => "skipped",
+            StepOutcome::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl<T> From<KResult<T>> for StepOutcome {
+    fn from(r: KResult<T>) -> Self {
+        match r {
+            Ok(_) => StepOutcome::Ok,
+            Err(e) => StepOutcome::Fail(e),
+        }
+    }
+}
+
+/// Why a world could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupError {
+    /// The kernel's build lacks the exporter.
+    NotBuilt(String),
+    /// The export itself failed in the model.
+    ExportFailed(String),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::NotBuilt(m) => write!(f, "unavailable: {m}"),
+            SetupError::ExportFailed(m) => write!(f, "export failed: {m}"),
+        }
+    }
+}
+
+const NO_MM: &str = "the actor has no address space (not forked yet, or exited)";
+const NO_MAP: &str = "the actor has no mapping of the buffer";
+const IMPORTER: &str =
+    "importer attachments (dma_buf_attach/map/unmap) are not run by the explorer yet";
+
+impl World {
+    /// Boot `kernel` under `policy`, export a buffer of `pages` pages from `exp` (its own size
+    /// for exporter files) in the first process, and give every process a dma-buf fd.
+    pub fn new(
+        kernel: &ResolvedKernel,
+        policy: Policy,
+        exp: &dyn Exporter,
+        pages: u64,
+        kinds: Vec<ActorKind>,
+        names: Vec<String>,
+    ) -> Result<World, SetupError> {
+        if let Some(o) = exp.not_built(&kernel.config) {
+            return Err(SetupError::NotBuilt(format!(
+                "{o} is not set ({})",
+                kernel.config.source
+            )));
+        }
+        let mut k = Kernel::new(
+            kernel.facts,
+            pfnguard_dmabuf::predict::mm_config(kernel, policy),
+        );
+        let cx = ExportCtx {
+            policy,
+            pages: exp.fixed_pages().unwrap_or(pages),
+        };
+        let exported = exp
+            .export(&mut k, &cx)
+            .map_err(|e| SetupError::ExportFailed(e.to_string()))?;
+        let buffer_frames = exported
+            .buf
+            .as_ref()
+            .map(|b| b.ops.pages())
+            .unwrap_or_default();
+        let baseline_refs = buffer_frames
+            .iter()
+            .filter_map(|&p| {
+                let f = k.frames.folio_of(p)?;
+                Some((p, k.frames.folio(f).refcount))
+            })
+            .collect();
+        let mut actors = Vec::with_capacity(kinds.len());
+        let mut first = true;
+        for kind in &kinds {
+            let mut a = ActorState::default();
+            if *kind == ActorKind::Process {
+                a.mm = Some(if first { Kernel::INIT_MM } else { k.new_mm() });
+                a.has_fd = true;
+                first = false;
+            }
+            actors.push(a);
+        }
+        let setup = Setup {
+            exported,
+            buffer_frames,
+            setup_folios: k.frames.len(),
+            baseline_refs,
+            kinds,
+            names,
+        };
+        Ok(World {
+            k,
+            setup: Arc::new(setup),
+            actors,
+            file_released: false,
+            released: false,
+            importer: 0,
+            seen: 0,
+        })
+    }
+
+    /// Whether the kernel oopsed: nothing runs after a BUG.
+    pub fn dead(&self) -> bool {
+        self.k.oops.is_some()
+    }
+
+    fn mm_of(&self, a: usize) -> Result<MmId, StepOutcome> {
+        let s = &self.actors[a];
+        match s.mm {
+            Some(mm) if !s.exited => Ok(mm),
+            _ => Err(StepOutcome::Skipped(NO_MM)),
+        }
+    }
+
+    /// The actor's most recent mapping and its address space.
+    fn mapping(&self, a: usize) -> Result<(MmId, VirtAddr, u64), StepOutcome> {
+        let mm = self.mm_of(a)?;
+        match self.actors[a].maps.last() {
+            Some(&(addr, len)) => Ok((mm, addr, len)),
+            None => Err(StepOutcome::Skipped(NO_MAP)),
+        }
+    }
+
+    fn page_addr(&self, a: usize, page: u32) -> Result<(MmId, VirtAddr), StepOutcome> {
+        let (mm, addr, _) = self.mapping(a)?;
+        Ok((mm, addr.add_pages(u64::from(page))))
+    }
+
+    /// Run one step of actor `a`. Scenario order (the actor's `pc`) is the caller's.
+    pub fn apply(&mut self, a: usize, step: Step) -> StepOutcome {
+        if let Some(b) = &self.k.oops {
+            return StepOutcome::Fail(Fail::Bug(b.clone()));
+        }
+        let r = self.apply_inner(a, step);
+        self.kvm_mmu_notifier();
+        match r {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    /// virt/kvm/kvm_main.c:`kvm_mmu_notifier_invalidate_range_start` → `kvm_unmap_gfn_range`:
+    /// a zap, unmap, move or exit of the host range drops the guest's sptes over it. A spte
+    /// stays only while the host PTE at its address still maps its frame.
+    fn kvm_mmu_notifier(&mut self) {
+        for s in &mut self.actors {
+            if !s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. })) {
+                continue;
+            }
+            let mm = s.mm.filter(|_| !s.exited);
+            let k = &self.k;
+            s.holds.retain(|h| match (h, mm) {
+                (Hold::Kvm { addr, pfn }, Some(mm)) => {
+                    let pte = k.mm(mm).pt.get(*addr);
+                    pte.present() && pte.pfn() == *pfn
+                }
+                (Hold::Kvm { .. }, None) => false,
+                _ => true,
+            });
+        }
+    }
+
+    fn apply_inner(&mut self, a: usize, step: Step) -> Result<StepOutcome, StepOutcome> {
+        Ok(match step {
+            Step::Mmap { private } => {
+                let mm = self.mm_of(a)?;
+                if !self.actors[a].has_fd {
+                    return Ok(StepOutcome::Fail(Errno::EBADF.into()));
+                }
+                let size = self.setup.exported.size;
+                let flags = if private {
+                    MapFlags::PRIVATE
+                } else {
+                    MapFlags::SHARED
+                };
+                let file = Arc::clone(&self.setup.exported.file);
+                let r = do_mmap(
+                    &mut self.k,
+                    mm,
+                    Some(file),
+                    MmapArgs::new(size, Prot::RW, flags),
+                );
+                if let Ok(addr) = r {
+                    self.actors[a].maps.push((addr, size));
+                }
+                r.into()
+            }
+            Step::Access { page, write } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                user_access(&mut self.k, mm, addr, write).into()
+            }
+            Step::Munmap => {
+                let (mm, addr, len) = self.mapping(a)?;
+                self.actors[a].maps.pop();
+                let r = do_munmap(&mut self.k, mm, addr, len);
+                self.maybe_release_file();
+                r.into()
+            }
+            Step::Close => {
+                if !self.actors[a].has_fd {
+                    return Ok(StepOutcome::Fail(Errno::EBADF.into()));
+                }
+                self.actors[a].has_fd = false;
+                self.maybe_release_file();
+                StepOutcome::Ok
+            }
+            Step::Fork { child } => {
+                let mm = self.mm_of(a)?;
+                let c = usize::from(child);
+                if self.actors.get(c).is_none_or(|s| s.mm.is_some()) {
+                    return Ok(StepOutcome::Skipped("the child was already forked"));
+                }
+                let r = dup_mmap(&mut self.k, mm);
+                if let Ok(cm) = r {
+                    let (maps, fd) = (self.actors[a].maps.clone(), self.actors[a].has_fd);
+                    let s = &mut self.actors[c];
+                    s.mm = Some(cm);
+                    s.maps = maps;
+                    s.has_fd = fd;
+                }
+                r.into()
+            }
+            Step::Exit => {
+                let mm = self.mm_of(a)?;
+                self.exit(a, mm);
+                StepOutcome::Ok
+            }
+            Step::GupGet { page } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                let mut pages = Vec::new();
+                let r = get_user_pages_fast(&mut self.k, mm, addr, 1, Foll::empty(), &mut pages);
+                if !pages.is_empty() {
+                    self.actors[a].holds.push(Hold::Get(pages));
+                }
+                r.into()
+            }
+            Step::GupPin { page, longterm } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                let gup = if longterm {
+                    Foll::LONGTERM | Foll::WRITE
+                } else {
+                    Foll::empty()
+                };
+                let mut pages = Vec::new();
+                let r = pin_user_pages_fast(&mut self.k, mm, addr, 1, gup, &mut pages);
+                if !pages.is_empty() {
+                    self.actors[a].holds.push(Hold::Pin(pages));
+                }
+                r.into()
+            }
+            Step::GupPut => match self.take_last(a, |h| matches!(h, Hold::Get(_))) {
+                Some(Hold::Get(p)) => {
+                    self.k.put_pages(&p);
+                    StepOutcome::Ok
+                }
+                _ => StepOutcome::Skipped("no page reference to put"),
+            },
+            Step::GupUnpin => match self.take_last(a, |h| matches!(h, Hold::Pin(_))) {
+                Some(Hold::Pin(p)) => {
+                    self.k.unpin_user_pages(&p);
+                    StepOutcome::Ok
+                }
+                _ => StepOutcome::Skipped("no pin to release"),
+            },
+            Step::OdirectSubmit { page, read } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                let r = bio_iov_iter_get_pages(&mut self.k, mm, addr, 1, read);
+                match r {
+                    Ok(b) => {
+                        self.actors[a].holds.push(Hold::Bio(b));
+                        StepOutcome::Ok
+                    }
+                    Err(e) => StepOutcome::Fail(e),
+                }
+            }
+            Step::OdirectComplete => {
+                let holds = &mut self.actors[a].holds;
+                match holds.iter().position(|h| matches!(h, Hold::Bio(_))) {
+                    Some(i) => {
+                        if let Hold::Bio(b) = holds.remove(i) {
+                            bio_release_pages(&mut self.k, b);
+                        }
+                        StepOutcome::Ok
+                    }
+                    None => StepOutcome::Skipped("no O_DIRECT transfer in flight"),
+                }
+            }
+            Step::Vmsplice { page } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                let r = vmsplice_to_pipe(&mut self.k, mm, addr, 1);
+                if let Some(h) = self.take_held(PIPE) {
+                    if !h.pages.is_empty() {
+                        self.actors[a].holds.push(Hold::Pipe(h));
+                    }
+                }
+                r.into()
+            }
+            Step::PipeRead => {
+                if !self.release_holds(a, |h| matches!(h, Hold::Pipe(_))) {
+                    return Ok(StepOutcome::Skipped("the pipe is empty"));
+                }
+                StepOutcome::Ok
+            }
+            Step::IoUringRegister => {
+                let (mm, addr, len) = self.mapping(a)?;
+                let r = io_sqe_buffer_register(&mut self.k, mm, addr, len / PAGE_SIZE);
+                if r.is_ok() {
+                    if let Some(h) = self.take_held(IO_URING) {
+                        self.actors[a].holds.push(Hold::Uring(h));
+                    }
+                }
+                r.into()
+            }
+            Step::IoUringUnregister => {
+                if !self.release_holds(a, |h| matches!(h, Hold::Uring(_))) {
+                    return Ok(StepOutcome::Skipped("no buffers registered"));
+                }
+                StepOutcome::Ok
+            }
+            Step::RdmaRegMr => {
+                let (mm, addr, len) = self.mapping(a)?;
+                match ib_umem_get(&mut self.k, mm, addr, len / PAGE_SIZE, true) {
+                    Ok(u) => {
+                        self.actors[a].holds.push(Hold::Mr(u));
+                        StepOutcome::Ok
+                    }
+                    Err(e) => StepOutcome::Fail(e),
+                }
+            }
+            Step::RdmaDeregMr => {
+                if !self.release_holds(a, |h| matches!(h, Hold::Mr(_))) {
+                    return Ok(StepOutcome::Skipped("no memory region registered"));
+                }
+                StepOutcome::Ok
+            }
+            Step::KvmMap { page } => {
+                let (mm, addr) = self.page_addr(a, page)?;
+                match hva_to_pfn(&mut self.k, mm, addr, true) {
+                    Ok(
+                        p @ KvmPfn::Pfn {
+                            pfn, refcounted, ..
+                        },
+                    ) => {
+                        // The lookup took a reference on a struct page of the buffer: a GUP
+                        // user held it, if only until the end of the fault.
+                        if refcounted
+                            && self.is_buffer_frame(pfn)
+                            && self.k.frames.folio_of(pfn).is_some()
+                        {
+                            self.seen |= Property::GupStructPage.bit();
+                        }
+                        // arch/x86/kvm/mmu/mmu.c:kvm_mmu_finish_page_fault →
+                        // kvm_release_faultin_page: the spte is installed and the reference
+                        // dropped; the MMU notifier keeps the spte coherent from then on.
+                        kvm_release_pfn(&mut self.k, p);
+                        self.actors[a].holds.push(Hold::Kvm { addr, pfn });
+                        StepOutcome::Ok
+                    }
+                    Ok(KvmPfn::ErrFault) | Ok(KvmPfn::ErrRoFault) => {
+                        StepOutcome::Fail(Errno::EFAULT.into())
+                    }
+                    Ok(KvmPfn::ErrSigpending) => StepOutcome::Fail(Errno::EINTR.into()),
+                    Err(e) => StepOutcome::Fail(e),
+                }
+            }
+            Step::KvmUnmap => {
+                if !self.release_holds(a, |h| matches!(h, Hold::Kvm { .. })) {
+                    return Ok(StepOutcome::Skipped("no memslot pfn to release"));
+                }
+                StepOutcome::Ok
+            }
+            Step::Madvise(adv) => {
+                let (mm, addr, len) = self.mapping(a)?;
+                madvise(&mut self.k, mm, addr, len, adv).into()
+            }
+            Step::MremapGrow => {
+                let (mm, addr, len) = self.mapping(a)?;
+                let flags = MremapFlags {
+                    maymove: true,
+                    ..MremapFlags::default()
+                };
+                let r = mremap(&mut self.k, mm, addr, len, len + PAGE_SIZE, flags, None);
+                if let Ok(new) = r {
+                    if let Some(m) = self.actors[a].maps.last_mut() {
+                        *m = (new, len + PAGE_SIZE);
+                    }
+                }
+                r.into()
+            }
+            Step::Mprotect(prot) => {
+                let (mm, addr, len) = self.mapping(a)?;
+                mprotect(&mut self.k, mm, addr, len, prot).into()
+            }
+            Step::Mlock => {
+                let (mm, addr, len) = self.mapping(a)?;
+                mlock(&mut self.k, mm, addr, len).into()
+            }
+            Step::Release => {
+                if self.released {
+                    return Ok(StepOutcome::Skipped("the backing was already released"));
+                }
+                match lifetime::release(&self.setup.exported, &mut self.k) {
+                    Ok(()) => {
+                        self.released = true;
+                        StepOutcome::Ok
+                    }
+                    Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
+                }
+            }
+            Step::Evict => match lifetime::evict(&self.setup.exported, &mut self.k) {
+                Ok(r) => r.into(),
+                Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
+            },
+            Step::MoveNotify => match lifetime::move_notify(&self.setup.exported, &mut self.k) {
+                Ok(()) => StepOutcome::Ok,
+                Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
+            },
+            Step::Attach | Step::MapAttachment | Step::UnmapAttachment => {
+                StepOutcome::Unavailable(IMPORTER)
+            }
+        })
+    }
+
+    /// `do_exit()`: kernel/exit.c `exit_mm` → [`exit_mmap`], then `exit_files` closes the
+    /// dma-buf fd and the files whose release drops what their users hold: the pipe
+    /// (fs/pipe.c:`free_pipe_info` → `pipe_buf_release`), the io_uring ring
+    /// (io_uring/io_uring.c:`io_ring_ctx_free` → `io_sqe_buffers_unregister`), the uverbs
+    /// context (`ib_umem_release` of every MR) and the KVM VM (`kvm_destroy_vm` releases the
+    /// guest's pfns). References a driver took with `gup_get`/`gup_pin`, and bios in flight,
+    /// outlive the process.
+    fn exit(&mut self, a: usize, mm: MmId) {
+        exit_mmap(&mut self.k, mm);
+        let s = &mut self.actors[a];
+        s.maps.clear();
+        s.exited = true;
+        s.has_fd = false;
+        self.release_holds(a, |h| {
+            matches!(
+                h,
+                Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
+            )
+        });
+        self.maybe_release_file();
+    }
+
+    /// Remove the most recent hold `pick` selects.
+    fn take_last(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
+        let holds = &mut self.actors[a].holds;
+        let i = holds.iter().rposition(pick)?;
+        Some(holds.remove(i))
+    }
+
+    /// The pages a modeled path just handed to `holder` in the kernel's list: each actor
+    /// keeps its own (the kernel's list is global per holder name).
+    fn take_held(&mut self, holder: &str) -> Option<HeldPages> {
+        let i = self.k.held.iter().rposition(|h| h.holder == holder)?;
+        Some(self.k.held.remove(i))
+    }
+
+    /// Release every hold of actor `a` that `pick` selects, through the kernel path that
+    /// releases it; whether there was one.
+    fn release_holds(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> bool {
+        let (mine, keep): (Vec<Hold>, Vec<Hold>) = std::mem::take(&mut self.actors[a].holds)
+            .into_iter()
+            .partition(|h| pick(h));
+        self.actors[a].holds = keep;
+        let any = !mine.is_empty();
+        let mm = self.actors[a].mm.unwrap_or(Kernel::INIT_MM);
+        for h in mine {
+            match h {
+                Hold::Get(p) => self.k.put_pages(&p),
+                Hold::Pin(p) => self.k.unpin_user_pages(&p),
+                Hold::Bio(b) => bio_release_pages(&mut self.k, b),
+                Hold::Pipe(h) => {
+                    let others = std::mem::replace(&mut self.k.held, vec![h]);
+                    pipe_read_all(&mut self.k);
+                    self.k.held = others;
+                }
+                Hold::Uring(h) => {
+                    let others = std::mem::replace(&mut self.k.held, vec![h]);
+                    io_sqe_buffers_unregister(&mut self.k);
+                    self.k.held = others;
+                }
+                Hold::Mr(u) => ib_umem_release(&mut self.k, mm, u),
+                // kvm_arch_flush_shadow_memslot(): the sptes go; they hold no reference.
+                Hold::Kvm { .. } => {}
+            }
+        }
+        any
+    }
+
+    /// Whether a VMA of any actor maps the buffer's file.
+    pub fn file_mapped(&self) -> bool {
+        let file = &self.setup.exported.file;
+        self.actors.iter().filter_map(|s| s.mm).any(|mm| {
+            self.k
+                .mm(mm)
+                .vmas
+                .values()
+                .any(|v| v.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file)))
+        })
+    }
+
+    /// drivers/dma-buf/dma-buf.c:`dma_buf_file_release` → `dma_buf_release`: when the last fd
+    /// is closed and the last VMA (each holds `vm_file`) is gone, the exporter releases the
+    /// buffer.
+    fn maybe_release_file(&mut self) {
+        if self.file_released || self.actors.iter().any(|s| s.has_fd) || self.file_mapped() {
+            return;
+        }
+        self.file_released = true;
+        if !self.released && lifetime::release(&self.setup.exported, &mut self.k).is_ok() {
+            self.released = true;
+        }
+    }
+
+    /// Every process that has not exited exits (the end of a run, for `leak`).
+    pub fn end_all(&mut self) {
+        for a in 0..self.actors.len() {
+            if let (Some(mm), false) = (self.actors[a].mm, self.actors[a].exited) {
+                self.exit(a, mm);
+            }
+        }
+    }
+
+    /// Whether `pfn` is (or was) a frame of the buffer.
+    pub fn is_buffer_frame(&self, pfn: Pfn) -> bool {
+        self.setup.buffer_frames.contains(&pfn)
+            || lifetime::backing(&self.setup.exported, &self.k).is_some_and(|b| b.contains(&pfn))
+    }
+}
