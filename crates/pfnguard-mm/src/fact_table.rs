@@ -440,7 +440,9 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                   vmf_insert_pfn_prot()'s BUG_ON)",
         area: Area::Drm,
         since: v(6, 10),
-        commit: None,
+        commit: Some(
+            "39bc27bd6880 drm/shmem-helper: Fix BUG_ON() on mmap(PROT_WRITE, MAP_PRIVATE)",
+        ),
         backports: &[V::new(5, 10, 229), V::new(6, 1, 114)],
         before: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
         after: "drivers/gpu/drm/drm_gem_shmem_helper.c:drm_gem_shmem_mmap",
@@ -449,7 +451,8 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    shortlogs, not in 6.12.y's (so mainline before 6.12); 6.10 from the CVE's \
                    mid-2024 assignment (a 6.10-rc fix), medium-low confidence; the 5.10.262, \
                    6.1.192 and 6.12.117 trees have the check; other lines' backports (6.6.y) not \
-                   corroborated; commit id not found",
+                   corroborated; the commit id from the 6.9-stable review of 2024-06-19 \
+                   (\"commit 39bc27bd6880 upstream\"), which also makes it a 6.10-rc fix",
     },
     FactInfo {
         fact: Fact::SmapsSealed,
@@ -478,13 +481,15 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
         summary: "udmabuf maps VM_PFNMAP with vmf_insert_pfn() (was vmf->page: normal PTEs)",
         area: Area::DmaBuf,
         since: v(6, 11),
-        commit: None,
+        commit: Some("7d79cd784470 udmabuf: use vmf_insert_pfn and VM_PFNMAP for handling mmap"),
         backports: &[],
         before: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
         after: "drivers/dma-buf/udmabuf.c:udmabuf_vm_fault",
         evidence: "6.1.192 tree vmf->page (no 6.1.y backport through 6.1.192), 6.12.117 tree \
-                   vmf_insert_pfn; 6.11 (Vivek Kasireddy) from recollection, commit id not \
-                   corroborated",
+                   vmf_insert_pfn; the commit id from the stable maintainers' mails that carry \
+                   it (\"Upstream commit 7d79cd784470\"), the fix for the syzbot report \
+                   syzbot+3d218f7b6c5511a83a79 (a refcount on vmf->page); 6.11 from \
+                   recollection, bounded by the trees",
     },
     FactInfo {
         fact: Fact::KvmFollowPfnmap,
