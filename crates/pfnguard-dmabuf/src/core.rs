@@ -3,7 +3,6 @@
 //! the fdinfo / debugfs renderings.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pfnguard_mm::trace;
@@ -64,8 +63,6 @@ pub struct DmaBuf {
     /// `dev->anon_inode->i_mapping` for a buffer exported through
     /// drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export.
     pub f_mapping: u64,
-    /// `dma_buf_release()` ran (the dentry's `d_release`): the buffer is gone.
-    released: AtomicBool,
 }
 
 impl DmaBuf {
@@ -104,13 +101,13 @@ impl DmaBuf {
             ops,
             noexec,
             f_mapping,
-            released: AtomicBool::new(false),
         })
     }
 
-    /// Whether [`dma_buf_release`] ran.
-    pub fn is_released(&self) -> bool {
-        self.released.load(Ordering::SeqCst)
+    /// Whether [`dma_buf_release`] ran in `k` (the dentry's `d_release`: the buffer is gone);
+    /// kept by the kernel ([`Kernel::released_dma_bufs`], by inode number), not the buffer.
+    pub fn is_released(&self, k: &Kernel) -> bool {
+        k.released_dma_bufs.contains(&self.ino)
     }
 
     /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
@@ -330,7 +327,7 @@ pub fn dma_buf_mmap(
 /// (the caller's guarantee). A second call does nothing: the dentry is released once.
 pub fn dma_buf_release(k: &mut Kernel, buf: &DmaBuf) {
     const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_release";
-    if buf.released.swap(true, Ordering::SeqCst) {
+    if !k.released_dma_bufs.insert(buf.ino) {
         return;
     }
     trace!(k, F, "dmabuf->ops->release ({})", buf.exp_name);

@@ -491,3 +491,66 @@ fn release_leaves_the_shmem_file_a_mapping_holds() {
         assert!(uaf(&k).is_empty(), "{v} {id}: {:?}", k.warnings());
     }
 }
+
+/// A buffer's lifetime is state of the kernel: released, evicted or swapped back in on a clone
+/// of the kernel, it is untouched in the original (frames, the released flag, the backing, the
+/// shmem page caches), and the other way round.
+#[test]
+fn a_kernel_clone_has_its_own_buffer_lifetime() {
+    let ids = [
+        ExporterId::SystemHeap,
+        ExporterId::UdmabufShmem,
+        ExporterId::Vgem,
+        ExporterId::Qxl,
+        ExporterId::Amdgpu,
+        ExporterId::VividVmalloc,
+        ExporterId::VividDmaContig,
+        ExporterId::Memfd,
+    ];
+    for v in KERNELS {
+        for id in ids {
+            let mut k = kernel(v);
+            let e = export(&mut k, id);
+            let addr = map_touch(&mut k, &e);
+            do_munmap(&mut k, Kernel::INIT_MM, addr, e.size).expect("munmap");
+            let backing = e.backing(&k);
+            assert!(!backing.is_empty(), "{v} {id}");
+            let released = |k: &Kernel| e.buf.as_ref().is_some_and(|b| b.is_released(k));
+
+            // Released on the clone only.
+            let mut c = k.clone();
+            e.release(&mut c);
+            for &p in &backing {
+                assert!(freed(&c, p), "{v} {id}: pfn {p} not freed in the clone");
+                assert!(!freed(&k, p), "{v} {id}: pfn {p} freed in the original");
+            }
+            assert!(e.backing(&c).is_empty(), "{v} {id}");
+            assert_eq!(e.backing(&k), backing, "{v} {id}: the original's backing");
+            assert_eq!(released(&c), e.buf.is_some(), "{v} {id}");
+            assert!(!released(&k), "{v} {id}: released in the original");
+
+            // Evicted on a clone (where the exporter can): the original keeps its backing.
+            let mut c = k.clone();
+            if e.evict(&mut c).is_ok() {
+                assert_ne!(e.backing(&c), backing, "{v} {id}: evicted");
+                assert_eq!(e.backing(&k), backing, "{v} {id}: the original's backing");
+                for &p in &backing {
+                    assert!(!freed(&k, p), "{v} {id}: pfn {p} freed in the original");
+                }
+                // The original, released afterwards, frees what it has; the clone is untouched.
+                let before = e.backing(&c);
+                e.release(&mut k);
+                assert!(!released(&c), "{v} {id}: released in the clone");
+                assert_eq!(e.backing(&c), before, "{v} {id}: the clone's backing");
+            } else {
+                e.release(&mut k);
+                assert!(!released(&c), "{v} {id}: released in the clone");
+                assert_eq!(e.backing(&c), backing, "{v} {id}: the clone's backing");
+                for &p in &backing {
+                    assert!(!freed(&c, p), "{v} {id}: pfn {p} freed in the clone");
+                }
+            }
+            assert!(e.backing(&k).is_empty(), "{v} {id}");
+        }
+    }
+}

@@ -32,7 +32,7 @@ pub struct Hstate {
 /// `h->resv_huge_pages` (the pool is taken as large enough), `region_add()` records them. Returns
 /// how many were added (`nr_resv`).
 pub fn hugetlb_reserve_pages(k: &mut Kernel, inode: &ShmemInode, from: u64, to: u64) -> i64 {
-    let added = inode.resv_add(from, to);
+    let added = inode.resv_add(k, from, to);
     k.hugetlb.resv_huge_pages += added;
     trace!(
         k,
@@ -45,7 +45,7 @@ pub fn hugetlb_reserve_pages(k: &mut Kernel, inode: &ShmemInode, from: u64, to: 
 
 /// `hugetlb_unreserve_pages(inode, start, end, 0)`: the reservations of `[from, to)` go back.
 pub fn hugetlb_unreserve_pages(k: &mut Kernel, inode: &ShmemInode, from: u64, to: u64) {
-    let removed = inode.resv_del(from, to);
+    let removed = inode.resv_del(k, from, to);
     k.hugetlb.resv_huge_pages -= removed;
 }
 
@@ -119,8 +119,8 @@ pub fn memfd_alloc_folio(k: &mut Kernel, inode: &ShmemInode, idx: u64) -> KResul
         F,
         "hugetlb_add_to_page_cache: huge page index {hidx} -> pfn {head}"
     );
-    inode.add_huge_folio(hidx * HPAGE_PMD_NR, head);
-    inode.lookup(idx).ok_or(Fail::Errno(Errno::ENOMEM))
+    inode.add_huge_folio(k, hidx * HPAGE_PMD_NR, head);
+    inode.lookup(k, idx).ok_or(Fail::Errno(Errno::ENOMEM))
 }
 
 /// The page-cache lookup of `memfd_pin_folios()` (mm/gup.c: `filemap_get_folios_contig()`), and
@@ -130,7 +130,7 @@ pub fn memfd_get_folio_page(k: &mut Kernel, inode: &ShmemInode, idx: u64) -> KRe
     if idx >= inode.size_pages() {
         return Err(Fail::Errno(Errno::EINVAL));
     }
-    match inode.lookup(idx) {
+    match inode.lookup(k, idx) {
         Some(p) => Ok(p),
         None => memfd_alloc_folio(k, inode, idx),
     }

@@ -167,6 +167,32 @@ pub struct Kernel {
     atomics: BTreeMap<&'static str, u64>,
     /// The last `struct address_space` identity handed out ([`Kernel::new_address_space`]).
     address_spaces: u64,
+    /// The page cache (and hugetlbfs reserve map) of every shmem inode this kernel has used,
+    /// by [`ShmemInode::id`](crate::shmem::ShmemInode::id): mm/shmem.c keeps it in the inode's
+    /// `i_mapping->i_pages`, state of this kernel; the `ShmemInode` is only its description.
+    pub shmem: BTreeMap<u64, crate::shmem::ShmemCache>,
+    /// The inode numbers of the dma-bufs whose drivers/dma-buf/dma-buf.c:dma_buf_release ran
+    /// (the dentry's `d_release`): those buffers are gone.
+    pub released_dma_bufs: std::collections::BTreeSet<u64>,
+    /// Where each TTM buffer object's contents are (`bo->resource->mem_type` and `bo->ttm`,
+    /// drivers/gpu/drm/ttm/ttm_bo.c), by the BO's identity (its device's `dev_mapping`).
+    pub bo_places: BTreeMap<u64, BoPlace>,
+}
+
+/// Where a TTM buffer object's contents are: `bo->resource->mem_type` and `bo->ttm`
+/// (drivers/gpu/drm/ttm/ttm_bo.c, drivers/gpu/drm/ttm/ttm_tt.c).
+#[derive(Debug, Clone)]
+pub enum BoPlace {
+    /// In VRAM: device frames without `struct page` (amdgpu).
+    Vram(Vec<Pfn>),
+    /// In a populated `ttm_tt` (TTM_PL_SYSTEM or TT): pool pages, one non-compound block
+    /// (`ttm_pool_alloc()`).
+    Tt(Vec<Pfn>),
+    /// Swapped out: the contents are in `ttm->swap_storage`, a shmem file
+    /// (drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout), and nothing is populated.
+    Swapped(std::sync::Arc<crate::shmem::ShmemInode>),
+    /// The BO is gone (`ttm_bo_release()`).
+    Gone,
 }
 
 impl Kernel {
@@ -188,6 +214,9 @@ impl Kernel {
             livelock_limit: 8,
             atomics: BTreeMap::new(),
             address_spaces: 0,
+            shmem: BTreeMap::new(),
+            released_dma_bufs: std::collections::BTreeSet::new(),
+            bo_places: BTreeMap::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! shmem/tmpfs files (mm/shmem.c): the page cache behind `memfd_create()` and GEM shmem objects.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::errno::Errno;
 use crate::fault::FaultCtx;
@@ -12,40 +13,65 @@ use crate::trace;
 use crate::types::Pfn;
 use crate::vma::{AddressSpace, File, FileOperations, VmOperations};
 
-/// A shmem inode: its size in pages and its page cache.
-#[derive(Debug, Default)]
+/// The identities [`ShmemInode::new`] hands out: never reused in the process, so that an inode
+/// names one page cache in every [`Kernel`] (and every clone of one) it is used in.
+static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
+
+/// A shmem inode: its identity, its size in pages and whether it is hugetlb. Its page cache is
+/// state of the kernel it is used in ([`ShmemCache`], [`Kernel::shmem`]): a clone of the
+/// kernel has its own.
+#[derive(Debug)]
 pub struct ShmemInode {
-    /// Page cache, indexed by page offset.
-    pages: Mutex<Vec<Option<Pfn>>>,
+    /// The key of the inode's [`ShmemCache`] in [`Kernel::shmem`].
+    pub id: u64,
+    /// `i_size` in pages.
+    size: u64,
     /// MFD_HUGETLB: 2 MiB hugetlb folios instead of shmem pages.
     pub hugetlb: bool,
+}
+
+/// The page cache of a shmem inode (`inode->i_mapping->i_pages`) and, for hugetlbfs, the huge
+/// page indices its `resv_map` holds reservations for (mm/hugetlb.c:region_add): kept by the
+/// [`Kernel`], by [`ShmemInode::id`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShmemCache {
+    /// Page cache, indexed by page offset.
+    pub pages: Vec<Option<Pfn>>,
     /// hugetlbfs: the huge-page indices the inode's `resv_map` holds reservations for.
-    resv: Mutex<std::collections::BTreeSet<u64>>,
+    pub resv: std::collections::BTreeSet<u64>,
 }
 
 impl ShmemInode {
     /// An inode of `pages` pages.
     pub fn new(pages: u64, hugetlb: bool) -> Arc<ShmemInode> {
         Arc::new(ShmemInode {
-            pages: Mutex::new(vec![None; pages as usize]),
+            id: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            size: pages,
             hugetlb,
-            resv: Mutex::default(),
         })
     }
 
     /// `i_size` in pages.
     pub fn size_pages(&self) -> u64 {
-        self.pages.lock().map_or(0, |p| p.len() as u64)
+        self.size
+    }
+
+    /// The inode's page cache in `k`, created empty on first use.
+    fn cache_mut<'k>(&self, k: &'k mut Kernel) -> &'k mut ShmemCache {
+        let size = self.size as usize;
+        k.shmem.entry(self.id).or_insert_with(|| ShmemCache {
+            pages: vec![None; size],
+            resv: std::collections::BTreeSet::new(),
+        })
     }
 
     /// `shmem_get_folio()`: the page at `index`, allocated on first use (the page cache holds
     /// one reference). Beyond `i_size` → -EINVAL (the fault path turns it into SIGBUS).
     pub fn get_page(&self, k: &mut Kernel, index: u64) -> KResult<Pfn> {
-        let mut pages = self.pages.lock().map_err(|_| Fail::Errno(Errno::EIO))?;
-        let slot = pages
-            .get_mut(index as usize)
-            .ok_or(Fail::Errno(Errno::EINVAL))?;
-        if let Some(p) = *slot {
+        if index >= self.size {
+            return Err(Fail::Errno(Errno::EINVAL));
+        }
+        if let Some(p) = self.lookup(k, index) {
             return Ok(p);
         }
         if self.hugetlb {
@@ -62,6 +88,7 @@ impl ShmemInode {
                     flags: FolioFlags::HUGETLB,
                 })
                 .ok_or(Fail::Errno(Errno::ENOMEM))?;
+            let pages = &mut self.cache_mut(k).pages;
             let n = pages.len() as u64;
             for i in base..(base + 512).min(n) {
                 pages[i as usize] = Some(Pfn(head.0 + (i - base)));
@@ -72,43 +99,38 @@ impl ShmemInode {
             .frames
             .alloc(AllocSpec::SHMEM)
             .ok_or(Fail::Errno(Errno::ENOMEM))?;
-        *slot = Some(p);
+        self.cache_mut(k).pages[index as usize] = Some(p);
         Ok(p)
     }
 }
 
 impl ShmemInode {
-    /// The page cached at `index`, if any (`filemap_get_folio()`); no allocation.
-    pub fn lookup(&self, index: u64) -> Option<Pfn> {
-        let pages = self.pages.lock().ok()?;
-        pages.get(index as usize).copied().flatten()
+    /// The page cached at `index` in `k`, if any (`filemap_get_folio()`); no allocation.
+    pub fn lookup(&self, k: &Kernel, index: u64) -> Option<Pfn> {
+        let cache = k.shmem.get(&self.id)?;
+        cache.pages.get(index as usize).copied().flatten()
     }
 
     /// `hugetlb_add_to_page_cache()`: the huge folio at `head` caches the 512 page indices from
     /// `base` (those within `i_size`).
-    pub(crate) fn add_huge_folio(&self, base: u64, head: Pfn) {
-        if let Ok(mut pages) = self.pages.lock() {
-            let n = pages.len() as u64;
-            for i in base..(base + crate::hugetlb::HPAGE_PMD_NR).min(n) {
-                pages[i as usize] = Some(Pfn(head.0 + (i - base)));
-            }
+    pub(crate) fn add_huge_folio(&self, k: &mut Kernel, base: u64, head: Pfn) {
+        let pages = &mut self.cache_mut(k).pages;
+        let n = pages.len() as u64;
+        for i in base..(base + crate::hugetlb::HPAGE_PMD_NR).min(n) {
+            pages[i as usize] = Some(Pfn(head.0 + (i - base)));
         }
     }
 
     /// `region_chg()` + `region_add()` on the reserve map: add the huge-page indices of
     /// `[from, to)` not there yet; how many.
-    pub(crate) fn resv_add(&self, from: u64, to: u64) -> i64 {
-        let Ok(mut r) = self.resv.lock() else {
-            return 0;
-        };
+    pub(crate) fn resv_add(&self, k: &mut Kernel, from: u64, to: u64) -> i64 {
+        let r = &mut self.cache_mut(k).resv;
         (from..to).filter(|i| r.insert(*i)).count() as i64
     }
 
     /// `region_del()`: drop the indices of `[from, to)`; how many were there.
-    pub(crate) fn resv_del(&self, from: u64, to: u64) -> i64 {
-        let Ok(mut r) = self.resv.lock() else {
-            return 0;
-        };
+    pub(crate) fn resv_del(&self, k: &mut Kernel, from: u64, to: u64) -> i64 {
+        let r = &mut self.cache_mut(k).resv;
         (from..to).filter(|i| r.remove(i)).count() as i64
     }
 
@@ -141,11 +163,10 @@ impl ShmemInode {
     /// `drm_gem_shmem_purge_locked()` do before it); a folio still mapped is freed only when
     /// its PTEs go.
     pub fn truncate(&self, k: &mut Kernel) -> Vec<Pfn> {
-        let Ok(mut pages) = self.pages.lock() else {
-            return Vec::new();
+        let cached: Vec<Pfn> = match k.shmem.get_mut(&self.id) {
+            Some(c) => c.pages.iter_mut().filter_map(Option::take).collect(),
+            None => Vec::new(),
         };
-        let cached: Vec<Pfn> = pages.iter_mut().filter_map(Option::take).collect();
-        drop(pages);
         let mut seen = std::collections::BTreeSet::new();
         for &p in &cached {
             let Some(f) = k.frames.folio_of(p) else {
@@ -168,11 +189,11 @@ impl ShmemInode {
         cached
     }
 
-    /// The frames in the page cache now, in index order.
-    pub fn cached(&self) -> Vec<Pfn> {
-        self.pages
-            .lock()
-            .map(|p| p.iter().flatten().copied().collect())
+    /// The frames in `k`'s page cache of the inode now, in index order.
+    pub fn cached(&self, k: &Kernel) -> Vec<Pfn> {
+        k.shmem
+            .get(&self.id)
+            .map(|c| c.pages.iter().flatten().copied().collect())
             .unwrap_or_default()
     }
 }

@@ -329,10 +329,10 @@ fn hugetlb_allocation_from_reserves_without_a_reservation() {
         if p.has(Fact::HugetlbReserveGuard) {
             assert_eq!(r, Err(Fail::Errno(Errno::ENOMEM)), "{}", p.version());
             assert_eq!(k.hugetlb.resv_huge_pages, 0);
-            assert_eq!(inode.lookup(0), None);
+            assert_eq!(inode.lookup(&k, 0), None);
         } else {
             let page = r.expect("allocated");
-            assert_eq!(inode.lookup(3), Some(page));
+            assert_eq!(inode.lookup(&k, 3), Some(page));
             assert_eq!(k.hugetlb.resv_huge_pages, -1, "the count underflows");
         }
     }

@@ -53,8 +53,9 @@ pub enum Build {
     Auto,
     /// Clone the parent and run one step: fast, right when a clone shares nothing.
     Clone,
-    /// A fresh export and the whole path replayed: slower by the depth, right when the buffer
-    /// keeps state every clone shares (a release on one branch is then not seen on another).
+    /// A fresh export and the whole path replayed: slower by the depth; needed only if the buffer
+    /// kept state every clone shares (a release on one branch would then be seen on another).
+    /// The buffer's lifetime is the kernel's, so this is a cross-check of [`Build::Clone`].
     Replay,
 }
 

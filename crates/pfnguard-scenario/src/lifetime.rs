@@ -20,11 +20,12 @@ pub const AVAILABLE: bool = true;
 
 /// Whether an exported buffer's lifetime state (released, the backing after an eviction) lives
 /// in the buffer, shared by every clone of a [`World`](crate::World), rather than in the
-/// [`Kernel`]: then the explorer builds each state from a fresh export
+/// [`Kernel`]: then the explorer would have to build each state from a fresh export
 /// ([`Build::Replay`](crate::Build::Replay)) instead of cloning its parent, or a release on
-/// one branch would be seen on its siblings. The exporter models keep it in the buffer
-/// (`DmaBuf::released`, each exporter's backing), so: yes.
-pub const CLONES_SHARE_STATE: bool = true;
+/// one branch would be seen on its siblings. The kernel keeps it (`Kernel::released_dma_bufs`,
+/// `Kernel::bo_places`, the shmem page caches in `Kernel::shmem`); the `Exported` is an
+/// immutable description, so: no, and the explorer clones.
+pub const CLONES_SHARE_STATE: bool = false;
 
 /// drivers/dma-buf/dma-buf.c:`dma_buf_release` → the exporter's `->release`: the backing is
 /// freed; frames still referenced stay allocated until their last reference goes

@@ -1,7 +1,9 @@
 //! DRM PRIME exporters: drivers/gpu/drm/drm_prime.c glue and the GEM backends behind it
 //! (shmem helper, TTM, i915, DMA helper, rockchip, tegra, virtio-gpu host-visible blobs).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use pfnguard_mm::kernel::BoPlace;
 
 use pfnguard_mm::insert::PfnT;
 use pfnguard_mm::shmem::memfd_create;
@@ -295,8 +297,8 @@ impl DmaBufOps for ShmemFilpObject {
         Vec::new()
     }
     /// The page cache of `obj->filp`, in index order.
-    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
-        self.inode.cached()
+    fn backing(&self, k: &Kernel) -> Vec<Pfn> {
+        self.inode.cached(k)
     }
     /// 5.10.262 drivers/gpu/drm/vgem/vgem_drv.c:vgem_gem_free_object →
     /// `drm_gem_object_release()`: no pages held by the driver, `fput(obj->filp)`
@@ -486,52 +488,55 @@ impl Ttm {
     }
 }
 
-/// Where a TTM BO's contents are: `bo->resource->mem_type` and `bo->ttm`.
-#[derive(Debug)]
-enum TtmPlace {
-    /// In VRAM: device frames without `struct page` (amdgpu).
-    Vram(Vec<Pfn>),
-    /// In a populated `ttm_tt` (TTM_PL_SYSTEM or TT): pool pages, one non-compound block
-    /// (`ttm_pool_alloc()`).
-    Tt(Vec<Pfn>),
-    /// Swapped out: the contents are in `ttm->swap_storage`, a shmem file
-    /// (drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout), and nothing is populated.
-    Swapped(Arc<ShmemInode>),
-    /// The BO is gone (`ttm_bo_release()`).
-    Gone,
-}
+/// Where a TTM BO's contents are: `bo->resource->mem_type` and `bo->ttm`, kept by the kernel
+/// ([`Kernel::bo_places`], by the BO's `dev_mapping`).
+type TtmPlace = BoPlace;
 
-/// A TTM buffer object's placement, shared by its `dma_buf_ops` and its `ttm_bo_vm_ops`.
+/// A TTM buffer object, as its `dma_buf_ops` and its `ttm_bo_vm_ops` know it; its placement is
+/// state of the kernel ([`TtmState::place`]).
 #[derive(Debug)]
 struct TtmState {
-    place: Mutex<TtmPlace>,
     /// `bo->base.size` in pages.
     nr: u64,
     /// `bdev->dev_mapping`: the DRM device's `anon_inode->i_mapping`
     /// (drivers/gpu/drm/ttm/ttm_device.c:ttm_device_init), where the dma-buf's file also maps
-    /// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export).
+    /// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export). One per BO in the model: the key
+    /// of its placement in [`Kernel::bo_places`].
     dev_mapping: u64,
+    /// The frames the BO had at export (`ttm_pool_alloc()` or VRAM), for
+    /// [`DmaBufOps::pages`]; where it is now is [`TtmState::place`].
+    exported: Vec<Pfn>,
 }
 
 impl TtmState {
-    fn lock(&self) -> KResult<std::sync::MutexGuard<'_, TtmPlace>> {
-        self.place.lock().map_err(|_| Fail::Errno(Errno::EIO))
+    /// Where the BO's contents are in `k` (gone when `k` has no record of it).
+    fn place<'k>(&self, k: &'k Kernel) -> &'k TtmPlace {
+        k.bo_places
+            .get(&self.dev_mapping)
+            .unwrap_or(&TtmPlace::Gone)
+    }
+
+    /// Set where the BO's contents are in `k`; the previous placement.
+    fn set_place(&self, k: &mut Kernel, place: TtmPlace) -> TtmPlace {
+        k.bo_places
+            .insert(self.dev_mapping, place)
+            .unwrap_or(TtmPlace::Gone)
     }
 
     /// The frames a fault or an attachment maps now (none when swapped out or gone).
-    fn resident(&self) -> Vec<Pfn> {
-        match self.place.lock().as_deref() {
-            Ok(TtmPlace::Vram(p) | TtmPlace::Tt(p)) => p.clone(),
+    fn resident(&self, k: &Kernel) -> Vec<Pfn> {
+        match self.place(k) {
+            TtmPlace::Vram(p) | TtmPlace::Tt(p) => p.clone(),
             _ => Vec::new(),
         }
     }
 
     /// The frames holding the contents now: resident pages, or the swap storage's.
-    fn backing(&self) -> Vec<Pfn> {
-        match self.place.lock().as_deref() {
-            Ok(TtmPlace::Vram(p) | TtmPlace::Tt(p)) => p.clone(),
-            Ok(TtmPlace::Swapped(swap)) => swap.cached(),
-            _ => Vec::new(),
+    fn backing(&self, k: &Kernel) -> Vec<Pfn> {
+        match self.place(k) {
+            TtmPlace::Vram(p) | TtmPlace::Tt(p) => p.clone(),
+            TtmPlace::Swapped(swap) => swap.cached(k),
+            TtmPlace::Gone => Vec::new(),
         }
     }
 
@@ -542,10 +547,8 @@ impl TtmState {
     /// Returns the resident frames (none once the BO is gone).
     fn populate(&self, k: &mut Kernel) -> KResult<Vec<Pfn>> {
         const F: &str = "drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_populate";
-        let mut place = self.lock()?;
-        let TtmPlace::Swapped(swap) = &*place else {
-            drop(place);
-            return Ok(self.resident());
+        let TtmPlace::Swapped(swap) = self.place(k) else {
+            return Ok(self.resident(k));
         };
         let swap = swap.clone();
         let pages = alloc_noncompound_block(k, self.nr)?;
@@ -556,7 +559,7 @@ impl TtmState {
             pages.len()
         );
         swap.truncate(k);
-        *place = TtmPlace::Tt(pages.clone());
+        self.set_place(k, TtmPlace::Tt(pages.clone()));
         Ok(pages)
     }
 
@@ -644,11 +647,12 @@ impl DmaBufOps for TtmBo {
         }
         Ok(())
     }
+    /// The frames the BO had at export; [`DmaBufOps::backing`] says where it is now.
     fn pages(&self) -> Vec<Pfn> {
-        self.bo.resident()
+        self.bo.exported.clone()
     }
-    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
-        self.bo.backing()
+    fn backing(&self, k: &Kernel) -> Vec<Pfn> {
+        self.bo.backing(k)
     }
 
     /// The BO's last reference goes (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_release →
@@ -660,11 +664,7 @@ impl DmaBufOps for TtmBo {
     /// driver's manager whatever still maps it: [`free_device_range`]).
     fn release(&self, k: &mut Kernel) {
         const F: &str = "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_release";
-        let Ok(mut place) = self.bo.place.lock() else {
-            return;
-        };
-        let old = std::mem::replace(&mut *place, TtmPlace::Gone);
-        drop(place);
+        let old = self.bo.set_place(k, TtmPlace::Gone);
         match old {
             TtmPlace::Vram(p) => free_device_range(k, &p, F),
             TtmPlace::Tt(p) => TtmState::free_tt(k, &p, F),
@@ -699,15 +699,13 @@ impl DmaBufOps for TtmBo {
     fn evict(&self, k: &mut Kernel) -> KResult<()> {
         const EVICT: &str = "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_evict";
         const SWAPOUT: &str = "drivers/gpu/drm/ttm/ttm_tt.c:ttm_tt_swapout";
-        let mut place = self.bo.lock()?;
-        match &*place {
+        match self.bo.place(k) {
             TtmPlace::Vram(old) => {
                 let old = old.clone();
                 trace!(k, EVICT, "VRAM -> TT: ttm_bo_handle_move_mem");
                 self.bo.unmap_virtual(k);
                 let new = alloc_noncompound_block(k, self.bo.nr)?;
-                *place = TtmPlace::Tt(new);
-                drop(place);
+                self.bo.set_place(k, TtmPlace::Tt(new));
                 free_device_range(
                     k,
                     &old,
@@ -733,8 +731,7 @@ impl DmaBufOps for TtmBo {
                     "{} page(s) copied to shmem; ttm_tt_unpopulate",
                     self.bo.nr
                 );
-                *place = TtmPlace::Swapped(swap);
-                drop(place);
+                self.bo.set_place(k, TtmPlace::Swapped(swap));
                 TtmState::free_tt(k, &old, SWAPOUT);
                 Ok(())
             }
@@ -869,10 +866,15 @@ impl Exporter for Ttm {
         };
         let prime_mmap = self.own_prime_mmap || k.has(Fact::DrmGenericPrime);
         let dev_mapping = k.new_address_space();
+        let exported = match &place {
+            TtmPlace::Vram(p) | TtmPlace::Tt(p) => p.clone(),
+            _ => Vec::new(),
+        };
+        k.bo_places.insert(dev_mapping, place);
         let bo = Arc::new(TtmState {
-            place: Mutex::new(place),
             nr: cx.pages,
             dev_mapping,
+            exported,
         });
         Ok(export_drm_rdwr(
             k,
@@ -959,8 +961,8 @@ impl DmaBufOps for I915Object {
         Vec::new()
     }
     /// The page cache of `obj->base.filp`, in index order.
-    fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
-        self.inode.cached()
+    fn backing(&self, k: &Kernel) -> Vec<Pfn> {
+        self.inode.cached(k)
     }
     /// drivers/gpu/drm/i915/gem/i915_gem_dmabuf.c:i915_gem_dmabuf_release →
     /// `drm_gem_dmabuf_release()` → the object's last reference → `drm_gem_object_release()`:

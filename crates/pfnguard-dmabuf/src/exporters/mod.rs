@@ -30,9 +30,11 @@ pub struct ExportCtx {
 
 /// An exported buffer: the fd's file, and the dma-buf behind it (none for the memfd control).
 ///
-/// Its lifetime ([`Exported::release`], [`Exported::evict`], [`Exported::move_notify`],
-/// [`Exported::backing`]) is kept with the buffer (shared by every clone of it), like the page
-/// cache of a shmem inode: an `Exported` belongs to the [`Kernel`] it was exported in.
+/// An immutable description: its lifetime ([`Exported::release`], [`Exported::evict`],
+/// [`Exported::move_notify`], [`Exported::backing`]) is state of the [`Kernel`] it is used in
+/// (whether the dma-buf was released, where a TTM BO's contents are, the page caches of shmem
+/// inodes), so a clone of that kernel carries its own copy and the same `Exported` describes
+/// the buffer in both.
 #[derive(Debug, Clone)]
 pub struct Exported {
     /// The file userspace maps.
@@ -105,7 +107,7 @@ impl Exported {
     /// A released buffer: -EOPNOTSUPP too (nothing left to move; the caller should not ask).
     pub fn evict(&self, k: &mut Kernel) -> KResult<()> {
         match &self.buf {
-            Some(b) if !b.is_released() => b.ops.evict(k),
+            Some(b) if !b.is_released(k) => b.ops.evict(k),
             _ => Err(Errno::EOPNOTSUPP.into()),
         }
     }
@@ -127,9 +129,9 @@ impl Exported {
     /// The memfd control: the pages in its page cache.
     pub fn backing(&self, k: &Kernel) -> Vec<Pfn> {
         match (&self.buf, &self.shmem) {
-            (Some(b), _) if b.is_released() => Vec::new(),
+            (Some(b), _) if b.is_released(k) => Vec::new(),
             (Some(b), _) => b.ops.backing(k),
-            (None, Some(inode)) => inode.cached(),
+            (None, Some(inode)) => inode.cached(k),
             (None, None) => Vec::new(),
         }
     }
