@@ -462,6 +462,25 @@ impl Step {
         ]
     }
 
+    /// The page steps of [`Step::process_alphabet`] on page 1 (`pfnguard explore
+    /// --second-page`).
+    pub fn second_page_alphabet() -> Vec<Step> {
+        Step::process_alphabet()
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Access { page: 0, write } => Some(Step::Access { page: 1, write }),
+                Step::GupGet { page: 0 } => Some(Step::GupGet { page: 1 }),
+                Step::GupPin { page: 0, longterm } => Some(Step::GupPin { page: 1, longterm }),
+                Step::OdirectSubmit { page: 0, read } => {
+                    Some(Step::OdirectSubmit { page: 1, read })
+                }
+                Step::Vmsplice { page: 0 } => Some(Step::Vmsplice { page: 1 }),
+                Step::KvmMap { page: 0 } => Some(Step::KvmMap { page: 1 }),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The exporter-step alphabet of `pfnguard explore`: eviction and move_notify. The release
     /// comes with the last close or munmap, as `dma_buf_release` does; the forced `release`
     /// step (the driver freeing a buffer still in use) is for scenarios that ask for it.
