@@ -38,6 +38,12 @@ pub trait DmaBufOps: std::fmt::Debug + Send + Sync {
     fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
         self.pages()
     }
+    /// drivers/dma-buf/dma-buf.c:dma_buf_is_dynamic: the exporter's `dma_buf_ops` has `.pin`
+    /// (it may move the buffer while attached, and tells dynamic importers with
+    /// `dma_buf_move_notify()`). The default: a static exporter.
+    fn is_dynamic(&self) -> bool {
+        false
+    }
 }
 
 /// `struct dma_buf`.
@@ -340,14 +346,116 @@ pub fn dma_buf_release(k: &mut Kernel, buf: &DmaBuf) {
 /// &dmabuf->attachments, node) if (attach->importer_ops) attach->importer_ops->move_notify(attach)`
 /// — every dynamic importer is told its mapping of the buffer is about to become invalid.
 /// The exporter calls it (with the reservation lock held) when it moves the backing; it does
-/// not touch CPU mappings (those are the exporter's zap). The model has no attachment on the
-/// buffer, so there is no importer to notify and nothing changes.
+/// not touch CPU mappings (those are the exporter's zap). The buffer itself keeps no list of
+/// attachments in the model: the caller that holds them (the scenario explorer's device
+/// actors) drops each dynamic importer's mapping, as its `move_notify` does (e.g.
+/// drivers/gpu/drm/amd/amdgpu/amdgpu_dma_buf.c:amdgpu_dma_buf_move_notify invalidates the
+/// importer's page tables; it maps again on next use).
 pub fn dma_buf_move_notify(k: &mut Kernel, buf: &DmaBuf) {
     trace!(
         k,
         "drivers/dma-buf/dma-buf.c:dma_buf_move_notify",
-        "{}: no attachment with importer_ops, nothing to notify",
+        "{}: importer_ops->move_notify of every dynamic attachment",
         buf.exp_name
+    );
+}
+
+/// An importer's `struct dma_buf_attachment`, as far as the buffer's lifetime goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Attachment {
+    /// `attach->importer_ops` with a `move_notify`: a dynamic importer
+    /// (drivers/dma-buf/dma-buf.c:dma_buf_attachment_is_dynamic).
+    pub dynamic: bool,
+    /// The buffer is pinned in place for this attachment: the exporter may not move it.
+    pub pinned: bool,
+}
+
+/// drivers/dma-buf/dma-buf.c:dma_buf_dynamic_attach (`dma_buf_attach()` is the same with no
+/// `importer_ops`): the attachment goes on `dmabuf->attachments`. When importer and exporter
+/// disagree about being dynamic (`dma_buf_attachment_is_dynamic(attach) !=
+/// dma_buf_is_dynamic(dmabuf)`) and the exporter is dynamic, `dma_buf_pin()` →
+/// `dmabuf->ops->pin()`: the buffer stays where it is until `dma_buf_detach()` unpins it. A
+/// static exporter's buffer does not move under an attachment either: the GEM exporters pin
+/// the object in `drm_gem_map_attach()` → `drm_gem_pin()`, the others never move their
+/// memory. Only a dynamic importer of a dynamic exporter is left unpinned, and is told of a
+/// move by [`dma_buf_move_notify`].
+pub fn dma_buf_dynamic_attach(k: &mut Kernel, buf: &DmaBuf, dynamic: bool) -> Attachment {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_dynamic_attach";
+    let exporter_dynamic = buf.ops.is_dynamic();
+    let pinned = !(dynamic && exporter_dynamic);
+    trace!(
+        k,
+        F,
+        "{} importer, {} exporter {}: {}",
+        if dynamic { "dynamic" } else { "static" },
+        if exporter_dynamic {
+            "dynamic"
+        } else {
+            "static"
+        },
+        buf.exp_name,
+        if !pinned {
+            "not pinned, move_notify on a move"
+        } else if exporter_dynamic {
+            "dma_buf_pin"
+        } else {
+            "the exporter keeps the buffer in place while attached"
+        }
+    );
+    Attachment { dynamic, pinned }
+}
+
+/// drivers/dma-buf/dma-buf.c:dma_buf_map_attachment → `__map_dma_buf()` →
+/// `dmabuf->ops->map_dma_buf()`: the importer gets a scatterlist of the frames backing the
+/// buffer now ([`DmaBufOps::backing`]), mangled as `debug` says ([`map_attachment`]). The
+/// exporters' `map_dma_buf` (udmabuf's `get_sg_table()` over its folios, the system heap's
+/// `dma_map_sgtable()` of its pages, TTM's `amdgpu_dma_buf_map()`) take no page reference:
+/// the frames stay allocated because the importer holds the dma-buf (its `dma_buf_get()`), so
+/// `dma_buf_release()` cannot run under it. Returns the frames the importer may use (as DMA
+/// addresses even when the page pointers are mangled).
+pub fn dma_buf_map_attachment(
+    k: &mut Kernel,
+    buf: &DmaBuf,
+    attach: &Attachment,
+    debug: SgDebug,
+) -> Vec<Pfn> {
+    const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_map_attachment";
+    let pages = buf.ops.backing(k);
+    let sg = map_attachment(&pages, debug);
+    trace!(
+        k,
+        F,
+        "{}: map_dma_buf -> {} sg entries ({}), no page references",
+        buf.exp_name,
+        sg.len(),
+        if attach.pinned { "pinned" } else { "dynamic" }
+    );
+    sg.iter()
+        .map(|e| Pfn(e.dma_address >> pfnguard_mm::PAGE_SHIFT))
+        .collect()
+}
+
+/// drivers/dma-buf/dma-buf.c:dma_buf_unmap_attachment → `__unmap_dma_buf()` →
+/// `dmabuf->ops->unmap_dma_buf()`: the importer gives the scatterlist back.
+pub fn dma_buf_unmap_attachment(k: &mut Kernel, buf: &DmaBuf, pages: &[Pfn]) {
+    trace!(
+        k,
+        "drivers/dma-buf/dma-buf.c:dma_buf_unmap_attachment",
+        "{}: unmap_dma_buf of {} entries",
+        buf.exp_name,
+        pages.len()
+    );
+}
+
+/// drivers/dma-buf/dma-buf.c:dma_buf_detach: the attachment leaves `dmabuf->attachments`;
+/// a pinned one is unpinned (`dma_buf_unpin()`, or `drm_gem_map_detach()` → `drm_gem_unpin()`).
+pub fn dma_buf_detach(k: &mut Kernel, buf: &DmaBuf, attach: &Attachment) {
+    trace!(
+        k,
+        "drivers/dma-buf/dma-buf.c:dma_buf_detach",
+        "{}: detach{}",
+        buf.exp_name,
+        if attach.pinned { ", unpin" } else { "" }
     );
 }
 

@@ -670,6 +670,19 @@ pub struct ExploredProperty {
     pub witness: Option<Witness>,
 }
 
+/// The letters of `explore` beyond the default alphabet (one process, page 0, the exporter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Alphabet {
+    /// `fork c`: a second actor, the child `c` (kernel/fork.c:dup_mmap of p's address space,
+    /// p's fd shared), with the process steps of its own over the inherited mapping once it
+    /// exists.
+    pub fork: bool,
+    /// The page steps (`touch`, `read`, `gup_get`, `gup_pin`, `gup_pin_longterm`,
+    /// `odirect_read`, `vmsplice`, `kvm_map`) on page 1 too; the buffer then has at least two
+    /// pages.
+    pub second_page: bool,
+}
+
 /// Explore every sequence of up to `depth` steps of one process (`p`, which exported the
 /// buffer and holds its fd) and the exporter (`exporter`) over the whole alphabet.
 pub fn explore_alphabet(
@@ -681,31 +694,85 @@ pub fn explore_alphabet(
     depth: usize,
     limits: Limits,
 ) -> Result<ExploreReport, SetupError> {
+    explore_alphabet_with(
+        kernel_name,
+        kernel,
+        exporter,
+        policy,
+        pages,
+        depth,
+        limits,
+        Alphabet::default(),
+    )
+}
+
+/// [`explore_alphabet`] with the extra letters `alphabet` asks for: with `fork`, the actors are
+/// `p`, its child `c` (its steps enabled once `p: fork c` ran) and `exporter`.
+#[allow(clippy::too_many_arguments)]
+pub fn explore_alphabet_with(
+    kernel_name: &str,
+    kernel: &ResolvedKernel,
+    exporter: &dyn pfnguard_dmabuf::Exporter,
+    policy: Policy,
+    pages: u64,
+    depth: usize,
+    limits: Limits,
+    alphabet: Alphabet,
+) -> Result<ExploreReport, SetupError> {
     let t = Instant::now();
-    let names = vec!["p".to_owned(), "exporter".to_owned()];
+    let pages = if alphabet.second_page {
+        pages.max(2)
+    } else {
+        pages
+    };
+    let (names, kinds) = if alphabet.fork {
+        (
+            vec!["p".to_owned(), "c".to_owned(), "exporter".to_owned()],
+            vec![ActorKind::Process, ActorKind::Child, ActorKind::Exporter],
+        )
+    } else {
+        (
+            vec!["p".to_owned(), "exporter".to_owned()],
+            vec![ActorKind::Process, ActorKind::Exporter],
+        )
+    };
+    let exp_actor = (kinds.len() - 1) as u16;
     let root = World::new(
         kernel,
         policy,
         exporter,
         pages,
-        vec![ActorKind::Process, ActorKind::Exporter],
+        kinds.clone(),
         names.clone(),
     )?;
-    let proc_steps = Step::process_alphabet();
+    let mut proc_steps = Step::process_alphabet();
+    if alphabet.second_page {
+        proc_steps.extend(Step::second_page_alphabet());
+    }
+    let child_steps = proc_steps.clone();
+    if alphabet.fork {
+        proc_steps.push(Step::Fork { child: 1 });
+    }
     let exp_steps = Step::exporter_alphabet();
-    let moves = |_: &World| -> Vec<(u16, Step)> {
-        proc_steps
+    let fork = alphabet.fork;
+    let moves = |w: &World| -> Vec<(u16, Step)> {
+        let mut v: Vec<(u16, Step)> = proc_steps
             .iter()
+            .filter(|s| !matches!(s, Step::Fork { .. }) || w.actors[1].mm.is_none())
             .map(|s| (0u16, *s))
-            .chain(exp_steps.iter().map(|s| (1u16, *s)))
-            .collect()
+            .collect();
+        if fork && w.actors[1].mm.is_some() && !w.actors[1].exited {
+            v.extend(child_steps.iter().map(|s| (1u16, *s)));
+        }
+        v.extend(exp_steps.iter().map(|s| (exp_actor, *s)));
+        v
     };
     let fresh = || match World::new(
         kernel,
         policy,
         exporter,
         pages,
-        vec![ActorKind::Process, ActorKind::Exporter],
+        kinds.clone(),
         names.clone(),
     ) {
         Ok(w) => w,
@@ -735,7 +802,23 @@ pub fn explore_alphabet(
             }
         })
         .collect();
-    let none = |_: u16| String::new();
+    let child_name = |c: u16| names.get(usize::from(c)).cloned().unwrap_or_default();
+    let mut letters: Vec<String> = proc_steps
+        .iter()
+        .map(|s| format!("p: {}", s.render(&child_name)))
+        .collect();
+    if fork {
+        letters.extend(
+            child_steps
+                .iter()
+                .map(|s| format!("c: {}", s.render(&child_name))),
+        );
+    }
+    letters.extend(
+        exp_steps
+            .iter()
+            .map(|s| format!("exporter: {}", s.render(&child_name))),
+    );
     Ok(ExploreReport {
         exporter: exporter.id().to_owned(),
         kernel: kernel_name.to_owned(),
@@ -743,15 +826,7 @@ pub fn explore_alphabet(
         depth,
         states: f.nodes.len(),
         complete: f.complete,
-        alphabet: proc_steps
-            .iter()
-            .map(|s| format!("p: {}", s.render(&none)))
-            .chain(
-                exp_steps
-                    .iter()
-                    .map(|s| format!("exporter: {}", s.render(&none))),
-            )
-            .collect(),
+        alphabet: letters,
         properties,
         elapsed: t.elapsed(),
     })

@@ -122,7 +122,15 @@ pub fn fingerprint(w: &World, with_pc: bool) -> u128 {
         if with_pc {
             h.word(u64::from(s.pc));
         }
-        h.word(u64::from(s.mm.is_some()) | u64::from(s.has_fd) << 1 | u64::from(s.exited) << 2);
+        let at = s.attachment.map_or(0, |at| {
+            1 | u64::from(at.dynamic) << 1 | u64::from(at.pinned) << 2
+        });
+        h.word(
+            u64::from(s.mm.is_some())
+                | u64::from(s.has_fd) << 1
+                | u64::from(s.exited) << 2
+                | at << 3,
+        );
         for &(addr, len) in &s.maps {
             h.word(addr.0);
             h.word(len);
@@ -217,11 +225,6 @@ pub fn fingerprint(w: &World, with_pc: bool) -> u128 {
     h.word((log >> 64) as u64);
     h.word(u64::from(w.k.oops.is_some()));
     h.word(w.k.nr_file_mapped as u64);
-    h.word(
-        u64::from(w.file_released)
-            | u64::from(w.released) << 1
-            | u64::from(w.importer) << 2
-            | u64::from(w.seen) << 16,
-    );
+    h.word(u64::from(w.file_released) | u64::from(w.released) << 1 | u64::from(w.seen) << 16);
     h.finish()
 }

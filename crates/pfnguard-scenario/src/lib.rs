@@ -21,7 +21,10 @@ pub mod scenario;
 pub mod step;
 pub mod world;
 
-pub use explore::{explore_alphabet, run_scenario, Build, CaseReport, ExploreReport, Limits};
+pub use explore::{
+    explore_alphabet, explore_alphabet_with, run_scenario, Alphabet, Build, CaseReport,
+    ExploreReport, Limits,
+};
 pub use property::{Property, Verdict};
 pub use scenario::{load_scenario, parse_scenario, Scenario, ScenarioError};
 pub use step::Step;

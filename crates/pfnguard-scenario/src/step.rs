@@ -131,12 +131,19 @@ pub enum Step {
     Evict,
     /// `dma_buf_move_notify()` to the importers.
     MoveNotify,
-    /// The importer's `dma_buf_attach()`.
-    Attach,
+    /// The importer's `dma_buf_get()` of a process's fd and drivers/dma-buf/dma-buf.c:
+    /// dma_buf_dynamic_attach: static (`dma_buf_attach()`, no `importer_ops`) or dynamic (with
+    /// a `move_notify`).
+    Attach {
+        /// `importer_ops->move_notify` set.
+        dynamic: bool,
+    },
     /// The importer's `dma_buf_map_attachment()`.
     MapAttachment,
     /// The importer's `dma_buf_unmap_attachment()`.
     UnmapAttachment,
+    /// The importer's `dma_buf_detach()` and `dma_buf_put()`.
+    Detach,
 }
 
 /// Advice names in scenario files.
@@ -203,8 +210,10 @@ pub const KEYWORDS: &[(&str, &str, &[ActorKind])] = &[
     ("evict", "", &[ActorKind::Exporter]),
     ("move_notify", "", &[ActorKind::Exporter]),
     ("attach", "", &[ActorKind::Device]),
+    ("attach_dynamic", "", &[ActorKind::Device]),
     ("map", "", &[ActorKind::Device]),
     ("unmap", "", &[ActorKind::Device]),
+    ("detach", "", &[ActorKind::Device]),
 ];
 
 const PROC: &[ActorKind] = &[ActorKind::Process, ActorKind::Child];
@@ -348,9 +357,11 @@ impl Step {
             "release" => Step::Release,
             "evict" => Step::Evict,
             "move_notify" => Step::MoveNotify,
-            "attach" => Step::Attach,
+            "attach" => Step::Attach { dynamic: false },
+            "attach_dynamic" => Step::Attach { dynamic: true },
             "map" => Step::MapAttachment,
-            _ => Step::UnmapAttachment,
+            "unmap" => Step::UnmapAttachment,
+            _ => Step::Detach,
         })
     }
 
@@ -396,9 +407,11 @@ impl Step {
             Step::Release => "release".into(),
             Step::Evict => "evict".into(),
             Step::MoveNotify => "move_notify".into(),
-            Step::Attach => "attach".into(),
+            Step::Attach { dynamic: false } => "attach".into(),
+            Step::Attach { dynamic: true } => "attach_dynamic".into(),
             Step::MapAttachment => "map".into(),
             Step::UnmapAttachment => "unmap".into(),
+            Step::Detach => "detach".into(),
         }
     }
 
@@ -447,6 +460,25 @@ impl Step {
             Step::Mprotect(Prot::R),
             Step::Mlock,
         ]
+    }
+
+    /// The page steps of [`Step::process_alphabet`] on page 1 (`pfnguard explore
+    /// --second-page`).
+    pub fn second_page_alphabet() -> Vec<Step> {
+        Step::process_alphabet()
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Access { page: 0, write } => Some(Step::Access { page: 1, write }),
+                Step::GupGet { page: 0 } => Some(Step::GupGet { page: 1 }),
+                Step::GupPin { page: 0, longterm } => Some(Step::GupPin { page: 1, longterm }),
+                Step::OdirectSubmit { page: 0, read } => {
+                    Some(Step::OdirectSubmit { page: 1, read })
+                }
+                Step::Vmsplice { page: 0 } => Some(Step::Vmsplice { page: 1 }),
+                Step::KvmMap { page: 0 } => Some(Step::KvmMap { page: 1 }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The exporter-step alphabet of `pfnguard explore`: eviction and move_notify. The release

@@ -7,6 +7,10 @@
 
 use std::sync::Arc;
 
+use pfnguard_dmabuf::core::{
+    dma_buf_detach, dma_buf_dynamic_attach, dma_buf_map_attachment, dma_buf_unmap_attachment,
+    Attachment, SgDebug,
+};
 use pfnguard_dmabuf::exporters::{ExportCtx, Exported, Exporter};
 use pfnguard_dmabuf::Policy;
 use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages, BioPages};
@@ -54,6 +58,10 @@ pub enum Hold {
         /// The frame the guest maps.
         pfn: Pfn,
     },
+    /// An importing device's mapped attachment (drivers/dma-buf/dma-buf.c:
+    /// dma_buf_map_attachment): the frames of its scatterlist, which the device may DMA to
+    /// until it unmaps. No page reference: the exporters' `map_dma_buf` take none.
+    Import(Vec<Pfn>),
 }
 
 impl Hold {
@@ -66,6 +74,7 @@ impl Hold {
             Hold::Pipe(h) | Hold::Uring(h) => (&h.pages, true),
             Hold::Mr(u) => (&u.pages, true),
             Hold::Kvm { pfn, .. } => (std::slice::from_ref(pfn), false),
+            Hold::Import(p) => (p, false),
         }
     }
     /// A small tag for fingerprints.
@@ -78,6 +87,7 @@ impl Hold {
             Hold::Uring(_) => 5,
             Hold::Mr(_) => 6,
             Hold::Kvm { addr, .. } => 7 | addr.0 << 8,
+            Hold::Import(_) => 8,
         }
     }
 }
@@ -97,6 +107,9 @@ pub struct ActorState {
     pub maps: Vec<(VirtAddr, u64)>,
     /// What its kernel-side users hold.
     pub holds: Vec<Hold>,
+    /// An importing device's attachment (between `attach` and `detach`); the device also
+    /// holds a reference to the dma-buf then (`has_fd`: its `dma_buf_get()`).
+    pub attachment: Option<Attachment>,
 }
 
 /// What does not change after setup.
@@ -129,8 +142,6 @@ pub struct World {
     pub file_released: bool,
     /// The exporter freed the backing.
     pub released: bool,
-    /// Importer state: bit 0 attached, bit 1 mapped.
-    pub importer: u8,
     /// The properties that held in some state of the path to this one
     /// ([`Property::bit`](crate::Property::bit)).
     pub seen: u16,
@@ -205,8 +216,12 @@ impl std::fmt::Display for SetupError {
 
 const NO_MM: &str = "the actor has no address space (not forked yet, or exited)";
 const NO_MAP: &str = "the actor has no mapping of the buffer";
-const IMPORTER: &str =
-    "importer attachments (dma_buf_attach/map/unmap) are not run by the explorer yet";
+const NOT_DMA_BUF: &str =
+    "the exported file is not a dma-buf (the memfd control): nothing to attach";
+const MOVED: &str = "the exporter moved the buffer before this map (evict); where its map_dma_buf \
+     puts it back for an importer (ttm_bo_validate into GTT/VRAM) is not modeled";
+const FREED: &str = "the exporter freed the buffer (release); what its map_dma_buf does after a \
+     device removal is exporter-specific and not modeled";
 
 impl World {
     /// Boot `kernel` under `policy`, export a buffer of `pages` pages from `exp` (its own size
@@ -273,7 +288,6 @@ impl World {
             actors,
             file_released: false,
             released: false,
-            importer: 0,
             seen: 0,
         })
     }
@@ -585,18 +599,150 @@ impl World {
                     Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
                 }
             }
-            Step::Evict => match lifetime::evict(&self.setup.exported, &mut self.k) {
-                Ok(r) => r.into(),
-                Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
-            },
+            Step::Evict => {
+                if self
+                    .actors
+                    .iter()
+                    .any(|s| s.attachment.is_some_and(|at| at.pinned))
+                    && self.exporter_moves()
+                {
+                    // A pinned BO is off TTM's LRU (drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_pin
+                    // takes it off; ttm_bo_evict_first / ttm_bo_swapout skip `pin_count`).
+                    pfnguard_mm::trace!(
+                        self.k,
+                        "drivers/gpu/drm/ttm/ttm_bo.c:ttm_bo_pin",
+                        "an importer's attachment pins the buffer: not evicted -> -EBUSY"
+                    );
+                    return Ok(StepOutcome::Fail(Errno::EBUSY.into()));
+                }
+                match lifetime::evict(&self.setup.exported, &mut self.k) {
+                    Ok(Ok(())) => {
+                        // The dynamic exporter tells its importers before the move
+                        // (amdgpu_bo_move_notify → dma_buf_move_notify); the model does it in
+                        // the same step, with no state in between.
+                        if self.actors.iter().any(|s| s.attachment.is_some()) {
+                            self.move_notify_importers();
+                        }
+                        StepOutcome::Ok
+                    }
+                    Ok(Err(e)) => StepOutcome::Fail(e),
+                    Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
+                }
+            }
             Step::MoveNotify => match lifetime::move_notify(&self.setup.exported, &mut self.k) {
-                Ok(()) => StepOutcome::Ok,
+                Ok(()) => {
+                    self.drop_dynamic_mappings();
+                    StepOutcome::Ok
+                }
                 Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
             },
-            Step::Attach | Step::MapAttachment | Step::UnmapAttachment => {
-                StepOutcome::Unavailable(IMPORTER)
+            Step::Attach { dynamic } => {
+                let Some(buf) = self.setup.exported.buf.clone() else {
+                    return Ok(StepOutcome::Unavailable(NOT_DMA_BUF));
+                };
+                if self.actors[a].attachment.is_some() {
+                    return Ok(StepOutcome::Skipped("the device is already attached"));
+                }
+                // drivers/dma-buf/dma-buf.c:dma_buf_get: the importer is handed a process's fd.
+                let fd_open = self
+                    .actors
+                    .iter()
+                    .zip(&self.setup.kinds)
+                    .any(|(s, k)| *k != ActorKind::Device && s.has_fd);
+                if !fd_open || self.file_released {
+                    return Ok(StepOutcome::Fail(Errno::EBADF.into()));
+                }
+                let at = dma_buf_dynamic_attach(&mut self.k, &buf, dynamic);
+                let s = &mut self.actors[a];
+                s.attachment = Some(at);
+                s.has_fd = true;
+                StepOutcome::Ok
+            }
+            Step::MapAttachment => {
+                let Some(at) = self.actors[a].attachment else {
+                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                };
+                if self.actors[a]
+                    .holds
+                    .iter()
+                    .any(|h| matches!(h, Hold::Import(_)))
+                {
+                    return Ok(StepOutcome::Skipped("the attachment is already mapped"));
+                }
+                let Some(buf) = self.setup.exported.buf.clone() else {
+                    return Ok(StepOutcome::Unavailable(NOT_DMA_BUF));
+                };
+                if self.released || buf.is_released(&self.k) {
+                    return Ok(StepOutcome::Unavailable(FREED));
+                }
+                if lifetime::backing(&self.setup.exported, &self.k)
+                    .is_some_and(|b| b != self.setup.buffer_frames)
+                {
+                    return Ok(StepOutcome::Unavailable(MOVED));
+                }
+                let pages = dma_buf_map_attachment(&mut self.k, &buf, &at, SgDebug::Off);
+                self.actors[a].holds.push(Hold::Import(pages));
+                StepOutcome::Ok
+            }
+            Step::UnmapAttachment => match self.take_last(a, |h| matches!(h, Hold::Import(_))) {
+                Some(Hold::Import(p)) => {
+                    if let Some(buf) = self.setup.exported.buf.clone() {
+                        dma_buf_unmap_attachment(&mut self.k, &buf, &p);
+                    }
+                    StepOutcome::Ok
+                }
+                _ => StepOutcome::Skipped("the attachment is not mapped"),
+            },
+            Step::Detach => {
+                let Some(at) = self.actors[a].attachment.take() else {
+                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                };
+                if let Some(buf) = self.setup.exported.buf.clone() {
+                    // dma_buf_detach unmaps what is still mapped (`__unmap_dma_buf()` of
+                    // `attach->sgt`), then unpins; dma_buf_put drops the importer's reference.
+                    if let Some(Hold::Import(p)) =
+                        self.take_last(a, |h| matches!(h, Hold::Import(_)))
+                    {
+                        dma_buf_unmap_attachment(&mut self.k, &buf, &p);
+                    }
+                    dma_buf_detach(&mut self.k, &buf, &at);
+                }
+                self.actors[a].has_fd = false;
+                self.maybe_release_file();
+                StepOutcome::Ok
             }
         })
+    }
+
+    /// Whether the exporter would move the buffer now if nothing pinned it: its eviction,
+    /// tried on a copy of the kernel (exporters that never move say -EOPNOTSUPP, and a pin
+    /// changes nothing for them).
+    fn exporter_moves(&self) -> bool {
+        let mut probe = self.k.clone();
+        probe.trace = pfnguard_mm::trace::Trace::default();
+        matches!(
+            lifetime::evict(&self.setup.exported, &mut probe),
+            Ok(Ok(()))
+        )
+    }
+
+    /// drivers/dma-buf/dma-buf.c:dma_buf_move_notify, called by a dynamic exporter that
+    /// moves the buffer ([`lifetime::move_notify`]), then each dynamic importer's
+    /// `move_notify` drops its mapping.
+    fn move_notify_importers(&mut self) {
+        if lifetime::move_notify(&self.setup.exported, &mut self.k).is_ok() {
+            self.drop_dynamic_mappings();
+        }
+    }
+
+    /// `attach->importer_ops->move_notify()` of every dynamic attachment: the importer
+    /// invalidates its mapping (it maps again on next use); static ones are not told.
+    fn drop_dynamic_mappings(&mut self) {
+        for s in &mut self.actors {
+            if s.attachment.is_some_and(|at| at.dynamic) {
+                s.holds.retain(|h| !matches!(h, Hold::Import(_)));
+            }
+        }
     }
 
     /// `do_exit()`: kernel/exit.c `exit_mm` → [`exit_mmap`], then `exit_files` closes the
@@ -662,6 +808,8 @@ impl World {
                 Hold::Mr(u) => ib_umem_release(&mut self.k, mm, u),
                 // kvm_arch_flush_shadow_memslot(): the sptes go; they hold no reference.
                 Hold::Kvm { .. } => {}
+                // Not released by a process's exit: a device's mapping is its own.
+                Hold::Import(_) => {}
             }
         }
         any

@@ -368,7 +368,10 @@ enum Command {
     /// which properties are reachable, with one shortest witness each.
     ///
     /// The actors are the process that exported the buffer (all of its steps, page 0) and the
-    /// exporter (release, evict, move_notify); the buffer has one page unless --pages says.
+    /// exporter (evict, move_notify); the buffer has one page unless --pages says. Opt-in
+    /// letters (each multiplies the states): --fork adds `fork c` and a child `c` with the
+    /// process steps over the inherited mapping; --second-page adds the page steps on page 1
+    /// (the buffer then has at least two pages).
     /// Examples:
     ///   pfnguard explore --exporter udmabuf-shmem --kernel 6.12
     ///   pfnguard explore --exporter vgem --kernel 6.1 --policy strict --depth 5 --format json
@@ -393,6 +396,12 @@ enum Command {
         /// The longest step sequence (1 to 12).
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=12))]
         depth: u64,
+        /// Add `fork c` and the child's steps over the inherited mapping (opt-in: more states).
+        #[arg(long)]
+        fork: bool,
+        /// Add the page steps on page 1; at least two pages (opt-in: more states).
+        #[arg(long)]
+        second_page: bool,
         /// Stop after this many distinct states.
         #[arg(long, default_value_t = 4_000_000)]
         max_states: usize,
@@ -522,6 +531,8 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             policy,
             pages,
             depth,
+            fork,
+            second_page,
             max_states,
             threads,
             format,
@@ -533,6 +544,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             policy.into(),
             pages,
             depth as usize,
+            pfnguard_scenario::Alphabet { fork, second_page },
             max_states,
             threads,
             format,

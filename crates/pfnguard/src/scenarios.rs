@@ -10,7 +10,7 @@ use pfnguard_dmabuf::Policy;
 use pfnguard_scenario::explore::{PropertyResult, Witness};
 use pfnguard_scenario::scenario::scenario_files;
 use pfnguard_scenario::{
-    explore_alphabet, load_scenario, run_scenario, CaseReport, ExploreReport, Limits,
+    explore_alphabet_with, load_scenario, run_scenario, Alphabet, CaseReport, ExploreReport, Limits,
 };
 
 use crate::cmd::{print_json, ExporterArg};
@@ -188,6 +188,7 @@ pub fn explore(
     policy: Policy,
     pages: Option<u64>,
     depth: usize,
+    alphabet: Alphabet,
     max_states: usize,
     threads: usize,
     format: Format,
@@ -201,7 +202,7 @@ pub fn explore(
         threads,
         ..Limits::default()
     };
-    let r: ExploreReport = explore_alphabet(
+    let r: ExploreReport = explore_alphabet_with(
         kernel_name,
         kernel,
         exp.as_ref(),
@@ -209,6 +210,7 @@ pub fn explore(
         pages,
         depth,
         limits,
+        alphabet,
     )
     .map_err(|e| anyhow!("{}: {e}", exp.id()))?;
     eprintln!(

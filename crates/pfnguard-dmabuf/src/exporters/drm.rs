@@ -605,9 +605,17 @@ struct TtmBo {
     /// `drm_gem_dmabuf_mmap()` reaches `drm_gem_prime_mmap()` (the driver's `.gem_prime_mmap`,
     /// or the generic call of 6.6+); otherwise it returns -ENOSYS.
     prime_mmap: bool,
+    /// A dynamic exporter: drivers/gpu/drm/amd/amdgpu/amdgpu_dma_buf.c:amdgpu_dmabuf_ops sets
+    /// `.pin`/`.unpin` (and amdgpu_bo_move_notify calls `dma_buf_move_notify()` before a move);
+    /// qxl and bochs export through `drm_gem_prime_export()` (`drm_gem_prime_dmabuf_ops`, no
+    /// `.pin`: `drm_gem_map_attach()` pins the object for the attachment's lifetime).
+    dynamic: bool,
 }
 
 impl DmaBufOps for TtmBo {
+    fn is_dynamic(&self) -> bool {
+        self.dynamic
+    }
     /// `drm_gem_dmabuf_mmap()` (-ENOSYS without a `.gem_prime_mmap` before 6.6) →
     /// `drm_gem_prime_mmap()` → `drm_gem_ttm_mmap()` → `ttm_bo_mmap_obj()`. With
     /// [`Fact::TtmPfnmap`]: COW → -EINVAL; `vm_ops = &ttm_bo_vm_ops`;
@@ -880,7 +888,11 @@ impl Exporter for Ttm {
             k,
             cx.pages,
             self.exp_name,
-            Arc::new(TtmBo { bo, prime_mmap }),
+            Arc::new(TtmBo {
+                bo,
+                prime_mmap,
+                dynamic: self.id == "amdgpu",
+            }),
             cx.policy,
             dev_mapping,
         ))

@@ -1,0 +1,69 @@
+//! `explore`'s opt-in letters: `fork c` with the child's own steps, and the page steps on
+//! page 1.
+
+use pfnguard_scenario::{explore_alphabet_with, Alphabet, ExploreReport, Limits};
+
+fn explore(alphabet: Alphabet, depth: usize, threads: usize) -> ExploreReport {
+    let k = pfnguard_mm::resolve_kernel("6.1").expect("6.1");
+    let exp = pfnguard_dmabuf::by_id(pfnguard_report::ExporterId::UdmabufShmem);
+    explore_alphabet_with(
+        "6.1",
+        &k,
+        exp.as_ref(),
+        pfnguard_dmabuf::Policy::Off,
+        1,
+        depth,
+        Limits {
+            threads,
+            ..Limits::default()
+        },
+        alphabet,
+    )
+    .expect("explores")
+}
+
+#[test]
+fn the_extra_letters_are_in_the_alphabet_and_reach_more_states() {
+    let base = explore(Alphabet::default(), 3, 1);
+    assert!(!base.alphabet.iter().any(|l| l.contains("fork")));
+    assert!(!base.alphabet.iter().any(|l| l.ends_with(" 1")));
+
+    let fork = explore(
+        Alphabet {
+            fork: true,
+            second_page: false,
+        },
+        3,
+        1,
+    );
+    for l in ["p: fork c", "c: touch 0", "c: munmap", "c: exit"] {
+        assert!(fork.alphabet.iter().any(|x| x == l), "{l}");
+    }
+    assert!(!fork.alphabet.iter().any(|x| x == "c: fork c"));
+    assert!(fork.states > base.states, "{} {}", fork.states, base.states);
+
+    let page = explore(
+        Alphabet {
+            fork: false,
+            second_page: true,
+        },
+        3,
+        1,
+    );
+    for l in ["p: touch 1", "p: read 1", "p: gup_pin 1", "p: kvm_map 1"] {
+        assert!(page.alphabet.iter().any(|x| x == l), "{l}");
+    }
+    assert!(page.states > base.states, "{} {}", page.states, base.states);
+}
+
+/// The exploration with both extra letters is the same whatever the thread count.
+#[test]
+fn the_forked_alphabet_is_deterministic() {
+    let a = Alphabet {
+        fork: true,
+        second_page: true,
+    };
+    let one = serde_json::to_string(&explore(a, 3, 1)).expect("json");
+    assert_eq!(one, serde_json::to_string(&explore(a, 3, 2)).expect("json"));
+    assert_eq!(one, serde_json::to_string(&explore(a, 3, 1)).expect("json"));
+}
