@@ -37,7 +37,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_states: 4_000_000,
+            max_states: 1_000_000,
             threads: 0,
             build: Build::Auto,
         }

@@ -355,7 +355,7 @@ enum Command {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
         /// Stop a search after this many distinct states (its verdicts are then incomplete).
-        #[arg(long, default_value_t = 4_000_000)]
+        #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
         /// Worker threads (0: every core). The output does not depend on it.
         #[arg(long, default_value_t = 0)]
@@ -403,7 +403,7 @@ enum Command {
         #[arg(long)]
         second_page: bool,
         /// Stop after this many distinct states.
-        #[arg(long, default_value_t = 4_000_000)]
+        #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
         /// Worker threads (0: every core). The output does not depend on it.
         #[arg(long, default_value_t = 0)]
