@@ -33,6 +33,7 @@ use crate::core::{export_file, DmaBuf, DmaBufOps};
 use crate::exporters::{
     alloc_cma_pages, alloc_driver_pages, device_frames, ExportCtx, Exported, Exporter,
 };
+use crate::text_file::{key_on_line, line_of, read_bounded};
 
 /// The insert function the driver uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -186,22 +187,6 @@ pub enum CustomError {
         /// Why.
         message: String,
     },
-}
-
-fn line_of(text: &str, span: Range<usize>) -> usize {
-    text.get(..span.start.min(text.len()))
-        .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
-}
-
-/// The bare key a `key = value` line assigns, if the 1-based `line` is one.
-fn key_on_line(text: &str, line: usize) -> Option<&str> {
-    let l = text.lines().nth(line.checked_sub(1)?)?;
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim();
-    (!k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    .then_some(k)
 }
 
 /// Parse and validate a description: TOML syntax and types ([`parse_raw`]), then the name and
@@ -379,21 +364,12 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Read, parse and validate an exporter file.
 pub fn load(path: &Path) -> Result<CustomExporter, CustomError> {
-    use std::io::Read as _;
-    let read_err = |reason: String| CustomError::Read {
-        path: path.to_owned(),
-        reason,
-    };
-    let f = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
-    let mut text = String::new();
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| read_err(e.to_string()))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(read_err(format!(
-            "larger than {MAX_FILE_BYTES} bytes: not an exporter description"
-        )));
-    }
+    let text = read_bounded(path, MAX_FILE_BYTES, "an exporter description").map_err(|e| {
+        CustomError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
     Ok(CustomExporter {
         desc: parse(path, &text)?,
     })

@@ -10,6 +10,7 @@ pub mod custom;
 pub mod exporters;
 pub mod policy;
 pub mod predict;
+pub mod text_file;
 
 pub use exporters::{by_id, catalogue, Exporter};
 pub use policy::Policy;

@@ -29,6 +29,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pfnguard_dmabuf::text_file::{key_on_line, line_of, read_bounded};
 use pfnguard_dmabuf::{Exporter, Policy};
 use pfnguard_mm::{resolve_kernel, ResolvedKernel};
 use pfnguard_report::ExporterId;
@@ -274,22 +275,6 @@ impl Scenario {
         }
         v
     }
-}
-
-fn line_of(text: &str, span: Range<usize>) -> usize {
-    text.get(..span.start.min(text.len()))
-        .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
-}
-
-/// The bare key a `key = value` line assigns, if the 1-based `line` is one.
-fn key_on_line(text: &str, line: usize) -> Option<&str> {
-    let l = text.lines().nth(line.checked_sub(1)?)?;
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim();
-    (!k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    .then_some(k)
 }
 
 /// Verdicts of built-in properties, and of result predicates by index.
@@ -753,21 +738,11 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
 
 /// Read, parse and validate a scenario file.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
-    use std::io::Read as _;
-    let read_err = |reason: String| ScenarioError::Read {
-        path: path.to_owned(),
-        reason,
-    };
-    let f = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
-    let mut text = String::new();
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| read_err(e.to_string()))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(read_err(format!(
-            "larger than {MAX_FILE_BYTES} bytes: not a scenario"
-        )));
-    }
+    let text =
+        read_bounded(path, MAX_FILE_BYTES, "a scenario").map_err(|e| ScenarioError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     parse_scenario(path, &text)
 }
 

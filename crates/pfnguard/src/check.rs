@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
+use pfnguard_dmabuf::text_file::read_bounded;
 use pfnguard_dmabuf::{by_id, run_cell, Policy, DEFAULT_PAGES, MAX_PAGES};
 use pfnguard_mm::{resolve_release, trace::Step, KernelConfig, ResolvedKernel, PAGE_SIZE};
 use pfnguard_report::{ExporterId, ExporterReport, OpKey, Outcome, ProbeReport, Unmodeled};
@@ -127,23 +128,11 @@ struct Loaded {
 /// The largest probe report `check` reads (a report of every exporter is under 100 KiB).
 const MAX_REPORT_BYTES: u64 = 16 << 20;
 
-/// A text file of at most `max` bytes; anything longer (or endless, like a device) is an error.
-fn read_bounded(path: &Path, max: u64) -> Result<String> {
-    use std::io::Read as _;
-    let f = std::fs::File::open(path)?;
-    let mut text = String::new();
-    f.take(max + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        bail!("larger than {max} bytes: not a probe report");
-    }
-    Ok(text)
-}
-
 /// Read a probe report; every error names the file and, where there is one, the row and key.
 fn load(arg: &str, path: &Path, config: Option<&KernelConfig>) -> Result<Loaded> {
     let p = path.display();
-    let text =
-        read_bounded(path, MAX_REPORT_BYTES).with_context(|| format!("{arg} {p}: cannot read"))?;
+    let text = read_bounded(path, MAX_REPORT_BYTES, "a probe report")
+        .with_context(|| format!("{arg} {p}: cannot read"))?;
     let mut report: ProbeReport = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{arg} {p}:{}:{}: {e}", e.line(), e.column()))?;
     let mut resolved = resolve_release(&report.kernel_release, report.kernel_version.as_deref())
