@@ -4,19 +4,23 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How strictly the modeled kernel holds dma-buf mmaps to the VM_PFNMAP contract.
+/// How strictly the modeled kernel holds dma-buf mmaps to the VM_PFNMAP contract: the levels of
+/// `dma_buf.mmap_check` in kernel/dma-buf-mmap-check (drivers/dma-buf/dma-buf.c:
+/// dma_buf_mmap_exporter, run after the exporter's mmap in `dma_buf_mmap_internal()` and
+/// `dma_buf_mmap()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Policy {
     /// The stock kernels: no check.
     Off,
-    /// The v3 patch: `WARN_ON_ONCE(!(vma->vm_flags & VM_PFNMAP))` after the exporter's mmap in
-    /// `dma_buf_mmap_internal()` and `dma_buf_mmap()`; the mmap proceeds.
+    /// `dma_buf_mmap_check()`: a `WARN_ONCE` naming the exporter unless the VMA is VM_PFNMAP
+    /// without VM_MIXEDMAP; the mmap proceeds.
     Warn,
-    /// The mmap fails with -EINVAL unless the populated VMA is VM_PFNMAP and not VM_MIXEDMAP.
+    /// The same `WARN_ONCE`, and the mmap fails with -EINVAL (after the exporter's
+    /// `vm_ops->close`).
     Require,
-    /// `Require`, plus the VM debug check on every struct-page insert path into a VM_PFNMAP or
-    /// VM_IO VMA (WARN and -EINVAL; SIGBUS on fault paths), plus an audit that every present PTE
-    /// of the new dma-buf VMA is special.
+    /// `Require`, plus `vm_pfnmap_insert_refused()` on every struct-page insert path into a
+    /// VM_PFNMAP or VM_IO VMA (WARN and -EINVAL; SIGBUS on fault paths), plus
+    /// `dma_buf_mmap_check_ptes()`: every present PTE of the new VMA must be special.
     Strict,
 }
 
