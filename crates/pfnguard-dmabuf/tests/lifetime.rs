@@ -310,6 +310,53 @@ fn ttm_page_reference_taken_before_eviction_keeps_the_old_page() {
     }
 }
 
+/// i915's purge (the shrinker truncating an object marked I915_MADV_DONTNEED): every PTE of
+/// the shmem file is zapped and the page cache emptied; a page a pin holds stays allocated
+/// outside the file (no longer the buffer's backing), the others are freed, and the next touch
+/// faults in a new page.
+#[test]
+fn i915_purge_unmaps_the_shmem_folios_and_a_pin_keeps_its_page() {
+    for v in KERNELS {
+        let mut k = kernel(v);
+        let e = export(&mut k, ExporterId::I915);
+        let addr = map_touch(&mut k, &e);
+        let old = e.backing(&k);
+        assert_eq!(
+            old.len(),
+            PAGES as usize,
+            "{v}: the touch populated the cache"
+        );
+        let f = k.frames.folio_of(old[0]).expect("struct page");
+        k.folio_get(f, 1);
+        k.held.push(HeldPages {
+            holder: "driver",
+            pinned: true,
+            pages: vec![old[0]],
+        });
+        e.evict(&mut k).expect("purge");
+        assert!(e.backing(&k).is_empty(), "{v}: the page cache is empty");
+        for i in 0..PAGES {
+            assert_eq!(
+                pte_pfn(&k, Kernel::INIT_MM, addr.add_pages(i)),
+                None,
+                "{v}: page {i}"
+            );
+        }
+        assert!(!freed(&k, old[0]), "{v}: the pinned page was freed");
+        assert_eq!(refcount(&k, old[0]), 1, "{v}: only the pin's reference");
+        for &p in &old[1..] {
+            assert!(freed(&k, p), "{v}: page {p} not freed");
+        }
+        touch_range(&mut k, Kernel::INIT_MM, addr, 1, true).expect("refault");
+        let new = pte_pfn(&k, Kernel::INIT_MM, addr).expect("mapped again");
+        assert_ne!(new, old[0], "{v}: the refault maps a new page");
+        assert_eq!(e.backing(&k), vec![new], "{v}");
+        k.release_held("driver");
+        assert!(freed(&k, old[0]), "{v}: not freed by the unpin");
+        assert!(uaf(&k).is_empty(), "{v}: {:?}", k.warnings());
+    }
+}
+
 /// Exporters whose memory never moves: evict is -EOPNOTSUPP and changes nothing (backing and
 /// PTEs as before); a released buffer cannot be evicted either.
 #[test]

@@ -144,3 +144,43 @@ pub fn unmap_mapping_range(k: &mut Kernel, host: u64, first: u64, nr: u64) -> us
     }
     hits.len()
 }
+
+/// `unmap_mapping_folio(folio)` (mm/memory.c), what mm/truncate.c:truncate_cleanup_folio calls
+/// for each mapped folio it removes from the page cache: in every VMA of `mapping->i_mmap` (the
+/// VMAs whose `vm_file->f_mapping` is `host`), the PTEs that map one of `frames` are zapped
+/// (`zap_details.single_folio`, `even_cows = false`: a private CoW copy is an anonymous page of
+/// its own and keeps its PTE). Returns how many PTEs were zapped.
+pub fn unmap_mapping_folio(k: &mut Kernel, host: u64, frames: &[crate::types::Pfn]) -> usize {
+    const F: &str = "mm/memory.c:unmap_mapping_folio";
+    let mut hits: Vec<(VmaId, VirtAddr)> = Vec::new();
+    for (i, mm) in k.mms.iter().enumerate() {
+        for v in mm.vmas.values() {
+            if v.file.as_ref().and_then(|f| f.mapping.host) != Some(host) {
+                continue;
+            }
+            for p in 0..v.pages() {
+                let a = v.start.add_pages(p);
+                let pte = mm.pt.get(a);
+                if pte.present() && frames.contains(&pte.pfn()) {
+                    hits.push((
+                        VmaId {
+                            mm: crate::kernel::MmId(i as u32),
+                            start: v.start,
+                        },
+                        a,
+                    ));
+                }
+            }
+        }
+    }
+    trace!(
+        k,
+        F,
+        "address_space {host}: {} PTE(s) of the truncated folio(s) zapped",
+        hits.len()
+    );
+    for &(id, a) in &hits {
+        zap_vma_range(k, id, a, a.add_pages(1));
+    }
+    hits.len()
+}

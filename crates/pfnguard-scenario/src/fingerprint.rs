@@ -116,6 +116,10 @@ pub fn fingerprint(w: &World, with_pc: bool) -> u128 {
     for &p in &w.setup.buffer_frames {
         frame(w, &mut labels, &mut h, p);
     }
+    h.word(0x5E7 | (w.retired.len() as u64) << 12);
+    for &p in &w.retired {
+        frame(w, &mut labels, &mut h, p);
+    }
     let file = &w.setup.exported.file;
     for s in &w.actors {
         h.word(0xA5);

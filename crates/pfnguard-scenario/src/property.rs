@@ -226,7 +226,7 @@ pub fn stale_mapping(w: &World) -> bool {
     let Some(now) = lifetime::backing(&w.setup.exported, &w.k) else {
         return false;
     };
-    let stale = |p: Pfn| w.setup.buffer_frames.contains(&p) && !now.contains(&p) && !freed(w, p);
+    let stale = |p: Pfn| w.is_buffer_frame(p) && !now.contains(&p) && !freed(w, p);
     let held = w
         .actors
         .iter()

@@ -142,6 +142,9 @@ pub struct World {
     pub file_released: bool,
     /// The exporter freed the backing.
     pub released: bool,
+    /// Frames the buffer's backing had and lost to an eviction, move or purge (sorted): the
+    /// memory the exporter moved away from, which a PTE or a pin may still reach.
+    pub retired: Vec<Pfn>,
     /// The properties that held in some state of the path to this one
     /// ([`Property::bit`](crate::Property::bit)).
     pub seen: u16,
@@ -288,6 +291,7 @@ impl World {
             actors,
             file_released: false,
             released: false,
+            retired: Vec::new(),
             seen: 0,
         })
     }
@@ -615,8 +619,15 @@ impl World {
                     );
                     return Ok(StepOutcome::Fail(Errno::EBUSY.into()));
                 }
+                let before = lifetime::backing(&self.setup.exported, &self.k).unwrap_or_default();
                 match lifetime::evict(&self.setup.exported, &mut self.k) {
                     Ok(Ok(())) => {
+                        let after =
+                            lifetime::backing(&self.setup.exported, &self.k).unwrap_or_default();
+                        self.retired
+                            .extend(before.into_iter().filter(|p| !after.contains(p)));
+                        self.retired.sort_unstable();
+                        self.retired.dedup();
                         // The dynamic exporter tells its importers before the move
                         // (amdgpu_bo_move_notify → dma_buf_move_notify); the model does it in
                         // the same step, with no state in between.
@@ -852,6 +863,7 @@ impl World {
     /// Whether `pfn` is (or was) a frame of the buffer.
     pub fn is_buffer_frame(&self, pfn: Pfn) -> bool {
         self.setup.buffer_frames.contains(&pfn)
+            || self.retired.binary_search(&pfn).is_ok()
             || lifetime::backing(&self.setup.exported, &self.k).is_some_and(|b| b.contains(&pfn))
     }
 }

@@ -976,6 +976,31 @@ impl DmaBufOps for I915Object {
     fn backing(&self, k: &Kernel) -> Vec<Pfn> {
         self.inode.cached(k)
     }
+    /// The shrinker purges the object: drivers/gpu/drm/i915/gem/i915_gem_shrinker.c:
+    /// i915_gem_shrink → `__i915_gem_object_put_pages()` → i915_gem_shmem.c:shmem_shrink of an
+    /// object its owner marked `I915_MADV_DONTNEED` (`i915_gem_madvise_ioctl`; the CPU
+    /// mappings of the shmem file pin nothing of i915's) → `i915_gem_object_truncate()` →
+    /// i915_gem_shmem.c:shmem_truncate → `shmem_truncate_range(file_inode(obj->base.filp), 0,
+    /// -1)`. mm/truncate.c:truncate_cleanup_folio unmaps each mapped folio from every VMA of the
+    /// file ([`unmap_mapping_folio`](pfnguard_mm::zap::unmap_mapping_folio)), the dma-buf's
+    /// mappings included (their `vm_file` is `obj->base.filp`); a folio a pin or a GUP
+    /// reference holds stays allocated outside the file, and the next fault of a mapping finds
+    /// a hole that shmem fills with a new page.
+    fn evict(&self, k: &mut Kernel) -> KResult<()> {
+        const F: &str = "drivers/gpu/drm/i915/gem/i915_gem_shmem.c:shmem_truncate";
+        let cached = self.inode.cached(k);
+        trace!(
+            k,
+            F,
+            "purge (I915_MADV_DONTNEED): shmem_truncate_range of {} cached page(s)",
+            cached.len()
+        );
+        if let Some(host) = self.filp.mapping.host {
+            pfnguard_mm::zap::unmap_mapping_folio(k, host, &cached);
+        }
+        self.inode.truncate(k);
+        Ok(())
+    }
     /// drivers/gpu/drm/i915/gem/i915_gem_dmabuf.c:i915_gem_dmabuf_release →
     /// `drm_gem_dmabuf_release()` → the object's last reference → `drm_gem_object_release()`:
     /// `fput(obj->base.filp)` ([`gem_filp_release`]: a mapping's `vm_file` is the shmem file,
@@ -1000,6 +1025,10 @@ impl Exporter for I915 {
     fn export(&self, k: &mut Kernel, cx: &ExportCtx) -> KResult<Exported> {
         prime_export_allowed(k, true)?;
         let (filp, inode) = memfd_create("i915", cx.pages, false);
+        // `obj->base.filp->f_mapping`: the address space truncation unmaps through.
+        let mut f = (*filp).clone();
+        f.mapping.host = Some(k.new_address_space());
+        let filp = Arc::new(f);
         // i915_gem_prime_export → drm_gem_dmabuf_export: f_mapping is the device's.
         let dev = k.new_address_space();
         Ok(export_drm_rdwr(
