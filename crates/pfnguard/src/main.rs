@@ -12,6 +12,7 @@ use pfnguard_report::{ExporterId, OpKey};
 mod check;
 mod cmd;
 mod evidence;
+mod explore_table;
 mod history;
 mod matrix;
 mod render;
@@ -372,26 +373,37 @@ enum Command {
     /// letters (each multiplies the states): --fork adds `fork c` and a child `c` with the
     /// process steps over the inherited mapping; --second-page adds the page steps on page 1
     /// (the buffer then has at least two pages).
+    ///
+    /// With --all: the table of every catalogue exporter (and --exporter-file) x every kernel
+    /// line x every policy, narrowed by --exporter, --kernel and --policy (each repeatable):
+    /// what can go wrong with each exporter, the lines where that changes, and what each policy
+    /// closes. Lines with the same facts and build are explored once.
     /// Examples:
     ///   pfnguard explore --exporter udmabuf-shmem --kernel 6.12
     ///   pfnguard explore --exporter vgem --kernel 6.1 --policy strict --depth 5 --format json
+    ///   pfnguard explore --all --format markdown
+    ///   pfnguard explore --all --exporter vivid-vmalloc --exporter udmabuf-shmem --policy off
     #[command(verbatim_doc_comment)]
     Explore {
-        #[arg(long, value_parser = parse_kernel, help = KERNEL_HELP)]
-        kernel: String,
+        /// The table of every exporter x kernel line x policy (see above).
+        #[arg(long)]
+        all: bool,
+        #[arg(long = "kernel", value_name = "KERNEL", value_parser = parse_kernel, help = KERNEL_HELP, required_unless_present = "all")]
+        kernels: Vec<String>,
         #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
         config: Option<PathBuf>,
-        /// A catalogue exporter id (see `pfnguard exporters`).
-        #[arg(long, value_parser = parse_exporter, conflicts_with = "exporter_file", required_unless_present = "exporter_file")]
-        exporter: Option<ExporterId>,
-        /// A TOML exporter description.
-        #[arg(long, value_name = "PATH")]
-        exporter_file: Option<PathBuf>,
-        /// The proposal's policy in force.
-        #[arg(long, value_enum, default_value_t = PolicyArg::Off)]
-        policy: PolicyArg,
+        /// A catalogue exporter id (see `pfnguard exporters`); repeatable with --all.
+        #[arg(long = "exporter", value_name = "ID", value_parser = parse_exporter, required_unless_present_any = ["exporter_files", "all"])]
+        exporters: Vec<ExporterId>,
+        /// A TOML exporter description; repeatable with --all.
+        #[arg(long = "exporter-file", value_name = "PATH")]
+        exporter_files: Vec<PathBuf>,
+        /// The proposal's policy in force (default: off; with --all, all four); repeatable with
+        /// --all.
+        #[arg(long = "policy", value_enum)]
+        policies: Vec<PolicyArg>,
         /// Buffer size in pages for catalogue exporters (1 to 65536; default 1).
-        #[arg(long, value_parser = parse_pages, conflicts_with = "exporter_file")]
+        #[arg(long, value_parser = parse_pages)]
         pages: Option<u64>,
         /// The longest step sequence (1 to 12).
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=12))]
@@ -402,15 +414,15 @@ enum Command {
         /// Add the page steps on page 1; at least two pages (opt-in: more states).
         #[arg(long)]
         second_page: bool,
-        /// Stop after this many distinct states.
+        /// Stop after this many distinct states (per exporter, kernel and policy).
         #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
         /// Worker threads (0: every core). The output does not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        /// Output format (markdown: with --all only).
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+        format: MatrixFormat,
     },
     /// List the ops and what each one does.
     Ops {
@@ -524,11 +536,12 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => scenarios::run(out, &paths, format, max_states, threads),
         Command::Explore {
-            kernel,
+            all,
+            kernels,
             config,
-            exporter,
-            exporter_file,
-            policy,
+            exporters,
+            exporter_files,
+            policies,
             pages,
             depth,
             fork,
@@ -536,19 +549,76 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             max_states,
             threads,
             format,
-        } => scenarios::explore(
-            out,
-            &kernel,
-            &cmd::kernel(&kernel, cmd::load_config(config.as_deref())?.as_ref())?,
-            cmd::ExporterArg::new(exporter, exporter_file)?,
-            policy.into(),
-            pages,
-            depth as usize,
-            pfnguard_scenario::Alphabet { fork, second_page },
-            max_states,
-            threads,
-            format,
-        ),
+        } => {
+            let config = cmd::load_config(config.as_deref())?;
+            let policies: Vec<pfnguard_dmabuf::Policy> =
+                policies.into_iter().map(Into::into).collect();
+            let alphabet = pfnguard_scenario::Alphabet { fork, second_page };
+            if all {
+                return explore_table::explore_all(
+                    out,
+                    &explore_table::Cases {
+                        kernels: &kernels,
+                        config: config.as_ref(),
+                        exporters: &exporters,
+                        exporter_files: &exporter_files,
+                        policies: &policies,
+                        pages,
+                    },
+                    depth as usize,
+                    alphabet,
+                    max_states,
+                    threads,
+                    format,
+                );
+            }
+            let one = |what: &str, n: usize| -> anyhow::Result<()> {
+                if n > 1 {
+                    anyhow::bail!(
+                        "{what} given {n} times: one unless --all (the table of every case)"
+                    )
+                }
+                Ok(())
+            };
+            one("--kernel", kernels.len())?;
+            one("--policy", policies.len())?;
+            one(
+                "--exporter and --exporter-file",
+                exporters.len() + exporter_files.len(),
+            )?;
+            let format = match format {
+                MatrixFormat::Table => Format::Table,
+                MatrixFormat::Json => Format::Json,
+                MatrixFormat::Markdown => {
+                    anyhow::bail!("--format markdown is for the table of --all")
+                }
+            };
+            if pages.is_some() && !exporter_files.is_empty() {
+                anyhow::bail!(
+                    "--pages is for catalogue exporters: an exporter file gives its own size"
+                )
+            }
+            let kernel = kernels.into_iter().next().unwrap_or_default();
+            scenarios::explore(
+                out,
+                &kernel,
+                &cmd::kernel(&kernel, config.as_ref())?,
+                cmd::ExporterArg::new(
+                    exporters.first().copied(),
+                    exporter_files.into_iter().next(),
+                )?,
+                policies
+                    .first()
+                    .copied()
+                    .unwrap_or(pfnguard_dmabuf::Policy::Off),
+                pages,
+                depth as usize,
+                alphabet,
+                max_states,
+                threads,
+                format,
+            )
+        }
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
         Command::Facts { kernel, format } => {

@@ -1363,3 +1363,92 @@ fn explore_lists_reachable_properties_with_witnesses() {
         &["nvidia"],
     );
 }
+
+/// `explore --all`: every case explored, lines with the same answer merged into ranges, the
+/// policies side by side; the JSON has one row per exporter, kernel and policy.
+#[test]
+fn explore_all_tabulates_exporters_kernels_and_policies() {
+    let args = [
+        "explore",
+        "--all",
+        "--exporter",
+        "udmabuf-shmem",
+        "--kernel",
+        "6.1",
+        "--kernel",
+        "6.10",
+        "--kernel",
+        "7.3",
+        "--policy",
+        "off",
+        "--policy",
+        "require",
+        "--depth",
+        "3",
+    ];
+    let o = pfnguard(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    // Up to 6.10 udmabuf's ->fault hands out vmf->page (GUP takes it); require refuses that
+    // mapping; 7.3 maps VM_PFNMAP and KVM takes no reference.
+    assert!(
+        out.contains("udmabuf-shmem  off      6.1 – 6.10  gup_struct_page"),
+        "{out}"
+    );
+    assert!(
+        out.contains("udmabuf-shmem  off      7.3         -"),
+        "{out}"
+    );
+    assert!(
+        out.contains("udmabuf-shmem  require  6.1 – 6.10  warn"),
+        "{out}"
+    );
+    let md = pfnguard(&[&args[..], &["--format", "markdown"]].concat());
+    assert!(
+        stdout(&md).contains(
+            "| `udmabuf-shmem` | 6.1 – 6.10: gup leak<br>7.3: - | 6.1 – 6.10: warn<br>7.3: - |"
+        ),
+        "{}",
+        stdout(&md)
+    );
+    let j = pfnguard(&[&args[..], &["--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).expect("JSON");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6, "1 exporter x 3 kernels x 2 policies");
+    assert_eq!(rows[0]["kernel"], "6.1");
+    assert_eq!(rows[0]["policy"], "off");
+    assert_eq!(rows[0]["status"], "explored");
+    assert_eq!(rows[0]["reachable"][0]["property"], "gup_struct_page");
+    assert_eq!(rows[0]["reachable"][0]["steps"], 2);
+    // One case without --all, and markdown only with it.
+    let two = pfnguard(&[
+        "explore",
+        "--exporter",
+        "vgem",
+        "--kernel",
+        "6.1",
+        "--kernel",
+        "7.3",
+    ]);
+    assert_eq!(two.status.code(), Some(2));
+    assert!(
+        stderr(&two).contains("--kernel given 2 times"),
+        "{}",
+        stderr(&two)
+    );
+    let md1 = pfnguard(&[
+        "explore",
+        "--exporter",
+        "vgem",
+        "--kernel",
+        "6.1",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(md1.status.code(), Some(2));
+    assert!(
+        stderr(&md1).contains("markdown is for the table of --all"),
+        "{}",
+        stderr(&md1)
+    );
+}
