@@ -277,3 +277,19 @@ pub fn kvm_release_pfn(k: &mut Kernel, p: KvmPfn) {
         k.put_pages(&[page]);
     }
 }
+
+/// Whether a guest mapping (spte) of `pfn` at host address `addr` of `mm` survives the MMU
+/// notifiers: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_start →
+/// `kvm_unmap_gfn_range()` drops the sptes over any host range that is zapped, unmapped, moved
+/// or torn down (munmap, `unmap_mapping_range`, an eviction, `exit_mmap`), so a spte stays
+/// only while the host PTE at its address still maps its frame. `mm` is `None` once the
+/// address space is gone (the VM's `mmu_notifier` `release`: every spte dropped).
+pub fn kvm_spte_survives(k: &Kernel, mm: Option<MmId>, addr: VirtAddr, pfn: Pfn) -> bool {
+    match mm {
+        Some(mm) => {
+            let pte = k.mm(mm).pt.get(addr);
+            pte.present() && pte.pfn() == pfn
+        }
+        None => false,
+    }
+}

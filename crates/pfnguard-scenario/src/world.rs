@@ -335,9 +335,8 @@ impl World {
         }
     }
 
-    /// virt/kvm/kvm_main.c:`kvm_mmu_notifier_invalidate_range_start` → `kvm_unmap_gfn_range`:
-    /// a zap, unmap, move or exit of the host range drops the guest's sptes over it. A spte
-    /// stays only while the host PTE at its address still maps its frame.
+    /// The MMU notifiers after each step: every guest mapping that
+    /// [`kvm_spte_survives`](pfnguard_mm::kvm::kvm_spte_survives) says KVM dropped goes.
     fn kvm_mmu_notifier(&mut self) {
         for s in &mut self.actors {
             if !s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. })) {
@@ -345,12 +344,8 @@ impl World {
             }
             let mm = s.mm.filter(|_| !s.exited);
             let k = &self.k;
-            s.holds.retain(|h| match (h, mm) {
-                (Hold::Kvm { addr, pfn }, Some(mm)) => {
-                    let pte = k.mm(mm).pt.get(*addr);
-                    pte.present() && pte.pfn() == *pfn
-                }
-                (Hold::Kvm { .. }, None) => false,
+            s.holds.retain(|h| match h {
+                Hold::Kvm { addr, pfn } => pfnguard_mm::kvm::kvm_spte_survives(k, mm, *addr, *pfn),
                 _ => true,
             });
         }
