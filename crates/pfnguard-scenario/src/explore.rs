@@ -670,8 +670,10 @@ pub struct ExploredProperty {
     pub witness: Option<Witness>,
 }
 
-/// The letters of `explore` beyond the default alphabet (one process, page 0, the exporter).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The letters of `explore`: the default alphabet is one process (page 0), an importing
+/// device and the exporter; `fork` and `second_page` add letters, `importer: false` leaves the
+/// device out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Alphabet {
     /// `fork c`: a second actor, the child `c` (kernel/fork.c:dup_mmap of p's address space,
     /// p's fd shared), with the process steps of its own over the inherited mapping once it
@@ -681,10 +683,25 @@ pub struct Alphabet {
     /// `odirect_read`, `vmsplice`, `kvm_map`) on page 1 too; the buffer then has at least two
     /// pages.
     pub second_page: bool,
+    /// An importing device `dev` (drivers/dma-buf/dma-buf.c: `dma_buf_get` of p's fd, then
+    /// `attach` static or `attach_dynamic`, `map`, `unmap`, `detach`).
+    pub importer: bool,
+}
+
+impl Default for Alphabet {
+    /// The whole step alphabet of one process, one importing device and the exporter.
+    fn default() -> Self {
+        Alphabet {
+            fork: false,
+            second_page: false,
+            importer: true,
+        }
+    }
 }
 
 /// Explore every sequence of up to `depth` steps of one process (`p`, which exported the
-/// buffer and holds its fd) and the exporter (`exporter`) over the whole alphabet.
+/// buffer and holds its fd), an importing device (`dev`) and the exporter (`exporter`) over
+/// the whole alphabet.
 pub fn explore_alphabet(
     kernel_name: &str,
     kernel: &ResolvedKernel,
@@ -706,8 +723,9 @@ pub fn explore_alphabet(
     )
 }
 
-/// [`explore_alphabet`] with the extra letters `alphabet` asks for: with `fork`, the actors are
-/// `p`, its child `c` (its steps enabled once `p: fork c` ran) and `exporter`.
+/// [`explore_alphabet`] with the letters `alphabet` asks for: the actors are `p`, with `fork`
+/// its child `c` (its steps enabled once `p: fork c` ran), with `importer` the device `dev`,
+/// and `exporter`.
 #[allow(clippy::too_many_arguments)]
 pub fn explore_alphabet_with(
     kernel_name: &str,
@@ -725,18 +743,25 @@ pub fn explore_alphabet_with(
     } else {
         pages
     };
-    let (names, kinds) = if alphabet.fork {
-        (
-            vec!["p".to_owned(), "c".to_owned(), "exporter".to_owned()],
-            vec![ActorKind::Process, ActorKind::Child, ActorKind::Exporter],
-        )
-    } else {
-        (
-            vec!["p".to_owned(), "exporter".to_owned()],
-            vec![ActorKind::Process, ActorKind::Exporter],
-        )
-    };
+    let mut names = vec!["p".to_owned()];
+    let mut kinds = vec![ActorKind::Process];
+    if alphabet.fork {
+        names.push("c".to_owned());
+        kinds.push(ActorKind::Child);
+    }
+    if alphabet.importer {
+        names.push("dev".to_owned());
+        kinds.push(ActorKind::Device);
+    }
+    names.push("exporter".to_owned());
+    kinds.push(ActorKind::Exporter);
     let exp_actor = (kinds.len() - 1) as u16;
+    let dev_actor = exp_actor.saturating_sub(1);
+    let dev_steps = if alphabet.importer {
+        Step::device_alphabet()
+    } else {
+        Vec::new()
+    };
     let root = World::new(
         kernel,
         policy,
@@ -764,6 +789,7 @@ pub fn explore_alphabet_with(
         if fork && w.actors[1].mm.is_some() && !w.actors[1].exited {
             v.extend(child_steps.iter().map(|s| (1u16, *s)));
         }
+        v.extend(dev_steps.iter().map(|s| (dev_actor, *s)));
         v.extend(exp_steps.iter().map(|s| (exp_actor, *s)));
         v
     };
@@ -814,6 +840,11 @@ pub fn explore_alphabet_with(
                 .map(|s| format!("c: {}", s.render(&child_name))),
         );
     }
+    letters.extend(
+        dev_steps
+            .iter()
+            .map(|s| format!("dev: {}", s.render(&child_name))),
+    );
     letters.extend(
         exp_steps
             .iter()

@@ -481,6 +481,18 @@ impl Step {
             .collect()
     }
 
+    /// The importing device's alphabet of `pfnguard explore --importer`: static and dynamic
+    /// attach, map, unmap, detach.
+    pub fn device_alphabet() -> Vec<Step> {
+        vec![
+            Step::Attach { dynamic: false },
+            Step::Attach { dynamic: true },
+            Step::MapAttachment,
+            Step::UnmapAttachment,
+            Step::Detach,
+        ]
+    }
+
     /// The exporter-step alphabet of `pfnguard explore`: eviction and move_notify. The release
     /// comes with the last close or munmap, as `dma_buf_release` does; the forced `release`
     /// step (the driver freeing a buffer still in use) is for scenarios that ask for it.

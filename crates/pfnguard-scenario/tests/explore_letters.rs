@@ -1,5 +1,5 @@
-//! `explore`'s opt-in letters: `fork c` with the child's own steps, and the page steps on
-//! page 1.
+//! `explore`'s opt-in letters: `fork c` with the child's own steps, the page steps on page 1,
+//! and an importing device.
 
 use pfnguard_scenario::{explore_alphabet_with, Alphabet, ExploreReport, Limits};
 
@@ -24,14 +24,22 @@ fn explore(alphabet: Alphabet, depth: usize, threads: usize) -> ExploreReport {
 
 #[test]
 fn the_extra_letters_are_in_the_alphabet_and_reach_more_states() {
-    let base = explore(Alphabet::default(), 3, 1);
+    let base = explore(
+        Alphabet {
+            importer: false,
+            ..Alphabet::default()
+        },
+        3,
+        1,
+    );
     assert!(!base.alphabet.iter().any(|l| l.contains("fork")));
     assert!(!base.alphabet.iter().any(|l| l.ends_with(" 1")));
 
     let fork = explore(
         Alphabet {
             fork: true,
-            second_page: false,
+            importer: false,
+            ..Alphabet::default()
         },
         3,
         1,
@@ -44,8 +52,9 @@ fn the_extra_letters_are_in_the_alphabet_and_reach_more_states() {
 
     let page = explore(
         Alphabet {
-            fork: false,
             second_page: true,
+            importer: false,
+            ..Alphabet::default()
         },
         3,
         1,
@@ -54,6 +63,22 @@ fn the_extra_letters_are_in_the_alphabet_and_reach_more_states() {
         assert!(page.alphabet.iter().any(|x| x == l), "{l}");
     }
     assert!(page.states > base.states, "{} {}", page.states, base.states);
+
+    let dev = explore(Alphabet::default(), 3, 1);
+    for l in [
+        "dev: attach",
+        "dev: attach_dynamic",
+        "dev: map",
+        "dev: unmap",
+        "dev: detach",
+    ] {
+        assert!(
+            dev.alphabet.iter().any(|x| x == l),
+            "{l}: {:?}",
+            dev.alphabet
+        );
+    }
+    assert!(dev.states > base.states, "{} {}", dev.states, base.states);
 }
 
 /// The exploration with both extra letters is the same whatever the thread count.
@@ -62,6 +87,7 @@ fn the_forked_alphabet_is_deterministic() {
     let a = Alphabet {
         fork: true,
         second_page: true,
+        importer: true,
     };
     let one = serde_json::to_string(&explore(a, 3, 1)).expect("json");
     assert_eq!(one, serde_json::to_string(&explore(a, 3, 2)).expect("json"));

@@ -149,6 +149,7 @@ struct JsonDoc<'a> {
     depth: usize,
     fork: bool,
     second_page: bool,
+    importer: bool,
     rows: Vec<JsonRow<'a>>,
 }
 
@@ -309,6 +310,7 @@ pub fn explore_all(
                     depth,
                     fork: alphabet.fork,
                     second_page: alphabet.second_page,
+                    importer: alphabet.importer,
                     rows,
                 },
             )?;

@@ -368,11 +368,12 @@ enum Command {
     /// Every sequence of up to --depth steps over the whole step alphabet for one exporter:
     /// which properties are reachable, with one shortest witness each.
     ///
-    /// The actors are the process that exported the buffer (all of its steps, page 0) and the
-    /// exporter (evict, move_notify); the buffer has one page unless --pages says. Opt-in
-    /// letters (each multiplies the states): --fork adds `fork c` and a child `c` with the
-    /// process steps over the inherited mapping; --second-page adds the page steps on page 1
-    /// (the buffer then has at least two pages).
+    /// The actors are the process that exported the buffer (all of its steps, page 0), an
+    /// importing device `dev` (attach, attach_dynamic, map, unmap, detach; --no-importer
+    /// leaves it out) and the exporter (evict, move_notify); the buffer has one page unless
+    /// --pages says. Opt-in letters (each multiplies the states): --fork adds `fork c` and a
+    /// child `c` with the process steps over the inherited mapping; --second-page adds the
+    /// page steps on page 1 (the buffer then has at least two pages).
     ///
     /// With --all: the table of every catalogue exporter (and --exporter-file) x every kernel
     /// line x every policy, narrowed by --exporter, --kernel and --policy (each repeatable):
@@ -414,6 +415,9 @@ enum Command {
         /// Add the page steps on page 1; at least two pages (opt-in: more states).
         #[arg(long)]
         second_page: bool,
+        /// Leave out the importing device `dev` (attach, attach_dynamic, map, unmap, detach).
+        #[arg(long)]
+        no_importer: bool,
         /// Stop after this many distinct states (per exporter, kernel and policy).
         #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
@@ -546,6 +550,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             depth,
             fork,
             second_page,
+            no_importer,
             max_states,
             threads,
             format,
@@ -553,7 +558,11 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             let config = cmd::load_config(config.as_deref())?;
             let policies: Vec<pfnguard_dmabuf::Policy> =
                 policies.into_iter().map(Into::into).collect();
-            let alphabet = pfnguard_scenario::Alphabet { fork, second_page };
+            let alphabet = pfnguard_scenario::Alphabet {
+                fork,
+                second_page,
+                importer: !no_importer,
+            };
             if all {
                 return explore_table::explore_all(
                     out,

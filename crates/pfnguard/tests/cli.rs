@@ -1385,6 +1385,7 @@ fn explore_all_tabulates_exporters_kernels_and_policies() {
         "require",
         "--depth",
         "3",
+        "--no-importer",
     ];
     let o = pfnguard(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
