@@ -404,7 +404,7 @@ pub fn get_user_pages_slow(
                 cur = Some(v);
             }
         }
-        let Some(v) = cur.clone() else {
+        let Some(mut v) = cur.clone() else {
             break;
         };
         loop {
@@ -444,9 +444,12 @@ pub fn get_user_pages_slow(
                         ret = Some(e);
                         break 'walk;
                     }
-                    // The VMA may have changed (flags set by ->fault are not allowed, but the
-                    // model re-reads it as the kernel would after a retry).
+                    // `goto retry` → follow_page_mask(vma, ...) reads the same `struct
+                    // vm_area_struct`, so flags ->fault set (a driver calling
+                    // remap_pfn_range() from its fault handler sets VM_IO|VM_PFNMAP) are seen
+                    // by the next follow_page_pte()'s vm_normal_page().
                     if let Some(nv) = k.mm(mm).vma_at(addr).cloned() {
+                        v = nv.clone();
                         cur = Some(nv);
                     }
                 }

@@ -93,3 +93,39 @@ fn the_forked_alphabet_is_deterministic() {
     assert_eq!(one, serde_json::to_string(&explore(a, 3, 2)).expect("json"));
     assert_eq!(one, serde_json::to_string(&explore(a, 3, 1)).expect("json"));
 }
+
+/// A driver that calls remap_pfn_range() from its ->fault: the flags it sets (VM_IO|VM_PFNMAP)
+/// are on the VMA GUP retries with (mm/gup.c:__get_user_pages re-reads the same
+/// vm_area_struct after faultin_page), so a GUP that faults the page in finds a special PTE in
+/// a VM_PFNMAP VMA: vm_normal_page() returns NULL quietly, never "Bad page map".
+#[test]
+fn gup_retries_with_the_flags_the_fault_set() {
+    let t = "name = \"fault-remap\"\npages = 1\ninsert = \"remap_pfn_range\"\nat = \"fault\"\nmemory = \"driver-pages\"\n";
+    let e = pfnguard_dmabuf::custom::CustomExporter {
+        desc: pfnguard_dmabuf::custom::parse(std::path::Path::new("fault-remap.toml"), t)
+            .expect("parse"),
+    };
+    for v in ["6.1", "7.3"] {
+        let k = pfnguard_mm::resolve_kernel(v).expect("kernel");
+        let r = explore_alphabet_with(
+            v,
+            &k,
+            &e,
+            pfnguard_dmabuf::Policy::Off,
+            1,
+            2,
+            Limits::default(),
+            Alphabet {
+                importer: false,
+                ..Alphabet::default()
+            },
+        )
+        .expect("explores");
+        let bad = r
+            .properties
+            .iter()
+            .find(|p| p.property == pfnguard_scenario::Property::BadPageMap)
+            .expect("bad_page_map");
+        assert!(!bad.reachable, "{v}: {:?}", bad.witness);
+    }
+}
