@@ -108,8 +108,9 @@ pub struct ProbeOptions {
 /// A scenario handed to the probe.
 #[derive(Debug, Clone)]
 pub enum ScenarioInput {
-    /// An observable scenario with its chosen interleavings.
-    Plan(ScenarioPlan),
+    /// An observable scenario with its chosen interleavings, and the scenario file's text,
+    /// which the report keeps so that `check` runs the model on exactly what was run.
+    Plan(ScenarioPlan, String),
     /// A scenario that is not run, and why.
     Skip {
         /// The scenario's name.
@@ -473,14 +474,16 @@ fn run_scenarios(
             } => ScenarioRun {
                 scenario: name.clone(),
                 exporter: exporter.clone(),
+                definition: None,
                 status: Some(format!("skipped: {reason}")),
                 total: None,
                 interleavings: Vec::new(),
             },
-            ScenarioInput::Plan(plan) => {
+            ScenarioInput::Plan(plan, text) => {
                 let mut run = ScenarioRun {
                     scenario: plan.name.clone(),
                     exporter: plan.exporter.to_string(),
+                    definition: Some(text.clone()),
                     status: None,
                     total: Some(plan.total.to_string()),
                     interleavings: Vec::new(),

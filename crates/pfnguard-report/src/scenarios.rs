@@ -281,6 +281,9 @@ pub struct ScenarioRun {
     pub scenario: String,
     /// Its exporter.
     pub exporter: String,
+    /// The scenario file's text, for `check` to run the model on (absent when not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
     /// `skipped: REASON` when it was not run (not observable, exporter unreachable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -325,6 +328,7 @@ mod tests {
             runs: vec![ScenarioRun {
                 scenario: "x".into(),
                 exporter: "vgem".into(),
+                definition: None,
                 status: None,
                 total: Some("2".into()),
                 interleavings: vec![InterleavingRun {
