@@ -308,6 +308,44 @@ pub fn run_order(
     Ok(out)
 }
 
+/// The kernel path the model took at step `at` (0-based) of `order`, as `pfnguard explain`
+/// prints it: the interleaving is replayed with the trace on for that step.
+pub fn trace_step(
+    sc: &Scenario,
+    kernel: &ResolvedKernel,
+    policy: Policy,
+    order: &[u16],
+    at: usize,
+) -> Vec<pfnguard_mm::trace::Step> {
+    let kinds = sc.actors.iter().map(|a| a.kind).collect();
+    let names = sc.actors.iter().map(|a| a.name.clone()).collect();
+    let Ok(mut w) = World::new(
+        kernel,
+        policy,
+        sc.exporter.as_ref(),
+        sc.pages,
+        kinds,
+        names,
+    ) else {
+        return Vec::new();
+    };
+    for (k, &a) in order.iter().enumerate().take(at + 1) {
+        let i = usize::from(a);
+        let (Some(actor), Some(state)) = (sc.actors.get(i), w.actors.get(i)) else {
+            break;
+        };
+        let Some(&step) = actor.steps.get(usize::from(state.pc)) else {
+            break;
+        };
+        if k == at {
+            w.k.trace.enable();
+        }
+        w.apply(i, step);
+        w.actors[i].pc += 1;
+    }
+    w.k.trace.steps()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
