@@ -68,6 +68,7 @@ pub(crate) fn run_plan(plan: &ScenarioPlan, source: &Source, env: &RunEnv) -> Ve
                     order: plan.describe(order),
                     steps: Vec::new(),
                     cut: Some(format!("the run's worker failed: {e}")),
+                    size: None,
                 },
             }
         })
@@ -116,6 +117,7 @@ fn run_one(plan: &ScenarioPlan, order: &[u16], source: &Source, env: &RunEnv) ->
         order: plan.describe(order),
         steps: Vec::new(),
         cut: None,
+        size: None,
     };
     // Orphaned actors (a child whose parent exited) are reparented here and reaped below.
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
@@ -127,6 +129,7 @@ fn run_one(plan: &ScenarioPlan, order: &[u16], source: &Source, env: &RunEnv) ->
         }
     };
     let len = buf.map_len(env.page);
+    run.size = Some(buf.size);
     // Every actor's pipes, created before any fork.
     let mut actor_ends: BTreeMap<usize, Ends> = BTreeMap::new();
     let mut peers: BTreeMap<usize, Peer> = BTreeMap::new();
@@ -331,7 +334,7 @@ fn hello(peers: &mut BTreeMap<usize, Peer>, a: usize, bound: Duration) -> Result
     let Some(p) = peers.get_mut(&a) else {
         return Err("no pipes".into());
     };
-    rustix::fs::fcntl_setfl(&p.res, OFlags::NONBLOCK).map_err(|e| errno::errno(e))?;
+    rustix::fs::fcntl_setfl(&p.res, OFlags::NONBLOCK).map_err(errno::errno)?;
     let line = read_line(p, worker::deadline_after(bound)).map_err(|s| match s {
         Stop::Hang(w) | Stop::Died(w) => w,
     })?;
@@ -356,7 +359,10 @@ fn wait_exit(pidfd: &OwnedFd, deadline: Instant) -> bool {
         }
         let ts = rustix::event::Timespec {
             tv_sec: 0,
-            tv_nsec: (deadline - now).min(Duration::from_millis(100)).subsec_nanos().into(),
+            tv_nsec: (deadline - now)
+                .min(Duration::from_millis(100))
+                .subsec_nanos()
+                .into(),
         };
         if let Ok(n) = rustix::event::poll(&mut fds, Some(&ts)) {
             if n > 0 {
@@ -390,7 +396,9 @@ fn drive(
     if *step == UserStep::Exit {
         let exited = p.pidfd.as_ref().is_some_and(|fd| wait_exit(fd, deadline));
         if !exited {
-            return Err(Stop::Hang("the exit did not finish within the bound".into()));
+            return Err(Stop::Hang(
+                "the exit did not finish within the bound".into(),
+            ));
         }
         p.gone = true;
         return Ok((StepValue::ok(), None));
@@ -752,13 +760,20 @@ impl Actor<'_> {
             Err(why) => return (StepValue::unavailable(), Some(why.clone())),
         };
         let mode = if read { OFlags::RDONLY } else { OFlags::RDWR };
-        let fd = match rustix::fs::open(&path, mode | OFlags::DIRECT | OFlags::CLOEXEC, Mode::empty())
-        {
+        let fd = match rustix::fs::open(
+            &path,
+            mode | OFlags::DIRECT | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => fd,
             Err(e) => {
                 return (
                     StepValue::unavailable(),
-                    Some(format!("open {} O_DIRECT: {}", path.display(), errno::errno(e))),
+                    Some(format!(
+                        "open {} O_DIRECT: {}",
+                        path.display(),
+                        errno::errno(e)
+                    )),
                 )
             }
         };
@@ -815,7 +830,8 @@ impl Actor<'_> {
 /// The first page of `path`, read without O_DIRECT.
 fn save_block(path: &Path) -> Result<Vec<u8>, String> {
     let what = |e: Errno| format!("reading {}: {}", path.display(), errno::errno(e));
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(what)?;
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(what)?;
     let mut block = vec![0u8; XFER];
     let mut got = 0;
     while got < XFER {
@@ -850,7 +866,12 @@ mod tests {
     use pfnguard_report::scenarios::PlanActor;
     use pfnguard_report::ExporterId;
 
-    fn actor(name: &str, kind: PlanActorKind, parent: Option<u16>, steps: Vec<UserStep>) -> PlanActor {
+    fn actor(
+        name: &str,
+        kind: PlanActorKind,
+        parent: Option<u16>,
+        steps: Vec<UserStep>,
+    ) -> PlanActor {
         PlanActor {
             name: name.into(),
             kind,
@@ -880,12 +901,21 @@ mod tests {
                     None,
                     vec![
                         UserStep::Mmap { private: false },
-                        UserStep::Access { page: 0, write: true },
+                        UserStep::Access {
+                            page: 0,
+                            write: true,
+                        },
                         UserStep::Fork { child: 2 },
                         UserStep::Mprotect("r"),
-                        UserStep::Access { page: 0, write: true },
+                        UserStep::Access {
+                            page: 0,
+                            write: true,
+                        },
                         UserStep::Munmap,
-                        UserStep::Access { page: 0, write: false },
+                        UserStep::Access {
+                            page: 0,
+                            write: false,
+                        },
                         UserStep::Exit,
                     ],
                 ),
@@ -893,14 +923,21 @@ mod tests {
                     "q",
                     PlanActorKind::Process,
                     None,
-                    vec![UserStep::Close, UserStep::Close, UserStep::Mmap { private: false }],
+                    vec![
+                        UserStep::Close,
+                        UserStep::Close,
+                        UserStep::Mmap { private: false },
+                    ],
                 ),
                 actor(
                     "c",
                     PlanActorKind::Child,
                     Some(0),
                     vec![
-                        UserStep::Access { page: 0, write: false },
+                        UserStep::Access {
+                            page: 0,
+                            write: false,
+                        },
                         UserStep::PipeRead,
                         UserStep::Exit,
                     ],

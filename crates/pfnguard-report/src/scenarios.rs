@@ -272,6 +272,10 @@ pub struct InterleavingRun {
     /// Why the run was cut short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut: Option<String>,
+    /// The size of the buffer the run exported, in bytes (the model runs a buffer of as many
+    /// whole pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// One scenario on the probed kernel.
@@ -310,8 +314,13 @@ mod tests {
 
     #[test]
     fn step_values_parse_and_refuse() {
-        for ok in ["ok", "EFAULT", "SIGBUS", "BUG", "hang", "skipped", "errno 77"] {
-            assert_eq!(ok.parse::<StepValue>().map(|v| v.to_string()), Ok(ok.into()));
+        for ok in [
+            "ok", "EFAULT", "SIGBUS", "BUG", "hang", "skipped", "errno 77",
+        ] {
+            assert_eq!(
+                ok.parse::<StepValue>().map(|v| v.to_string()),
+                Ok(ok.into())
+            );
         }
         for bad in ["", "Ok", "efault", "SIG", "E", "errno x", "ok:cow"] {
             assert!(bad.parse::<StepValue>().is_err(), "{bad}");
@@ -341,6 +350,7 @@ mod tests {
                         detail: None,
                     }],
                     cut: None,
+                    size: Some(16384),
                 }],
             }],
         };
@@ -362,7 +372,10 @@ mod tests {
                     name: "p".into(),
                     kind: PlanActorKind::Process,
                     parent: None,
-                    steps: vec![UserStep::Mmap { private: false }, UserStep::Fork { child: 1 }],
+                    steps: vec![
+                        UserStep::Mmap { private: false },
+                        UserStep::Fork { child: 1 },
+                    ],
                 },
                 PlanActor {
                     name: "c".into(),

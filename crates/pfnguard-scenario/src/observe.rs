@@ -79,10 +79,9 @@ pub fn user_step(step: Step) -> Result<UserStep, &'static str> {
             return Err("a KVM memslot kept across steps (kvm_map, kvm_unmap)")
         }
         Step::Release | Step::Evict | Step::MoveNotify => return Err("an exporter event"),
-        Step::Attach { .. }
-        | Step::MapAttachment
-        | Step::UnmapAttachment
-        | Step::Detach => return Err("an importing device's step"),
+        Step::Attach { .. } | Step::MapAttachment | Step::UnmapAttachment | Step::Detach => {
+            return Err("an importing device's step")
+        }
     })
 }
 
@@ -154,23 +153,23 @@ struct Schedule {
 impl Schedule {
     fn of(sc: &Scenario) -> Schedule {
         let lengths = sc.actors.iter().map(|a| a.steps.len()).collect();
-        let gate = sc
-            .actors
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                if a.kind != ActorKind::Child {
-                    return None;
-                }
-                // The child exists once its parent ran the fork that names it; a child no step
-                // forks never runs (as in the explorer).
-                let p = a.parent?;
-                let at = sc.actors[p].steps.iter().position(
-                    |s| matches!(s, Step::Fork { child } if usize::from(*child) == i),
-                );
-                Some((p, at.map_or(usize::MAX, |k| k + 1)))
-            })
-            .collect();
+        let gate =
+            sc.actors
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    if a.kind != ActorKind::Child {
+                        return None;
+                    }
+                    // The child exists once its parent ran the fork that names it; a child no step
+                    // forks never runs (as in the explorer).
+                    let p = a.parent?;
+                    let at = sc.actors[p].steps.iter().position(
+                        |s| matches!(s, Step::Fork { child } if usize::from(*child) == i),
+                    );
+                    Some((p, at.map_or(usize::MAX, |k| k + 1)))
+                })
+                .collect();
         Schedule { lengths, gate }
     }
 
@@ -279,14 +278,7 @@ pub fn run_order(
 ) -> Result<Vec<ModelStep>, SetupError> {
     let kinds = sc.actors.iter().map(|a| a.kind).collect();
     let names = sc.actors.iter().map(|a| a.name.clone()).collect();
-    let mut w = World::new(
-        kernel,
-        policy,
-        sc.exporter.as_ref(),
-        sc.pages,
-        kinds,
-        names,
-    )?;
+    let mut w = World::new(kernel, policy, sc.exporter.as_ref(), sc.pages, kinds, names)?;
     let mut out = Vec::new();
     for &a in order {
         let i = usize::from(a);
@@ -319,14 +311,7 @@ pub fn trace_step(
 ) -> Vec<pfnguard_mm::trace::Step> {
     let kinds = sc.actors.iter().map(|a| a.kind).collect();
     let names = sc.actors.iter().map(|a| a.name.clone()).collect();
-    let Ok(mut w) = World::new(
-        kernel,
-        policy,
-        sc.exporter.as_ref(),
-        sc.pages,
-        kinds,
-        names,
-    ) else {
+    let Ok(mut w) = World::new(kernel, policy, sc.exporter.as_ref(), sc.pages, kinds, names) else {
         return Vec::new();
     };
     for (k, &a) in order.iter().enumerate().take(at + 1) {
@@ -374,7 +359,13 @@ steps = ["mmap", "read 0"]
     fn observable_scenarios_give_a_plan() {
         let p = plan(&sc(TWO)).unwrap();
         assert_eq!(p.actors.len(), 2);
-        assert_eq!(p.actors[0].steps[1], UserStep::Access { page: 0, write: true });
+        assert_eq!(
+            p.actors[0].steps[1],
+            UserStep::Access {
+                page: 0,
+                write: true
+            }
+        );
         // C(5, 2) interleavings, all under the cap, the first one sequential.
         assert_eq!(p.total, 10);
         assert_eq!(p.interleavings.len(), 10);
@@ -387,7 +378,8 @@ steps = ["mmap", "read 0"]
         let gup = TWO.replace("\"touch 0\"", "\"gup_pin 0\"");
         let e = plan(&sc(&gup)).unwrap_err();
         assert!(e.contains("step 2 of `p` (`gup_pin 0`)"), "{e}");
-        let ex = format!("{TWO}[[actor]]\nname = \"x\"\nkind = \"exporter\"\nsteps = [\"evict\"]\n");
+        let ex =
+            format!("{TWO}[[actor]]\nname = \"x\"\nkind = \"exporter\"\nsteps = [\"evict\"]\n");
         let e = plan(&sc(&ex)).unwrap_err();
         assert!(e.contains("kind exporter"), "{e}");
         let kvm = TWO.replace("\"read 0\"", "\"kvm_map 0\"");
@@ -412,7 +404,13 @@ steps = ["read 0", "exit"]
         // After the fork: p has 2 steps left, c has 2: C(4, 2).
         assert_eq!(total, 6);
         for o in &orders {
-            let fork_at = o.iter().enumerate().filter(|(_, a)| **a == 0).nth(1).unwrap().0;
+            let fork_at = o
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| **a == 0)
+                .nth(1)
+                .unwrap()
+                .0;
             let first_child = o.iter().position(|a| *a == 1).unwrap();
             assert!(first_child > fork_at, "{o:?}");
         }
@@ -453,10 +451,19 @@ steps = ["mmap", "read 0", "close"]
             .collect();
         assert_eq!(
             keys,
-            vec![(1, 1, "ok"), (0, 1, "ok"), (0, 2, "ok"), (1, 2, "ok"), (0, 3, "ok")]
+            vec![
+                (1, 1, "ok"),
+                (0, 1, "ok"),
+                (0, 2, "ok"),
+                (1, 2, "ok"),
+                (0, 3, "ok")
+            ]
         );
         // A touch after munmap has nothing to act on.
-        let s2 = sc(&TWO.replace("[\"mmap\", \"touch 0\", \"munmap\"]", "[\"munmap\", \"touch 0\", \"mmap\"]"));
+        let s2 = sc(&TWO.replace(
+            "[\"mmap\", \"touch 0\", \"munmap\"]",
+            "[\"munmap\", \"touch 0\", \"mmap\"]",
+        ));
         let steps = run_order(&s2, &k, Policy::Off, &[0, 0, 0, 1, 1]).unwrap();
         assert_eq!(steps[0].outcome.key(), "skipped");
         assert_eq!(steps[1].outcome.key(), "skipped");

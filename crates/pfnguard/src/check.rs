@@ -282,7 +282,10 @@ fn load_scenario_run(
                     .map(|a| a.name.clone())
                     .unwrap_or_default()
             };
-            let want = scenario.actors[i].steps.get(pc[i]).map(|s| s.render(&child_name));
+            let want = scenario.actors[i]
+                .steps
+                .get(pc[i])
+                .map(|s| s.render(&child_name));
             if want.as_deref() != Some(text) {
                 bail!(
                     "{at}.order[{k}]: `{entry}`, but step {} of `{actor}` is {}",
@@ -294,7 +297,11 @@ fn load_scenario_run(
             order.push(u16::try_from(i)?);
         }
         if il.steps.len() > order.len() {
-            bail!("{at}.steps: {} steps for an order of {}", il.steps.len(), order.len());
+            bail!(
+                "{at}.steps: {} steps for an order of {}",
+                il.steps.len(),
+                order.len()
+            );
         }
         let mut seen = vec![0u16; scenario.actors.len()];
         for (k, (cell, &a)) in il.steps.iter().zip(&order).enumerate() {
@@ -344,7 +351,17 @@ fn compare_scenarios(
         c.scenarios += 1;
         for (il, order) in run.interleavings.iter().zip(&l.orders) {
             c.interleavings += 1;
-            let model = match run_order(&l.scenario, kernel, policy, order) {
+            // The model runs a buffer of the size the kernel's run exported, as the op cells
+            // do (an exporter with a size of its own keeps it).
+            let mut sc = l.scenario.clone();
+            if let Some(pages) = il
+                .size
+                .map(|b| b / PAGE_SIZE)
+                .filter(|p| (1..=MAX_PAGES).contains(p))
+            {
+                sc.pages = pages;
+            }
+            let model = match run_order(&sc, kernel, policy, order) {
                 Ok(m) => m,
                 Err(e) => {
                     c.missing += order.len();
@@ -380,7 +397,7 @@ fn compare_scenarios(
                     kernel: cell.value.to_string(),
                     model: key.to_owned(),
                     model_detail: m.outcome.to_string(),
-                    steps: trace_step(&l.scenario, kernel, policy, order, k),
+                    steps: trace_step(&sc, kernel, policy, order, k),
                 });
             }
         }
@@ -603,10 +620,7 @@ fn verdict(checks: &[KernelCheck]) -> (&'static str, ExitCode) {
         .filter_map(|c| c.scenarios.as_ref())
         .any(|s| s.compared == 0)
     {
-        (
-            "the scenario section compares nothing",
-            ExitCode::from(1),
-        )
+        ("the scenario section compares nothing", ExitCode::from(1))
     } else if checks.iter().any(|c| c.compared == 0) || compared == 0 {
         ("nothing compared", ExitCode::from(1))
     } else if checks

@@ -214,30 +214,37 @@ pub fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pfnguard probe`. `create_soft_roce`: `--create-soft-roce[=IFACE]`, `""` without IFACE.
-pub fn probe(
-    out: &mut dyn Write,
-    exporters: Vec<ExporterId>,
-    odirect: Option<PathBuf>,
-    timeout: u64,
-    create_soft_roce: Option<String>,
-    kmsg: bool,
-    scenario_dir: Option<PathBuf>,
-    format: Format,
-) -> Result<ExitCode> {
-    let scenarios = scenario_dir.as_deref().map(scenario_inputs).transpose()?;
+/// What `pfnguard probe` was asked for.
+pub struct ProbeArgs {
+    /// `--exporter`.
+    pub exporters: Vec<ExporterId>,
+    /// `--odirect`.
+    pub odirect: Option<PathBuf>,
+    /// `--timeout`, seconds.
+    pub timeout: u64,
+    /// `--create-soft-roce[=IFACE]` (empty: the first interface that is up).
+    pub create_soft_roce: Option<String>,
+    /// `--kmsg`.
+    pub kmsg: bool,
+    /// `--scenarios DIR`.
+    pub scenarios: Option<PathBuf>,
+}
+
+/// `pfnguard probe`.
+pub fn probe(out: &mut dyn Write, args: ProbeArgs, format: Format) -> Result<ExitCode> {
+    let scenarios = args.scenarios.as_deref().map(scenario_inputs).transpose()?;
     let opts = pfnguard_probe::ProbeOptions {
-        exporters,
-        op_timeout: Duration::from_secs(timeout),
-        odirect_path: odirect,
-        create_soft_roce: create_soft_roce.map(|iface| {
+        exporters: args.exporters,
+        op_timeout: Duration::from_secs(args.timeout),
+        odirect_path: args.odirect,
+        create_soft_roce: args.create_soft_roce.map(|iface| {
             if iface.is_empty() {
                 pfnguard_probe::SoftRoce::FirstUp
             } else {
                 pfnguard_probe::SoftRoce::Netdev(iface)
             }
         }),
-        kmsg,
+        kmsg: args.kmsg,
         scenarios,
     };
     let r = pfnguard_probe::run(&opts);
@@ -334,8 +341,7 @@ fn scenario_inputs(dir: &std::path::Path) -> Result<Vec<pfnguard_probe::Scenario
 }
 
 // The probe records the model's cap in its report.
-const _: () =
-    assert!(pfnguard_probe::SCENARIO_CAP == pfnguard_scenario::observe::INTERLEAVING_CAP);
+const _: () = assert!(pfnguard_probe::SCENARIO_CAP == pfnguard_scenario::observe::INTERLEAVING_CAP);
 
 /// `pfnguard exporters`.
 pub fn list_exporters(out: &mut dyn Write, format: Format) -> Result<ExitCode> {

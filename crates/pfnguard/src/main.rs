@@ -506,12 +506,14 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             format,
         } => cmd::probe(
             out,
-            exporters,
-            odirect,
-            timeout,
-            create_soft_roce,
-            kmsg,
-            scenarios,
+            cmd::ProbeArgs {
+                exporters,
+                odirect,
+                timeout,
+                create_soft_roce,
+                kmsg,
+                scenarios,
+            },
             format,
         ),
         Command::Check {
