@@ -661,6 +661,12 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
         "{out}"
     );
     assert!(!out.contains("DISAGREE"), "{out}");
+    // The scenario library ran there too: every scenario step both measured agrees, the
+    // skipped ones counted apart.
+    assert!(
+        out.contains("scenarios: 1502/1502 compared scenario-step cells agree (15 scenarios, 148 interleavings); 14 skipped on either side, 0 missing"),
+        "{out}"
+    );
     // The harness records the package the kernel came from; check names it.
     assert!(
         out.contains("package: linux-image-6.12.117+deb12-amd64-unsigned 6.12.117-"),
@@ -1149,13 +1155,35 @@ fn check_runs_the_policy_the_kernel_ran() {
         out.contains("policy: require (the kernel's dma_buf.mmap_check)"),
         "{out}"
     );
-    let disagree: Vec<&str> = out.lines().filter(|l| l.starts_with("DISAGREE")).collect();
+    let disagree: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("DISAGREE") && !l.starts_with("DISAGREE scenario"))
+        .collect();
     assert!(
         disagree.contains(&"DISAGREE vivid-vmalloc mmap_shared: kernel ok / model EINVAL"),
         "{out}"
     );
     assert!(
         disagree.iter().all(|l| l.contains("vivid-vmalloc")),
+        "{out}"
+    );
+    // The scenario steps the kernel ran at `off` disagree the same way: each scenario on
+    // vivid-vmalloc has its mmap refused by the model, and nothing else disagrees first.
+    let scenario: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("DISAGREE scenario"))
+        .collect();
+    assert!(!scenario.is_empty(), "{out}");
+    assert!(
+        scenario
+            .iter()
+            .all(|l| l.contains(":mmap") && l.ends_with("mmap: kernel ok / model EINVAL")),
+        "{out}"
+    );
+    assert!(
+        scenario
+            .iter()
+            .any(|l| l.starts_with("DISAGREE scenario vb2-dontneed-sigbus [")),
         "{out}"
     );
 
@@ -1499,7 +1527,11 @@ fn check_fails_a_scenario_section_that_compares_nothing() {
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
 
     // A report without the section checks as before and says so.
-    let o = pfnguard(&["check", "--probe", path(&report(R61))]);
+    let p = doctored(R61, "sc-absent.json", |v| {
+        v.as_object_mut().expect("report").remove("scenarios");
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains("scenarios: not probed"),
         "{}",
