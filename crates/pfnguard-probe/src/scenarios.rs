@@ -451,6 +451,8 @@ struct Actor<'a> {
     rings: Vec<OwnedFd>,
     /// Children forked (killed with this actor only at the end of a run).
     children: Vec<Child>,
+    /// KVM VMs with a memslot over a mapping (`kvm_map`), until `kvm_unmap`.
+    vms: Vec<crate::kvm::KvmVm>,
 }
 
 /// The body of an actor process: announce, then run one step per "go" until the command pipe
@@ -477,6 +479,7 @@ fn actor_main(
         pipe_bytes: 0,
         rings: Vec::new(),
         children: Vec::new(),
+        vms: Vec::new(),
     };
     if sys::catch_access_faults().is_err() {
         return 4;
@@ -707,6 +710,33 @@ impl Actor<'_> {
                 None => skipped(NO_MAP),
                 Some(m) => ok(m.mlock()),
             },
+            UserStep::KvmMap { page } => {
+                let Some(m) = self.maps.last() else {
+                    return skipped(NO_MAP);
+                };
+                let (out, vm) = crate::kvm::map_page(m, page);
+                self.vms.extend(vm);
+                match out.outcome {
+                    pfnguard_report::Outcome::Ok => (StepValue::ok(), None),
+                    pfnguard_report::Outcome::Errno(e) => (
+                        e.as_str()
+                            .parse()
+                            .unwrap_or_else(|_| StepValue::unavailable()),
+                        None,
+                    ),
+                    pfnguard_report::Outcome::Unavailable(why) => {
+                        (StepValue::unavailable(), Some(why))
+                    }
+                    other => (StepValue::unavailable(), Some(other.to_string())),
+                }
+            }
+            UserStep::KvmUnmap => {
+                if self.vms.is_empty() {
+                    return skipped("no memslot pfn to release");
+                }
+                self.vms.clear();
+                (StepValue::ok(), None)
+            }
         }
     }
 
@@ -730,6 +760,7 @@ impl Actor<'_> {
                 .collect();
             self.pipe = None;
             self.rings.clear();
+            self.vms.clear();
             let maps = std::mem::take(&mut self.maps);
             actor_main(
                 self.plan,

@@ -83,6 +83,14 @@ pub enum UserStep {
     Mprotect(&'static str),
     /// `mlock()` of the whole mapping.
     Mlock,
+    /// A KVM VM with a memslot over the most recent mapping whose vCPU writes one byte to the
+    /// page; the VM is kept.
+    KvmMap {
+        /// The page.
+        page: u32,
+    },
+    /// Every VM the actor kept is destroyed (its memslots with it).
+    KvmUnmap,
 }
 
 impl UserStep {
@@ -108,6 +116,8 @@ impl UserStep {
             UserStep::MremapGrow => "mremap_grow".into(),
             UserStep::Mprotect(p) => format!("mprotect {p}"),
             UserStep::Mlock => "mlock".into(),
+            UserStep::KvmMap { page } => format!("kvm_map {page}"),
+            UserStep::KvmUnmap => "kvm_unmap".into(),
         }
     }
 }

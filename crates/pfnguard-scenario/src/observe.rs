@@ -6,9 +6,8 @@
 //! process performs with system calls and memory accesses (the steps of
 //! [`UserStep`](pfnguard_report::scenarios::UserStep)), and its exporter is a catalogue
 //! exporter (a described exporter, `exporter_file`, has no device to reach). Not observable:
-//! the `gup_*` steps (a driver's references), `rdma_*` (the probe's RDMA path has no memory
-//! region kept across steps), `kvm_map`/`kvm_unmap` (the probe's KVM op creates and destroys
-//! its VM in one op, no memslot is kept across steps), and the exporter and device actors.
+//! the `gup_*` steps (a driver's references), `rdma_*` (the probe's RDMA path keeps no memory
+//! region across steps), and the exporter and device actors.
 //!
 //! The interleavings of a scenario are its actors' programs merged in every order that keeps
 //! each actor's steps in program order, a child's steps after its parent's `fork` of it. They
@@ -75,9 +74,8 @@ pub fn user_step(step: Step) -> Result<UserStep, &'static str> {
         Step::RdmaRegMr | Step::RdmaDeregMr => {
             return Err("an RDMA memory region kept across steps (rdma_*)")
         }
-        Step::KvmMap { .. } | Step::KvmUnmap => {
-            return Err("a KVM memslot kept across steps (kvm_map, kvm_unmap)")
-        }
+        Step::KvmMap { page } => UserStep::KvmMap { page },
+        Step::KvmUnmap => UserStep::KvmUnmap,
         Step::Release | Step::Evict | Step::MoveNotify => return Err("an exporter event"),
         Step::Attach { .. } | Step::MapAttachment | Step::UnmapAttachment | Step::Detach => {
             return Err("an importing device's step")
@@ -382,8 +380,13 @@ steps = ["mmap", "read 0"]
             format!("{TWO}[[actor]]\nname = \"x\"\nkind = \"exporter\"\nsteps = [\"evict\"]\n");
         let e = plan(&sc(&ex)).unwrap_err();
         assert!(e.contains("kind exporter"), "{e}");
+        let rdma = TWO.replace("\"read 0\"", "\"rdma_reg_mr\"");
+        assert!(plan(&sc(&rdma)).unwrap_err().contains("RDMA"));
         let kvm = TWO.replace("\"read 0\"", "\"kvm_map 0\"");
-        assert!(plan(&sc(&kvm)).unwrap_err().contains("KVM"));
+        assert_eq!(
+            plan(&sc(&kvm)).map(|p| p.actors[1].steps[1].clone()),
+            Ok(UserStep::KvmMap { page: 0 })
+        );
     }
 
     #[test]
