@@ -560,6 +560,28 @@ pub static FACTS: [FactInfo; Fact::ALL.len()] = [
                    mainline history)",
     },
     FactInfo {
+        fact: Fact::PatCowForkRefused,
+        summary: "track_pfn_copy() of a COW VM_PAT mapping whose first PTE maps an anon page \
+                  (a write after remap_pfn_range()) fails: follow_phys() refuses anon folios and \
+                  get_pat_info() cannot recover the cachemode, so dup_mmap() fails and fork() \
+                  is -ENOMEM (was: the anon page's address reserved as the range's start, fork \
+                  went ahead)",
+        area: Area::Memory,
+        since: v(6, 9),
+        commit: Some("04c35ab3bdae x86/mm/pat: fix VM_PAT handling in COW mappings"),
+        backports: &[V::new(5, 10, 215), V::new(6, 1, 85)],
+        before: "arch/x86/mm/pat/memtype.c:track_pfn_copy",
+        after: "arch/x86/mm/pat/memtype.c:get_pat_info",
+        evidence: "real kernels (probe --scenarios): fork after a write to page 0 of a \
+                   MAP_PRIVATE vivid dma-contig mapping is ENOMEM on 5.10.262 and 6.12.117; \
+                   Debian changelogs list \"mm/pat: fix VM_PAT handling in COW mappings\" \
+                   (CVE-2024-35877) in the 5.10.215 and 6.1.85 stable shortlogs; commit id and \
+                   v6.9 from the stable backports' \"cherry picked from commit 04c35ab3bdae\" \
+                   and the linux-mm thread (\"Was part of v6.9\"); 6.6.y and 6.8.y backports \
+                   not corroborated; from 6.16 there is no track_pfn_copy (fact \
+                   pfnmap-track-ctx: vm_area_dup() takes a reference on the tracking context)",
+    },
+    FactInfo {
         fact: Fact::PfnmapTrackCtx,
         summary: "remap_pfn_range() of a whole VMA keeps the PAT reservation in \
                   vma->pfnmap_track_ctx and sets no VM_PAT (smaps `ar`)",

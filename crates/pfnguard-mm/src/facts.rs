@@ -153,6 +153,10 @@ facts! {
     UdmabufPrefault = "udmabuf-prefault",
     /// bochs manages its buffers with the GEM shmem helper instead of drm_gem_vram (TTM).
     BochsGemShmem = "bochs-gem-shmem",
+    /// x86 `track_pfn_copy()` at fork: in a COW VM_PAT mapping whose first page is an anon
+    /// folio (written after `remap_pfn_range()`), `follow_phys()` no longer returns the anon
+    /// page: `get_pat_info()` fails, `dup_mmap()` fails and `fork()` is -ENOMEM.
+    PatCowForkRefused = "pat-cow-fork-refused",
     /// x86 PAT tracking of whole-VMA `remap_pfn_range()` lives in `vma->pfnmap_track_ctx`:
     /// VM_PAT (smaps `ar`) is gone.
     PfnmapTrackCtx = "pfnmap-track-ctx",

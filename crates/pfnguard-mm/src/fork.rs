@@ -1,6 +1,8 @@
 //! `fork(2)`: kernel/fork.c `dup_mmap()` and mm/memory.c `copy_page_range()` /
 //! `copy_present_pte(s)()`.
 
+use crate::errno::Errno;
+use crate::facts::Fact;
 use crate::frames::AllocSpec;
 use crate::kernel::{Kernel, MmId, RssCounter};
 use crate::normal_page::vm_normal_page;
@@ -13,6 +15,67 @@ use crate::vma::{VmFlags, VmaId};
 /// VMAs and VMAs with an anon_vma; other file VMAs refault in the child.
 pub fn vma_needs_copy(flags: VmFlags, anon_vma: bool) -> bool {
     flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP) || anon_vma
+}
+
+/// x86 `track_pfn_copy()` (arch/x86/mm/pat/memtype.c), from mm/memory.c:`copy_page_range()` of
+/// a VM_PFNMAP VMA: a VM_PAT VMA's memtype is reserved again for the child, from the PFN and
+/// protection of the PTE at `vm_start` (`follow_phys()`). A PTE that is not there: -EINVAL
+/// (`WARN_ON_ONCE` unless the mapping is COW, where [`Fact::PatCowForkRefused`]'s
+/// `get_pat_info()` fails quietly). A PTE that maps an anon page (a COW mapping written after
+/// the remap): with [`Fact::PatCowForkRefused`] `follow_phys()` refuses it ("never return PFNs
+/// of anon folios in COW mappings") and `get_pat_info()` cannot recover the cachemode: -EINVAL;
+/// before, the anon page's address was reserved (RAM: `reserve_pfn_range()` succeeds) and the
+/// fork went ahead. VM_PAT is only set before [`Fact::PfnmapTrackCtx`]; after it `vm_area_dup()`
+/// takes a reference on the tracking context and nothing fails.
+fn track_pfn_copy(k: &mut Kernel, mm: MmId, v: &crate::vma::Vma) -> KResult<()> {
+    const F: &str = "arch/x86/mm/pat/memtype.c:track_pfn_copy";
+    if !v.flags.contains(VmFlags::PAT) {
+        return Ok(());
+    }
+    let pte = k.mm(mm).pt.get(v.start);
+    let cow = v.flags.is_cow_mapping();
+    if !pte.present() {
+        if !(cow && k.has(Fact::PatCowForkRefused)) {
+            k.warn(F, "follow_phys() found no PTE at vm_start");
+        }
+        trace!(k, F, "no PTE at vm_start {}: -EINVAL", v.start);
+        return Err(Errno::EINVAL.into());
+    }
+    let anon = crate::normal_page::vm_normal_page_quiet(k, v, v.start, pte)
+        .and_then(|p| k.frames.folio_of(p))
+        .is_some_and(|f| k.frames.folio(f).is_anon());
+    if anon && k.has(Fact::PatCowForkRefused) {
+        trace!(
+            k,
+            "arch/x86/mm/pat/memtype.c:get_pat_info",
+            "COW mapping, vm_start maps an anon folio: follow_phys() refuses it, the cachemode \
+             cannot be recovered -> -EINVAL (dup_mmap fails)"
+        );
+        return Err(Errno::EINVAL.into());
+    }
+    trace!(
+        k,
+        F,
+        "VM_PAT: memtype reserved again from the PTE at vm_start ({})",
+        if anon {
+            "the anon page's address"
+        } else {
+            "the remapped PFN"
+        }
+    );
+    Ok(())
+}
+
+/// `copy_mm()` (kernel/fork.c): `dup_mm()` returns NULL on any `dup_mmap()` failure, and
+/// `fork()` fails with -ENOMEM whatever the cause.
+pub fn copy_mm(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
+    dup_mmap(k, parent).map_err(|e| match e {
+        crate::outcome::Fail::Errno(_) => {
+            trace!(k, "kernel/fork.c:copy_mm", "dup_mm() failed -> -ENOMEM");
+            Errno::ENOMEM.into()
+        }
+        other => other,
+    })
 }
 
 /// `dup_mmap()` (kernel/fork.c): the child's address space. VM_DONTCOPY VMAs are skipped,
@@ -54,6 +117,14 @@ pub fn dup_mmap(k: &mut Kernel, parent: MmId) -> KResult<MmId> {
                 v.flags.names()
             );
             continue;
+        }
+        if v.flags.contains(VmFlags::PFNMAP) {
+            if let Err(e) = track_pfn_copy(k, parent, &v) {
+                // dup_mmap() fails; dup_mm() drops the half-built mm (mmput → exit_mmap).
+                exit_mmap(k, child);
+                k.mm_mut(parent).write_protect_seq += 1;
+                return Err(e);
+            }
         }
         let entries = k.mm(parent).pt.collect_in(v.start, v.end);
         let (mut raw, mut refd) = (0, 0);

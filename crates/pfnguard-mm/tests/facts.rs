@@ -960,3 +960,53 @@ fn gup_fast_of_a_null_mapping_page_in_a_pfnmap_vma() {
         assert_eq!(r, Err(Fail::Errno(Errno::EFAULT)), "{}", p.version());
     }
 }
+
+/// kernel/fork.c:copy_mm of a MAP_PRIVATE remap_pfn_range()'d VMA (VM_PAT) whose first page
+/// was written (COW: an anon page at vm_start): before 04c35ab3bdae track_pfn_copy() took the
+/// anon page's address and the fork went ahead; after it get_pat_info() fails and the fork is
+/// -ENOMEM; the same without the write forks either side.
+#[test]
+fn fork_of_a_written_cow_pat_mapping() {
+    use pfnguard_mm::fault::user_access;
+    use pfnguard_mm::fork::copy_mm;
+    let (before, after) = either_side(Fact::PatCowForkRefused);
+    for (p, written, refused) in [
+        (before, true, false),
+        (after, true, true),
+        (after, false, false),
+    ] {
+        let mut k = Kernel::new(p, Config::default());
+        let page = k
+            .frames
+            .alloc(pfnguard_mm::frames::AllocSpec::DRIVER_PAGE)
+            .expect("alloc");
+        let a = do_mmap(
+            &mut k,
+            Kernel::INIT_MM,
+            Some(nop_file()),
+            MmapArgs::new(PAGE_SIZE, Prot::RW, MapFlags::PRIVATE),
+        )
+        .expect("mmap");
+        let id = VmaId {
+            mm: Kernel::INIT_MM,
+            start: a,
+        };
+        let prot = k.vma(id).expect("vma").page_prot;
+        remap_pfn_range(&mut k, id, a, page, PAGE_SIZE, prot).expect("remap_pfn_range");
+        assert!(k.vma(id).expect("vma").flags.contains(VmFlags::PAT));
+        if written {
+            user_access(&mut k, Kernel::INIT_MM, a, true).expect("COW write");
+        }
+        let r = copy_mm(&mut k, Kernel::INIT_MM);
+        assert_eq!(
+            r.as_ref().err().map(|e| e.to_string()),
+            refused.then(|| "ENOMEM".to_owned()),
+            "{} written {written}",
+            p.version()
+        );
+        // A refused fork leaves no child behind: the parent's page is mapped once.
+        if refused {
+            assert!(k.warnings().is_empty(), "{:?}", k.warnings());
+        }
+    }
+}

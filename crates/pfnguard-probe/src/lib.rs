@@ -46,6 +46,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pfnguard_report::scenarios::{ScenarioPlan, ScenarioRun, ScenarioSection};
 use pfnguard_report::{ExporterId, ExporterReport, Outcome, ProbeReport, Unmodeled};
 use serde_json::{json, Map};
 
@@ -62,6 +63,7 @@ mod odirect;
 mod ops;
 pub mod procfs;
 mod rdma;
+mod scenarios;
 mod sys;
 pub mod uapi;
 mod udmabuf;
@@ -97,7 +99,32 @@ pub struct ProbeOptions {
     /// `kernel.dmesg_restrict`); without it the run goes on without the log (a note on
     /// stderr, `kmsg` false). `false` (the default) touches neither.
     pub kmsg: bool,
+    /// Scenarios to run on the kernel's exporters (`probe --scenarios DIR`): each observable
+    /// one as the model planned it, the others with the reason; `None` runs none and leaves
+    /// the report's `scenarios` section out.
+    pub scenarios: Option<Vec<ScenarioInput>>,
 }
+
+/// A scenario handed to the probe.
+#[derive(Debug, Clone)]
+pub enum ScenarioInput {
+    /// An observable scenario with its chosen interleavings, and the scenario file's text,
+    /// which the report keeps so that `check` runs the model on exactly what was run.
+    Plan(ScenarioPlan, String),
+    /// A scenario that is not run, and why.
+    Skip {
+        /// The scenario's name.
+        name: String,
+        /// Its exporter.
+        exporter: String,
+        /// Why it is not run (not observable, or not readable).
+        reason: String,
+    },
+}
+
+/// The most interleavings of one scenario the probe runs (the model's choice, recorded in the
+/// report).
+pub const SCENARIO_CAP: usize = 24;
 
 /// The network interface a soft-RoCE device is created over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +144,7 @@ impl Default for ProbeOptions {
             odirect_path: None,
             create_soft_roce: None,
             kmsg: false,
+            scenarios: None,
         }
     }
 }
@@ -405,6 +433,14 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
             }
         }
     }
+    let scenarios = opts.scenarios.as_ref().map(|list| {
+        let run_env = scenarios::RunEnv {
+            page,
+            step_timeout: opts.op_timeout,
+            odirect: odirect.path.clone(),
+        };
+        run_scenarios(list, &discovery, &found, &run_env)
+    });
     drop(odirect);
     if let Some(Err(e)) = soft_roce.map(rdma::SoftRoceDevice::remove) {
         eprintln!("pfnguard: {e}");
@@ -417,6 +453,60 @@ pub fn run(opts: &ProbeOptions) -> ProbeReport {
         kmsg: env.kmsg.is_some(),
         exporters,
         unmodeled,
+        scenarios,
+    }
+}
+
+/// Run the scenarios on the exporters found; one entry per scenario, in order.
+fn run_scenarios(
+    list: &[ScenarioInput],
+    discovery: &Discovery,
+    found: &[Found],
+    env: &scenarios::RunEnv,
+) -> ScenarioSection {
+    let runs = list
+        .iter()
+        .map(|s| match s {
+            ScenarioInput::Skip {
+                name,
+                exporter,
+                reason,
+            } => ScenarioRun {
+                scenario: name.clone(),
+                exporter: exporter.clone(),
+                definition: None,
+                status: Some(format!("skipped: {reason}")),
+                total: None,
+                interleavings: Vec::new(),
+            },
+            ScenarioInput::Plan(plan, text) => {
+                let mut run = ScenarioRun {
+                    scenario: plan.name.clone(),
+                    exporter: plan.exporter.to_string(),
+                    definition: Some(text.clone()),
+                    status: None,
+                    total: Some(plan.total.to_string()),
+                    interleavings: Vec::new(),
+                };
+                match found.iter().find(|f| f.id == plan.exporter) {
+                    Some(f) => {
+                        run.interleavings = scenarios::run_plan(plan, &f.cand.source, env);
+                    }
+                    None => {
+                        let (why, _) = discovery.reason_missing(plan.exporter);
+                        run.status = Some(format!(
+                            "skipped: exporter {} not reachable: {why}",
+                            plan.exporter
+                        ));
+                    }
+                }
+                run
+            }
+        })
+        .collect();
+    ScenarioSection {
+        cap: SCENARIO_CAP,
+        runs,
     }
 }
 

@@ -26,7 +26,7 @@
 use std::ffi::c_void;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::io::{self, Errno};
@@ -376,6 +376,48 @@ impl Mapping {
         Ok(moved)
     }
 
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED or MAP_PRIVATE, fd, 0)` with an fd
+    /// number that may be closed or invalid (`-1`): the kernel answers `EBADF` then.
+    pub(crate) fn of_raw_fd(fd: i32, len: usize, private: bool) -> io::Result<Self> {
+        let flags = if private {
+            libc::MAP_PRIVATE
+        } else {
+            libc::MAP_SHARED
+        };
+        // SAFETY: a fresh mapping at an address the kernel chooses (no MAP_FIXED) cannot alias
+        // any existing Rust object; an fd that is not open fails with EBADF and maps nothing.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(last_errno());
+        }
+        let ptr = NonNull::new(ptr).ok_or(Errno::FAULT)?;
+        Ok(Self { ptr, len })
+    }
+
+    /// `munmap()` of the whole mapping, with its result.
+    pub(crate) fn unmap(self) -> io::Result<()> {
+        let (ptr, len) = (self.ptr, self.len);
+        std::mem::forget(self);
+        // SAFETY: we owned exactly this range and gave up the value that owned it.
+        unsafe { rustix::mm::munmap(ptr.as_ptr(), len) }
+    }
+
+    /// `mprotect(addr, len, prot)` of the whole mapping.
+    pub(crate) fn mprotect(&mut self, prot: rustix::mm::MprotectFlags) -> io::Result<()> {
+        // SAFETY: the range is exactly our mapping; Rust code reaches it only through the
+        // guarded accesses of [`access`] and volatile accesses, never through references.
+        unsafe { rustix::mm::mprotect(self.ptr.as_ptr(), self.len, prot) }
+    }
+
     /// `futex(addr, FUTEX_WAKE, 1)` without `FUTEX_PRIVATE_FLAG`.
     pub(crate) fn futex_wake_shared(&mut self) -> io::Result<usize> {
         self.check(0, 4);
@@ -557,15 +599,244 @@ impl Drop for Child {
 }
 
 /// `_exit(code)`: leave a forked child immediately.
-#[cfg(test)]
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: `_exit` is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
 }
 
 // ---------------------------------------------------------------------------
+// Accesses that survive a fault (the scenario steps `touch` and `read`)
+// ---------------------------------------------------------------------------
+
+/// The address of the access instruction of [`access`] while it runs (0 otherwise).
+static RECOVER_FROM: AtomicUsize = AtomicUsize::new(0);
+/// Where [`on_fault`] resumes the access: the instruction after it.
+static RECOVER_TO: AtomicUsize = AtomicUsize::new(0);
+/// The signal the access raised, 0 for none.
+static FAULT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The SIGBUS/SIGSEGV handler of [`catch_access_faults`]: a fault at the access instruction of
+/// [`access`] is recorded and the instruction skipped; any other fault restores the default
+/// action, so that returning re-raises it and the process dies of it as without a handler.
+extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let from = RECOVER_FROM.load(Ordering::Relaxed);
+    // SAFETY: with SA_SIGINFO the kernel passes a valid `ucontext_t` of the interrupted
+    // thread as the third argument; on x86-64 its `gregs[REG_RIP]` is the faulting
+    // instruction's address, and writing it makes sigreturn resume there. Resetting a signal
+    // to SIG_DFL is async-signal-safe.
+    unsafe {
+        let uc = ctx.cast::<libc::ucontext_t>();
+        let rip = &mut (*uc).uc_mcontext.gregs[libc::REG_RIP as usize];
+        if from != 0 && *rip as usize == from {
+            FAULT_SIGNAL.store(sig, Ordering::Relaxed);
+            *rip = RECOVER_TO.load(Ordering::Relaxed) as i64;
+        } else {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Install [`on_fault`] for SIGBUS and SIGSEGV in this process, so that [`access`] reports a
+/// fault instead of dying of it.
+pub(crate) fn catch_access_faults() -> io::Result<()> {
+    for sig in [libc::SIGBUS, libc::SIGSEGV] {
+        // SAFETY: a zeroed sigaction is a valid starting point; the handler has the
+        // SA_SIGINFO signature and only touches atomics and the signal's context.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_fault as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
+}
+
+/// A one-byte user write (`write`) or read of `addr`, as a program's store or load: the page
+/// fault path decides. Returns the signal the access raised (SIGBUS, SIGSEGV), caught by the
+/// handler [`catch_access_faults`] installed, or `None` when it completed.
+pub(crate) fn access(addr: usize, write: bool) -> Option<i32> {
+    FAULT_SIGNAL.store(0, Ordering::Relaxed);
+    // SAFETY: the access targets an address of a mapping Rust holds no reference into (or no
+    // mapping at all); a fault there is caught by `on_fault`, which resumes at label 3, and
+    // the labels' addresses are published before the access. Nothing else is touched.
+    unsafe {
+        if write {
+            core::arch::asm!(
+                "lea {tmp}, [rip + 2f]",
+                "mov qword ptr [{from}], {tmp}",
+                "lea {tmp}, [rip + 3f]",
+                "mov qword ptr [{to}], {tmp}",
+                "2:",
+                "mov byte ptr [{addr}], {val}",
+                "3:",
+                from = in(reg) RECOVER_FROM.as_ptr(),
+                to = in(reg) RECOVER_TO.as_ptr(),
+                addr = in(reg) addr,
+                val = in(reg_byte) 1u8,
+                tmp = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        } else {
+            core::arch::asm!(
+                "lea {tmp}, [rip + 2f]",
+                "mov qword ptr [{from}], {tmp}",
+                "lea {tmp}, [rip + 3f]",
+                "mov qword ptr [{to}], {tmp}",
+                "2:",
+                "mov {val}, byte ptr [{addr}]",
+                "3:",
+                from = in(reg) RECOVER_FROM.as_ptr(),
+                to = in(reg) RECOVER_TO.as_ptr(),
+                addr = in(reg) addr,
+                val = out(reg_byte) _,
+                tmp = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+    RECOVER_FROM.store(0, Ordering::Relaxed);
+    match FAULT_SIGNAL.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Syscalls on raw addresses
 // ---------------------------------------------------------------------------
+
+/// `close(fd)` of a descriptor number no live object owns any more in this process (a forked
+/// actor closing what it inherited but must not hold).
+pub(crate) fn close_raw(fd: i32) {
+    // SAFETY: the caller closes numbers whose owners are never dropped in this process (the
+    // frames that own them belong to the parent and are never unwound here).
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// `close(-1)`: what `close()` of a descriptor that is no longer open answers (`EBADF`).
+pub(crate) fn close_unopened() -> Errno {
+    // SAFETY: -1 is never an open descriptor; the call changes nothing.
+    let rc = unsafe { libc::close(-1) };
+    if rc < 0 {
+        last_errno()
+    } else {
+        Errno::BADF
+    }
+}
+
+/// `pread(fd, addr, n, off)` into user memory at `addr` (the kernel checks the range: EFAULT).
+pub(crate) fn pread_to(fd: BorrowedFd<'_>, addr: usize, n: usize, off: i64) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the kernel writes at most `n` bytes at `addr`, a range of a mapping Rust holds
+    // no reference into; an address outside any mapping fails with EFAULT.
+    let r = unsafe { libc::pread(fd.as_raw_fd(), addr as *mut c_void, n, off) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// `pwrite(fd, addr, n, off)` from user memory at `addr`.
+pub(crate) fn pwrite_from(
+    fd: BorrowedFd<'_>,
+    addr: usize,
+    n: usize,
+    off: i64,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the kernel only reads the range; an address outside any mapping fails with
+    // EFAULT.
+    let r = unsafe { libc::pwrite(fd.as_raw_fd(), addr as *const c_void, n, off) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// `vmsplice(pipe, {addr, n}, 1, 0)`: the pipe references the user pages.
+pub(crate) fn vmsplice_at(pipe_write: BorrowedFd<'_>, addr: usize, n: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let iov = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: n,
+    };
+    // SAFETY: vmsplice on the write end of a pipe only reads the described range (taking page
+    // references); `iov` is live for the call.
+    let r = unsafe { libc::vmsplice(pipe_write.as_raw_fd(), &iov, 1, 0) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// `io_uring_setup(1)` then `IORING_REGISTER_BUFFERS` of `[addr, addr + len)`; the ring (with
+/// its registered buffer) is returned and stays until [`io_uring_unregister`] or its close.
+pub(crate) fn io_uring_register_range(
+    addr: usize,
+    len: usize,
+) -> Result<OwnedFd, (UringStep, Errno)> {
+    let mut params = uapi::IoUringParams::default();
+    // SAFETY: io_uring_setup reads and writes a live `io_uring_params`.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_setup,
+            1u32,
+            &mut params as *mut uapi::IoUringParams,
+        )
+    };
+    if fd < 0 {
+        return Err((UringStep::Setup, last_errno()));
+    }
+    let ring = fd_from_ioctl(fd as i32).map_err(|e| (UringStep::Setup, e))?;
+    let iov = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: len,
+    };
+    // SAFETY: `iov` is a live array of one iovec the kernel only reads; it pins the pages of
+    // the described range (a mapping Rust holds no reference into) until unregistered.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_fd(),
+            uapi::IORING_REGISTER_BUFFERS,
+            &iov as *const libc::iovec,
+            1u32,
+        )
+    };
+    if rc < 0 {
+        return Err((UringStep::Register, last_errno()));
+    }
+    Ok(ring)
+}
+
+/// `IORING_UNREGISTER_BUFFERS` on a ring.
+pub(crate) fn io_uring_unregister(ring: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: the opcode takes no argument (NULL, 0).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            std::os::fd::AsRawFd::as_raw_fd(&ring),
+            uapi::IORING_UNREGISTER_BUFFERS,
+            std::ptr::null::<c_void>(),
+            0u32,
+        )
+    };
+    if rc < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
 
 /// `vmsplice(pipe, {data}, 1, 0)`: the pipe references the user pages.
 pub(crate) fn vmsplice(pipe_write: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {

@@ -429,6 +429,8 @@ pub struct IoUringParams {
 /// `IORING_REGISTER_BUFFERS`, an `io_uring_register(2)` opcode
 /// (`io_sqe_buffers_register`, io_uring/rsrc.c).
 pub const IORING_REGISTER_BUFFERS: u32 = 0;
+/// `IORING_UNREGISTER_BUFFERS`, an `io_uring_register(2)` opcode.
+pub const IORING_UNREGISTER_BUFFERS: u32 = 1;
 
 // ---------------------------------------------------------------------------
 // <linux/kvm.h> (x86-64)

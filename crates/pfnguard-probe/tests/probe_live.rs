@@ -17,6 +17,7 @@ fn opts(ids: &[ExporterId]) -> ProbeOptions {
         odirect_path: None,
         create_soft_roce: None,
         kmsg: false,
+        scenarios: None,
     }
 }
 

@@ -28,6 +28,7 @@ macro_rules! serde_as_string {
 
 mod exporter;
 mod outcome;
+pub mod scenarios;
 
 pub use exporter::{ExporterId, UnknownExporterId};
 pub use outcome::{
@@ -446,6 +447,10 @@ pub struct ProbeReport {
     /// Devices found whose exporter the model does not know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmodeled: Vec<Unmodeled>,
+    /// The scenarios run on this kernel (`probe --scenarios DIR`), absent when none were
+    /// given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<scenarios::ScenarioSection>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 pub mod explore;
 pub mod fingerprint;
 pub mod lifetime;
+pub mod observe;
 pub mod property;
 pub mod scenario;
 pub mod step;

@@ -235,6 +235,9 @@ pub struct Scenario {
     pub policies: Vec<Policy>,
     /// The exporter.
     pub exporter: Arc<dyn Exporter>,
+    /// The catalogue id of the exporter, when the scenario names one (`exporter`), not a
+    /// described exporter (`exporter_file`).
+    pub exporter_id: Option<ExporterId>,
     /// Buffer size in pages.
     pub pages: u64,
     /// The actors.
@@ -418,6 +421,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         }
     }
 
+    let mut exporter_id = None;
     let exporter: Arc<dyn Exporter> = match (&raw.exporter, &raw.exporter_file) {
         (Some(e), None) => {
             let id: ExporterId =
@@ -426,6 +430,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
                     .map_err(|x: pfnguard_report::UnknownExporterId| {
                         v.err(e.span(), "exporter", x.to_string())
                     })?;
+            exporter_id = Some(id);
             pfnguard_dmabuf::by_id(id)
         }
         (None, Some(f)) => {
@@ -728,6 +733,7 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         kernels,
         policies,
         exporter,
+        exporter_id,
         pages,
         actors,
         expect,

@@ -15,7 +15,7 @@ use pfnguard_dmabuf::exporters::{ExportCtx, Exported, Exporter};
 use pfnguard_dmabuf::Policy;
 use pfnguard_mm::bio::{bio_iov_iter_get_pages, bio_release_pages, BioPages};
 use pfnguard_mm::fault::user_access;
-use pfnguard_mm::fork::{dup_mmap, exit_mmap};
+use pfnguard_mm::fork::{copy_mm, exit_mmap};
 use pfnguard_mm::gup::{get_user_pages_fast, pin_user_pages_fast, Foll};
 use pfnguard_mm::io_uring::{io_sqe_buffer_register, io_sqe_buffers_unregister, IO_URING};
 use pfnguard_mm::kernel::HeldPages;
@@ -401,7 +401,7 @@ impl World {
                 if self.actors.get(c).is_none_or(|s| s.mm.is_some()) {
                     return Ok(StepOutcome::Skipped("the child was already forked"));
                 }
-                let r = dup_mmap(&mut self.k, mm);
+                let r = copy_mm(&mut self.k, mm);
                 if let Ok(cm) = r {
                     let (maps, fd) = (self.actors[a].maps.clone(), self.actors[a].has_fd);
                     let s = &mut self.actors[c];

@@ -115,6 +115,59 @@ struct KernelCheck {
     /// The comparison with `--against`'s report.
     #[serde(skip_serializing_if = "Option::is_none")]
     against: Option<Against>,
+    /// The scenario section compared with the model; `None`: the report has none (scenarios
+    /// were not probed).
+    scenarios: Option<ScenarioCheck>,
+}
+
+/// A scenario step on which the kernel and the model differ.
+#[derive(Debug, Serialize)]
+struct ScenarioDisagreement {
+    scenario: String,
+    /// The interleaving, `ACTOR:STEP` per step.
+    order: Vec<String>,
+    actor: String,
+    /// The step's number in the actor's list, 1-based.
+    step: u16,
+    text: String,
+    kernel: String,
+    model: String,
+    /// The model's outcome in words.
+    model_detail: String,
+    steps: Vec<Step>,
+}
+
+/// A scenario of the report that was not compared, and why.
+#[derive(Debug, Serialize)]
+struct ScenarioNotCompared {
+    scenario: String,
+    why: String,
+}
+
+/// The comparison of the report's scenario section: each step of each interleaving the kernel
+/// ran against the model's value at that step.
+#[derive(Debug, Default, Serialize)]
+struct ScenarioCheck {
+    /// Scenarios whose interleavings were compared.
+    scenarios: usize,
+    interleavings: usize,
+    /// Scenario-step cells both sides measured.
+    compared: usize,
+    agree: usize,
+    disagree: usize,
+    /// Cells skipped or unavailable on either side: not compared, not agreement.
+    skipped: usize,
+    /// Cells one side lacks (a run cut short, a model that could not set up the buffer).
+    missing: usize,
+    not_compared: Vec<ScenarioNotCompared>,
+    disagreements: Vec<ScenarioDisagreement>,
+}
+
+/// One scenario of the report's section, read back: the scenario (from the text the report
+/// keeps) and each interleaving as actor indices.
+struct LoadedScenario {
+    scenario: pfnguard_scenario::Scenario,
+    orders: Vec<Vec<u16>>,
 }
 
 /// A probe report read and checked against the vocabulary, every row with its buffer size.
@@ -123,6 +176,8 @@ struct Loaded {
     rows: Vec<(ExporterId, u64)>,
     kernel: ResolvedKernel,
     policy: Policy,
+    /// The scenario section's runs, aligned with `report.scenarios.runs` (`None`: not run).
+    scenarios: Vec<Option<LoadedScenario>>,
 }
 
 /// The largest probe report `check` reads (a report of every exporter is under 100 KiB).
@@ -163,12 +218,191 @@ fn load(arg: &str, path: &Path, config: Option<&KernelConfig>) -> Result<Loaded>
             pages_of(row).map_err(|e| anyhow!("{at}.detail.size: {e}"))?,
         ));
     }
+    let scenarios = match &report.scenarios {
+        None => Vec::new(),
+        Some(sec) => sec
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| load_scenario_run(&format!("{arg} {p}: scenarios.runs[{i}]"), run))
+            .collect::<Result<Vec<_>>>()?,
+    };
     Ok(Loaded {
         report,
         rows,
         kernel: resolved,
         policy,
+        scenarios,
     })
+}
+
+/// Read one scenario run back: its scenario file's text parsed, each interleaving's order
+/// resolved to actors and checked step by step against the scenario, and each recorded step
+/// checked to be the order's. `None` for a run that was not run (a status).
+fn load_scenario_run(
+    at: &str,
+    run: &pfnguard_report::scenarios::ScenarioRun,
+) -> Result<Option<LoadedScenario>> {
+    if run.status.is_some() {
+        if !run.interleavings.is_empty() {
+            bail!("{at}: skipped, yet it has interleavings");
+        }
+        return Ok(None);
+    }
+    let Some(text) = &run.definition else {
+        bail!("{at}.definition: missing (the scenario file's text)");
+    };
+    let name = PathBuf::from(format!("{at}.definition"));
+    let scenario = pfnguard_scenario::parse_scenario(&name, text).map_err(|e| anyhow!("{e}"))?;
+    if scenario.name != run.scenario {
+        bail!(
+            "{at}: the definition is scenario `{}`, not `{}`",
+            scenario.name,
+            run.scenario
+        );
+    }
+    let mut orders = Vec::new();
+    for (j, il) in run.interleavings.iter().enumerate() {
+        let at = format!("{at}.interleavings[{j}]");
+        let mut pc = vec![0usize; scenario.actors.len()];
+        let mut order = Vec::new();
+        for (k, entry) in il.order.iter().enumerate() {
+            let (actor, text) = entry
+                .split_once(':')
+                .ok_or_else(|| anyhow!("{at}.order[{k}]: `{entry}` is not ACTOR:STEP"))?;
+            let i = scenario
+                .actors
+                .iter()
+                .position(|a| a.name == actor)
+                .ok_or_else(|| anyhow!("{at}.order[{k}]: no actor `{actor}` in the scenario"))?;
+            let child_name = |c: u16| {
+                scenario
+                    .actors
+                    .get(usize::from(c))
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default()
+            };
+            let want = scenario.actors[i]
+                .steps
+                .get(pc[i])
+                .map(|s| s.render(&child_name));
+            if want.as_deref() != Some(text) {
+                bail!(
+                    "{at}.order[{k}]: `{entry}`, but step {} of `{actor}` is {}",
+                    pc[i] + 1,
+                    want.map_or_else(|| "past its last".to_owned(), |w| format!("`{w}`"))
+                );
+            }
+            pc[i] += 1;
+            order.push(u16::try_from(i)?);
+        }
+        if il.steps.len() > order.len() {
+            bail!(
+                "{at}.steps: {} steps for an order of {}",
+                il.steps.len(),
+                order.len()
+            );
+        }
+        let mut seen = vec![0u16; scenario.actors.len()];
+        for (k, (cell, &a)) in il.steps.iter().zip(&order).enumerate() {
+            let i = usize::from(a);
+            seen[i] += 1;
+            if cell.actor != scenario.actors[i].name || cell.step != seen[i] {
+                bail!(
+                    "{at}.steps[{k}]: {}#{}, but the order's step {} is {}#{}",
+                    cell.actor,
+                    cell.step,
+                    k + 1,
+                    scenario.actors[i].name,
+                    seen[i]
+                );
+            }
+        }
+        orders.push(order);
+    }
+    Ok(Some(LoadedScenario { scenario, orders }))
+}
+
+/// Compare the scenario section with the model: every step of every interleaving the kernel
+/// ran, on the model of the report's kernel under its policy.
+fn compare_scenarios(
+    section: &pfnguard_report::scenarios::ScenarioSection,
+    loaded: &[Option<LoadedScenario>],
+    kernel: &ResolvedKernel,
+    policy: Policy,
+) -> ScenarioCheck {
+    use pfnguard_scenario::observe::{run_order, trace_step};
+    let mut c = ScenarioCheck::default();
+    for (run, l) in section.runs.iter().zip(loaded) {
+        let Some(l) = l else {
+            c.not_compared.push(ScenarioNotCompared {
+                scenario: run.scenario.clone(),
+                why: run.status.clone().unwrap_or_else(|| "not run".into()),
+            });
+            continue;
+        };
+        if run.interleavings.is_empty() {
+            c.not_compared.push(ScenarioNotCompared {
+                scenario: run.scenario.clone(),
+                why: "no interleaving run".into(),
+            });
+            continue;
+        }
+        c.scenarios += 1;
+        for (il, order) in run.interleavings.iter().zip(&l.orders) {
+            c.interleavings += 1;
+            // The model runs a buffer of the size the kernel's run exported, as the op cells
+            // do (an exporter with a size of its own keeps it).
+            let mut sc = l.scenario.clone();
+            if let Some(pages) = il
+                .size
+                .map(|b| b / PAGE_SIZE)
+                .filter(|p| (1..=MAX_PAGES).contains(p))
+            {
+                sc.pages = pages;
+            }
+            let model = match run_order(&sc, kernel, policy, order) {
+                Ok(m) => m,
+                Err(e) => {
+                    c.missing += order.len();
+                    c.not_compared.push(ScenarioNotCompared {
+                        scenario: run.scenario.clone(),
+                        why: format!("model: {e}"),
+                    });
+                    continue;
+                }
+            };
+            for k in 0..order.len() {
+                let (Some(cell), Some(m)) = (il.steps.get(k), model.get(k)) else {
+                    c.missing += 1;
+                    continue;
+                };
+                let key = m.outcome.key();
+                if !cell.value.measured() || matches!(key, "skipped" | "unavailable") {
+                    c.skipped += 1;
+                    continue;
+                }
+                c.compared += 1;
+                if cell.value.as_str() == key {
+                    c.agree += 1;
+                    continue;
+                }
+                c.disagree += 1;
+                c.disagreements.push(ScenarioDisagreement {
+                    scenario: run.scenario.clone(),
+                    order: il.order.clone(),
+                    actor: cell.actor.clone(),
+                    step: cell.step,
+                    text: cell.text.clone(),
+                    kernel: cell.value.to_string(),
+                    model: key.to_owned(),
+                    model_detail: m.outcome.to_string(),
+                    steps: trace_step(&sc, kernel, policy, order, k),
+                });
+            }
+        }
+    }
+    c
 }
 
 /// The buffer size the probe used, in whole pages as the kernel maps them (rounded down, the
@@ -199,6 +433,7 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         rows,
         kernel,
         policy,
+        scenarios,
     } = l;
     let kmsg = report.kmsg;
     let mut c = KernelCheck {
@@ -221,6 +456,10 @@ fn compare(path: &Path, l: Loaded) -> KernelCheck {
         not_compared: Vec::new(),
         unmodeled: report.unmodeled.clone(),
         against: None,
+        scenarios: report
+            .scenarios
+            .as_ref()
+            .map(|sec| compare_scenarios(sec, &scenarios, &kernel, policy)),
     };
     for (row, (id, pages)) in report.exporters.iter().zip(rows) {
         if let Some(s) = &row.status {
@@ -370,6 +609,18 @@ fn verdict(checks: &[KernelCheck]) -> (&'static str, ExitCode) {
         ("ops missing from a probe report", ExitCode::from(1))
     } else if checks.iter().any(|c| c.disagree > 0) {
         ("cells disagree", ExitCode::from(1))
+    } else if checks
+        .iter()
+        .filter_map(|c| c.scenarios.as_ref())
+        .any(|s| s.disagree > 0)
+    {
+        ("scenario steps disagree", ExitCode::from(1))
+    } else if checks
+        .iter()
+        .filter_map(|c| c.scenarios.as_ref())
+        .any(|s| s.compared == 0)
+    {
+        ("the scenario section compares nothing", ExitCode::from(1))
     } else if checks.iter().any(|c| c.compared == 0) || compared == 0 {
         ("nothing compared", ExitCode::from(1))
     } else if checks
@@ -479,6 +730,46 @@ fn print_table(out: &mut dyn Write, c: &KernelCheck) -> Result<()> {
             c.cells_with_warnings
         )?;
     }
+    match &c.scenarios {
+        None => writeln!(
+            out,
+            "scenarios: not probed (the report has no scenarios section)"
+        )?,
+        Some(s) => {
+            for d in &s.disagreements {
+                writeln!(
+                    out,
+                    "DISAGREE scenario {} [{}]: {}#{} {}: kernel {} / model {}",
+                    d.scenario,
+                    d.order.join(" "),
+                    d.actor,
+                    d.step,
+                    d.text,
+                    d.kernel,
+                    d.model_detail
+                )?;
+                for st in &d.steps {
+                    writeln!(
+                        out,
+                        "    {:indent$}{}: {}",
+                        "",
+                        st.function,
+                        st.note,
+                        indent = 2 * st.depth as usize
+                    )?;
+                }
+            }
+            for n in &s.not_compared {
+                writeln!(out, "scenario not compared: {}: {}", n.scenario, n.why)?;
+            }
+            writeln!(
+                out,
+                "scenarios: {}/{} compared scenario-step cells agree ({} scenarios, {} \
+                 interleavings); {} skipped on either side, {} missing",
+                s.agree, s.compared, s.scenarios, s.interleavings, s.skipped, s.missing
+            )?;
+        }
+    }
     if let Some(a) = &c.against {
         writeln!(out, "against {} ({}):", a.probe, a.kernel_release)?;
         for d in &a.differences {
@@ -557,6 +848,26 @@ pub fn check(
         ("skipped_both", sum(|c| c.skipped_both)),
         ("not_measured", sum(|c| c.unmeasured.len())),
         ("missing", sum(|c| c.missing.len())),
+        (
+            "scenario_compared",
+            sum(|c| c.scenarios.as_ref().map_or(0, |s| s.compared)),
+        ),
+        (
+            "scenario_agree",
+            sum(|c| c.scenarios.as_ref().map_or(0, |s| s.agree)),
+        ),
+        (
+            "scenario_disagree",
+            sum(|c| c.scenarios.as_ref().map_or(0, |s| s.disagree)),
+        ),
+        (
+            "scenario_skipped",
+            sum(|c| c.scenarios.as_ref().map_or(0, |s| s.skipped)),
+        ),
+        (
+            "scenario_missing",
+            sum(|c| c.scenarios.as_ref().map_or(0, |s| s.missing)),
+        ),
     ]);
     match format {
         Format::Json => print_json(

@@ -214,28 +214,38 @@ pub fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pfnguard probe`. `create_soft_roce`: `--create-soft-roce[=IFACE]`, `""` without IFACE.
-pub fn probe(
-    out: &mut dyn Write,
-    exporters: Vec<ExporterId>,
-    odirect: Option<PathBuf>,
-    timeout: u64,
-    create_soft_roce: Option<String>,
-    kmsg: bool,
-    format: Format,
-) -> Result<ExitCode> {
+/// What `pfnguard probe` was asked for.
+pub struct ProbeArgs {
+    /// `--exporter`.
+    pub exporters: Vec<ExporterId>,
+    /// `--odirect`.
+    pub odirect: Option<PathBuf>,
+    /// `--timeout`, seconds.
+    pub timeout: u64,
+    /// `--create-soft-roce[=IFACE]` (empty: the first interface that is up).
+    pub create_soft_roce: Option<String>,
+    /// `--kmsg`.
+    pub kmsg: bool,
+    /// `--scenarios DIR`.
+    pub scenarios: Option<PathBuf>,
+}
+
+/// `pfnguard probe`.
+pub fn probe(out: &mut dyn Write, args: ProbeArgs, format: Format) -> Result<ExitCode> {
+    let scenarios = args.scenarios.as_deref().map(scenario_inputs).transpose()?;
     let opts = pfnguard_probe::ProbeOptions {
-        exporters,
-        op_timeout: Duration::from_secs(timeout),
-        odirect_path: odirect,
-        create_soft_roce: create_soft_roce.map(|iface| {
+        exporters: args.exporters,
+        op_timeout: Duration::from_secs(args.timeout),
+        odirect_path: args.odirect,
+        create_soft_roce: args.create_soft_roce.map(|iface| {
             if iface.is_empty() {
                 pfnguard_probe::SoftRoce::FirstUp
             } else {
                 pfnguard_probe::SoftRoce::Netdev(iface)
             }
         }),
-        kmsg,
+        kmsg: args.kmsg,
+        scenarios,
     };
     let r = pfnguard_probe::run(&opts);
     match format {
@@ -266,10 +276,72 @@ pub fn probe(
             for u in &r.unmodeled {
                 writeln!(out, "not probed: {} at {} (no model)", u.name, u.node)?;
             }
+            if let Some(sec) = &r.scenarios {
+                writeln!(out)?;
+                for run in &sec.runs {
+                    if let Some(s) = &run.status {
+                        writeln!(out, "scenario {} ({}): {s}", run.scenario, run.exporter)?;
+                        continue;
+                    }
+                    writeln!(
+                        out,
+                        "scenario {} ({}): {} of {} interleavings",
+                        run.scenario,
+                        run.exporter,
+                        run.interleavings.len(),
+                        run.total.as_deref().unwrap_or("?")
+                    )?;
+                    for il in &run.interleavings {
+                        let steps: Vec<String> = il
+                            .steps
+                            .iter()
+                            .map(|c| format!("{}:{}={}", c.actor, c.text, c.value))
+                            .collect();
+                        writeln!(out, "  {}", steps.join(" "))?;
+                        if let Some(c) = &il.cut {
+                            writeln!(out, "  cut short: {c}")?;
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The scenario files under `dir` as the probe runs them: each observable one planned by the
+/// model (its interleavings chosen), the others with the reason. A file that does not parse is
+/// an input error naming its file, line and key.
+fn scenario_inputs(dir: &std::path::Path) -> Result<Vec<pfnguard_probe::ScenarioInput>> {
+    use pfnguard_probe::ScenarioInput;
+    let files = pfnguard_scenario::scenario::scenario_files(dir)
+        .map_err(|e| anyhow!("--scenarios: {e}"))?;
+    if files.is_empty() {
+        return Err(anyhow!(
+            "--scenarios {}: no scenario files (*.toml)",
+            dir.display()
+        ));
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let text = pfnguard_dmabuf::text_file::read_bounded(&f, 1 << 20, "a scenario file")
+            .map_err(|e| anyhow!("--scenarios: {}: {e}", f.display()))?;
+        let sc = pfnguard_scenario::parse_scenario(&f, &text)
+            .map_err(|e| anyhow!("--scenarios: {e}"))?;
+        out.push(match pfnguard_scenario::observe::plan(&sc) {
+            Ok(plan) => ScenarioInput::Plan(plan, text),
+            Err(reason) => ScenarioInput::Skip {
+                name: sc.name.clone(),
+                exporter: sc.exporter.id().to_owned(),
+                reason,
+            },
+        });
+    }
+    Ok(out)
+}
+
+// The probe records the model's cap in its report.
+const _: () = assert!(pfnguard_probe::SCENARIO_CAP == pfnguard_scenario::observe::INTERLEAVING_CAP);
 
 /// `pfnguard exporters`.
 pub fn list_exporters(out: &mut dyn Write, format: Format) -> Result<ExitCode> {

@@ -278,6 +278,13 @@ enum Command {
         /// absent.
         #[arg(long)]
         kmsg: bool,
+        /// Also run the scenario files under DIR on the kernel's exporters: for each scenario
+        /// whose every step userspace can perform, its interleavings (all of them, at most 24
+        /// spread over them) driven in real processes, each step's value recorded in the
+        /// report's `scenarios` section; the others, and those whose exporter is not reachable,
+        /// are recorded as skipped with the reason.
+        #[arg(long, value_name = "DIR")]
+        scenarios: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -511,14 +518,18 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             timeout,
             create_soft_roce,
             kmsg,
+            scenarios,
             format,
         } => cmd::probe(
             out,
-            exporters,
-            odirect,
-            timeout,
-            create_soft_roce,
-            kmsg,
+            cmd::ProbeArgs {
+                exporters,
+                odirect,
+                timeout,
+                create_soft_roce,
+                kmsg,
+                scenarios,
+            },
             format,
         ),
         Command::Check {

@@ -661,6 +661,12 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
         "{out}"
     );
     assert!(!out.contains("DISAGREE"), "{out}");
+    // The scenario library ran there too: every scenario step both measured agrees, the
+    // skipped ones counted apart.
+    assert!(
+        out.contains("scenarios: 1892/1892 compared scenario-step cells agree (18 scenarios, 197 interleavings); 111 skipped on either side, 0 missing"),
+        "{out}"
+    );
     // The harness records the package the kernel came from; check names it.
     assert!(
         out.contains("package: linux-image-6.12.117+deb12-amd64-unsigned 6.12.117-"),
@@ -1149,13 +1155,35 @@ fn check_runs_the_policy_the_kernel_ran() {
         out.contains("policy: require (the kernel's dma_buf.mmap_check)"),
         "{out}"
     );
-    let disagree: Vec<&str> = out.lines().filter(|l| l.starts_with("DISAGREE")).collect();
+    let disagree: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("DISAGREE") && !l.starts_with("DISAGREE scenario"))
+        .collect();
     assert!(
         disagree.contains(&"DISAGREE vivid-vmalloc mmap_shared: kernel ok / model EINVAL"),
         "{out}"
     );
     assert!(
         disagree.iter().all(|l| l.contains("vivid-vmalloc")),
+        "{out}"
+    );
+    // The scenario steps the kernel ran at `off` disagree the same way: each scenario on
+    // vivid-vmalloc has its mmap refused by the model, and nothing else disagrees first.
+    let scenario: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("DISAGREE scenario"))
+        .collect();
+    assert!(!scenario.is_empty(), "{out}");
+    assert!(
+        scenario
+            .iter()
+            .all(|l| l.contains(":mmap") && l.ends_with("mmap: kernel ok / model EINVAL")),
+        "{out}"
+    );
+    assert!(
+        scenario
+            .iter()
+            .any(|l| l.starts_with("DISAGREE scenario vb2-dontneed-sigbus [")),
         "{out}"
     );
 
@@ -1451,5 +1479,181 @@ fn explore_all_tabulates_exporters_kernels_and_policies() {
         stderr(&md1).contains("markdown is for the table of --all"),
         "{}",
         stderr(&md1)
+    );
+
+/// A scenario for the report's scenario section: vgem on the 6.12 line, every step `ok` on
+/// the model in the order below.
+const SCENARIO: &str = r#"name = "two-maps"
+source = "test"
+kernel = "6.12"
+exporter = "vgem"
+[[actor]]
+name = "p"
+steps = ["mmap", "touch 0", "munmap"]
+[[actor]]
+name = "q"
+steps = ["mmap", "read 0"]
+"#;
+
+/// The 6.12 report with a scenario section of one run of SCENARIO (order p p q q p), the
+/// kernel's values `values`, changed by `f`.
+fn with_scenarios(
+    name: &str,
+    values: [&str; 5],
+    f: impl FnOnce(&mut serde_json::Value),
+) -> Scratch {
+    doctored(R612, name, |v| {
+        let order = ["p:mmap", "p:touch 0", "q:mmap", "q:read 0", "p:munmap"];
+        let who = [("p", 1), ("p", 2), ("q", 1), ("q", 2), ("p", 3)];
+        let steps: Vec<serde_json::Value> = who
+            .iter()
+            .zip(order)
+            .zip(values)
+            .map(|(((a, n), o), val)| {
+                serde_json::json!({"actor": a, "step": n, "text": o.split_once(':').unwrap().1, "value": val})
+            })
+            .collect();
+        v["scenarios"] = serde_json::json!({
+            "cap": 24,
+            "runs": [
+                {"scenario": "two-maps", "exporter": "vgem", "definition": SCENARIO, "total": "10",
+                 "interleavings": [{"order": order, "steps": steps}]},
+                {"scenario": "gup", "exporter": "vgem", "status": "skipped: not observable: gup_pin"}
+            ]
+        });
+        f(v);
+    })
+}
+
+#[test]
+fn check_compares_scenario_steps_with_the_model() {
+    let p = with_scenarios("sc-agree.json", ["ok"; 5], |_| {});
+    let o = pfnguard(&["check", "--probe", path(&p), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let s = &j["kernels"][0]["scenarios"];
+    assert_eq!(s["compared"], 5, "{s}");
+    assert_eq!(s["agree"], 5);
+    assert_eq!(s["skipped"], 0);
+    assert_eq!(s["not_compared"][0]["scenario"], "gup");
+    assert_eq!(j["totals"]["scenario_agree"], 5);
+    // The op cells are counted as before, apart from the scenario cells.
+    assert_eq!(j["kernels"][0]["compared"], 264);
+
+    // A step the kernel answered differently is a disagreement, named with the interleaving.
+    let p = with_scenarios(
+        "sc-disagree.json",
+        ["ok", "SIGBUS", "ok", "ok", "ok"],
+        |_| {},
+    );
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("DISAGREE scenario two-maps [p:mmap p:touch 0 q:mmap q:read 0 p:munmap]: p#2 touch 0: kernel SIGBUS / model ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scenarios: 4/5 compared scenario-step cells agree"),
+        "{out}"
+    );
+    assert!(
+        out.starts_with("") && out.contains("scenario steps disagree"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_counts_skipped_and_missing_scenario_steps_apart() {
+    // Skipped on the kernel's side: not compared, not agreement.
+    let p = with_scenarios(
+        "sc-skipped.json",
+        ["ok", "ok", "ok", "skipped", "ok"],
+        |_| {},
+    );
+    let o = pfnguard(&["check", "--probe", path(&p), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let s = &j["kernels"][0]["scenarios"];
+    assert_eq!(
+        (
+            s["compared"].as_u64(),
+            s["agree"].as_u64(),
+            s["skipped"].as_u64()
+        ),
+        (Some(4), Some(4), Some(1))
+    );
+
+    // A run cut short: the steps it lacks are missing, not compared.
+    let p = with_scenarios("sc-cut.json", ["ok"; 5], |v| {
+        let il = &mut v["scenarios"]["runs"][0]["interleavings"][0];
+        il["steps"].as_array_mut().expect("steps").truncate(3);
+        il["cut"] = "the actor died".into();
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("3/3 compared scenario-step cells agree (1 scenarios, 1 interleavings); 0 skipped on either side, 2 missing"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_fails_a_scenario_section_that_compares_nothing() {
+    let p = with_scenarios("sc-nothing.json", ["skipped"; 5], |_| {});
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("the scenario section compares nothing"),
+        "{}",
+        stdout(&o)
+    );
+
+    let p = with_scenarios("sc-none-run.json", ["ok"; 5], |v| {
+        v["scenarios"]["runs"]
+            .as_array_mut()
+            .expect("runs")
+            .remove(0);
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+
+    // A report without the section checks as before and says so.
+    let p = doctored(R61, "sc-absent.json", |v| {
+        v.as_object_mut().expect("report").remove("scenarios");
+    });
+    let o = pfnguard(&["check", "--probe", path(&p)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("scenarios: not probed"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_refuses_a_malformed_scenario_section() {
+    let p = with_scenarios(
+        "sc-bad-value.json",
+        ["ok", "fine", "ok", "ok", "ok"],
+        |_| {},
+    );
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["sc-bad-value.json", "`fine`"],
+    );
+
+    let p = with_scenarios("sc-bad-order.json", ["ok"; 5], |v| {
+        v["scenarios"]["runs"][0]["interleavings"][0]["order"][1] = "p:read 0".into();
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["scenarios.runs[0].interleavings[0].order[1]", "`touch 0`"],
+    );
+
+    let p = with_scenarios("sc-bad-definition.json", ["ok"; 5], |v| {
+        v["scenarios"]["runs"][0]["definition"] =
+            SCENARIO.replace("\"read 0\"", "\"read x\"").into();
+    });
+    assert_usage_error(
+        &["check", "--probe", path(&p)],
+        &["scenarios.runs[0].definition:10", "actor.steps"],
     );
 }
