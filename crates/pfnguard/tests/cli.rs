@@ -1480,6 +1480,7 @@ fn explore_all_tabulates_exporters_kernels_and_policies() {
         "{}",
         stderr(&md1)
     );
+}
 
 /// A scenario for the report's scenario section: vgem on the 6.12 line, every step `ok` on
 /// the model in the order below.
