@@ -7,6 +7,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::shared::Shared;
 
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 
@@ -202,10 +205,11 @@ impl std::fmt::Debug for Pte {
 const CHUNK: usize = 64;
 const CHUNKS: usize = 512 / CHUNK;
 
-/// One PTE table (the 512 entries under one PMD), allocated in chunks of 64 entries.
+/// One PTE table (the 512 entries under one PMD), allocated in chunks of 64 entries. A chunk is
+/// shared between clones of the tables until one of them writes it.
 #[derive(Debug, Clone, Default)]
 struct PteTable {
-    chunks: [Option<Box<[Pte; CHUNK]>>; CHUNKS],
+    chunks: [Option<Arc<[Pte; CHUNK]>>; CHUNKS],
 }
 
 /// A multiply-shift hasher for PMD indices (keys are already well spread integers).
@@ -226,10 +230,11 @@ impl Hasher for PmdHasher {
     }
 }
 
-/// The page tables of one mm.
+/// The page tables of one mm. A clone shares the tables ([`Shared`]) and their chunks until it
+/// writes an entry: then it copies the PMD map and the one chunk it writes.
 #[derive(Debug, Clone, Default)]
 pub struct PageTable {
-    pmds: HashMap<u64, PteTable, BuildHasherDefault<PmdHasher>>,
+    pmds: Shared<HashMap<u64, PteTable, BuildHasherDefault<PmdHasher>>>,
 }
 
 impl PageTable {
@@ -259,8 +264,8 @@ impl PageTable {
         let vpn = va.0 >> PAGE_SHIFT;
         let t = self.pmds.entry(vpn >> 9).or_default();
         let i = (vpn & 511) as usize;
-        let c = t.chunks[i / CHUNK].get_or_insert_with(|| Box::new([Pte(0); CHUNK]));
-        &mut c[i % CHUNK]
+        let c = t.chunks[i / CHUNK].get_or_insert_with(|| Arc::new([Pte(0); CHUNK]));
+        &mut Arc::make_mut(c)[i % CHUNK]
     }
 
     /// Set the entry for `va`.
@@ -271,10 +276,14 @@ impl PageTable {
     /// `ptep_get_and_clear()`: clear the entry for `va`, returning the old one.
     pub fn clear(&mut self, va: VirtAddr) -> Pte {
         let vpn = va.0 >> PAGE_SHIFT;
+        let i = (vpn & 511) as usize;
+        // Only a present entry is written: clearing a none entry copies nothing.
+        if self.get(va).is_none() {
+            return Pte(0);
+        }
         if let Some(t) = self.pmds.get_mut(&(vpn >> 9)) {
-            let i = (vpn & 511) as usize;
             if let Some(c) = &mut t.chunks[i / CHUNK] {
-                return std::mem::take(&mut c[i % CHUNK]);
+                return std::mem::take(&mut Arc::make_mut(c)[i % CHUNK]);
             }
         }
         Pte(0)
@@ -354,7 +363,8 @@ impl PageTable {
             .values()
             .map(|t| t.chunks.iter().filter(|c| c.is_some()).count())
             .sum();
-        self.pmds.capacity() * per_table + chunks * std::mem::size_of::<[Pte; CHUNK]>()
+        let per_chunk = std::mem::size_of::<[Pte; CHUNK]>() + 2 * std::mem::size_of::<usize>();
+        self.pmds.capacity() * per_table + chunks * per_chunk
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pfnguard_dmabuf::Policy;
@@ -17,7 +18,7 @@ use crate::lifetime;
 use crate::property::{state_bits, Property, Verdict};
 use crate::scenario::Scenario;
 use crate::step::{ActorKind, Step};
-use crate::world::{SetupError, World};
+use crate::world::{SetupError, StepOutcome, World};
 
 fn policy_name<S: serde::Serializer>(p: &Policy, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.name())
@@ -88,6 +89,33 @@ impl Hasher for FpHasher {
 }
 
 type Visited = HashSet<u128, BuildHasherDefault<FpHasher>>;
+
+/// What the search records of a state it will not expand (the last level of a bounded
+/// search, a dead kernel), computed when the state is built so that its world is not kept.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    /// The properties seen on the way ([`World::seen`]).
+    seen: u16,
+    /// Whether it ends a run.
+    is_final: bool,
+    /// Whether `leak` holds.
+    leak: bool,
+}
+
+/// A state of the frontier: its world, or only what the search records of it.
+enum Entry {
+    World(Box<World>),
+    Done(Summary),
+}
+
+impl Entry {
+    fn seen(&self) -> u16 {
+        match self {
+            Entry::World(w) => w.seen,
+            Entry::Done(s) => s.seen,
+        }
+    }
+}
 
 /// How a state was reached: its parent and the move.
 #[derive(Debug, Clone, Copy)]
@@ -221,11 +249,23 @@ struct Search<'a> {
 
 /// Run one move on `w`: the step, the step counter, the result predicates, the properties.
 fn do_step(w: &mut World, a: u16, step: Step, advance: bool, preds: &[ResultPred]) {
+    let (pc, o) = run_move(w, a, step, advance);
+    note_move(w, a, pc, &o, preds);
+}
+
+/// The step of a move and the step counter: the actor's counter before, and the outcome.
+fn run_move(w: &mut World, a: u16, step: Step, advance: bool) -> (u16, StepOutcome) {
     let pc = w.actors[usize::from(a)].pc;
     let o = w.apply(usize::from(a), step);
     if advance {
         w.actors[usize::from(a)].pc += 1;
     }
+    (pc, o)
+}
+
+/// What a move makes true: the result predicates on its outcome, and the properties of the
+/// state it reached.
+fn note_move(w: &mut World, a: u16, pc: u16, o: &StepOutcome, preds: &[ResultPred]) {
     for (i, (pa, ppc, want)) in preds.iter().enumerate() {
         if *pa == a && *ppc == pc && o.key() == *want {
             w.seen |= 1 << (8 + i);
@@ -280,7 +320,7 @@ impl Search<'_> {
             actor: 0,
             step: Step::Close,
         });
-        let mut frontier: Vec<(u32, World)> = vec![(0, w0)];
+        let mut frontier: Vec<(u32, Entry)> = vec![(0, Entry::World(Box::new(w0)))];
         let threads = match self.limits.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -291,11 +331,10 @@ impl Search<'_> {
                 Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
                 None => Vec::new(),
             };
-            let expanded =
-                self.expand_level(&frontier, &paths, depth < self.max_depth, threads, &visited);
+            let expanded = self.expand_level(&frontier, &paths, depth, threads, &visited);
             // Record this level's states: properties, and whether each is final.
-            for ((idx, w), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
-                let mut bits = w.seen;
+            for ((idx, e), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
+                let mut bits = e.seen();
                 if *leak {
                     bits |= Property::Leak.bit();
                 }
@@ -342,41 +381,81 @@ impl Search<'_> {
         f
     }
 
+    /// Whether a state is final, and whether `leak` holds in it (judged where it is needed).
+    fn judge(
+        &self,
+        k: usize,
+        w: &World,
+        may_move: bool,
+        no_moves: bool,
+        paths: &[Vec<(u16, Step)>],
+    ) -> (bool, bool) {
+        let is_final = no_moves && (!self.leak_everywhere || !may_move || w.dead());
+        let judge_leak = is_final || self.leak_everywhere;
+        let leak = judge_leak
+            && match (self.fresh, paths.get(k)) {
+                (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
+                _ => Property::Leak.holds(w),
+            };
+        (is_final, leak)
+    }
+
     fn expand_level(
         &self,
-        frontier: &[(u32, World)],
+        frontier: &[(u32, Entry)],
         paths: &[Vec<(u16, Step)>],
-        may_move: bool,
+        depth: usize,
         threads: usize,
         visited: &Visited,
     ) -> Vec<Expanded> {
+        let may_move = depth < self.max_depth;
+        // A successor on the last level (or with a dead kernel) will not be expanded: what the
+        // merge records of it is computed now, and its world dropped (clone builds only: a
+        // replay judges `leak` on a rebuild from its path).
+        let next_may_move = depth + 1 < self.max_depth;
+        let summarise = self.fresh.is_none();
         // Successors already visited on an earlier level are dropped here, on the workers:
         // only new states are kept until the merge.
-        let one = |k: usize, w: &World, local: &mut Visited| -> Expanded {
+        let one = |k: usize, e: &Entry, local: &mut Visited| -> Expanded {
+            let w = match e {
+                Entry::World(w) => w,
+                Entry::Done(s) => return (Vec::new(), s.is_final, s.leak),
+            };
             let ms = if may_move && !w.dead() {
                 (self.moves)(w)
             } else {
                 Vec::new()
             };
-            let is_final = ms.is_empty() && (!self.leak_everywhere || !may_move || w.dead());
-            let judge_leak = is_final || self.leak_everywhere;
-            let leak = judge_leak
-                && match (self.fresh, paths.get(k)) {
-                    (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
-                    _ => Property::Leak.holds(w),
-                };
+            let (is_final, leak) = self.judge(k, w, may_move, ms.is_empty(), paths);
             let mut out = Vec::with_capacity(ms.len());
             for (a, step) in ms {
                 let mut w2 = match (self.fresh, paths.get(k)) {
                     (Some(fresh), Some(p)) => self.rebuild(fresh, p),
-                    _ => w.clone(),
+                    _ => (**w).clone(),
                 };
-                do_step(&mut w2, a, step, self.advance, self.preds);
+                let (pc, o) = run_move(&mut w2, a, step, self.advance);
+                // A step that changed nothing leads back to this state, already visited (the
+                // properties of a state are in its `seen`, and a changed counter is a change).
+                if w2.unchanged_from(w) {
+                    continue;
+                }
+                note_move(&mut w2, a, pc, &o, self.preds);
                 let fp = fingerprint(&w2, self.advance);
                 if visited.contains(&fp) || !local.insert(fp) {
                     continue;
                 }
-                out.push((a, step, fp, w2));
+                let e = if summarise && (!next_may_move || w2.dead()) {
+                    // No moves from it: final, and `leak` judged (as `one` would next level).
+                    let (is_final, leak) = self.judge(k, &w2, next_may_move, true, paths);
+                    Entry::Done(Summary {
+                        seen: w2.seen,
+                        is_final,
+                        leak,
+                    })
+                } else {
+                    Entry::World(Box::new(w2))
+                };
+                out.push((a, step, fp, e));
             }
             (out, is_final, leak)
         };
@@ -385,34 +464,51 @@ impl Search<'_> {
             return frontier
                 .iter()
                 .enumerate()
-                .map(|(k, (_, w))| one(k, w, &mut local))
+                .map(|(k, (_, e))| one(k, e, &mut local))
                 .collect();
         }
-        let chunk = frontier.len().div_ceil(threads);
+        // Blocks of the frontier are handed out in order to whichever worker is free; each
+        // worker meets its blocks in frontier order, so its own duplicates keep the first.
+        let block = (frontier.len() / (threads * 32)).clamp(16, 1024);
+        let next_block = AtomicUsize::new(0);
         let one = &one;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = frontier
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
+        let next_block = &next_block;
+        let mut done: Vec<(usize, Vec<Expanded>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
                     s.spawn(move || {
                         let mut local = Visited::default();
-                        part.iter()
-                            .enumerate()
-                            .map(|(k, (_, w))| one(c * chunk + k, w, &mut local))
-                            .collect::<Vec<_>>()
+                        let mut mine = Vec::new();
+                        loop {
+                            let b = next_block.fetch_add(1, Ordering::Relaxed);
+                            let start = b * block;
+                            if start >= frontier.len() {
+                                break;
+                            }
+                            let end = (start + block).min(frontier.len());
+                            let part: Vec<Expanded> = (start..end)
+                                .map(|k| one(k, &frontier[k].1, &mut local))
+                                .collect();
+                            mine.push((b, part));
+                        }
+                        mine
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
+                .flat_map(|h| match h.join() {
+                    Ok(v) => v,
+                    Err(e) => std::panic::resume_unwind(e),
+                })
                 .collect()
-        })
+        });
+        done.sort_unstable_by_key(|(b, _)| *b);
+        done.into_iter().flat_map(|(_, v)| v).collect()
     }
 }
 
-type Expanded = (Vec<(u16, Step, u128, World)>, bool, bool);
+type Expanded = (Vec<(u16, Step, u128, Entry)>, bool, bool);
 
 /// The moves of a scenario: each actor's next step, if it can run (a child once forked).
 fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync + '_ {

@@ -23,6 +23,7 @@ use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
 use pfnguard_mm::madvise::{madvise, mlock};
 use pfnguard_mm::mmap::{do_mmap, do_munmap};
 use pfnguard_mm::mremap::{mprotect, mremap, MremapFlags};
+use pfnguard_mm::shared::Shared;
 use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe, PIPE};
 use pfnguard_mm::umem::{ib_umem_get, ib_umem_release, Umem};
 use pfnguard_mm::{
@@ -136,8 +137,8 @@ pub struct World {
     pub k: Kernel,
     /// The setup.
     pub setup: Arc<Setup>,
-    /// The actors.
-    pub actors: Vec<ActorState>,
+    /// The actors ([`Shared`] between clones of the world until a step changes one).
+    pub actors: Shared<Vec<ActorState>>,
     /// The last reference to the dma-buf file went (every fd closed, every VMA gone).
     pub file_released: bool,
     /// The exporter freed the backing.
@@ -285,11 +286,23 @@ impl World {
         Ok(World {
             k,
             setup: Arc::new(setup),
-            actors,
+            actors: Shared::new(actors),
             file_released: false,
             released: false,
             seen: 0,
         })
+    }
+
+    /// Whether `self` is a clone of `before` that no step changed: the same kernel state
+    /// ([`Kernel::unchanged_from`]), setup, actors and flags. A cheap check: `false` means the
+    /// two may differ.
+    pub fn unchanged_from(&self, before: &World) -> bool {
+        self.seen == before.seen
+            && self.file_released == before.file_released
+            && self.released == before.released
+            && Arc::ptr_eq(&self.setup, &before.setup)
+            && (Shared::ptr_eq(&self.actors, &before.actors) || self.actors == before.actors)
+            && self.k.unchanged_from(&before.k)
     }
 
     /// Whether the kernel oopsed: nothing runs after a BUG.
@@ -335,7 +348,11 @@ impl World {
     /// a zap, unmap, move or exit of the host range drops the guest's sptes over it. A spte
     /// stays only while the host PTE at its address still maps its frame.
     fn kvm_mmu_notifier(&mut self) {
-        for s in &mut self.actors {
+        let kvm = |s: &ActorState| s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. }));
+        if !self.actors.iter().any(kvm) {
+            return;
+        }
+        for s in self.actors.iter_mut() {
             if !s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. })) {
                 continue;
             }
@@ -466,10 +483,10 @@ impl World {
                 }
             }
             Step::OdirectComplete => {
-                let holds = &mut self.actors[a].holds;
-                match holds.iter().position(|h| matches!(h, Hold::Bio(_))) {
+                let bio = |h: &Hold| matches!(h, Hold::Bio(_));
+                match self.actors[a].holds.iter().position(bio) {
                     Some(i) => {
-                        if let Hold::Bio(b) = holds.remove(i) {
+                        if let Hold::Bio(b) = self.actors[a].holds.remove(i) {
                             bio_release_pages(&mut self.k, b);
                         }
                         StepOutcome::Ok
@@ -694,6 +711,9 @@ impl World {
                 _ => StepOutcome::Skipped("the attachment is not mapped"),
             },
             Step::Detach => {
+                if self.actors[a].attachment.is_none() {
+                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                }
                 let Some(at) = self.actors[a].attachment.take() else {
                     return Ok(StepOutcome::Skipped("the device is not attached"));
                 };
@@ -738,7 +758,11 @@ impl World {
     /// `attach->importer_ops->move_notify()` of every dynamic attachment: the importer
     /// invalidates its mapping (it maps again on next use); static ones are not told.
     fn drop_dynamic_mappings(&mut self) {
-        for s in &mut self.actors {
+        let dynamic = |s: &ActorState| s.attachment.is_some_and(|at| at.dynamic);
+        if !self.actors.iter().any(dynamic) {
+            return;
+        }
+        for s in self.actors.iter_mut() {
             if s.attachment.is_some_and(|at| at.dynamic) {
                 s.holds.retain(|h| !matches!(h, Hold::Import(_)));
             }
@@ -769,9 +793,8 @@ impl World {
 
     /// Remove the most recent hold `pick` selects.
     fn take_last(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
-        let holds = &mut self.actors[a].holds;
-        let i = holds.iter().rposition(pick)?;
-        Some(holds.remove(i))
+        let i = self.actors[a].holds.iter().rposition(pick)?;
+        Some(self.actors[a].holds.remove(i))
     }
 
     /// The pages a modeled path just handed to `holder` in the kernel's list: each actor
@@ -784,6 +807,9 @@ impl World {
     /// Release every hold of actor `a` that `pick` selects, through the kernel path that
     /// releases it; whether there was one.
     fn release_holds(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> bool {
+        if !self.actors[a].holds.iter().any(&pick) {
+            return false;
+        }
         let (mine, keep): (Vec<Hold>, Vec<Hold>) = std::mem::take(&mut self.actors[a].holds)
             .into_iter()
             .partition(|h| pick(h));
