@@ -148,7 +148,6 @@ pub struct Kernel {
     pub mms: Shared<Vec<Shared<Mm>>>,
     /// Kernel log: warnings, bad page maps, use-after-free reports.
     pub events: Shared<Vec<Event>>,
-    warned: Shared<HashSet<&'static str>>,
     /// Trace of the modeled steps (off unless enabled).
     pub trace: Trace,
     /// The BUG that stopped this kernel, if any.
@@ -166,21 +165,32 @@ pub struct Kernel {
     /// Number of times a modeled retry loop may spin before the model treats it as a livelock
     /// ended by a fatal signal.
     pub livelock_limit: u32,
-    /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
-    /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
-    atomics: Shared<BTreeMap<&'static str, u64>>,
     /// The last `struct address_space` identity handed out ([`Kernel::new_address_space`]).
     address_spaces: u64,
+    /// The kernel's objects few steps change (WARN_ONCE flags, static atomics, shmem page
+    /// caches, released dma-bufs, TTM placements), shared between clones as one.
+    pub objects: Shared<Objects>,
+}
+
+/// The kernel's objects few steps change, kept together so that a clone of the [`Kernel`]
+/// shares them with one reference count.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    /// The `WARN_ON_ONCE()` sites that fired (each one's `__warned` flag).
+    warned: HashSet<&'static str>,
+    /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
+    /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
+    atomics: BTreeMap<&'static str, u64>,
     /// The page cache (and hugetlbfs reserve map) of every shmem inode this kernel has used,
     /// by [`ShmemInode::id`](crate::shmem::ShmemInode::id): mm/shmem.c keeps it in the inode's
     /// `i_mapping->i_pages`, state of this kernel; the `ShmemInode` is only its description.
-    pub shmem: Shared<BTreeMap<u64, crate::shmem::ShmemCache>>,
+    pub shmem: BTreeMap<u64, crate::shmem::ShmemCache>,
     /// The inode numbers of the dma-bufs whose drivers/dma-buf/dma-buf.c:dma_buf_release ran
     /// (the dentry's `d_release`): those buffers are gone.
-    pub released_dma_bufs: Shared<std::collections::BTreeSet<u64>>,
+    pub released_dma_bufs: std::collections::BTreeSet<u64>,
     /// Where each TTM buffer object's contents are (`bo->resource->mem_type` and `bo->ttm`,
     /// drivers/gpu/drm/ttm/ttm_bo.c), by the BO's identity (its device's `dev_mapping`).
-    pub bo_places: Shared<BTreeMap<u64, BoPlace>>,
+    pub bo_places: BTreeMap<u64, BoPlace>,
 }
 
 /// Where a TTM buffer object's contents are: `bo->resource->mem_type` and `bo->ttm`
@@ -208,7 +218,6 @@ impl Kernel {
             frames: Frames::new(),
             mms: Shared::new(vec![Shared::default()]),
             events: Shared::default(),
-            warned: Shared::default(),
             trace: Trace::default(),
             oops: None,
             nr_file_mapped: 0,
@@ -216,11 +225,8 @@ impl Kernel {
             hugetlb: crate::hugetlb::Hstate::default(),
             gup_returned: 0,
             livelock_limit: 8,
-            atomics: Shared::default(),
             address_spaces: 0,
-            shmem: Shared::default(),
-            released_dma_bufs: Shared::default(),
-            bo_places: Shared::default(),
+            objects: Shared::default(),
         }
     }
 
@@ -245,7 +251,7 @@ impl Kernel {
     /// `atomic64_inc_return(&var)` (include/linux/atomic/atomic-instrumented.h) on one of this
     /// kernel's `static atomic64_t` counters, named `file:variable`; every counter starts at 0.
     pub fn atomic64_inc_return(&mut self, var: &'static str) -> u64 {
-        let v = self.atomics.entry(var).or_insert(0);
+        let v = self.objects.atomics.entry(var).or_insert(0);
         *v += 1;
         *v
     }
@@ -300,7 +306,7 @@ impl Kernel {
 
     /// `WARN_ON_ONCE(cond)` at `site`: recorded the first time only.
     pub fn warn_once(&mut self, site: &'static str, condition: impl Into<String>) {
-        if !self.warned.contains(site) && self.warned.insert(site) {
+        if !self.objects.warned.contains(site) && self.objects.warned.insert(site) {
             let condition = condition.into();
             crate::trace!(self, site, "WARN_ON_ONCE({condition})");
             self.events.push(Event::Warn { site, condition });
@@ -317,7 +323,7 @@ impl Kernel {
         logged_as: &'static str,
         condition: impl Into<String>,
     ) {
-        if !self.warned.contains(site) && self.warned.insert(site) {
+        if !self.objects.warned.contains(site) && self.objects.warned.insert(site) {
             let condition = condition.into();
             crate::trace!(
                 self,
@@ -475,11 +481,7 @@ impl Kernel {
         self.frames.unchanged_from(&before.frames)
             && Shared::ptr_eq(&self.mms, &before.mms)
             && Shared::ptr_eq(&self.events, &before.events)
-            && Shared::ptr_eq(&self.warned, &before.warned)
-            && Shared::ptr_eq(&self.atomics, &before.atomics)
-            && Shared::ptr_eq(&self.shmem, &before.shmem)
-            && Shared::ptr_eq(&self.released_dma_bufs, &before.released_dma_bufs)
-            && Shared::ptr_eq(&self.bo_places, &before.bo_places)
+            && Shared::ptr_eq(&self.objects, &before.objects)
             && self.facts == before.facts
             && self.facts.version() == before.facts.version()
             && self.config == before.config

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pfnguard_dmabuf::Policy;
@@ -106,15 +107,6 @@ struct Summary {
 enum Entry {
     World(Box<World>),
     Done(Summary),
-}
-
-impl Entry {
-    fn seen(&self) -> u16 {
-        match self {
-            Entry::World(w) => w.seen,
-            Entry::Done(s) => s.seen,
-        }
-    }
 }
 
 /// How a state was reached: its parent and the move.
@@ -331,11 +323,12 @@ impl Search<'_> {
                 Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
                 None => Vec::new(),
             };
-            let expanded = self.expand_level(&frontier, &paths, depth, threads, &visited);
+            let expanded = self.expand_level(frontier, &paths, depth, threads, &visited);
             // Record this level's states: properties, and whether each is final.
-            for ((idx, e), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
-                let mut bits = e.seen();
-                if *leak {
+            for x in &expanded {
+                let (idx, is_final) = (&x.idx, &x.is_final);
+                let mut bits = x.seen;
+                if x.leak {
                     bits |= Property::Leak.bit();
                 }
                 for i in 0..16 {
@@ -355,8 +348,8 @@ impl Search<'_> {
                 }
             }
             let mut next = Vec::new();
-            'merge: for ((idx, _), (succs, _, _)) in frontier.iter().zip(expanded) {
-                for (actor, step, fp, w) in succs {
+            'merge: for x in expanded {
+                for (actor, step, fp, w) in x.succs {
                     if visited.insert(fp) {
                         if f.nodes.len() >= self.limits.max_states {
                             f.complete = false;
@@ -364,7 +357,7 @@ impl Search<'_> {
                         }
                         let id = f.nodes.len() as u32;
                         f.nodes.push(Node {
-                            parent: *idx,
+                            parent: x.idx,
                             actor,
                             step,
                         });
@@ -402,7 +395,7 @@ impl Search<'_> {
 
     fn expand_level(
         &self,
-        frontier: &[(u32, Entry)],
+        frontier: Vec<(u32, Entry)>,
         paths: &[Vec<(u16, Step)>],
         depth: usize,
         threads: usize,
@@ -416,27 +409,36 @@ impl Search<'_> {
         let summarise = self.fresh.is_none();
         // Successors already visited on an earlier level are dropped here, on the workers:
         // only new states are kept until the merge.
-        let one = |k: usize, e: &Entry, local: &mut Visited| -> Expanded {
-            let w = match e {
+        // The worker that expands a state drops its world.
+        let one = |k: usize, idx: u32, e: Entry, local: &mut Visited| -> Expanded {
+            let w: Box<World> = match e {
                 Entry::World(w) => w,
-                Entry::Done(s) => return (Vec::new(), s.is_final, s.leak),
+                Entry::Done(s) => {
+                    return Expanded {
+                        idx,
+                        seen: s.seen,
+                        is_final: s.is_final,
+                        leak: s.leak,
+                        succs: Vec::new(),
+                    }
+                }
             };
             let ms = if may_move && !w.dead() {
-                (self.moves)(w)
+                (self.moves)(&w)
             } else {
                 Vec::new()
             };
-            let (is_final, leak) = self.judge(k, w, may_move, ms.is_empty(), paths);
-            let mut out = Vec::with_capacity(ms.len());
+            let (is_final, leak) = self.judge(k, &w, may_move, ms.is_empty(), paths);
+            let mut out = Vec::new();
             for (a, step) in ms {
                 let mut w2 = match (self.fresh, paths.get(k)) {
                     (Some(fresh), Some(p)) => self.rebuild(fresh, p),
-                    _ => (**w).clone(),
+                    _ => World::clone(&w),
                 };
                 let (pc, o) = run_move(&mut w2, a, step, self.advance);
                 // A step that changed nothing leads back to this state, already visited (the
                 // properties of a state are in its `seen`, and a changed counter is a change).
-                if w2.unchanged_from(w) {
+                if w2.unchanged_from(&w) {
                     continue;
                 }
                 note_move(&mut w2, a, pc, &o, self.preds);
@@ -457,22 +459,37 @@ impl Search<'_> {
                 };
                 out.push((a, step, fp, e));
             }
-            (out, is_final, leak)
+            Expanded {
+                idx,
+                seen: w.seen,
+                is_final,
+                leak,
+                succs: out,
+            }
         };
         if threads <= 1 || frontier.len() < 64 {
             let mut local = Visited::default();
             return frontier
-                .iter()
+                .into_iter()
                 .enumerate()
-                .map(|(k, (_, e))| one(k, e, &mut local))
+                .map(|(k, (idx, e))| one(k, idx, e, &mut local))
                 .collect();
         }
         // Blocks of the frontier are handed out in order to whichever worker is free; each
         // worker meets its blocks in frontier order, so its own duplicates keep the first.
         let block = (frontier.len() / (threads * 32)).clamp(16, 1024);
+        let mut blocks: Vec<Mutex<Vec<(u32, Entry)>>> = Vec::new();
+        let mut rest = frontier.into_iter();
+        loop {
+            let b: Vec<(u32, Entry)> = rest.by_ref().take(block).collect();
+            if b.is_empty() {
+                break;
+            }
+            blocks.push(Mutex::new(b));
+        }
         let next_block = AtomicUsize::new(0);
         let one = &one;
-        let next_block = &next_block;
+        let (blocks, next_block) = (&blocks, &next_block);
         let mut done: Vec<(usize, Vec<Expanded>)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
@@ -481,13 +498,17 @@ impl Search<'_> {
                         let mut mine = Vec::new();
                         loop {
                             let b = next_block.fetch_add(1, Ordering::Relaxed);
-                            let start = b * block;
-                            if start >= frontier.len() {
+                            let Some(cell) = blocks.get(b) else {
                                 break;
-                            }
-                            let end = (start + block).min(frontier.len());
-                            let part: Vec<Expanded> = (start..end)
-                                .map(|k| one(k, &frontier[k].1, &mut local))
+                            };
+                            let part = match cell.lock() {
+                                Ok(mut g) => std::mem::take(&mut *g),
+                                Err(p) => std::mem::take(&mut *p.into_inner()),
+                            };
+                            let part: Vec<Expanded> = part
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, (idx, e))| one(b * block + i, idx, e, &mut local))
                                 .collect();
                             mine.push((b, part));
                         }
@@ -508,7 +529,15 @@ impl Search<'_> {
     }
 }
 
-type Expanded = (Vec<(u16, Step, u128, Entry)>, bool, bool);
+/// A state of the level once expanded: what the merge records of it, and its successors not
+/// visited before (with their fingerprints).
+struct Expanded {
+    idx: u32,
+    seen: u16,
+    is_final: bool,
+    leak: bool,
+    succs: Vec<(u16, Step, u128, Entry)>,
+}
 
 /// The moves of a scenario: each actor's next step, if it can run (a child once forked).
 fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync + '_ {

@@ -197,6 +197,15 @@ impl<T> From<KResult<T>> for StepOutcome {
     }
 }
 
+/// The holds `do_exit()` releases ([`World::exit`]): the pipe, the io_uring ring, the uverbs
+/// context's MRs and the KVM VM go with the process's files.
+fn released_at_exit(h: &Hold) -> bool {
+    matches!(
+        h,
+        Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
+    )
+}
+
 /// Why a world could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetupError {
@@ -782,13 +791,18 @@ impl World {
         s.maps.clear();
         s.exited = true;
         s.has_fd = false;
-        self.release_holds(a, |h| {
-            matches!(
-                h,
-                Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
-            )
-        });
+        self.release_holds(a, released_at_exit);
         self.maybe_release_file();
+    }
+
+    /// Whether some hold is still there after [`World::end_all`]: one of an actor that does not
+    /// exit (no address space, or exited already), or one its exit does not release. Exits
+    /// release only their own actor's holds, so this is read off the holds.
+    pub fn holds_outlive_end(&self) -> bool {
+        self.actors.iter().any(|s| {
+            let exits = s.mm.is_some() && !s.exited;
+            s.holds.iter().any(|h| !(exits && released_at_exit(h)))
+        })
     }
 
     /// Remove the most recent hold `pick` selects.
