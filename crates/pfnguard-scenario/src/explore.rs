@@ -234,6 +234,9 @@ struct Search<'a> {
     limits: Limits,
     /// `leak` is judged on every state (the alphabet) rather than on final ones.
     leak_everywhere: bool,
+    /// The caller reads only the first state where `leak` holds (the alphabet), not its
+    /// counts over final states: once a level has one, deeper states are not judged.
+    first_leak_only: bool,
     preds: &'a [ResultPred],
     /// With [`Build::Replay`]: a world with a fresh export.
     fresh: Option<&'a (dyn Fn() -> World + Sync)>,
@@ -323,7 +326,10 @@ impl Search<'_> {
                 Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
                 None => Vec::new(),
             };
-            let expanded = self.expand_level(frontier, &paths, depth, threads, &visited);
+            let need_leak =
+                !(self.first_leak_only && f.first[prop_index(Property::Leak)].is_some());
+            let expanded =
+                self.expand_level(frontier, &paths, depth, need_leak, threads, &visited);
             // Record this level's states: properties, and whether each is final.
             for x in &expanded {
                 let (idx, is_final) = (&x.idx, &x.is_final);
@@ -381,10 +387,11 @@ impl Search<'_> {
         w: &World,
         may_move: bool,
         no_moves: bool,
+        need_leak: bool,
         paths: &[Vec<(u16, Step)>],
     ) -> (bool, bool) {
         let is_final = no_moves && (!self.leak_everywhere || !may_move || w.dead());
-        let judge_leak = is_final || self.leak_everywhere;
+        let judge_leak = need_leak && (is_final || self.leak_everywhere);
         let leak = judge_leak
             && match (self.fresh, paths.get(k)) {
                 (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
@@ -398,6 +405,7 @@ impl Search<'_> {
         frontier: Vec<(u32, Entry)>,
         paths: &[Vec<(u16, Step)>],
         depth: usize,
+        need_leak: bool,
         threads: usize,
         visited: &Visited,
     ) -> Vec<Expanded> {
@@ -428,9 +436,14 @@ impl Search<'_> {
             } else {
                 Vec::new()
             };
-            let (is_final, leak) = self.judge(k, &w, may_move, ms.is_empty(), paths);
+            let (is_final, leak) = self.judge(k, &w, may_move, ms.is_empty(), need_leak, paths);
             let mut out = Vec::new();
             for (a, step) in ms {
+                // A move its actor cannot make (no address space, no mapping) changes nothing:
+                // without a step counter, it leads back to this state.
+                if !self.advance && w.prerequisite(usize::from(a), step).is_err() {
+                    continue;
+                }
                 let mut w2 = match (self.fresh, paths.get(k)) {
                     (Some(fresh), Some(p)) => self.rebuild(fresh, p),
                     _ => World::clone(&w),
@@ -448,7 +461,7 @@ impl Search<'_> {
                 }
                 let e = if summarise && (!next_may_move || w2.dead()) {
                     // No moves from it: final, and `leak` judged (as `one` would next level).
-                    let (is_final, leak) = self.judge(k, &w2, next_may_move, true, paths);
+                    let (is_final, leak) = self.judge(k, &w2, next_may_move, true, need_leak, paths);
                     Entry::Done(Summary {
                         seen: w2.seen,
                         is_final,
@@ -467,8 +480,13 @@ impl Search<'_> {
                 succs: out,
             }
         };
+        // Room for a few new states per state expanded (each level has grown so), so that the
+        // workers' sets are not rehashed as they fill.
+        let room = |share: usize| {
+            Visited::with_capacity_and_hasher((share * 4).min(1 << 22), Default::default())
+        };
         if threads <= 1 || frontier.len() < 64 {
-            let mut local = Visited::default();
+            let mut local = room(frontier.len());
             return frontier
                 .into_iter()
                 .enumerate()
@@ -490,11 +508,13 @@ impl Search<'_> {
         let next_block = AtomicUsize::new(0);
         let one = &one;
         let (blocks, next_block) = (&blocks, &next_block);
+        let share = blocks.len() * block / threads;
+        let room = &room;
         let mut done: Vec<(usize, Vec<Expanded>)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(move || {
-                        let mut local = Visited::default();
+                        let mut local = room(share);
                         let mut mine = Vec::new();
                         loop {
                             let b = next_block.fetch_add(1, Ordering::Relaxed);
@@ -713,6 +733,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         max_depth: usize::MAX,
                         limits,
                         leak_everywhere: false,
+                        first_leak_only: false,
                         preds: &preds,
                         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
                     };
@@ -910,6 +931,7 @@ pub fn explore_alphabet_with(
         max_depth: depth,
         limits,
         leak_everywhere: true,
+        first_leak_only: true,
         preds: &[],
         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
     };

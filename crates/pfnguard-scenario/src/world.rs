@@ -346,10 +346,37 @@ impl World {
         if let Some(b) = &self.k.oops {
             return StepOutcome::Fail(Fail::Bug(b.clone()));
         }
-        let r = self.apply_inner(a, step);
+        let r = match self.prerequisite(a, step) {
+            Ok(()) => self.apply_inner(a, step),
+            Err(o) => Err(o),
+        };
         self.kvm_mmu_notifier();
         match r {
             Ok(o) | Err(o) => o,
+        }
+    }
+
+    /// What step `step` of actor `a` needs before it runs: an address space (`mmap`, `fork`,
+    /// `exit`), a mapping of the buffer (the steps on the mapping) or the page's mapping (the
+    /// page steps). Without it the step is skipped, and [`World::apply`] changes nothing (the
+    /// MMU notifier it runs after every step has nothing left to drop).
+    pub fn prerequisite(&self, a: usize, step: Step) -> Result<(), StepOutcome> {
+        match step {
+            Step::Mmap { .. } | Step::Fork { .. } | Step::Exit => self.mm_of(a).map(drop),
+            Step::Access { page, .. }
+            | Step::GupGet { page }
+            | Step::GupPin { page, .. }
+            | Step::OdirectSubmit { page, .. }
+            | Step::Vmsplice { page }
+            | Step::KvmMap { page } => self.page_addr(a, page).map(drop),
+            Step::Munmap
+            | Step::IoUringRegister
+            | Step::RdmaRegMr
+            | Step::Madvise(_)
+            | Step::MremapGrow
+            | Step::Mprotect(_)
+            | Step::Mlock => self.mapping(a).map(drop),
+            _ => Ok(()),
         }
     }
 
