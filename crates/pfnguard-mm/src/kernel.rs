@@ -144,8 +144,8 @@ pub struct Kernel {
     pub config: Config,
     /// Physical memory.
     pub frames: Frames,
-    /// Address spaces.
-    pub mms: Shared<Vec<Shared<Mm>>>,
+    /// Address spaces (each one's VMA tree and page tables are [`Shared`] in turn).
+    pub mms: Shared<Vec<Mm>>,
     /// Kernel log: warnings, bad page maps, use-after-free reports.
     pub events: Shared<Vec<Event>>,
     /// Trace of the modeled steps (off unless enabled).
@@ -216,7 +216,7 @@ impl Kernel {
             facts,
             config,
             frames: Frames::new(),
-            mms: Shared::new(vec![Shared::default()]),
+            mms: Shared::new(vec![Mm::default()]),
             events: Shared::default(),
             trace: Trace::default(),
             oops: None,
@@ -469,7 +469,7 @@ impl Kernel {
 
     /// Create a new empty address space.
     pub fn new_mm(&mut self) -> MmId {
-        self.mms.push(Shared::default());
+        self.mms.push(Mm::default());
         MmId(self.mms.len() as u32 - 1)
     }
 

@@ -226,6 +226,10 @@ pub fn stale_mapping(w: &World) -> bool {
     let Some(now) = lifetime::backing(&w.setup.exported, &w.k) else {
         return false;
     };
+    // Every frame of the buffer still backs it: none is stale.
+    if now == w.setup.buffer_frames {
+        return false;
+    }
     let stale = |p: Pfn| w.setup.buffer_frames.contains(&p) && !now.contains(&p) && !freed(w, p);
     let held = w
         .actors
