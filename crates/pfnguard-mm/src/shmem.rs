@@ -59,10 +59,13 @@ impl ShmemInode {
     /// The inode's page cache in `k`, created empty on first use.
     fn cache_mut<'k>(&self, k: &'k mut Kernel) -> &'k mut ShmemCache {
         let size = self.size as usize;
-        k.objects.shmem.entry(self.id).or_insert_with(|| ShmemCache {
-            pages: vec![None; size],
-            resv: std::collections::BTreeSet::new(),
-        })
+        k.objects
+            .shmem
+            .entry(self.id)
+            .or_insert_with(|| ShmemCache {
+                pages: vec![None; size],
+                resv: std::collections::BTreeSet::new(),
+            })
     }
 
     /// `shmem_get_folio()`: the page at `index`, allocated on first use (the page cache holds
@@ -191,7 +194,8 @@ impl ShmemInode {
 
     /// The frames in `k`'s page cache of the inode now, in index order.
     pub fn cached(&self, k: &Kernel) -> Vec<Pfn> {
-        k.objects.shmem
+        k.objects
+            .shmem
             .get(&self.id)
             .map(|c| c.pages.iter().flatten().copied().collect())
             .unwrap_or_default()

@@ -328,8 +328,7 @@ impl Search<'_> {
             };
             let need_leak =
                 !(self.first_leak_only && f.first[prop_index(Property::Leak)].is_some());
-            let expanded =
-                self.expand_level(frontier, &paths, depth, need_leak, threads, &visited);
+            let expanded = self.expand_level(frontier, &paths, depth, need_leak, threads, &visited);
             // Record this level's states: properties, and whether each is final.
             for x in &expanded {
                 let (idx, is_final) = (&x.idx, &x.is_final);
@@ -461,7 +460,8 @@ impl Search<'_> {
                 }
                 let e = if summarise && (!next_may_move || w2.dead()) {
                     // No moves from it: final, and `leak` judged (as `one` would next level).
-                    let (is_final, leak) = self.judge(k, &w2, next_may_move, true, need_leak, paths);
+                    let (is_final, leak) =
+                        self.judge(k, &w2, next_may_move, true, need_leak, paths);
                     Entry::Done(Summary {
                         seen: w2.seen,
                         is_final,

@@ -511,14 +511,16 @@ struct TtmState {
 impl TtmState {
     /// Where the BO's contents are in `k` (gone when `k` has no record of it).
     fn place<'k>(&self, k: &'k Kernel) -> &'k TtmPlace {
-        k.objects.bo_places
+        k.objects
+            .bo_places
             .get(&self.dev_mapping)
             .unwrap_or(&TtmPlace::Gone)
     }
 
     /// Set where the BO's contents are in `k`; the previous placement.
     fn set_place(&self, k: &mut Kernel, place: TtmPlace) -> TtmPlace {
-        k.objects.bo_places
+        k.objects
+            .bo_places
             .insert(self.dev_mapping, place)
             .unwrap_or(TtmPlace::Gone)
     }
