@@ -16,7 +16,7 @@ use pfnguard_mm::ResolvedKernel;
 
 use crate::fingerprint::fingerprint;
 use crate::lifetime;
-use crate::property::{state_bits, Property, Verdict};
+use crate::property::{new_state_bits, state_bits, Property, Verdict};
 use crate::scenario::Scenario;
 use crate::step::{ActorKind, Step};
 use crate::world::{SetupError, StepOutcome, World};
@@ -266,7 +266,7 @@ fn note_move(w: &mut World, a: u16, pc: u16, o: &StepOutcome, preds: &[ResultPre
             w.seen |= 1 << (8 + i);
         }
     }
-    w.seen |= state_bits(w);
+    w.seen |= new_state_bits(w, w.seen);
 }
 
 impl Search<'_> {

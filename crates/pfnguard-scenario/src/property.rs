@@ -115,9 +115,16 @@ impl FromStr for Property {
 
 /// The seen bits of every non-terminal property that holds in `w`.
 pub fn state_bits(w: &World) -> u16 {
+    new_state_bits(w, 0)
+}
+
+/// The seen bits of the non-terminal properties that hold in `w`, among those not in `seen`
+/// (`seen | new_state_bits(w, seen)` is `seen | state_bits(w)`, without evaluating what is
+/// already there).
+pub fn new_state_bits(w: &World, seen: u16) -> u16 {
     let mut bits = 0;
     for p in Property::ALL {
-        if p != Property::Leak && p.holds(w) {
+        if p != Property::Leak && seen & p.bit() == 0 && p.holds(w) {
             bits |= p.bit();
         }
     }
