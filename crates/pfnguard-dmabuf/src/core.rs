@@ -111,9 +111,9 @@ impl DmaBuf {
     }
 
     /// Whether [`dma_buf_release`] ran in `k` (the dentry's `d_release`: the buffer is gone);
-    /// kept by the kernel ([`Kernel::released_dma_bufs`], by inode number), not the buffer.
+    /// kept by the kernel ([`Objects::released_dma_bufs`](pfnguard_mm::kernel::Objects::released_dma_bufs), by inode number), not the buffer.
     pub fn is_released(&self, k: &Kernel) -> bool {
-        k.released_dma_bufs.contains(&self.ino)
+        k.objects.released_dma_bufs.contains(&self.ino)
     }
 
     /// Size in pages, rounded down (`dmabuf->size >> PAGE_SHIFT`).
@@ -333,7 +333,7 @@ pub fn dma_buf_mmap(
 /// (the caller's guarantee). A second call does nothing: the dentry is released once.
 pub fn dma_buf_release(k: &mut Kernel, buf: &DmaBuf) {
     const F: &str = "drivers/dma-buf/dma-buf.c:dma_buf_release";
-    if !k.released_dma_bufs.insert(buf.ino) {
+    if !k.objects.released_dma_bufs.insert(buf.ino) {
         return;
     }
     trace!(k, F, "dmabuf->ops->release ({})", buf.exp_name);

@@ -5,6 +5,7 @@
 //! folio keeps its record, so a PTE or a pin that still points at it is detected as a
 //! use-after-free instead of silently aliasing a new allocation.
 
+use crate::shared::Shared;
 use crate::types::Pfn;
 
 /// First RAM frame of the model.
@@ -196,19 +197,22 @@ impl AllocSpec {
     }
 }
 
-/// Make room for `more` elements, growing the capacity by at least an eighth.
+/// Make room for `more` elements, growing the capacity by at least an eighth (and by a few
+/// elements at least: a clone's copy of the tables is exactly as long as they are, and an
+/// explorer keeps many such copies).
 fn grow_by_eighth<T>(v: &mut Vec<T>, more: usize) {
     if v.capacity() - v.len() < more {
-        v.reserve_exact(more.max(v.capacity() / 8).max(64));
+        v.reserve_exact(more.max(v.capacity() / 8).max(4));
     }
 }
 
-/// The physical memory of the modeled machine.
+/// The physical memory of the modeled machine. The folio records and the frame map are
+/// [`Shared`]: a clone copies either only when it changes it.
 #[derive(Debug, Clone)]
 pub struct Frames {
-    folios: Vec<Folio>,
+    folios: Shared<Vec<Folio>>,
     /// `pfn - RAM_BASE_PFN` → folio index; `u32::MAX` for a never-allocated frame.
-    page_folio: Vec<u32>,
+    page_folio: Shared<Vec<u32>>,
     next_device: u64,
     zero_pfn: Pfn,
     /// Device frames (no `struct page`) their driver gave back to its own allocator, as
@@ -226,8 +230,8 @@ impl Frames {
     /// Memory with only the zero page allocated.
     pub fn new() -> Frames {
         let mut f = Frames {
-            folios: Vec::new(),
-            page_folio: Vec::new(),
+            folios: Shared::default(),
+            page_folio: Shared::default(),
             next_device: DEVICE_BASE_PFN,
             zero_pfn: Pfn(0),
             device_freed: Vec::new(),
@@ -376,6 +380,16 @@ impl Frames {
             .iter()
             .enumerate()
             .map(|(i, f)| (FolioId(i as u32), f))
+    }
+
+    /// Whether `self` is a clone of `other` that neither changed since (a cheap check: `false`
+    /// means they may differ).
+    pub fn unchanged_from(&self, other: &Frames) -> bool {
+        Shared::ptr_eq(&self.folios, &other.folios)
+            && Shared::ptr_eq(&self.page_folio, &other.page_folio)
+            && self.next_device == other.next_device
+            && self.zero_pfn == other.zero_pfn
+            && self.device_freed == other.device_freed
     }
 
     /// Number of folio records.

@@ -542,7 +542,7 @@ fn check_and_migrate_movable_pages(k: &mut Kernel, pages: &mut Vec<Pfn>) -> Resu
 
 /// Re-point every PTE that maps `old` at `new` (the rmap walk of migration).
 fn rmap_move(k: &mut Kernel, old: Pfn, new: Pfn) {
-    for m in &mut k.mms {
+    for m in k.mms.iter_mut() {
         let ranges: Vec<(VirtAddr, VirtAddr)> = m.vmas.values().map(|v| (v.start, v.end)).collect();
         for (s, e) in ranges {
             for (a, pte) in m.pt.collect_in(s, e) {

@@ -7,6 +7,7 @@ use crate::facts::{Fact, KernelFacts};
 use crate::frames::{FolioId, Frames, GUP_PIN_COUNTING_BIAS};
 use crate::outcome::{Bug, Event, Fail, KResult};
 use crate::pagetable::PageTable;
+use crate::shared::Shared;
 use crate::trace::Trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::vma::{Vma, VmaId};
@@ -43,8 +44,8 @@ pub enum MmapLock {
 /// `struct mm_struct`: one address space.
 #[derive(Debug, Clone)]
 pub struct Mm {
-    /// VMAs by start address.
-    pub vmas: BTreeMap<VirtAddr, Vma>,
+    /// VMAs by start address ([`Shared`] between clones of the kernel until one changes them).
+    pub vmas: Shared<BTreeMap<VirtAddr, Vma>>,
     /// Page tables.
     pub pt: PageTable,
     /// RSS counters, indexed by [`RssCounter`].
@@ -71,7 +72,7 @@ pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
 impl Default for Mm {
     fn default() -> Self {
         Mm {
-            vmas: BTreeMap::new(),
+            vmas: Shared::default(),
             pt: PageTable::new(),
             rss: [0; 4],
             locked_vm: 0,
@@ -132,6 +133,9 @@ pub struct HeldPages {
 
 /// The modeled kernel: the facts of one version, one physical memory, any number of address
 /// spaces.
+///
+/// A clone shares its components with the original ([`Shared`]) until either writes one: an
+/// explorer's clone-and-step copies only what the step touches.
 #[derive(Debug, Clone)]
 pub struct Kernel {
     /// The facts in force: what this kernel version does where versions differ.
@@ -140,11 +144,10 @@ pub struct Kernel {
     pub config: Config,
     /// Physical memory.
     pub frames: Frames,
-    /// Address spaces.
-    pub mms: Vec<Mm>,
+    /// Address spaces (each one's VMA tree and page tables are [`Shared`] in turn).
+    pub mms: Shared<Vec<Mm>>,
     /// Kernel log: warnings, bad page maps, use-after-free reports.
-    pub events: Vec<Event>,
-    warned: HashSet<&'static str>,
+    pub events: Shared<Vec<Event>>,
     /// Trace of the modeled steps (off unless enabled).
     pub trace: Trace,
     /// The BUG that stopped this kernel, if any.
@@ -162,11 +165,22 @@ pub struct Kernel {
     /// Number of times a modeled retry loop may spin before the model treats it as a livelock
     /// ended by a fatal signal.
     pub livelock_limit: u32,
+    /// The last `struct address_space` identity handed out ([`Kernel::new_address_space`]).
+    address_spaces: u64,
+    /// The kernel's objects few steps change (WARN_ONCE flags, static atomics, shmem page
+    /// caches, released dma-bufs, TTM placements), shared between clones as one.
+    pub objects: Shared<Objects>,
+}
+
+/// The kernel's objects few steps change, kept together so that a clone of the [`Kernel`]
+/// shares them with one reference count.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    /// The `WARN_ON_ONCE()` sites that fired (each one's `__warned` flag).
+    warned: HashSet<&'static str>,
     /// The `static atomic64_t` counters of kernel code (e.g. drivers/dma-buf/dma-buf.c
     /// `dmabuf_inode`), by `file:name`: state of this kernel, never shared between models.
     atomics: BTreeMap<&'static str, u64>,
-    /// The last `struct address_space` identity handed out ([`Kernel::new_address_space`]).
-    address_spaces: u64,
     /// The page cache (and hugetlbfs reserve map) of every shmem inode this kernel has used,
     /// by [`ShmemInode::id`](crate::shmem::ShmemInode::id): mm/shmem.c keeps it in the inode's
     /// `i_mapping->i_pages`, state of this kernel; the `ShmemInode` is only its description.
@@ -202,9 +216,8 @@ impl Kernel {
             facts,
             config,
             frames: Frames::new(),
-            mms: vec![Mm::default()],
-            events: Vec::new(),
-            warned: HashSet::new(),
+            mms: Shared::new(vec![Mm::default()]),
+            events: Shared::default(),
             trace: Trace::default(),
             oops: None,
             nr_file_mapped: 0,
@@ -212,11 +225,8 @@ impl Kernel {
             hugetlb: crate::hugetlb::Hstate::default(),
             gup_returned: 0,
             livelock_limit: 8,
-            atomics: BTreeMap::new(),
             address_spaces: 0,
-            shmem: BTreeMap::new(),
-            released_dma_bufs: std::collections::BTreeSet::new(),
-            bo_places: BTreeMap::new(),
+            objects: Shared::default(),
         }
     }
 
@@ -241,7 +251,7 @@ impl Kernel {
     /// `atomic64_inc_return(&var)` (include/linux/atomic/atomic-instrumented.h) on one of this
     /// kernel's `static atomic64_t` counters, named `file:variable`; every counter starts at 0.
     pub fn atomic64_inc_return(&mut self, var: &'static str) -> u64 {
-        let v = self.atomics.entry(var).or_insert(0);
+        let v = self.objects.atomics.entry(var).or_insert(0);
         *v += 1;
         *v
     }
@@ -296,7 +306,7 @@ impl Kernel {
 
     /// `WARN_ON_ONCE(cond)` at `site`: recorded the first time only.
     pub fn warn_once(&mut self, site: &'static str, condition: impl Into<String>) {
-        if self.warned.insert(site) {
+        if !self.objects.warned.contains(site) && self.objects.warned.insert(site) {
             let condition = condition.into();
             crate::trace!(self, site, "WARN_ON_ONCE({condition})");
             self.events.push(Event::Warn { site, condition });
@@ -313,7 +323,7 @@ impl Kernel {
         logged_as: &'static str,
         condition: impl Into<String>,
     ) {
-        if self.warned.insert(site) {
+        if !self.objects.warned.contains(site) && self.objects.warned.insert(site) {
             let condition = condition.into();
             crate::trace!(
                 self,
@@ -461,6 +471,27 @@ impl Kernel {
     pub fn new_mm(&mut self) -> MmId {
         self.mms.push(Mm::default());
         MmId(self.mms.len() as u32 - 1)
+    }
+
+    /// Whether `self` is a clone of `before` that no path changed since: every component is
+    /// still the copy it shares with `before` ([`Shared::ptr_eq`]) and every plain field is
+    /// equal. The trace (a record of the path, not state) is not compared. A cheap check:
+    /// `false` means the two may differ.
+    pub fn unchanged_from(&self, before: &Kernel) -> bool {
+        self.frames.unchanged_from(&before.frames)
+            && Shared::ptr_eq(&self.mms, &before.mms)
+            && Shared::ptr_eq(&self.events, &before.events)
+            && Shared::ptr_eq(&self.objects, &before.objects)
+            && self.facts == before.facts
+            && self.facts.version() == before.facts.version()
+            && self.config == before.config
+            && self.oops == before.oops
+            && self.nr_file_mapped == before.nr_file_mapped
+            && self.held == before.held
+            && self.hugetlb == before.hugetlb
+            && self.gup_returned == before.gup_returned
+            && self.livelock_limit == before.livelock_limit
+            && self.address_spaces == before.address_spaces
     }
 
     /// Model memory in use: page tables and frame records, in bytes (an estimate for the

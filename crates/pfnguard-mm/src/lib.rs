@@ -48,6 +48,7 @@ pub mod page_free;
 pub mod pagetable;
 pub mod proc;
 pub mod resolve;
+pub mod shared;
 pub mod shmem;
 pub mod splice;
 pub mod trace;

@@ -5,8 +5,9 @@
 //! PTE table holds 512 entries in 8 lazily allocated chunks of 64, so a 1 TiB aperture costs
 //! memory only for the pages touched.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::shared::Shared;
 
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 
@@ -202,34 +203,19 @@ impl std::fmt::Debug for Pte {
 const CHUNK: usize = 64;
 const CHUNKS: usize = 512 / CHUNK;
 
-/// One PTE table (the 512 entries under one PMD), allocated in chunks of 64 entries.
+/// One PTE table (the 512 entries under one PMD), allocated in chunks of 64 entries. A chunk is
+/// shared between clones of the tables until one of them writes it.
 #[derive(Debug, Clone, Default)]
 struct PteTable {
-    chunks: [Option<Box<[Pte; CHUNK]>>; CHUNKS],
+    chunks: [Option<Arc<[Pte; CHUNK]>>; CHUNKS],
 }
 
-/// A multiply-shift hasher for PMD indices (keys are already well spread integers).
-#[derive(Default, Clone, Copy)]
-struct PmdHasher(u64);
-
-impl Hasher for PmdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// The page tables of one mm.
+/// The page tables of one mm: the PTE tables by PMD index, in address order. A clone shares
+/// the tables ([`Shared`]) and their chunks until it writes an entry: then it copies the table
+/// list and the one chunk it writes.
 #[derive(Debug, Clone, Default)]
 pub struct PageTable {
-    pmds: HashMap<u64, PteTable, BuildHasherDefault<PmdHasher>>,
+    pmds: Shared<Vec<(u64, PteTable)>>,
 }
 
 impl PageTable {
@@ -238,11 +224,18 @@ impl PageTable {
         PageTable::default()
     }
 
+    /// The PTE table under PMD index `pmd`.
+    #[inline]
+    fn table(&self, pmd: u64) -> Option<&PteTable> {
+        let i = self.pmds.binary_search_by_key(&pmd, |(p, _)| *p).ok()?;
+        self.pmds.get(i).map(|(_, t)| t)
+    }
+
     /// The entry for `va` (`pte_none` when no table exists).
     #[inline]
     pub fn get(&self, va: VirtAddr) -> Pte {
         let vpn = va.0 >> PAGE_SHIFT;
-        match self.pmds.get(&(vpn >> 9)) {
+        match self.table(vpn >> 9) {
             Some(t) => {
                 let i = (vpn & 511) as usize;
                 match &t.chunks[i / CHUNK] {
@@ -257,10 +250,19 @@ impl PageTable {
     /// `get_locked_pte()`: the entry for `va`, allocating the tables on the way.
     pub fn entry(&mut self, va: VirtAddr) -> &mut Pte {
         let vpn = va.0 >> PAGE_SHIFT;
-        let t = self.pmds.entry(vpn >> 9).or_default();
+        let pmd = vpn >> 9;
+        let pmds = &mut *self.pmds;
+        let at = match pmds.binary_search_by_key(&pmd, |(p, _)| *p) {
+            Ok(at) => at,
+            Err(at) => {
+                pmds.insert(at, (pmd, PteTable::default()));
+                at
+            }
+        };
+        let t = &mut pmds[at].1;
         let i = (vpn & 511) as usize;
-        let c = t.chunks[i / CHUNK].get_or_insert_with(|| Box::new([Pte(0); CHUNK]));
-        &mut c[i % CHUNK]
+        let c = t.chunks[i / CHUNK].get_or_insert_with(|| Arc::new([Pte(0); CHUNK]));
+        &mut Arc::make_mut(c)[i % CHUNK]
     }
 
     /// Set the entry for `va`.
@@ -270,14 +272,11 @@ impl PageTable {
 
     /// `ptep_get_and_clear()`: clear the entry for `va`, returning the old one.
     pub fn clear(&mut self, va: VirtAddr) -> Pte {
-        let vpn = va.0 >> PAGE_SHIFT;
-        if let Some(t) = self.pmds.get_mut(&(vpn >> 9)) {
-            let i = (vpn & 511) as usize;
-            if let Some(c) = &mut t.chunks[i / CHUNK] {
-                return std::mem::take(&mut c[i % CHUNK]);
-            }
+        // Only a present entry is written: clearing a none entry copies nothing.
+        if self.get(va).is_none() {
+            return Pte(0);
         }
-        Pte(0)
+        std::mem::take(self.entry(va))
     }
 
     /// Visit every non-none entry in `[start, end)` in address order.
@@ -288,7 +287,8 @@ impl PageTable {
             return;
         }
         let (first_pmd, last_pmd) = (first >> 9, (last - 1) >> 9);
-        let walk = |pmd: u64, t: &PteTable, f: &mut dyn FnMut(VirtAddr, Pte)| {
+        let from = self.pmds.partition_point(|(p, _)| *p < first_pmd);
+        for (pmd, t) in self.pmds[from..].iter().take_while(|(p, _)| *p <= last_pmd) {
             let mut vpn = first.max(pmd << 9);
             let stop = last.min((pmd + 1) << 9);
             while vpn < stop {
@@ -302,28 +302,6 @@ impl PageTable {
                         vpn += 1;
                     }
                     None => vpn = ((vpn >> 6) + 1) << 6,
-                }
-            }
-        };
-        if last_pmd - first_pmd < self.pmds.len() as u64 {
-            for pmd in first_pmd..=last_pmd {
-                if let Some(t) = self.pmds.get(&pmd) {
-                    walk(pmd, t, &mut f);
-                }
-            }
-        } else {
-            // A range wider than the number of tables (a 1 TiB aperture, the whole address
-            // space): visit the existing tables in address order instead of every PMD slot.
-            let mut keys: Vec<u64> = self
-                .pmds
-                .keys()
-                .copied()
-                .filter(|p| (first_pmd..=last_pmd).contains(p))
-                .collect();
-            keys.sort_unstable();
-            for pmd in keys {
-                if let Some(t) = self.pmds.get(&pmd) {
-                    walk(pmd, t, &mut f);
                 }
             }
         }
@@ -341,20 +319,21 @@ impl PageTable {
     #[inline]
     pub(crate) fn chunk(&self, va: VirtAddr) -> Option<(&[Pte; CHUNK], usize)> {
         let vpn = va.0 >> PAGE_SHIFT;
-        let t = self.pmds.get(&(vpn >> 9))?;
+        let t = self.table(vpn >> 9)?;
         let i = (vpn & 511) as usize;
         t.chunks[i / CHUNK].as_deref().map(|c| (c, i % CHUNK))
     }
 
     /// Bytes of memory the tables occupy (tables and chunks), for the memory budget checks.
     pub fn footprint_bytes(&self) -> usize {
-        let per_table = std::mem::size_of::<PteTable>() + 2 * std::mem::size_of::<u64>();
+        let per_table = std::mem::size_of::<(u64, PteTable)>();
         let chunks: usize = self
             .pmds
-            .values()
-            .map(|t| t.chunks.iter().filter(|c| c.is_some()).count())
+            .iter()
+            .map(|(_, t)| t.chunks.iter().filter(|c| c.is_some()).count())
             .sum();
-        self.pmds.capacity() * per_table + chunks * std::mem::size_of::<[Pte; CHUNK]>()
+        let per_chunk = std::mem::size_of::<[Pte; CHUNK]>() + 2 * std::mem::size_of::<usize>();
+        self.pmds.capacity() * per_table + chunks * per_chunk
     }
 }
 

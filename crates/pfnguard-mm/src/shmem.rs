@@ -18,11 +18,11 @@ use crate::vma::{AddressSpace, File, FileOperations, VmOperations};
 static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
 
 /// A shmem inode: its identity, its size in pages and whether it is hugetlb. Its page cache is
-/// state of the kernel it is used in ([`ShmemCache`], [`Kernel::shmem`]): a clone of the
+/// state of the kernel it is used in ([`ShmemCache`], [`Objects::shmem`](crate::kernel::Objects::shmem)): a clone of the
 /// kernel has its own.
 #[derive(Debug)]
 pub struct ShmemInode {
-    /// The key of the inode's [`ShmemCache`] in [`Kernel::shmem`].
+    /// The key of the inode's [`ShmemCache`] in [`Objects::shmem`](crate::kernel::Objects::shmem).
     pub id: u64,
     /// `i_size` in pages.
     size: u64,
@@ -59,10 +59,13 @@ impl ShmemInode {
     /// The inode's page cache in `k`, created empty on first use.
     fn cache_mut<'k>(&self, k: &'k mut Kernel) -> &'k mut ShmemCache {
         let size = self.size as usize;
-        k.shmem.entry(self.id).or_insert_with(|| ShmemCache {
-            pages: vec![None; size],
-            resv: std::collections::BTreeSet::new(),
-        })
+        k.objects
+            .shmem
+            .entry(self.id)
+            .or_insert_with(|| ShmemCache {
+                pages: vec![None; size],
+                resv: std::collections::BTreeSet::new(),
+            })
     }
 
     /// `shmem_get_folio()`: the page at `index`, allocated on first use (the page cache holds
@@ -107,7 +110,7 @@ impl ShmemInode {
 impl ShmemInode {
     /// The page cached at `index` in `k`, if any (`filemap_get_folio()`); no allocation.
     pub fn lookup(&self, k: &Kernel, index: u64) -> Option<Pfn> {
-        let cache = k.shmem.get(&self.id)?;
+        let cache = k.objects.shmem.get(&self.id)?;
         cache.pages.get(index as usize).copied().flatten()
     }
 
@@ -163,7 +166,7 @@ impl ShmemInode {
     /// `drm_gem_shmem_purge_locked()` do before it); a folio still mapped is freed only when
     /// its PTEs go.
     pub fn truncate(&self, k: &mut Kernel) -> Vec<Pfn> {
-        let cached: Vec<Pfn> = match k.shmem.get_mut(&self.id) {
+        let cached: Vec<Pfn> = match k.objects.shmem.get_mut(&self.id) {
             Some(c) => c.pages.iter_mut().filter_map(Option::take).collect(),
             None => Vec::new(),
         };
@@ -191,7 +194,8 @@ impl ShmemInode {
 
     /// The frames in `k`'s page cache of the inode now, in index order.
     pub fn cached(&self, k: &Kernel) -> Vec<Pfn> {
-        k.shmem
+        k.objects
+            .shmem
             .get(&self.id)
             .map(|c| c.pages.iter().flatten().copied().collect())
             .unwrap_or_default()

@@ -23,13 +23,36 @@ pub struct Step {
 ///
 /// A trace keeps its first 800 and last 200 steps and counts the ones between, so explaining
 /// an op over a large buffer (a step per page) stays readable and bounded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Trace {
     enabled: bool,
     depth: u16,
     steps: Vec<Step>,
     tail: VecDeque<Step>,
     omitted: u64,
+}
+
+impl Clone for Trace {
+    /// An empty trace (the explorer's, whose kernels are cloned at every step) is copied
+    /// without touching its buffers.
+    fn clone(&self) -> Self {
+        if self.steps.is_empty() && self.tail.is_empty() {
+            return Trace {
+                enabled: self.enabled,
+                depth: self.depth,
+                steps: Vec::new(),
+                tail: VecDeque::new(),
+                omitted: self.omitted,
+            };
+        }
+        Trace {
+            enabled: self.enabled,
+            depth: self.depth,
+            steps: self.steps.clone(),
+            tail: self.tail.clone(),
+            omitted: self.omitted,
+        }
+    }
 }
 
 impl Trace {

@@ -1,9 +1,15 @@
 //! States per second of the explorer: a symmetric scenario of three processes that each map,
-//! touch, pin and unpin the buffer, and `explore` of one exporter at depth 4.
+//! touch, pin and unpin the buffer, `explore` of one exporter at depth 4, and the README's
+//! figure, `explore` of vivid-vmalloc on 6.12 at depth 6 (277,325 states) on one thread and on
+//! two (`thrpt` is distinct states per second):
+//!
+//! ```text
+//! cargo bench -p pfnguard-scenario --bench explore -- vivid
+//! ```
 
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pfnguard_scenario::{explore_alphabet, parse_scenario, run_scenario, Limits};
 
 const SYMMETRIC: &str = r#"
@@ -48,6 +54,33 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    g.finish();
+
+    let vivid = pfnguard_dmabuf::by_id(pfnguard_report::ExporterId::VividVmalloc);
+    let run = |threads: usize| {
+        explore_alphabet(
+            "6.12",
+            &k,
+            vivid.as_ref(),
+            pfnguard_dmabuf::Policy::Off,
+            1,
+            6,
+            Limits {
+                threads,
+                ..Limits::default()
+            },
+        )
+    };
+    let states = match run(1) {
+        Ok(r) => r.states,
+        Err(e) => panic!("{e}"),
+    };
+    let mut g = c.benchmark_group("explore-vivid-vmalloc-6.12-depth6");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(states as u64));
+    for threads in [1, 2] {
+        g.bench_function(format!("threads-{threads}"), |b| b.iter(|| run(threads)));
+    }
     g.finish();
 }
 

@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pfnguard_dmabuf::Policy;
@@ -14,10 +16,10 @@ use pfnguard_mm::ResolvedKernel;
 
 use crate::fingerprint::fingerprint;
 use crate::lifetime;
-use crate::property::{state_bits, Property, Verdict};
+use crate::property::{new_state_bits, state_bits, Property, Verdict};
 use crate::scenario::Scenario;
 use crate::step::{ActorKind, Step};
-use crate::world::{SetupError, World};
+use crate::world::{SetupError, StepOutcome, World};
 
 fn policy_name<S: serde::Serializer>(p: &Policy, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.name())
@@ -88,6 +90,24 @@ impl Hasher for FpHasher {
 }
 
 type Visited = HashSet<u128, BuildHasherDefault<FpHasher>>;
+
+/// What the search records of a state it will not expand (the last level of a bounded
+/// search, a dead kernel), computed when the state is built so that its world is not kept.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    /// The properties seen on the way ([`World::seen`]).
+    seen: u16,
+    /// Whether it ends a run.
+    is_final: bool,
+    /// Whether `leak` holds.
+    leak: bool,
+}
+
+/// A state of the frontier: its world, or only what the search records of it.
+enum Entry {
+    World(Box<World>),
+    Done(Summary),
+}
 
 /// How a state was reached: its parent and the move.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +234,9 @@ struct Search<'a> {
     limits: Limits,
     /// `leak` is judged on every state (the alphabet) rather than on final ones.
     leak_everywhere: bool,
+    /// The caller reads only the first state where `leak` holds (the alphabet), not its
+    /// counts over final states: once a level has one, deeper states are not judged.
+    first_leak_only: bool,
     preds: &'a [ResultPred],
     /// With [`Build::Replay`]: a world with a fresh export.
     fresh: Option<&'a (dyn Fn() -> World + Sync)>,
@@ -221,17 +244,29 @@ struct Search<'a> {
 
 /// Run one move on `w`: the step, the step counter, the result predicates, the properties.
 fn do_step(w: &mut World, a: u16, step: Step, advance: bool, preds: &[ResultPred]) {
+    let (pc, o) = run_move(w, a, step, advance);
+    note_move(w, a, pc, &o, preds);
+}
+
+/// The step of a move and the step counter: the actor's counter before, and the outcome.
+fn run_move(w: &mut World, a: u16, step: Step, advance: bool) -> (u16, StepOutcome) {
     let pc = w.actors[usize::from(a)].pc;
     let o = w.apply(usize::from(a), step);
     if advance {
         w.actors[usize::from(a)].pc += 1;
     }
+    (pc, o)
+}
+
+/// What a move makes true: the result predicates on its outcome, and the properties of the
+/// state it reached.
+fn note_move(w: &mut World, a: u16, pc: u16, o: &StepOutcome, preds: &[ResultPred]) {
     for (i, (pa, ppc, want)) in preds.iter().enumerate() {
         if *pa == a && *ppc == pc && o.key() == *want {
             w.seen |= 1 << (8 + i);
         }
     }
-    w.seen |= state_bits(w);
+    w.seen |= new_state_bits(w, w.seen);
 }
 
 impl Search<'_> {
@@ -280,7 +315,7 @@ impl Search<'_> {
             actor: 0,
             step: Step::Close,
         });
-        let mut frontier: Vec<(u32, World)> = vec![(0, w0)];
+        let mut frontier: Vec<(u32, Entry)> = vec![(0, Entry::World(Box::new(w0)))];
         let threads = match self.limits.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -291,12 +326,14 @@ impl Search<'_> {
                 Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
                 None => Vec::new(),
             };
-            let expanded =
-                self.expand_level(&frontier, &paths, depth < self.max_depth, threads, &visited);
+            let need_leak =
+                !(self.first_leak_only && f.first[prop_index(Property::Leak)].is_some());
+            let expanded = self.expand_level(frontier, &paths, depth, need_leak, threads, &visited);
             // Record this level's states: properties, and whether each is final.
-            for ((idx, w), (_, is_final, leak)) in frontier.iter().zip(&expanded) {
-                let mut bits = w.seen;
-                if *leak {
+            for x in &expanded {
+                let (idx, is_final) = (&x.idx, &x.is_final);
+                let mut bits = x.seen;
+                if x.leak {
                     bits |= Property::Leak.bit();
                 }
                 for i in 0..16 {
@@ -316,8 +353,8 @@ impl Search<'_> {
                 }
             }
             let mut next = Vec::new();
-            'merge: for ((idx, _), (succs, _, _)) in frontier.iter().zip(expanded) {
-                for (actor, step, fp, w) in succs {
+            'merge: for x in expanded {
+                for (actor, step, fp, w) in x.succs {
                     if visited.insert(fp) {
                         if f.nodes.len() >= self.limits.max_states {
                             f.complete = false;
@@ -325,7 +362,7 @@ impl Search<'_> {
                         }
                         let id = f.nodes.len() as u32;
                         f.nodes.push(Node {
-                            parent: *idx,
+                            parent: x.idx,
                             actor,
                             step,
                         });
@@ -342,77 +379,185 @@ impl Search<'_> {
         f
     }
 
+    /// Whether a state is final, and whether `leak` holds in it (judged where it is needed).
+    fn judge(
+        &self,
+        k: usize,
+        w: &World,
+        may_move: bool,
+        no_moves: bool,
+        need_leak: bool,
+        paths: &[Vec<(u16, Step)>],
+    ) -> (bool, bool) {
+        let is_final = no_moves && (!self.leak_everywhere || !may_move || w.dead());
+        let judge_leak = need_leak && (is_final || self.leak_everywhere);
+        let leak = judge_leak
+            && match (self.fresh, paths.get(k)) {
+                (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
+                _ => Property::Leak.holds(w),
+            };
+        (is_final, leak)
+    }
+
     fn expand_level(
         &self,
-        frontier: &[(u32, World)],
+        frontier: Vec<(u32, Entry)>,
         paths: &[Vec<(u16, Step)>],
-        may_move: bool,
+        depth: usize,
+        need_leak: bool,
         threads: usize,
         visited: &Visited,
     ) -> Vec<Expanded> {
+        let may_move = depth < self.max_depth;
+        // A successor on the last level (or with a dead kernel) will not be expanded: what the
+        // merge records of it is computed now, and its world dropped (clone builds only: a
+        // replay judges `leak` on a rebuild from its path).
+        let next_may_move = depth + 1 < self.max_depth;
+        let summarise = self.fresh.is_none();
         // Successors already visited on an earlier level are dropped here, on the workers:
         // only new states are kept until the merge.
-        let one = |k: usize, w: &World, local: &mut Visited| -> Expanded {
+        // The worker that expands a state drops its world.
+        let one = |k: usize, idx: u32, e: Entry, local: &mut Visited| -> Expanded {
+            let w: Box<World> = match e {
+                Entry::World(w) => w,
+                Entry::Done(s) => {
+                    return Expanded {
+                        idx,
+                        seen: s.seen,
+                        is_final: s.is_final,
+                        leak: s.leak,
+                        succs: Vec::new(),
+                    }
+                }
+            };
             let ms = if may_move && !w.dead() {
-                (self.moves)(w)
+                (self.moves)(&w)
             } else {
                 Vec::new()
             };
-            let is_final = ms.is_empty() && (!self.leak_everywhere || !may_move || w.dead());
-            let judge_leak = is_final || self.leak_everywhere;
-            let leak = judge_leak
-                && match (self.fresh, paths.get(k)) {
-                    (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
-                    _ => Property::Leak.holds(w),
-                };
-            let mut out = Vec::with_capacity(ms.len());
+            let (is_final, leak) = self.judge(k, &w, may_move, ms.is_empty(), need_leak, paths);
+            let mut out = Vec::new();
             for (a, step) in ms {
+                // A move its actor cannot make (no address space, no mapping) changes nothing:
+                // without a step counter, it leads back to this state.
+                if !self.advance && w.prerequisite(usize::from(a), step).is_err() {
+                    continue;
+                }
                 let mut w2 = match (self.fresh, paths.get(k)) {
                     (Some(fresh), Some(p)) => self.rebuild(fresh, p),
-                    _ => w.clone(),
+                    _ => World::clone(&w),
                 };
-                do_step(&mut w2, a, step, self.advance, self.preds);
+                let (pc, o) = run_move(&mut w2, a, step, self.advance);
+                // A step that changed nothing leads back to this state, already visited (the
+                // properties of a state are in its `seen`, and a changed counter is a change).
+                if w2.unchanged_from(&w) {
+                    continue;
+                }
+                note_move(&mut w2, a, pc, &o, self.preds);
                 let fp = fingerprint(&w2, self.advance);
                 if visited.contains(&fp) || !local.insert(fp) {
                     continue;
                 }
-                out.push((a, step, fp, w2));
+                let e = if summarise && (!next_may_move || w2.dead()) {
+                    // No moves from it: final, and `leak` judged (as `one` would next level).
+                    let (is_final, leak) =
+                        self.judge(k, &w2, next_may_move, true, need_leak, paths);
+                    Entry::Done(Summary {
+                        seen: w2.seen,
+                        is_final,
+                        leak,
+                    })
+                } else {
+                    Entry::World(Box::new(w2))
+                };
+                out.push((a, step, fp, e));
             }
-            (out, is_final, leak)
+            Expanded {
+                idx,
+                seen: w.seen,
+                is_final,
+                leak,
+                succs: out,
+            }
+        };
+        // Room for a few new states per state expanded (each level has grown so), so that the
+        // workers' sets are not rehashed as they fill.
+        let room = |share: usize| {
+            Visited::with_capacity_and_hasher((share * 4).min(1 << 22), Default::default())
         };
         if threads <= 1 || frontier.len() < 64 {
-            let mut local = Visited::default();
+            let mut local = room(frontier.len());
             return frontier
-                .iter()
+                .into_iter()
                 .enumerate()
-                .map(|(k, (_, w))| one(k, w, &mut local))
+                .map(|(k, (idx, e))| one(k, idx, e, &mut local))
                 .collect();
         }
-        let chunk = frontier.len().div_ceil(threads);
+        // Blocks of the frontier are handed out in order to whichever worker is free; each
+        // worker meets its blocks in frontier order, so its own duplicates keep the first.
+        let block = (frontier.len() / (threads * 32)).clamp(16, 1024);
+        let mut blocks: Vec<Mutex<Vec<(u32, Entry)>>> = Vec::new();
+        let mut rest = frontier.into_iter();
+        loop {
+            let b: Vec<(u32, Entry)> = rest.by_ref().take(block).collect();
+            if b.is_empty() {
+                break;
+            }
+            blocks.push(Mutex::new(b));
+        }
+        let next_block = AtomicUsize::new(0);
         let one = &one;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = frontier
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
+        let (blocks, next_block) = (&blocks, &next_block);
+        let share = blocks.len() * block / threads;
+        let room = &room;
+        let mut done: Vec<(usize, Vec<Expanded>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
                     s.spawn(move || {
-                        let mut local = Visited::default();
-                        part.iter()
-                            .enumerate()
-                            .map(|(k, (_, w))| one(c * chunk + k, w, &mut local))
-                            .collect::<Vec<_>>()
+                        let mut local = room(share);
+                        let mut mine = Vec::new();
+                        loop {
+                            let b = next_block.fetch_add(1, Ordering::Relaxed);
+                            let Some(cell) = blocks.get(b) else {
+                                break;
+                            };
+                            let part = match cell.lock() {
+                                Ok(mut g) => std::mem::take(&mut *g),
+                                Err(p) => std::mem::take(&mut *p.into_inner()),
+                            };
+                            let part: Vec<Expanded> = part
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, (idx, e))| one(b * block + i, idx, e, &mut local))
+                                .collect();
+                            mine.push((b, part));
+                        }
+                        mine
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
+                .flat_map(|h| match h.join() {
+                    Ok(v) => v,
+                    Err(e) => std::panic::resume_unwind(e),
+                })
                 .collect()
-        })
+        });
+        done.sort_unstable_by_key(|(b, _)| *b);
+        done.into_iter().flat_map(|(_, v)| v).collect()
     }
 }
 
-type Expanded = (Vec<(u16, Step, u128, World)>, bool, bool);
+/// A state of the level once expanded: what the merge records of it, and its successors not
+/// visited before (with their fingerprints).
+struct Expanded {
+    idx: u32,
+    seen: u16,
+    is_final: bool,
+    leak: bool,
+    succs: Vec<(u16, Step, u128, Entry)>,
+}
 
 /// The moves of a scenario: each actor's next step, if it can run (a child once forked).
 fn scenario_moves(sc: &Scenario) -> impl Fn(&World) -> Vec<(u16, Step)> + Sync + '_ {
@@ -588,6 +733,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         max_depth: usize::MAX,
                         limits,
                         leak_everywhere: false,
+                        first_leak_only: false,
                         preds: &preds,
                         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
                     };
@@ -811,6 +957,7 @@ pub fn explore_alphabet_with(
         max_depth: depth,
         limits,
         leak_everywhere: true,
+        first_leak_only: true,
         preds: &[],
         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
     };

@@ -66,19 +66,43 @@ impl Lanes {
     }
 }
 
-/// Canonical folio numbers, in the order of first meeting.
+/// Folios labelled without a heap allocation (the common case).
+const INLINE_LABELS: usize = 32;
+
+/// Canonical folio numbers, in the order of first meeting: folio `seen[l]` has label `l`.
 struct Labels {
-    seen: Vec<(FolioId, u32)>,
+    inline: [FolioId; INLINE_LABELS],
+    len: usize,
+    more: Vec<FolioId>,
 }
 
 impl Labels {
-    fn folio(&mut self, id: FolioId) -> u32 {
-        if let Some(&(_, l)) = self.seen.iter().find(|(f, _)| *f == id) {
-            return l;
+    fn new() -> Labels {
+        Labels {
+            inline: [FolioId(0); INLINE_LABELS],
+            len: 0,
+            more: Vec::new(),
         }
-        let l = self.seen.len() as u32;
-        self.seen.push((id, l));
-        l
+    }
+    fn folio(&mut self, id: FolioId) -> u32 {
+        if let Some(l) = self.iter().position(|f| f == id) {
+            return l as u32;
+        }
+        let l = self.len;
+        if l < INLINE_LABELS {
+            self.inline[l] = id;
+        } else {
+            self.more.push(id);
+        }
+        self.len += 1;
+        l as u32
+    }
+    /// The folios met, in label order.
+    fn iter(&self) -> impl Iterator<Item = FolioId> + '_ {
+        self.inline[..self.len.min(INLINE_LABELS)]
+            .iter()
+            .chain(&self.more)
+            .copied()
     }
 }
 
@@ -96,6 +120,45 @@ fn frame(w: &World, labels: &mut Labels, h: &mut Lanes, p: Pfn) {
     }
 }
 
+/// A set of folio indices, on the stack up to 256.
+struct Bits {
+    inline: [u64; 4],
+    more: Vec<u64>,
+}
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits {
+            inline: [0; 4],
+            more: if n > 256 {
+                vec![0; n.div_ceil(64)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+    fn words(&mut self) -> &mut [u64] {
+        if self.more.is_empty() {
+            &mut self.inline
+        } else {
+            &mut self.more
+        }
+    }
+    fn set(&mut self, i: usize) {
+        if let Some(w) = self.words().get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    fn get(&self, i: usize) -> bool {
+        let words: &[u64] = if self.more.is_empty() {
+            &self.inline
+        } else {
+            &self.more
+        };
+        words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
 fn mapping_kind(m: Mapping) -> u64 {
     match m {
         Mapping::None => 0,
@@ -110,9 +173,7 @@ fn mapping_kind(m: Mapping) -> u64 {
 /// (`explore` over the whole alphabet, where no actor has a program).
 pub fn fingerprint(w: &World, with_pc: bool) -> u128 {
     let mut h = Lanes::new(0);
-    let mut labels = Labels {
-        seen: Vec::with_capacity(16),
-    };
+    let mut labels = Labels::new();
     for &p in &w.setup.buffer_frames {
         frame(w, &mut labels, &mut h, p);
     }
@@ -176,19 +237,17 @@ pub fn fingerprint(w: &World, with_pc: bool) -> u128 {
         }
     }
     // The folios met, in label order; the others as a multiset.
-    let mut labelled = vec![false; w.k.frames.len()];
-    for &(id, _) in &labels.seen {
+    let mut labelled = Bits::new(w.k.frames.len());
+    for id in labels.iter() {
         let f = w.k.frames.folio(id);
-        if let Some(x) = labelled.get_mut(id.0 as usize) {
-            *x = true;
-        }
+        labelled.set(id.0 as usize);
         h.word(f.refcount as u32 as u64 | (f.mapcount as u32 as u64) << 32);
         h.word(f.pincount as u32 as u64 | u64::from(f.order) << 32 | mapping_kind(f.mapping) << 40);
         h.word(u64::from(f.flags.bits()));
     }
     let mut rest: u128 = 0;
-    for ((_, f), done) in w.k.frames.folios().zip(&labelled) {
-        if *done {
+    for (id, f) in w.k.frames.folios() {
+        if labelled.get(id.0 as usize) {
             continue;
         }
         let mut g = Lanes::new(1);

@@ -22,8 +22,8 @@ pub const AVAILABLE: bool = true;
 /// in the buffer, shared by every clone of a [`World`](crate::World), rather than in the
 /// [`Kernel`]: then the explorer would have to build each state from a fresh export
 /// ([`Build::Replay`](crate::Build::Replay)) instead of cloning its parent, or a release on
-/// one branch would be seen on its siblings. The kernel keeps it (`Kernel::released_dma_bufs`,
-/// `Kernel::bo_places`, the shmem page caches in `Kernel::shmem`); the `Exported` is an
+/// one branch would be seen on its siblings. The kernel keeps it (`Kernel::objects`: `released_dma_bufs`,
+/// `bo_places`, the shmem page caches in `shmem`); the `Exported` is an
 /// immutable description, so: no, and the explorer clones.
 pub const CLONES_SHARE_STATE: bool = false;
 

@@ -115,9 +115,16 @@ impl FromStr for Property {
 
 /// The seen bits of every non-terminal property that holds in `w`.
 pub fn state_bits(w: &World) -> u16 {
+    new_state_bits(w, 0)
+}
+
+/// The seen bits of the non-terminal properties that hold in `w`, among those not in `seen`
+/// (`seen | new_state_bits(w, seen)` is `seen | state_bits(w)`, without evaluating what is
+/// already there).
+pub fn new_state_bits(w: &World, seen: u16) -> u16 {
     let mut bits = 0;
     for p in Property::ALL {
-        if p != Property::Leak && p.holds(w) {
+        if p != Property::Leak && seen & p.bit() == 0 && p.holds(w) {
             bits |= p.bit();
         }
     }
@@ -226,6 +233,10 @@ pub fn stale_mapping(w: &World) -> bool {
     let Some(now) = lifetime::backing(&w.setup.exported, &w.k) else {
         return false;
     };
+    // Every frame of the buffer still backs it and none was retired: none is stale.
+    if w.retired.is_empty() && now == w.setup.buffer_frames {
+        return false;
+    }
     let stale = |p: Pfn| w.is_buffer_frame(p) && !now.contains(&p) && !freed(w, p);
     let held = w
         .actors
@@ -251,6 +262,10 @@ pub fn stale_mapping(w: &World) -> bool {
 pub fn leak(w: &World) -> bool {
     if w.k.oops.is_some() {
         return false;
+    }
+    // A hold the ends do not release is left whatever else they do.
+    if w.holds_outlive_end() {
+        return true;
     }
     let mut end = w.clone();
     end.end_all();

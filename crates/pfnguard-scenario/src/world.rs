@@ -23,6 +23,7 @@ use pfnguard_mm::kvm::{hva_to_pfn, kvm_release_pfn, KvmPfn};
 use pfnguard_mm::madvise::{madvise, mlock};
 use pfnguard_mm::mmap::{do_mmap, do_munmap};
 use pfnguard_mm::mremap::{mprotect, mremap, MremapFlags};
+use pfnguard_mm::shared::Shared;
 use pfnguard_mm::splice::{pipe_read_all, vmsplice_to_pipe, PIPE};
 use pfnguard_mm::umem::{ib_umem_get, ib_umem_release, Umem};
 use pfnguard_mm::{
@@ -136,8 +137,8 @@ pub struct World {
     pub k: Kernel,
     /// The setup.
     pub setup: Arc<Setup>,
-    /// The actors.
-    pub actors: Vec<ActorState>,
+    /// The actors ([`Shared`] between clones of the world until a step changes one).
+    pub actors: Shared<Vec<ActorState>>,
     /// The last reference to the dma-buf file went (every fd closed, every VMA gone).
     pub file_released: bool,
     /// The exporter freed the backing.
@@ -197,6 +198,15 @@ impl<T> From<KResult<T>> for StepOutcome {
             Err(e) => StepOutcome::Fail(e),
         }
     }
+}
+
+/// The holds `do_exit()` releases ([`World::exit`]): the pipe, the io_uring ring, the uverbs
+/// context's MRs and the KVM VM go with the process's files.
+fn released_at_exit(h: &Hold) -> bool {
+    matches!(
+        h,
+        Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
+    )
 }
 
 /// Why a world could not be set up.
@@ -288,12 +298,24 @@ impl World {
         Ok(World {
             k,
             setup: Arc::new(setup),
-            actors,
+            actors: Shared::new(actors),
             file_released: false,
             released: false,
             retired: Vec::new(),
             seen: 0,
         })
+    }
+
+    /// Whether `self` is a clone of `before` that no step changed: the same kernel state
+    /// ([`Kernel::unchanged_from`]), setup, actors and flags. A cheap check: `false` means the
+    /// two may differ.
+    pub fn unchanged_from(&self, before: &World) -> bool {
+        self.seen == before.seen
+            && self.file_released == before.file_released
+            && self.released == before.released
+            && Arc::ptr_eq(&self.setup, &before.setup)
+            && (Shared::ptr_eq(&self.actors, &before.actors) || self.actors == before.actors)
+            && self.k.unchanged_from(&before.k)
     }
 
     /// Whether the kernel oopsed: nothing runs after a BUG.
@@ -328,17 +350,48 @@ impl World {
         if let Some(b) = &self.k.oops {
             return StepOutcome::Fail(Fail::Bug(b.clone()));
         }
-        let r = self.apply_inner(a, step);
+        let r = match self.prerequisite(a, step) {
+            Ok(()) => self.apply_inner(a, step),
+            Err(o) => Err(o),
+        };
         self.kvm_mmu_notifier();
         match r {
             Ok(o) | Err(o) => o,
         }
     }
 
+    /// What step `step` of actor `a` needs before it runs: an address space (`mmap`, `fork`,
+    /// `exit`), a mapping of the buffer (the steps on the mapping) or the page's mapping (the
+    /// page steps). Without it the step is skipped, and [`World::apply`] changes nothing (the
+    /// MMU notifier it runs after every step has nothing left to drop).
+    pub fn prerequisite(&self, a: usize, step: Step) -> Result<(), StepOutcome> {
+        match step {
+            Step::Mmap { .. } | Step::Fork { .. } | Step::Exit => self.mm_of(a).map(drop),
+            Step::Access { page, .. }
+            | Step::GupGet { page }
+            | Step::GupPin { page, .. }
+            | Step::OdirectSubmit { page, .. }
+            | Step::Vmsplice { page }
+            | Step::KvmMap { page } => self.page_addr(a, page).map(drop),
+            Step::Munmap
+            | Step::IoUringRegister
+            | Step::RdmaRegMr
+            | Step::Madvise(_)
+            | Step::MremapGrow
+            | Step::Mprotect(_)
+            | Step::Mlock => self.mapping(a).map(drop),
+            _ => Ok(()),
+        }
+    }
+
     /// The MMU notifiers after each step: every guest mapping that
     /// [`kvm_spte_survives`](pfnguard_mm::kvm::kvm_spte_survives) says KVM dropped goes.
     fn kvm_mmu_notifier(&mut self) {
-        for s in &mut self.actors {
+        let kvm = |s: &ActorState| s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. }));
+        if !self.actors.iter().any(kvm) {
+            return;
+        }
+        for s in self.actors.iter_mut() {
             if !s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. })) {
                 continue;
             }
@@ -465,10 +518,10 @@ impl World {
                 }
             }
             Step::OdirectComplete => {
-                let holds = &mut self.actors[a].holds;
-                match holds.iter().position(|h| matches!(h, Hold::Bio(_))) {
+                let bio = |h: &Hold| matches!(h, Hold::Bio(_));
+                match self.actors[a].holds.iter().position(bio) {
                     Some(i) => {
-                        if let Hold::Bio(b) = holds.remove(i) {
+                        if let Hold::Bio(b) = self.actors[a].holds.remove(i) {
                             bio_release_pages(&mut self.k, b);
                         }
                         StepOutcome::Ok
@@ -700,6 +753,9 @@ impl World {
                 _ => StepOutcome::Skipped("the attachment is not mapped"),
             },
             Step::Detach => {
+                if self.actors[a].attachment.is_none() {
+                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                }
                 let Some(at) = self.actors[a].attachment.take() else {
                     return Ok(StepOutcome::Skipped("the device is not attached"));
                 };
@@ -744,7 +800,11 @@ impl World {
     /// `attach->importer_ops->move_notify()` of every dynamic attachment: the importer
     /// invalidates its mapping (it maps again on next use); static ones are not told.
     fn drop_dynamic_mappings(&mut self) {
-        for s in &mut self.actors {
+        let dynamic = |s: &ActorState| s.attachment.is_some_and(|at| at.dynamic);
+        if !self.actors.iter().any(dynamic) {
+            return;
+        }
+        for s in self.actors.iter_mut() {
             if s.attachment.is_some_and(|at| at.dynamic) {
                 s.holds.retain(|h| !matches!(h, Hold::Import(_)));
             }
@@ -764,20 +824,24 @@ impl World {
         s.maps.clear();
         s.exited = true;
         s.has_fd = false;
-        self.release_holds(a, |h| {
-            matches!(
-                h,
-                Hold::Pipe(_) | Hold::Uring(_) | Hold::Mr(_) | Hold::Kvm { .. }
-            )
-        });
+        self.release_holds(a, released_at_exit);
         self.maybe_release_file();
+    }
+
+    /// Whether some hold is still there after [`World::end_all`]: one of an actor that does not
+    /// exit (no address space, or exited already), or one its exit does not release. Exits
+    /// release only their own actor's holds, so this is read off the holds.
+    pub fn holds_outlive_end(&self) -> bool {
+        self.actors.iter().any(|s| {
+            let exits = s.mm.is_some() && !s.exited;
+            s.holds.iter().any(|h| !(exits && released_at_exit(h)))
+        })
     }
 
     /// Remove the most recent hold `pick` selects.
     fn take_last(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
-        let holds = &mut self.actors[a].holds;
-        let i = holds.iter().rposition(pick)?;
-        Some(holds.remove(i))
+        let i = self.actors[a].holds.iter().rposition(pick)?;
+        Some(self.actors[a].holds.remove(i))
     }
 
     /// The pages a modeled path just handed to `holder` in the kernel's list: each actor
@@ -790,6 +854,9 @@ impl World {
     /// Release every hold of actor `a` that `pick` selects, through the kernel path that
     /// releases it; whether there was one.
     fn release_holds(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> bool {
+        if !self.actors[a].holds.iter().any(&pick) {
+            return false;
+        }
         let (mine, keep): (Vec<Hold>, Vec<Hold>) = std::mem::take(&mut self.actors[a].holds)
             .into_iter()
             .partition(|h| pick(h));

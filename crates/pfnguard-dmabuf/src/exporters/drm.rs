@@ -489,7 +489,7 @@ impl Ttm {
 }
 
 /// Where a TTM BO's contents are: `bo->resource->mem_type` and `bo->ttm`, kept by the kernel
-/// ([`Kernel::bo_places`], by the BO's `dev_mapping`).
+/// ([`Objects::bo_places`](pfnguard_mm::kernel::Objects::bo_places), by the BO's `dev_mapping`).
 type TtmPlace = BoPlace;
 
 /// A TTM buffer object, as its `dma_buf_ops` and its `ttm_bo_vm_ops` know it; its placement is
@@ -501,7 +501,7 @@ struct TtmState {
     /// `bdev->dev_mapping`: the DRM device's `anon_inode->i_mapping`
     /// (drivers/gpu/drm/ttm/ttm_device.c:ttm_device_init), where the dma-buf's file also maps
     /// (drivers/gpu/drm/drm_prime.c:drm_gem_dmabuf_export). One per BO in the model: the key
-    /// of its placement in [`Kernel::bo_places`].
+    /// of its placement in [`Objects::bo_places`](pfnguard_mm::kernel::Objects::bo_places).
     dev_mapping: u64,
     /// The frames the BO had at export (`ttm_pool_alloc()` or VRAM), for
     /// [`DmaBufOps::pages`]; where it is now is [`TtmState::place`].
@@ -511,14 +511,16 @@ struct TtmState {
 impl TtmState {
     /// Where the BO's contents are in `k` (gone when `k` has no record of it).
     fn place<'k>(&self, k: &'k Kernel) -> &'k TtmPlace {
-        k.bo_places
+        k.objects
+            .bo_places
             .get(&self.dev_mapping)
             .unwrap_or(&TtmPlace::Gone)
     }
 
     /// Set where the BO's contents are in `k`; the previous placement.
     fn set_place(&self, k: &mut Kernel, place: TtmPlace) -> TtmPlace {
-        k.bo_places
+        k.objects
+            .bo_places
             .insert(self.dev_mapping, place)
             .unwrap_or(TtmPlace::Gone)
     }
@@ -878,7 +880,7 @@ impl Exporter for Ttm {
             TtmPlace::Vram(p) | TtmPlace::Tt(p) => p.clone(),
             _ => Vec::new(),
         };
-        k.bo_places.insert(dev_mapping, place);
+        k.objects.bo_places.insert(dev_mapping, place);
         let bo = Arc::new(TtmState {
             nr: cx.pages,
             dev_mapping,
