@@ -316,7 +316,7 @@ fn mmap_private(buf: &Buffer, page: usize) -> Measured {
 }
 
 /// The smaps block of our VMA starting at `addr`.
-fn own_vma(addr: usize) -> Result<procfs::SmapsVma, String> {
+pub(crate) fn own_vma(addr: usize) -> Result<procfs::SmapsVma, String> {
     let text = std::fs::read_to_string("/proc/self/smaps")
         .map_err(|e| format!("/proc/self/smaps: {}", errno::io_error(&e)))?;
     let vmas = procfs::parse_smaps(&text).map_err(|e| e.to_string())?;

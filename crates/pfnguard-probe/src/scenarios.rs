@@ -710,6 +710,17 @@ impl Actor<'_> {
                 None => skipped(NO_MAP),
                 Some(m) => ok(m.mlock()),
             },
+            UserStep::Rss => match self.maps.last() {
+                None => skipped(NO_MAP),
+                Some(m) => match crate::ops::own_vma(m.addr()).map(|v| v.rss_kb()) {
+                    Ok(Some(kb)) => (StepValue::rss(kb > 0), None),
+                    Ok(None) => (
+                        StepValue::unavailable(),
+                        Some("no Rss line in /proc/self/smaps".into()),
+                    ),
+                    Err(e) => (StepValue::unavailable(), Some(e)),
+                },
+            },
             UserStep::KvmMap { page } => {
                 let Some(m) = self.maps.last() else {
                     return skipped(NO_MAP);

@@ -83,6 +83,8 @@ pub enum UserStep {
     Mprotect(&'static str),
     /// `mlock()` of the whole mapping.
     Mlock,
+    /// The `Rss:` of the most recent mapping in `/proc/self/smaps`: `counted` or `zero`.
+    Rss,
     /// A KVM VM with a memslot over the most recent mapping whose vCPU writes one byte to the
     /// page; the VM is kept.
     KvmMap {
@@ -116,6 +118,7 @@ impl UserStep {
             UserStep::MremapGrow => "mremap_grow".into(),
             UserStep::Mprotect(p) => format!("mprotect {p}"),
             UserStep::Mlock => "mlock".into(),
+            UserStep::Rss => "rss".into(),
             UserStep::KvmMap { page } => format!("kvm_map {page}"),
             UserStep::KvmUnmap => "kvm_unmap".into(),
         }
@@ -195,7 +198,7 @@ pub struct StepValue(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{0}` is not a step value (ok, an errno name such as EFAULT, a signal name such as SIGBUS, \
-     BUG, hang, skipped or unavailable)"
+     BUG, hang, skipped, unavailable, or what `rss` reads: counted or zero)"
 )]
 pub struct BadStepValue(pub String);
 
@@ -211,6 +214,10 @@ impl StepValue {
     /// `unavailable`: the step could not be run.
     pub fn unavailable() -> Self {
         Self("unavailable".into())
+    }
+    /// What `rss` read: `counted` (the mapping's smaps `Rss:` is not zero) or `zero`.
+    pub fn rss(counted: bool) -> Self {
+        Self(if counted { "counted" } else { "zero" }.into())
     }
     /// `hang`: the step never returned.
     pub fn hang() -> Self {
@@ -240,7 +247,9 @@ impl FromStr for StepValue {
             .strip_prefix("errno ")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         match s {
-            "ok" | "BUG" | "hang" | "skipped" | "unavailable" => Ok(Self(s.into())),
+            "ok" | "BUG" | "hang" | "skipped" | "unavailable" | "counted" | "zero" => {
+                Ok(Self(s.into()))
+            }
             _ if symbol("SIG") || symbol("E") || numbered => Ok(Self(s.into())),
             _ => Err(BadStepValue(s.into())),
         }

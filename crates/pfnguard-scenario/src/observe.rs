@@ -68,6 +68,7 @@ pub fn user_step(step: Step) -> Result<UserStep, &'static str> {
             }
         }
         Step::Mlock => UserStep::Mlock,
+        Step::Rss => UserStep::Rss,
         Step::GupGet { .. } | Step::GupPin { .. } | Step::GupPut | Step::GupUnpin => {
             return Err("a driver's get_user_pages reference or pin (gup_*)")
         }

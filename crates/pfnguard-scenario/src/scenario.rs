@@ -192,7 +192,8 @@ pub struct ResultPredicate {
 pub const MAX_RESULTS: usize = 8;
 
 const OUTCOME_KEYS: &str =
-    "ok, an errno name (EFAULT, EINVAL, ...), SIGBUS, SIGSEGV, BUG, hang, skipped or unavailable";
+    "ok, an errno name (EFAULT, EINVAL, ...), SIGBUS, SIGSEGV, BUG, hang, skipped, unavailable, \
+     or what an `rss` step reads: counted or zero";
 
 /// One actor and its steps.
 #[derive(Debug, Clone)]
@@ -665,7 +666,23 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
             && o.starts_with('E')
             && o.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        if !ok {
+        let read = matches!(o, "counted" | "zero");
+        let is_rss = actors[a].steps[step - 1] == Step::Rss;
+        if read && !is_rss {
+            return Err(v.err(
+                r.outcome.span(),
+                "result.outcome",
+                format!(
+                    "`{o}` is what an `rss` step reads; step {step} of `{}` is `{}`",
+                    actors[a].name,
+                    actors[a].steps[step - 1].render(&|c| actors
+                        .get(usize::from(c))
+                        .map(|x| x.name.clone())
+                        .unwrap_or_default())
+                ),
+            ));
+        }
+        if !ok && !read {
             return Err(v.err(
                 r.outcome.span(),
                 "result.outcome",

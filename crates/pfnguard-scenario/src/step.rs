@@ -123,6 +123,9 @@ pub enum Step {
     Mprotect(Prot),
     /// `mlock()` of the whole mapping.
     Mlock,
+    /// Read the `Rss:` line of the most recent mapping in `/proc/self/smaps`
+    /// (fs/proc/task_mmu.c:smap_gather_stats): `counted` or `zero`. Changes nothing.
+    Rss,
     /// The exporter frees the buffer's backing memory now, whoever still uses it (what
     /// `dma_buf_release` does at the last reference, which the explorer runs by itself; as a
     /// step: a driver freeing a buffer still in use, e.g. on device removal).
@@ -206,6 +209,7 @@ pub const KEYWORDS: &[(&str, &str, &[ActorKind])] = &[
     ("mremap_grow", "", PROC),
     ("mprotect", "none|r|rw", PROC),
     ("mlock", "", PROC),
+    ("rss", "", PROC),
     ("release", "", &[ActorKind::Exporter]),
     ("evict", "", &[ActorKind::Exporter]),
     ("move_notify", "", &[ActorKind::Exporter]),
@@ -354,6 +358,7 @@ impl Step {
                 Step::Mprotect(*p)
             }
             "mlock" => Step::Mlock,
+            "rss" => Step::Rss,
             "release" => Step::Release,
             "evict" => Step::Evict,
             "move_notify" => Step::MoveNotify,
@@ -404,6 +409,7 @@ impl Step {
             Step::MremapGrow => "mremap_grow".into(),
             Step::Mprotect(p) => format!("mprotect {}", prot(p)),
             Step::Mlock => "mlock".into(),
+            Step::Rss => "rss".into(),
             Step::Release => "release".into(),
             Step::Evict => "evict".into(),
             Step::MoveNotify => "move_notify".into(),

@@ -162,6 +162,8 @@ pub enum StepOutcome {
     Skipped(&'static str),
     /// The model cannot run it on this tree.
     Unavailable(&'static str),
+    /// What a reading step (`rss`) read: `counted` or `zero`.
+    Read(&'static str),
 }
 
 impl std::fmt::Display for StepOutcome {
@@ -171,13 +173,15 @@ impl std::fmt::Display for StepOutcome {
             StepOutcome::Fail(e) => write!(f, "{e}"),
             StepOutcome::Skipped(why) => write!(f, "skipped: {why}"),
             StepOutcome::Unavailable(why) => write!(f, "unavailable: {why}"),
+            StepOutcome::Read(v) => f.write_str(v),
         }
     }
 }
 
 impl StepOutcome {
     /// The outcome as result predicates name it: `ok`, an errno name (`EFAULT`), `SIGBUS`,
-    /// `SIGSEGV`, `BUG`, `hang`, `skipped` or `unavailable`.
+    /// `SIGSEGV`, `BUG`, `hang`, `skipped`, `unavailable`, or what `rss` read (`counted`,
+    /// `zero`).
     pub fn key(&self) -> &'static str {
         match self {
             StepOutcome::Ok => "ok",
@@ -187,6 +191,7 @@ impl StepOutcome {
             StepOutcome::Fail(Fail::Hang(_)) => "hang",
             StepOutcome::Skipped(_) => "skipped",
             StepOutcome::Unavailable(_) => "unavailable",
+            StepOutcome::Read(v) => v,
         }
     }
 }
@@ -379,7 +384,8 @@ impl World {
             | Step::Madvise(_)
             | Step::MremapGrow
             | Step::Mprotect(_)
-            | Step::Mlock => self.mapping(a).map(drop),
+            | Step::Mlock
+            | Step::Rss => self.mapping(a).map(drop),
             _ => Ok(()),
         }
     }
@@ -638,6 +644,19 @@ impl World {
             Step::Mlock => {
                 let (mm, addr, len) = self.mapping(a)?;
                 mlock(&mut self.k, mm, addr, len).into()
+            }
+            Step::Rss => {
+                let (mm, addr, _) = self.mapping(a)?;
+                let Some(v) = self.k.mm(mm).vma_at(addr).cloned() else {
+                    return Ok(StepOutcome::Skipped(NO_MAP));
+                };
+                let kb = pfnguard_mm::proc::smaps(&self.k, mm, &v).rss_kb;
+                pfnguard_mm::trace!(
+                    self.k,
+                    "fs/proc/task_mmu.c:smap_gather_stats",
+                    "Rss: {kb} kB"
+                );
+                StepOutcome::Read(if kb > 0 { "counted" } else { "zero" })
             }
             Step::Release => {
                 if self.released {

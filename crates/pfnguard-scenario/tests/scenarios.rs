@@ -81,6 +81,8 @@ fn parser_errors_name_file_line_and_key() {
         (&format!("{GOOD}[[result]]\nactor = \"p\"\nstep = 3\noutcome = \"ok\"\nexpect = \"always\"\n"), 8, "result.step", "1 to 2"),
         // An outcome that is not one.
         (&format!("{GOOD}[[result]]\nactor = \"p\"\nstep = 1\noutcome = \"fine\"\nexpect = \"always\"\n"), 9, "result.outcome", "fine"),
+        // What an `rss` step reads, asked of another step.
+        (&format!("{GOOD}[[result]]\nactor = \"p\"\nstep = 2\noutcome = \"counted\"\nexpect = \"always\"\n"), 9, "result.outcome", "rss"),
         // A `when` for a kernel the scenario does not run.
         (&format!("{GOOD}[[when]]\nkernel = \"6.1\"\nexpect = {{ leak = \"never\" }}\n"), 7, "when.kernel", "6.1"),
         // No process.
