@@ -664,7 +664,7 @@ fn check_agrees_with_the_real_kernels_counting_skips_apart() {
     // The scenario library ran there too: every scenario step both measured agrees, the
     // skipped ones counted apart.
     assert!(
-        out.contains("scenarios: 1892/1892 compared scenario-step cells agree (18 scenarios, 197 interleavings); 111 skipped on either side, 0 missing"),
+        out.contains("scenarios: 1897/1897 compared scenario-step cells agree (19 scenarios, 198 interleavings); 112 skipped on either side, 0 missing"),
         "{out}"
     );
     // The harness records the package the kernel came from; check names it.
