@@ -387,8 +387,17 @@ impl World {
     /// The MMU notifiers after each step: every guest mapping that
     /// [`kvm_spte_survives`](pfnguard_mm::kvm::kvm_spte_survives) says KVM dropped goes.
     fn kvm_mmu_notifier(&mut self) {
-        let kvm = |s: &ActorState| s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. }));
-        if !self.actors.iter().any(kvm) {
+        // Only a guest mapping KVM drops changes the actors: a world with none to drop keeps
+        // sharing its actors with the clone it came from.
+        let k = &self.k;
+        let drops = |s: &ActorState| {
+            let mm = s.mm.filter(|_| !s.exited);
+            s.holds.iter().any(|h| match h {
+                Hold::Kvm { addr, pfn } => !pfnguard_mm::kvm::kvm_spte_survives(k, mm, *addr, *pfn),
+                _ => false,
+            })
+        };
+        if !self.actors.iter().any(drops) {
             return;
         }
         for s in self.actors.iter_mut() {
