@@ -138,7 +138,7 @@ pub struct World {
     /// The setup.
     pub setup: Arc<Setup>,
     /// The actors ([`Shared`] between clones of the world until a step changes one).
-    pub actors: Shared<Vec<ActorState>>,
+    pub actors: Shared<[ActorState]>,
     /// The last reference to the dma-buf file went (every fd closed, every VMA gone).
     pub file_released: bool,
     /// The exporter freed the backing.
@@ -298,7 +298,7 @@ impl World {
         Ok(World {
             k,
             setup: Arc::new(setup),
-            actors: Shared::new(actors),
+            actors: Shared::from(actors),
             file_released: false,
             released: false,
             retired: Vec::new(),
