@@ -145,7 +145,7 @@ pub struct Kernel {
     /// Physical memory.
     pub frames: Frames,
     /// Address spaces (each one's VMA tree and page tables are [`Shared`] in turn).
-    pub mms: Shared<Vec<Mm>>,
+    pub mms: Shared<[Mm]>,
     /// Kernel log: warnings, bad page maps, use-after-free reports.
     pub events: Shared<Vec<Event>>,
     /// Trace of the modeled steps (off unless enabled).
@@ -216,7 +216,7 @@ impl Kernel {
             facts,
             config,
             frames: Frames::new(),
-            mms: Shared::new(vec![Mm::default()]),
+            mms: Shared::from(vec![Mm::default()]),
             events: Shared::default(),
             trace: Trace::default(),
             oops: None,

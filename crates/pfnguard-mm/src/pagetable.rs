@@ -215,7 +215,7 @@ struct PteTable {
 /// list and the one chunk it writes.
 #[derive(Debug, Clone, Default)]
 pub struct PageTable {
-    pmds: Shared<Vec<(u64, PteTable)>>,
+    pmds: Shared<[(u64, PteTable)]>,
 }
 
 impl PageTable {
@@ -251,15 +251,14 @@ impl PageTable {
     pub fn entry(&mut self, va: VirtAddr) -> &mut Pte {
         let vpn = va.0 >> PAGE_SHIFT;
         let pmd = vpn >> 9;
-        let pmds = &mut *self.pmds;
-        let at = match pmds.binary_search_by_key(&pmd, |(p, _)| *p) {
+        let at = match self.pmds.binary_search_by_key(&pmd, |(p, _)| *p) {
             Ok(at) => at,
             Err(at) => {
-                pmds.insert(at, (pmd, PteTable::default()));
+                self.pmds.insert(at, (pmd, PteTable::default()));
                 at
             }
         };
-        let t = &mut pmds[at].1;
+        let t = &mut self.pmds[at].1;
         let i = (vpn & 511) as usize;
         let c = t.chunks[i / CHUNK].get_or_insert_with(|| Arc::new([Pte(0); CHUNK]));
         &mut Arc::make_mut(c)[i % CHUNK]
@@ -333,7 +332,7 @@ impl PageTable {
             .map(|(_, t)| t.chunks.iter().filter(|c| c.is_some()).count())
             .sum();
         let per_chunk = std::mem::size_of::<[Pte; CHUNK]>() + 2 * std::mem::size_of::<usize>();
-        self.pmds.capacity() * per_table + chunks * per_chunk
+        self.pmds.len() * per_table + chunks * per_chunk
     }
 }
 

@@ -1,7 +1,8 @@
 //! States per second of the explorer: a symmetric scenario of three processes that each map,
 //! touch, pin and unpin the buffer, `explore` of one exporter at depth 4, and the README's
-//! figure, `explore` of vivid-vmalloc on 6.12 at depth 6 (277,325 states) on one thread and on
-//! two (`thrpt` is distinct states per second):
+//! figure, `explore` of vivid-vmalloc on 6.12 at depth 6 (the default alphabet, with the
+//! importing device: 345,059 states) on one thread and on two (`thrpt` is distinct states per
+//! second):
 //!
 //! ```text
 //! cargo bench -p pfnguard-scenario --bench explore -- vivid

@@ -187,12 +187,20 @@ fn freed(w: &World, pfn: Pfn) -> bool {
 
 /// `gup_struct_page`: a held GUP reference or pin on a `struct page` of the buffer.
 pub fn gup_struct_page(w: &World) -> bool {
+    // [`World::is_buffer_frame`], with the backing asked of the exporter once per state.
+    let mut now: Option<Vec<Pfn>> = None;
+    let mut is_buffer_frame = |p: Pfn| {
+        w.setup.buffer_frames.contains(&p)
+            || w.retired.binary_search(&p).is_ok()
+            || now
+                .get_or_insert_with(|| {
+                    lifetime::backing(&w.setup.exported, &w.k).unwrap_or_default()
+                })
+                .contains(&p)
+    };
     w.actors.iter().flat_map(|s| &s.holds).any(|h| {
         let (frames, counted) = h.frames();
-        counted
-            && frames
-                .iter()
-                .any(|&p| has_page(w, p) && w.is_buffer_frame(p))
+        counted && frames.iter().any(|&p| has_page(w, p) && is_buffer_frame(p))
     })
 }
 
@@ -201,6 +209,10 @@ pub fn gup_struct_page(w: &World) -> bool {
 pub fn use_after_free(w: &World) -> bool {
     if w.k.use_after_free_reported() {
         return true;
+    }
+    // Nothing reaches a freed frame when no folio is freed.
+    if !w.k.frames.folios().any(|(_, f)| f.is_freed()) {
+        return false;
     }
     let held = w
         .actors
@@ -237,7 +249,11 @@ pub fn stale_mapping(w: &World) -> bool {
     if w.retired.is_empty() && now == w.setup.buffer_frames {
         return false;
     }
-    let stale = |p: Pfn| w.is_buffer_frame(p) && !now.contains(&p) && !freed(w, p);
+    // `now` is the backing, so of what [`World::is_buffer_frame`] counts only the frames the
+    // buffer had at export or retired can be stale.
+    let was_buffer =
+        |p: Pfn| w.setup.buffer_frames.contains(&p) || w.retired.binary_search(&p).is_ok();
+    let stale = |p: Pfn| was_buffer(p) && !now.contains(&p) && !freed(w, p);
     let held = w
         .actors
         .iter()

@@ -138,7 +138,7 @@ pub struct World {
     /// The setup.
     pub setup: Arc<Setup>,
     /// The actors ([`Shared`] between clones of the world until a step changes one).
-    pub actors: Shared<Vec<ActorState>>,
+    pub actors: Shared<[ActorState]>,
     /// The last reference to the dma-buf file went (every fd closed, every VMA gone).
     pub file_released: bool,
     /// The exporter freed the backing.
@@ -303,7 +303,7 @@ impl World {
         Ok(World {
             k,
             setup: Arc::new(setup),
-            actors: Shared::new(actors),
+            actors: Shared::from(actors),
             file_released: false,
             released: false,
             retired: Vec::new(),
@@ -393,8 +393,17 @@ impl World {
     /// The MMU notifiers after each step: every guest mapping that
     /// [`kvm_spte_survives`](pfnguard_mm::kvm::kvm_spte_survives) says KVM dropped goes.
     fn kvm_mmu_notifier(&mut self) {
-        let kvm = |s: &ActorState| s.holds.iter().any(|h| matches!(h, Hold::Kvm { .. }));
-        if !self.actors.iter().any(kvm) {
+        // Only a guest mapping KVM drops changes the actors: a world with none to drop keeps
+        // sharing its actors with the clone it came from.
+        let k = &self.k;
+        let drops = |s: &ActorState| {
+            let mm = s.mm.filter(|_| !s.exited);
+            s.holds.iter().any(|h| match h {
+                Hold::Kvm { addr, pfn } => !pfnguard_mm::kvm::kvm_spte_survives(k, mm, *addr, *pfn),
+                _ => false,
+            })
+        };
+        if !self.actors.iter().any(drops) {
             return;
         }
         for s in self.actors.iter_mut() {
