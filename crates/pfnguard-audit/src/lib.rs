@@ -287,17 +287,17 @@ fn read_dmabuf_maps(
         }
         Err(ReadFail::Error(e)) => return Err(e),
     }
-    if pagemap {
-        for m in &mut out {
-            let pages = ((m.end - m.start) / PAGE_SIZE).min(MAX_PAGEMAP_PAGES);
-            let off = m.start / PAGE_SIZE * 8;
-            match r.bytes_at(
-                Tree::Proc,
-                &format!("{pid}/pagemap"),
-                off,
-                (pages * 8) as usize,
-            ) {
-                Ok(bytes) => {
+    if pagemap && !out.is_empty() {
+        let ranges: Vec<(u64, usize)> = out
+            .iter()
+            .map(|m| {
+                let pages = ((m.end - m.start) / PAGE_SIZE).min(MAX_PAGEMAP_PAGES);
+                (m.start / PAGE_SIZE * 8, (pages * 8) as usize)
+            })
+            .collect();
+        match r.ranges(Tree::Proc, &format!("{pid}/pagemap"), &ranges) {
+            Ok(all) => {
+                for (m, bytes) in out.iter_mut().zip(all) {
                     let mut s = PagemapSummary::default();
                     for c in bytes.chunks_exact(8) {
                         let mut b = [0u8; 8];
@@ -306,13 +306,12 @@ fn read_dmabuf_maps(
                     }
                     m.pagemap = Some(s);
                 }
-                Err(ReadFail::Miss(Miss::Gone)) => {}
-                Err(ReadFail::Miss(Miss::Denied(why))) => {
-                    unreadable.push(denied(pid, comm, "pagemap", why));
-                    break;
-                }
-                Err(ReadFail::Error(e)) => return Err(e),
             }
+            Err(ReadFail::Miss(Miss::Gone)) => {}
+            Err(ReadFail::Miss(Miss::Denied(why))) => {
+                unreadable.push(denied(pid, comm, "pagemap", why));
+            }
+            Err(ReadFail::Error(e)) => return Err(e),
         }
     }
     Ok(out)
@@ -505,6 +504,58 @@ pub struct ProcessRow {
     pub maps: Vec<MappingRow>,
 }
 
+/// References per pid (fds or mappings), sorted by pid; serialized as a map `{"pid": n}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refs(Vec<(u32, u32)>);
+
+impl Refs {
+    /// One more reference by `pid`.
+    pub fn add(&mut self, pid: u32) {
+        match self.0.binary_search_by_key(&pid, |e| e.0) {
+            Ok(i) => self.0[i].1 += 1,
+            Err(i) => self.0.insert(i, (pid, 1)),
+        }
+    }
+    /// The references of `pid`.
+    pub fn get(&self, pid: &u32) -> Option<&u32> {
+        self.0
+            .binary_search_by_key(pid, |e| e.0)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+    /// The pids, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.0.iter().map(|e| &e.0)
+    }
+    /// The counts, in pid order.
+    pub fn values(&self) -> impl Iterator<Item = &u32> {
+        self.0.iter().map(|e| &e.1)
+    }
+    /// `(pid, count)` pairs, in pid order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u32, &u32)> {
+        self.0.iter().map(|e| (&e.0, &e.1))
+    }
+    /// How many pids.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// No pid.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Refs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (p, n) in &self.0 {
+            m.serialize_entry(p, n)?;
+        }
+        m.end()
+    }
+}
+
 /// One buffer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BufferRow {
@@ -517,9 +568,9 @@ pub struct BufferRow {
     /// `name` (DMA_BUF_SET_NAME).
     pub name: Option<String>,
     /// fds per pid.
-    pub fd_refs: BTreeMap<u32, u32>,
+    pub fd_refs: Refs,
     /// Mappings per pid.
-    pub map_refs: BTreeMap<u32, u32>,
+    pub map_refs: Refs,
     /// Pss: size / processes that hold or map it (0 for kernel-only buffers).
     pub pss_bytes: u64,
     /// No process holds or maps it (seen in bufinfo or sysfs only).
@@ -645,8 +696,8 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
         size_bytes: size,
         exporter: exporter.to_owned(),
         name,
-        fd_refs: BTreeMap::new(),
-        map_refs: BTreeMap::new(),
+        fd_refs: Refs::default(),
+        map_refs: Refs::default(),
         pss_bytes: 0,
         kernel_only: false,
         attached: Vec::new(),
@@ -658,7 +709,7 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
             let b = bufs
                 .entry(f.inode)
                 .or_insert_with(|| new_row(f.inode, f.size, &f.exp_name, f.name.clone()));
-            *b.fd_refs.entry(p.pid).or_default() += 1;
+            b.fd_refs.add(p.pid);
         }
     }
     let mut kernel_side: BTreeMap<u64, (u64, String, Option<String>, Vec<String>)> =
@@ -684,7 +735,7 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
                 Some((size, exp, name, _)) => new_row(m.inode, *size, exp, name.clone()),
                 None => new_row(m.inode, m.end - m.start, "<unknown>", m.name.clone()),
             });
-            *b.map_refs.entry(p.pid).or_default() += 1;
+            b.map_refs.add(p.pid);
         }
     }
     let kernel_known = scan.bufinfo.is_some() || scan.sysfs.is_some();

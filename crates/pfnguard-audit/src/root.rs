@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -206,9 +207,13 @@ impl<'a> Reader<'a> {
         self.refused(tree, rel)?;
         let path = self.path(tree, rel);
         let bytes = fs::read(&path).map_err(|e| classify(&path, e))?;
-        let s = String::from_utf8_lossy(&bytes).into_owned();
-        self.keep(Record::File(tree, rel.into(), bytes));
-        Ok(s)
+        if self.record.is_some() {
+            let s = String::from_utf8_lossy(&bytes).into_owned();
+            self.keep(Record::File(tree, rel.into(), bytes));
+            return Ok(s);
+        }
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     /// The target of a symlink (`/proc/PID/fd/N`).
@@ -226,36 +231,44 @@ impl<'a> Reader<'a> {
         Ok(t)
     }
 
-    /// `len` bytes at `offset` (`/proc/PID/pagemap`); fewer at the end of the file.
-    pub fn bytes_at(
+    /// `len` bytes at each `offset` of `ranges` (`/proc/PID/pagemap`), the file opened once;
+    /// fewer at the end of the file.
+    pub fn ranges(
         &self,
         tree: Tree,
         rel: &str,
-        offset: u64,
-        len: usize,
-    ) -> Result<Vec<u8>, ReadFail> {
-        let r = self.bytes_at_(tree, rel, offset, len);
+        ranges: &[(u64, usize)],
+    ) -> Result<Vec<Vec<u8>>, ReadFail> {
+        let r = self.ranges_(tree, rel, ranges);
         self.note(tree, rel, r)
     }
 
-    fn bytes_at_(
+    fn ranges_(
         &self,
         tree: Tree,
         rel: &str,
-        offset: u64,
-        len: usize,
-    ) -> Result<Vec<u8>, ReadFail> {
+        ranges: &[(u64, usize)],
+    ) -> Result<Vec<Vec<u8>>, ReadFail> {
         self.refused(tree, rel)?;
         let path = self.path(tree, rel);
-        let mut f = fs::File::open(&path).map_err(|e| classify(&path, e))?;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|e| classify(&path, e))?;
-        let mut buf = Vec::with_capacity(len);
-        f.take(len as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| classify(&path, e))?;
-        self.keep(Record::At(tree, rel.into(), offset, buf.clone()));
-        Ok(buf)
+        let f = fs::File::open(&path).map_err(|e| classify(&path, e))?;
+        let mut out = Vec::with_capacity(ranges.len());
+        for &(offset, len) in ranges {
+            let mut buf = vec![0u8; len];
+            let mut got = 0;
+            while got < len {
+                match f.read_at(&mut buf[got..], offset + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(classify(&path, e)),
+                }
+            }
+            buf.truncate(got);
+            self.keep(Record::At(tree, rel.into(), offset, buf.clone()));
+            out.push(buf);
+        }
+        Ok(out)
     }
 
     /// The names in a directory, unsorted.

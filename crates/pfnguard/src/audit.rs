@@ -266,7 +266,7 @@ fn render_table(a: &Audit, view: View) -> String {
                 "attached",
                 "GUP gets struct pages (model)",
             ]);
-            let refs = |m: &std::collections::BTreeMap<u32, u32>| {
+            let refs = |m: &pfnguard_audit::Refs| {
                 if m.is_empty() {
                     "-".to_owned()
                 } else {
@@ -520,7 +520,7 @@ fn render_csv(a: &Audit, view: View) -> String {
                     "gup_struct_page",
                 ]),
             );
-            let pids = |m: &std::collections::BTreeMap<u32, u32>| {
+            let pids = |m: &pfnguard_audit::Refs| {
                 m.keys().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
             };
             for b in &a.buffers {

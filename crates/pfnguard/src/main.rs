@@ -484,7 +484,7 @@ enum Command {
         debugfs: PathBuf,
         /// Read a directory --capture wrote (DIR/proc, DIR/sys, DIR/debugfs, and the refusals
         /// the capturing user met, DIR/unreadable.tsv).
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["proc", "sys", "debugfs", "capture"])]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["proc", "sys", "debugfs"])]
         replay: Option<PathBuf>,
         /// The kernel the model runs (default: the procfs's sys/kernel/osrelease). Same forms
         /// as `predict --kernel`.
