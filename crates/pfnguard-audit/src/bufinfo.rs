@@ -66,8 +66,7 @@ pub fn parse_bufinfo(text: &str) -> Bufinfo {
         if f.len() < 5 {
             continue;
         }
-        let (Ok(size), Ok(count)) = (f[0].trim().parse::<u64>(), f[3].trim().parse::<u64>())
-        else {
+        let (Ok(size), Ok(count)) = (f[0].trim().parse::<u64>(), f[3].trim().parse::<u64>()) else {
             continue;
         };
         let inode = f.get(5).and_then(|s| s.trim().parse::<u64>().ok());

@@ -32,8 +32,8 @@ pub mod bufinfo;
 pub mod contract;
 pub mod fdinfo;
 pub mod root;
-pub mod sysfs;
 pub mod synth;
+pub mod sysfs;
 
 pub use contract::{Contract, PagemapSummary, Prediction, Predictor, GUP_OPS};
 pub use root::{Reader, Root};
@@ -586,7 +586,12 @@ pub struct BufferRow {
 impl BufferRow {
     /// The processes that hold or map it.
     pub fn pids(&self) -> Vec<u32> {
-        let mut p: Vec<u32> = self.fd_refs.keys().chain(self.map_refs.keys()).copied().collect();
+        let mut p: Vec<u32> = self
+            .fd_refs
+            .keys()
+            .chain(self.map_refs.keys())
+            .copied()
+            .collect();
         p.sort_unstable();
         p.dedup();
         p
@@ -724,17 +729,24 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
             if let Some(ino) = b.inode {
                 kernel_side.insert(
                     ino,
-                    (b.size, b.exp_name.clone(), b.name.clone(), b.attached.clone()),
+                    (
+                        b.size,
+                        b.exp_name.clone(),
+                        b.name.clone(),
+                        b.attached.clone(),
+                    ),
                 );
             }
         }
     }
     for p in &scan.procs {
         for m in &p.maps {
-            let b = bufs.entry(m.inode).or_insert_with(|| match kernel_side.get(&m.inode) {
-                Some((size, exp, name, _)) => new_row(m.inode, *size, exp, name.clone()),
-                None => new_row(m.inode, m.end - m.start, "<unknown>", m.name.clone()),
-            });
+            let b = bufs
+                .entry(m.inode)
+                .or_insert_with(|| match kernel_side.get(&m.inode) {
+                    Some((size, exp, name, _)) => new_row(m.inode, *size, exp, name.clone()),
+                    None => new_row(m.inode, m.end - m.start, "<unknown>", m.name.clone()),
+                });
             b.map_refs.add(p.pid);
         }
     }
@@ -754,7 +766,7 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
         // libdmabufinfo/include/dmabufinfo/dmabufinfo.h DmaBuffer::Pss(): size_ / pids_.size(),
         // pids_ being every process with an fd or a mapping of the buffer.
         let n = b.pids().len() as u64;
-        b.pss_bytes = if n == 0 { 0 } else { b.size_bytes / n };
+        b.pss_bytes = b.size_bytes.checked_div(n).unwrap_or(0);
         b.modeled_as = contract::exporters_for(&b.exporter).to_vec();
         b.gup_struct_page = predictor.predict(&b.exporter).map(|p| p.gup_struct_page);
     }
@@ -898,11 +910,7 @@ pub fn growth(before: &Audit, after: &Audit) -> Vec<Growth> {
             .map(|p| {
                 (
                     (p.pid, p.comm.clone()),
-                    (
-                        i64::from(p.fds),
-                        i64::from(p.mappings),
-                        p.size_bytes as i64,
-                    ),
+                    (i64::from(p.fds), i64::from(p.mappings), p.size_bytes as i64),
                 )
             })
             .collect()

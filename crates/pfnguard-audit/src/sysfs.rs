@@ -31,7 +31,10 @@ pub fn read_sysfs_buffers(r: &Reader<'_>) -> Result<Option<Vec<SysfsBuffer>>, Re
             continue;
         };
         let size = r.text(Tree::Sys, &format!("kernel/dmabuf/buffers/{n}/size"));
-        let exp = r.text(Tree::Sys, &format!("kernel/dmabuf/buffers/{n}/exporter_name"));
+        let exp = r.text(
+            Tree::Sys,
+            &format!("kernel/dmabuf/buffers/{n}/exporter_name"),
+        );
         match (size, exp) {
             (Ok(s), Ok(e)) => {
                 if let Ok(size) = s.trim().parse() {

@@ -26,7 +26,10 @@ fn per_process_figures() {
     assert_eq!(pids, vec![100, 101, 200]);
     let cam = proc_row(&a, 100);
     assert_eq!((cam.fds, cam.mappings), (2, 1));
-    assert_eq!((cam.size_bytes, cam.pss_bytes, cam.rss_bytes), (24576, 12288, 0));
+    assert_eq!(
+        (cam.size_bytes, cam.pss_bytes, cam.rss_bytes),
+        (24576, 12288, 0)
+    );
     let child = proc_row(&a, 101);
     assert_eq!((child.size_bytes, child.pss_bytes), (16384, 8192));
     let comp = proc_row(&a, 200);
@@ -75,19 +78,33 @@ fn kernel_only_buffers_from_bufinfo() {
     assert_eq!(a.totals.userspace_bytes, 40960);
     assert_eq!(a.totals.dmabuf_bytes, 106496);
     assert_eq!(a.totals.buffers, 6);
-    let sys = a.exporters.iter().find(|e| e.exporter == "system").expect("system");
-    assert_eq!((sys.buffers, sys.bytes, sys.kernel_only_bytes), (2, 81920, 65536));
+    let sys = a
+        .exporters
+        .iter()
+        .find(|e| e.exporter == "system")
+        .expect("system");
+    assert_eq!(
+        (sys.buffers, sys.bytes, sys.kernel_only_bytes),
+        (2, 81920, 65536)
+    );
 }
 
 #[test]
 fn vanished_and_unreadable_processes() {
     let a = run(&Root::fixture(&fixture()));
     assert_eq!(a.vanished, vec![300]);
-    let u: Vec<(u32, &str)> = a.unreadable.iter().map(|u| (u.pid, u.what.as_str())).collect();
+    let u: Vec<(u32, &str)> = a
+        .unreadable
+        .iter()
+        .map(|u| (u.pid, u.what.as_str()))
+        .collect();
     assert_eq!(u, vec![(400, "fd"), (400, "maps")]);
     assert_eq!(a.unreadable[0].comm.as_deref(), Some("ssh-agent"));
     assert!(a.unreadable[0].why.contains("Permission denied"));
-    assert!(a.notes.iter().any(|n| n.contains("1 processes could not be read")));
+    assert!(a
+        .notes
+        .iter()
+        .any(|n| n.contains("1 processes could not be read")));
 }
 
 #[test]
@@ -109,7 +126,10 @@ fn the_contract_per_mapping() {
     assert_eq!(v.contract.verdict, "breaks");
     assert_eq!(v.contract.flags, vec!["mm", "de", "dd"]);
     let reason = v.contract.reason.as_deref().unwrap_or_default();
-    assert!(reason.starts_with("VM_MIXEDMAP: vivid-vmalloc: "), "{reason}");
+    assert!(
+        reason.starts_with("VM_MIXEDMAP: vivid-vmalloc: "),
+        "{reason}"
+    );
     let gup = v.contract.gup_struct_page.clone().expect("modeled");
     for op in [OpKey::OdirectRead, OpKey::IoUringRegister, OpKey::Vmsplice] {
         assert!(gup.contains(&op), "{op} missing from {gup:?}");

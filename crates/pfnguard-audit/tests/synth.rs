@@ -9,7 +9,14 @@ fn synthetic_tree_figures() {
     let f = synth::write_fixture(&dir, 20, 8, 3).expect("write");
     let root = Root::fixture(&dir);
     let r = Reader::new(&root, false);
-    let s = scan(&r, ScanOptions { pagemap: true, threads: 2 }).expect("scan");
+    let s = scan(
+        &r,
+        ScanOptions {
+            pagemap: true,
+            threads: 2,
+        },
+    )
+    .expect("scan");
     let a = audit(&s, None);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(a.processes.len(), f.procs);

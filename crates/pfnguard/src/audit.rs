@@ -92,7 +92,13 @@ pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
         );
     }
     let Some(secs) = args.watch else {
-        write!(out, "{}", render(&first, args.view, args.format))?;
+        if args.format == AuditFormat::Json {
+            // Streamed: the document of a large system is tens of megabytes.
+            serde_json::to_writer_pretty(&mut *out, &first)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", render(&first, args.view, args.format))?;
+        }
         return Ok(ExitCode::SUCCESS);
     };
     if args.format == AuditFormat::Csv || args.format == AuditFormat::Prometheus {
@@ -521,7 +527,10 @@ fn render_csv(a: &Audit, view: View) -> String {
                 ]),
             );
             let pids = |m: &pfnguard_audit::Refs| {
-                m.keys().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+                m.keys()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             };
             for b in &a.buffers {
                 csv_line(
@@ -544,7 +553,15 @@ fn render_csv(a: &Audit, view: View) -> String {
         View::All => {
             csv_line(
                 &mut s,
-                &strings(&["inode", "size_bytes", "exporter", "pid", "comm", "fds", "maps"]),
+                &strings(&[
+                    "inode",
+                    "size_bytes",
+                    "exporter",
+                    "pid",
+                    "comm",
+                    "fds",
+                    "maps",
+                ]),
             );
             for b in &a.buffers {
                 for pid in b.pids() {
@@ -616,15 +633,41 @@ fn render_prometheus(a: &Audit) -> String {
         )
     };
     let col = |i: usize| per.iter().map(|(k, v)| (pl(k), v[i])).collect::<Vec<_>>();
-    metric("pfnguard_dmabuf_process_bytes", "Size of the dma-bufs a process holds or maps (dmabuf_dump's Rss), per exporter.", col(0));
+    metric(
+        "pfnguard_dmabuf_process_bytes",
+        "Size of the dma-bufs a process holds or maps (dmabuf_dump's Rss), per exporter.",
+        col(0),
+    );
     metric("pfnguard_dmabuf_process_pss_bytes", "Proportional share of those dma-bufs: each buffer's size divided by the processes that hold or map it.", col(1));
     metric("pfnguard_dmabuf_process_rss_bytes", "smaps Rss of the process's /dmabuf: mappings (0 for VM_PFNMAP mappings: special PTEs are not counted).", col(2));
-    metric("pfnguard_dmabuf_process_fds", "dma-buf fds of the process.", col(3));
-    metric("pfnguard_dmabuf_process_mappings", "/dmabuf: mappings of the process.", col(4));
+    metric(
+        "pfnguard_dmabuf_process_fds",
+        "dma-buf fds of the process.",
+        col(3),
+    );
+    metric(
+        "pfnguard_dmabuf_process_mappings",
+        "/dmabuf: mappings of the process.",
+        col(4),
+    );
     let el = |e: &str| format!("exporter=\"{}\"", label(e));
-    metric("pfnguard_dmabuf_exporter_bytes", "Bytes of every dma-buf of the exporter, held by a process or not.", a.exporters.iter().map(|e| (el(&e.exporter), e.bytes)).collect());
+    metric(
+        "pfnguard_dmabuf_exporter_bytes",
+        "Bytes of every dma-buf of the exporter, held by a process or not.",
+        a.exporters
+            .iter()
+            .map(|e| (el(&e.exporter), e.bytes))
+            .collect(),
+    );
     metric("pfnguard_dmabuf_exporter_kernel_bytes", "Bytes of the exporter's dma-bufs no process holds or maps (from debugfs bufinfo or sysfs).", a.exporters.iter().map(|e| (el(&e.exporter), e.kernel_only_bytes)).collect());
-    metric("pfnguard_dmabuf_buffers", "dma-bufs of the exporter.", a.exporters.iter().map(|e| (el(&e.exporter), e.buffers)).collect());
+    metric(
+        "pfnguard_dmabuf_buffers",
+        "dma-bufs of the exporter.",
+        a.exporters
+            .iter()
+            .map(|e| (el(&e.exporter), e.buffers))
+            .collect(),
+    );
     let mut breaking: BTreeMap<String, u64> = BTreeMap::new();
     for p in &a.processes {
         for m in &p.maps {
@@ -634,10 +677,26 @@ fn render_prometheus(a: &Audit) -> String {
             }
         }
     }
-    metric("pfnguard_dmabuf_mappings_breaking_contract", "/dmabuf: mappings that are not VM_PFNMAP, or show struct pages in pagemap, per exporter.", breaking.into_iter().map(|(e, n)| (el(&e), n)).collect());
-    metric("pfnguard_dmabuf_total_bytes", "Bytes of every dma-buf counted.", vec![(String::new(), a.totals.dmabuf_bytes)]);
-    metric("pfnguard_dmabuf_userspace_bytes", "Bytes of the dma-bufs some process holds or maps, each once.", vec![(String::new(), a.totals.userspace_bytes)]);
+    metric(
+        "pfnguard_dmabuf_mappings_breaking_contract",
+        "/dmabuf: mappings that are not VM_PFNMAP, or show struct pages in pagemap, per exporter.",
+        breaking.into_iter().map(|(e, n)| (el(&e), n)).collect(),
+    );
+    metric(
+        "pfnguard_dmabuf_total_bytes",
+        "Bytes of every dma-buf counted.",
+        vec![(String::new(), a.totals.dmabuf_bytes)],
+    );
+    metric(
+        "pfnguard_dmabuf_userspace_bytes",
+        "Bytes of the dma-bufs some process holds or maps, each once.",
+        vec![(String::new(), a.totals.userspace_bytes)],
+    );
     let unreadable: std::collections::BTreeSet<u32> = a.unreadable.iter().map(|u| u.pid).collect();
-    metric("pfnguard_audit_unreadable_processes", "Processes the audit could not read in full.", vec![(String::new(), unreadable.len() as u64)]);
+    metric(
+        "pfnguard_audit_unreadable_processes",
+        "Processes the audit could not read in full.",
+        vec![(String::new(), unreadable.len() as u64)],
+    );
     s
 }

@@ -31,11 +31,17 @@ fn ok(o: &Output) -> String {
 
 #[test]
 fn json_has_the_figures() {
-    let v: serde_json::Value = serde_json::from_str(&ok(&audit(&["--format", "json"]))).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&audit(&["--format", "json"]))).expect("json");
     let procs = v["processes"].as_array().expect("processes");
     let pss: Vec<(u64, u64)> = procs
         .iter()
-        .map(|p| (p["pid"].as_u64().unwrap_or(0), p["pss_bytes"].as_u64().unwrap_or(0)))
+        .map(|p| {
+            (
+                p["pid"].as_u64().unwrap_or(0),
+                p["pss_bytes"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(pss, vec![(100, 12288), (101, 8192), (200, 20480)]);
     assert_eq!(v["totals"]["kernel_bytes"], 65536);
@@ -69,7 +75,10 @@ fn csv(text: &str) -> Vec<BTreeMap<String, String>> {
 fn csv_views_parse_back() {
     let rows = csv(&ok(&audit(&["--format", "csv"])));
     assert_eq!(rows.len(), 7, "{rows:?}");
-    let pss: u64 = rows.iter().map(|r| r["pss_bytes"].parse::<u64>().unwrap_or(0)).sum();
+    let pss: u64 = rows
+        .iter()
+        .map(|r| r["pss_bytes"].parse::<u64>().unwrap_or(0))
+        .sum();
     assert_eq!(pss, 40960);
     let rows = csv(&ok(&audit(&["--format", "csv", "--buffers"])));
     assert_eq!(rows.len(), 6);
@@ -105,9 +114,18 @@ fn prometheus_parses_back() {
         samples[r#"pfnguard_dmabuf_process_pss_bytes{pid="200",comm="compositor",exporter="videobuf2_vmalloc"}"#],
         8192.0
     );
-    assert_eq!(samples[r#"pfnguard_dmabuf_exporter_bytes{exporter="system"}"#], 81920.0);
-    assert_eq!(samples[r#"pfnguard_dmabuf_exporter_kernel_bytes{exporter="system"}"#], 65536.0);
-    assert_eq!(samples[r#"pfnguard_dmabuf_buffers{exporter="system"}"#], 2.0);
+    assert_eq!(
+        samples[r#"pfnguard_dmabuf_exporter_bytes{exporter="system"}"#],
+        81920.0
+    );
+    assert_eq!(
+        samples[r#"pfnguard_dmabuf_exporter_kernel_bytes{exporter="system"}"#],
+        65536.0
+    );
+    assert_eq!(
+        samples[r#"pfnguard_dmabuf_buffers{exporter="system"}"#],
+        2.0
+    );
     assert_eq!(
         samples[r#"pfnguard_dmabuf_mappings_breaking_contract{exporter="videobuf2_vmalloc"}"#],
         1.0
@@ -131,7 +149,12 @@ fn table_views() {
     let t = ok(&audit(&[]));
     assert!(t.contains("compositor:200  PROCESS TOTAL"), "{t}");
     assert!(t.contains("breaks: VM_MIXEDMAP: vivid-vmalloc"), "{t}");
-    assert!(t.contains("dmabuf total: 104 kB kernel_rss: 64 kB userspace_rss: 64 kB userspace_pss: 40 kB"), "{t}");
+    assert!(
+        t.contains(
+            "dmabuf total: 104 kB kernel_rss: 64 kB userspace_rss: 64 kB userspace_pss: 40 kB"
+        ),
+        "{t}"
+    );
     assert!(t.contains("ssh-agent:400 fd: Permission denied"), "{t}");
     assert!(t.contains("exited during the scan: 300"), "{t}");
     let b = ok(&audit(&["--buffers"]));
@@ -161,7 +184,9 @@ fn capture_replays_equal_and_refuses_a_full_directory() {
 
 #[test]
 fn watch_prints_one_line_per_sample() {
-    let out = ok(&audit(&["--watch", "1", "--count", "2", "--format", "json"]));
+    let out = ok(&audit(&[
+        "--watch", "1", "--count", "2", "--format", "json",
+    ]));
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
