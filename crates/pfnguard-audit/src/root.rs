@@ -281,6 +281,10 @@ impl<'a> Reader<'a> {
         self.refused(tree, rel)?;
         let path = self.path(tree, rel);
         let rd = fs::read_dir(&path).map_err(|e| classify(&path, e))?;
+        if !rel.is_empty() {
+            // An empty directory (a kernel thread's fd/) must replay as empty, not as gone.
+            self.keep(Record::Dir(tree, rel.into()));
+        }
         let mut out = Vec::new();
         for e in rd {
             match e {
@@ -355,11 +359,12 @@ impl<'a> Reader<'a> {
                 }
                 Record::Denied(tree, rel, why) => {
                     denied.push_str(&format!("{}\t{rel}\t{why}\n", tree.dir()));
-                    if tree_dir_missing(&target(*tree, Path::new(rel))) {
-                        // The process directory must exist for the replay to reach the refusal.
-                        if let Some(parent) = target(*tree, Path::new(rel)).parent() {
-                            fs::create_dir_all(parent).map_err(io_err(parent))?;
-                        }
+                    // A placeholder, so that the listing of its directory names it on replay;
+                    // the refusal is replayed before the file is looked at.
+                    let p = target(*tree, Path::new(rel));
+                    mkparent(&p)?;
+                    if fs::symlink_metadata(&p).is_err() {
+                        fs::write(&p, b"").map_err(io_err(&p))?;
                     }
                 }
             }
@@ -370,8 +375,4 @@ impl<'a> Reader<'a> {
         }
         Ok(records.len())
     }
-}
-
-fn tree_dir_missing(p: &Path) -> bool {
-    p.parent().is_some_and(|d| !d.exists())
 }

@@ -193,3 +193,28 @@ fn growth_between_samples() {
     assert_eq!((g[0].fds, g[0].bytes), (2, 8192));
     assert_eq!(g[1].what, "exporter");
 }
+
+#[test]
+fn capture_keeps_empty_directories() {
+    // A kernel thread: comm, an empty fd/ and an empty maps; it must replay as present, not
+    // as a process that exited.
+    let base = std::env::temp_dir().join(format!("pfnguard-audit-kthread-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let src = base.join("src");
+    std::fs::create_dir_all(src.join("proc/2/fd")).expect("mkdir");
+    std::fs::write(src.join("proc/2/comm"), "kthreadd\n").expect("comm");
+    std::fs::write(src.join("proc/2/maps"), "").expect("maps");
+    let root = Root::fixture(&src);
+    let r = Reader::new(&root, true);
+    let mut before = audit(&scan(&r, ScanOptions::default()).expect("scan"), None);
+    let dst = base.join("dst");
+    r.write_capture(&dst).expect("capture");
+    let mut after = run(&Root::fixture(&dst));
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(before.vanished.is_empty());
+    // The notes name the root's paths (no bufinfo under src/ or dst/).
+    assert_eq!(before.notes.len(), after.notes.len());
+    before.notes.clear();
+    after.notes.clear();
+    assert_eq!(before, after);
+}
