@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use pfnguard_report::{ExporterId, OpKey};
 
+mod audit;
 mod check;
 mod cmd;
 mod evidence;
@@ -435,6 +436,75 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
         format: MatrixFormat,
     },
+    /// The dma-bufs of this system: who holds and maps each one, what it costs each process,
+    /// and whether each mapping keeps the VM_PFNMAP contract.
+    ///
+    /// Reads what Android's dmabuf_dump reads (/proc/PID/fd and fdinfo, maps, smaps), plus
+    /// /proc/PID/pagemap, debugfs dma_buf/bufinfo and sysfs kernel/dmabuf/buffers for the
+    /// buffers no process holds. Changes nothing on the system. As a normal user it reports the
+    /// processes it can read and lists the others with the reason; root reads everything (and
+    /// only root sees PFNs in pagemap and debugfs). Processes that exit during the scan are
+    /// listed, never an error.
+    ///
+    /// Views, as dmabuf_dump's: per process (default; Rss = the size of each buffer it holds
+    /// or maps, Pss = that size divided by the processes holding or mapping it, plus smaps'
+    /// own Rss of its /dmabuf: mappings), --buffers (per buffer and per exporter), --all
+    /// (buffer x process: `fds(maps) refs`). Per mapping: the VmFlags the contract is about
+    /// (pf io mm de dd), pagemap's present PTEs and how many have a struct page behind them,
+    /// and the GUP users (O_DIRECT, io_uring, RDMA, KVM, vmsplice, process_vm_readv,
+    /// /proc/PID/mem) that the model of this kernel and exporter says get struct pages. A
+    /// mapping without pf (or with mm) is flagged with the model's account of the exporter's
+    /// mmap; an exporter the model lacks is "not modeled".
+    ///
+    /// Examples:
+    ///   sudo pfnguard audit                          # per process, every process
+    ///   pfnguard audit --buffers --format csv        # per buffer, for a spreadsheet
+    ///   pfnguard audit --all                         # buffer x process grid
+    ///   pfnguard audit --watch 5                     # what grew every 5 s (fds, mappings, kB)
+    ///   pfnguard audit --format prometheus > /var/lib/node_exporter/textfile/dmabuf.prom
+    ///   sudo pfnguard audit --capture /tmp/snap      # snapshot what it reads, replay anywhere:
+    ///   pfnguard audit --replay /tmp/snap
+    #[command(verbatim_doc_comment)]
+    Audit {
+        /// Per buffer (dmabuf_dump -b): holders, mappers, Pss, attached devices, the model's
+        /// GUP users; then per exporter.
+        #[arg(long, conflicts_with = "all")]
+        buffers: bool,
+        /// Buffer x process (dmabuf_dump -a): `fds(maps) refs` per process.
+        #[arg(long)]
+        all: bool,
+        /// The procfs to read.
+        #[arg(long, value_name = "DIR", default_value = "/proc")]
+        proc: PathBuf,
+        /// The sysfs to read.
+        #[arg(long, value_name = "DIR", default_value = "/sys")]
+        sys: PathBuf,
+        /// The debugfs to read.
+        #[arg(long, value_name = "DIR", default_value = "/sys/kernel/debug")]
+        debugfs: PathBuf,
+        /// Read a directory --capture wrote (DIR/proc, DIR/sys, DIR/debugfs, and the refusals
+        /// the capturing user met, DIR/unreadable.tsv).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["proc", "sys", "debugfs"])]
+        replay: Option<PathBuf>,
+        /// The kernel the model runs (default: the procfs's sys/kernel/osrelease). Same forms
+        /// as `predict --kernel`.
+        #[arg(long, value_parser = parse_kernel)]
+        kernel: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = audit::AuditFormat::Table)]
+        format: audit::AuditFormat,
+        /// Sample again every SECONDS and show what grew (fds, mappings, kB) per process and
+        /// per exporter since the previous sample.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+        watch: Option<u64>,
+        /// With --watch: stop after N samples (default: until interrupted).
+        #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Copy exactly the files the audit reads into DIR (new or empty), as a fixture any
+        /// machine can replay with --replay DIR.
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -637,6 +707,48 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
                 max_states,
                 threads,
                 format,
+            )
+        }
+        Command::Audit {
+            buffers,
+            all,
+            proc,
+            sys,
+            debugfs,
+            replay,
+            kernel,
+            format,
+            watch,
+            count,
+            capture,
+        } => {
+            let root = match replay {
+                Some(dir) => pfnguard_audit::Root::fixture(&dir),
+                None => pfnguard_audit::Root {
+                    proc,
+                    sys,
+                    debugfs,
+                    denied: Default::default(),
+                },
+            };
+            let view = if buffers {
+                audit::View::Buffers
+            } else if all {
+                audit::View::All
+            } else {
+                audit::View::Process
+            };
+            audit::audit(
+                out,
+                &audit::AuditArgs {
+                    view,
+                    root,
+                    kernel,
+                    format,
+                    watch,
+                    count,
+                    capture,
+                },
             )
         }
         Command::Exporters { format } => cmd::list_exporters(out, format),

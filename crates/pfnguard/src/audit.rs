@@ -1,0 +1,702 @@
+//! `pfnguard audit`: the dma-bufs of the running system, in dmabuf_dump's three views, with
+//! the contract of every mapping, as a table, JSON, CSV or Prometheus text.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::ValueEnum;
+use pfnguard_audit::{Audit, Reader, Root, ScanOptions};
+
+use crate::render::table;
+
+/// Output formats of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Aligned text for people.
+    Table,
+    /// The whole audit as one JSON document (with --watch: one line per sample).
+    Json,
+    /// One row per line of the view, a header line first.
+    Csv,
+    /// Prometheus text exposition format, for node_exporter's textfile collector.
+    Prometheus,
+}
+
+/// Which view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Per process (dmabuf_dump).
+    Process,
+    /// Per buffer (dmabuf_dump -b).
+    Buffers,
+    /// Buffer x process (dmabuf_dump -a).
+    All,
+}
+
+/// The arguments of `audit`.
+#[derive(Debug)]
+pub struct AuditArgs {
+    /// The view.
+    pub view: View,
+    /// The trees.
+    pub root: Root,
+    /// The model's kernel instead of the root's osrelease.
+    pub kernel: Option<String>,
+    /// The format.
+    pub format: AuditFormat,
+    /// Seconds between samples.
+    pub watch: Option<u64>,
+    /// Samples with --watch.
+    pub count: Option<u64>,
+    /// Snapshot into this directory.
+    pub capture: Option<PathBuf>,
+}
+
+fn kb(b: u64) -> String {
+    format!("{}", b / 1024)
+}
+
+fn sample(args: &AuditArgs, capture: bool) -> Result<(Audit, Option<Reader<'_>>)> {
+    let r = Reader::new(&args.root, capture);
+    let s = pfnguard_audit::scan(&r, ScanOptions::default())?;
+    let a = pfnguard_audit::audit(&s, args.kernel.as_deref());
+    Ok((a, capture.then_some(r)))
+}
+
+/// Run `audit`.
+pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.capture {
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .with_context(|| format!("--capture {}", dir.display()))?
+                .next()
+                .is_some()
+        {
+            bail!(
+                "--capture {}: not empty (it writes only into an empty or new directory)",
+                dir.display()
+            );
+        }
+    }
+    let (first, reader) = sample(args, args.capture.is_some())?;
+    if let (Some(dir), Some(r)) = (&args.capture, reader) {
+        let n = r.write_capture(dir)?;
+        eprintln!(
+            "pfnguard: captured {n} reads into {}; replay with: pfnguard audit --replay {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let Some(secs) = args.watch else {
+        if args.format == AuditFormat::Json {
+            // Streamed: the document of a large system is tens of megabytes.
+            serde_json::to_writer_pretty(&mut *out, &first)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", render(&first, args.view, args.format))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if args.format == AuditFormat::Csv || args.format == AuditFormat::Prometheus {
+        bail!("--watch prints what grew: as a table or JSON lines");
+    }
+    if args.format == AuditFormat::Table {
+        write!(out, "{}", render(&first, args.view, args.format))?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"sample": 0, "audit": &first, "growth": []})
+        )?;
+    }
+    out.flush()?;
+    let mut prev = first;
+    let mut n = 1u64;
+    while args.count.is_none_or(|c| n < c) {
+        std::thread::sleep(Duration::from_secs(secs));
+        let (now, _) = sample(args, false)?;
+        let g = pfnguard_audit::growth(&prev, &now);
+        if args.format == AuditFormat::Table {
+            writeln!(out, "\nsample {n} (+{}s): {}", secs * n, growth_line(&g))?;
+            if !g.is_empty() {
+                let rows: Vec<Vec<String>> = g
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.what.clone(),
+                            x.key.clone(),
+                            signed(x.fds),
+                            signed(x.mappings),
+                            signed(x.bytes / 1024),
+                        ]
+                    })
+                    .collect();
+                write!(
+                    out,
+                    "{}",
+                    table(
+                        &strings(&["", "process/exporter", "fds", "mappings", "kB"]),
+                        &rows
+                    )
+                )?;
+            }
+        } else {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"sample": n, "totals": &now.totals, "growth": g})
+            )?;
+        }
+        out.flush()?;
+        prev = now;
+        n += 1;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn growth_line(g: &[pfnguard_audit::Growth]) -> String {
+    if g.is_empty() {
+        "nothing changed".to_owned()
+    } else {
+        format!("{} changes since the previous sample", g.len())
+    }
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| (*x).to_owned()).collect()
+}
+
+/// The audit in one view and format.
+pub fn render(a: &Audit, view: View, format: AuditFormat) -> String {
+    match format {
+        AuditFormat::Table => render_table(a, view),
+        AuditFormat::Json => {
+            let mut s = serde_json::to_string_pretty(a).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        AuditFormat::Csv => render_csv(a, view),
+        AuditFormat::Prometheus => render_prometheus(a),
+    }
+}
+
+fn ops_list(o: &Option<Vec<pfnguard_report::OpKey>>) -> String {
+    match o {
+        None => "not modeled".to_owned(),
+        Some(v) if v.is_empty() => "none".to_owned(),
+        Some(v) => v
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn render_table(a: &Audit, view: View) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "kernel {} (model: {})",
+        a.kernel.release.as_deref().unwrap_or("unknown"),
+        a.kernel.modeled.as_deref().unwrap_or("not modeled")
+    );
+    if let Some(n) = &a.kernel.note {
+        let _ = writeln!(s, "  {n}");
+    }
+    s.push('\n');
+    match view {
+        View::Process => {
+            let h = strings(&[
+                "process", "inode", "name", "exporter", "size kB", "rss kB", "pss kB", "nr_procs",
+                "fds", "maps",
+            ]);
+            let mut rows = Vec::new();
+            for p in &a.processes {
+                let who = format!("{}:{}", p.comm, p.pid);
+                for b in &p.buffers {
+                    rows.push(vec![
+                        who.clone(),
+                        b.inode.to_string(),
+                        b.name.clone().unwrap_or_else(|| "<unknown>".into()),
+                        b.exporter.clone(),
+                        kb(b.size_bytes),
+                        kb(b.rss_bytes),
+                        kb(b.pss_bytes),
+                        b.nr_procs.to_string(),
+                        b.fds.to_string(),
+                        b.maps.to_string(),
+                    ]);
+                }
+                rows.push(vec![
+                    who,
+                    "PROCESS TOTAL".into(),
+                    String::new(),
+                    String::new(),
+                    kb(p.size_bytes),
+                    kb(p.rss_bytes),
+                    kb(p.pss_bytes),
+                    String::new(),
+                    p.fds.to_string(),
+                    p.mappings.to_string(),
+                ]);
+            }
+            if rows.is_empty() {
+                s.push_str("no process holds or maps a dma-buf\n");
+            } else {
+                s.push_str(&table(&h, &rows));
+            }
+            contract_table(&mut s, a);
+        }
+        View::Buffers => {
+            let h = strings(&[
+                "inode",
+                "size kB",
+                "exporter",
+                "name",
+                "fds (pid×n)",
+                "maps (pid×n)",
+                "nr_procs",
+                "pss kB",
+                "attached",
+                "GUP gets struct pages (model)",
+            ]);
+            let refs = |m: &pfnguard_audit::Refs| {
+                if m.is_empty() {
+                    "-".to_owned()
+                } else {
+                    m.iter()
+                        .map(|(p, n)| format!("{p}×{n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            };
+            let rows: Vec<Vec<String>> = a
+                .buffers
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.inode.to_string(),
+                        kb(b.size_bytes),
+                        b.exporter.clone(),
+                        b.name.clone().unwrap_or_else(|| "<unknown>".into()),
+                        if b.kernel_only {
+                            "kernel only".into()
+                        } else {
+                            refs(&b.fd_refs)
+                        },
+                        refs(&b.map_refs),
+                        b.pids().len().to_string(),
+                        kb(b.pss_bytes),
+                        b.attached.join(" "),
+                        ops_list(&b.gup_struct_page),
+                    ]
+                })
+                .collect();
+            s.push_str(&table(&h, &rows));
+            s.push('\n');
+            let h = strings(&[
+                "exporter",
+                "buffers",
+                "kB",
+                "kernel-only kB",
+                "fds",
+                "mappings",
+            ]);
+            let rows: Vec<Vec<String>> = a
+                .exporters
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.exporter.clone(),
+                        e.buffers.to_string(),
+                        kb(e.bytes),
+                        kb(e.kernel_only_bytes),
+                        e.fds.to_string(),
+                        e.mappings.to_string(),
+                    ]
+                })
+                .collect();
+            s.push_str(&table(&h, &rows));
+        }
+        View::All => {
+            let mut h = strings(&["inode", "size kB", "fd refs", "map refs"]);
+            for p in &a.processes {
+                h.push(format!("{}:{}", p.comm, p.pid));
+            }
+            let mut rows = Vec::new();
+            for b in a.buffers.iter().filter(|b| !b.kernel_only) {
+                let mut r = vec![
+                    b.inode.to_string(),
+                    kb(b.size_bytes),
+                    b.fd_refs.values().sum::<u32>().to_string(),
+                    b.map_refs.values().sum::<u32>().to_string(),
+                ];
+                for p in &a.processes {
+                    let f = b.fd_refs.get(&p.pid).copied().unwrap_or(0);
+                    let m = b.map_refs.get(&p.pid).copied().unwrap_or(0);
+                    r.push(if f + m == 0 {
+                        "--".into()
+                    } else {
+                        format!("{f}({m}) refs")
+                    });
+                }
+                rows.push(r);
+            }
+            let mut tot = vec![
+                "TOTALS".to_owned(),
+                kb(a.totals.userspace_bytes),
+                "n/a".into(),
+                "n/a".into(),
+            ];
+            for p in &a.processes {
+                tot.push(format!("{} kB", p.size_bytes / 1024));
+            }
+            rows.push(tot);
+            s.push_str(&crate::render::wrap_columns(&h, &rows, 120, table));
+        }
+    }
+    let t = &a.totals;
+    let _ = writeln!(
+        s,
+        "\ndmabuf total: {} kB kernel_rss: {} userspace_rss: {} kB userspace_pss: {} kB (mapped rss: {} kB; {} buffers, {} fds, {} mappings, {} breaking the contract)",
+        t.dmabuf_bytes / 1024,
+        t.kernel_bytes
+            .map_or_else(|| "unknown".to_owned(), |k| format!("{} kB", k / 1024)),
+        t.userspace_rss_bytes / 1024,
+        t.userspace_pss_bytes / 1024,
+        t.mapped_rss_bytes / 1024,
+        t.buffers,
+        t.fds,
+        t.mappings,
+        t.mappings_breaking
+    );
+    if !a.unreadable.is_empty() {
+        s.push_str("\nnot readable:\n");
+        for u in &a.unreadable {
+            let _ = writeln!(
+                s,
+                "  {}:{} {}: {}",
+                u.comm.as_deref().unwrap_or("?"),
+                u.pid,
+                u.what,
+                u.why
+            );
+        }
+    }
+    if !a.vanished.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nexited during the scan: {}",
+            a.vanished
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    for n in &a.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}
+
+fn contract_table(s: &mut String, a: &Audit) {
+    let h = strings(&[
+        "process",
+        "mapping",
+        "inode",
+        "exporter",
+        "flags",
+        "pagemap present/struct page",
+        "GUP gets struct pages (model)",
+        "contract",
+    ]);
+    let mut rows = Vec::new();
+    for p in &a.processes {
+        for m in &p.maps {
+            let c = &m.contract;
+            rows.push(vec![
+                format!("{}:{}", p.comm, p.pid),
+                format!("{}-{}", m.start, m.end),
+                m.inode.to_string(),
+                m.exporter.clone(),
+                if c.flags.is_empty() {
+                    "-".into()
+                } else {
+                    c.flags.join(" ")
+                },
+                c.pagemap.map_or_else(
+                    || "unread".into(),
+                    |pm| format!("{}/{} of {}", pm.present, pm.normal, pm.pages),
+                ),
+                ops_list(&c.gup_struct_page),
+                match &c.reason {
+                    Some(r) => format!("{}: {r}", c.verdict),
+                    None => c.verdict.clone(),
+                },
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        s.push_str("\nmappings and the VM_PFNMAP contract:\n");
+        s.push_str(&table(&h, &rows));
+    }
+}
+
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_owned()
+    }
+}
+
+fn csv_line(s: &mut String, fields: &[String]) {
+    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    s.push_str(&line.join(","));
+    s.push('\n');
+}
+
+fn render_csv(a: &Audit, view: View) -> String {
+    let mut s = String::new();
+    match view {
+        View::Process => {
+            csv_line(
+                &mut s,
+                &strings(&[
+                    "pid",
+                    "comm",
+                    "inode",
+                    "name",
+                    "exporter",
+                    "size_bytes",
+                    "rss_bytes",
+                    "pss_bytes",
+                    "nr_procs",
+                    "fds",
+                    "maps",
+                ]),
+            );
+            for p in &a.processes {
+                for b in &p.buffers {
+                    csv_line(
+                        &mut s,
+                        &[
+                            p.pid.to_string(),
+                            p.comm.clone(),
+                            b.inode.to_string(),
+                            b.name.clone().unwrap_or_default(),
+                            b.exporter.clone(),
+                            b.size_bytes.to_string(),
+                            b.rss_bytes.to_string(),
+                            b.pss_bytes.to_string(),
+                            b.nr_procs.to_string(),
+                            b.fds.to_string(),
+                            b.maps.to_string(),
+                        ],
+                    );
+                }
+            }
+        }
+        View::Buffers => {
+            csv_line(
+                &mut s,
+                &strings(&[
+                    "inode",
+                    "size_bytes",
+                    "exporter",
+                    "name",
+                    "fd_pids",
+                    "map_pids",
+                    "nr_procs",
+                    "pss_bytes",
+                    "kernel_only",
+                    "gup_struct_page",
+                ]),
+            );
+            let pids = |m: &pfnguard_audit::Refs| {
+                m.keys()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            for b in &a.buffers {
+                csv_line(
+                    &mut s,
+                    &[
+                        b.inode.to_string(),
+                        b.size_bytes.to_string(),
+                        b.exporter.clone(),
+                        b.name.clone().unwrap_or_default(),
+                        pids(&b.fd_refs),
+                        pids(&b.map_refs),
+                        b.pids().len().to_string(),
+                        b.pss_bytes.to_string(),
+                        b.kernel_only.to_string(),
+                        ops_list(&b.gup_struct_page),
+                    ],
+                );
+            }
+        }
+        View::All => {
+            csv_line(
+                &mut s,
+                &strings(&[
+                    "inode",
+                    "size_bytes",
+                    "exporter",
+                    "pid",
+                    "comm",
+                    "fds",
+                    "maps",
+                ]),
+            );
+            for b in &a.buffers {
+                for pid in b.pids() {
+                    let comm = a
+                        .processes
+                        .iter()
+                        .find(|p| p.pid == pid)
+                        .map(|p| p.comm.clone())
+                        .unwrap_or_default();
+                    csv_line(
+                        &mut s,
+                        &[
+                            b.inode.to_string(),
+                            b.size_bytes.to_string(),
+                            b.exporter.clone(),
+                            pid.to_string(),
+                            comm,
+                            b.fd_refs.get(&pid).copied().unwrap_or(0).to_string(),
+                            b.map_refs.get(&pid).copied().unwrap_or(0).to_string(),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+    s
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus metrics (stable names; README "Auditing a live system").
+fn render_prometheus(a: &Audit) -> String {
+    use std::collections::BTreeMap;
+    let mut s = String::new();
+    let mut metric = |name: &str, help: &str, samples: Vec<(String, u64)>| {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} gauge");
+        for (labels, v) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(s, "{name} {v}");
+            } else {
+                let _ = writeln!(s, "{name}{{{labels}}} {v}");
+            }
+        }
+    };
+    // Per process and exporter: (size, pss, rss, fds, maps).
+    let mut per: BTreeMap<(u32, String, String), [u64; 5]> = BTreeMap::new();
+    for p in &a.processes {
+        for b in &p.buffers {
+            let e = per
+                .entry((p.pid, p.comm.clone(), b.exporter.clone()))
+                .or_default();
+            e[0] += b.size_bytes;
+            e[1] += b.pss_bytes;
+            e[2] += b.rss_bytes;
+            e[3] += u64::from(b.fds);
+            e[4] += u64::from(b.maps);
+        }
+    }
+    let pl = |(pid, comm, exp): &(u32, String, String)| {
+        format!(
+            "pid=\"{pid}\",comm=\"{}\",exporter=\"{}\"",
+            label(comm),
+            label(exp)
+        )
+    };
+    let col = |i: usize| per.iter().map(|(k, v)| (pl(k), v[i])).collect::<Vec<_>>();
+    metric(
+        "pfnguard_dmabuf_process_bytes",
+        "Size of the dma-bufs a process holds or maps (dmabuf_dump's Rss), per exporter.",
+        col(0),
+    );
+    metric("pfnguard_dmabuf_process_pss_bytes", "Proportional share of those dma-bufs: each buffer's size divided by the processes that hold or map it.", col(1));
+    metric("pfnguard_dmabuf_process_rss_bytes", "smaps Rss of the process's /dmabuf: mappings (0 for VM_PFNMAP mappings: special PTEs are not counted).", col(2));
+    metric(
+        "pfnguard_dmabuf_process_fds",
+        "dma-buf fds of the process.",
+        col(3),
+    );
+    metric(
+        "pfnguard_dmabuf_process_mappings",
+        "/dmabuf: mappings of the process.",
+        col(4),
+    );
+    let el = |e: &str| format!("exporter=\"{}\"", label(e));
+    metric(
+        "pfnguard_dmabuf_exporter_bytes",
+        "Bytes of every dma-buf of the exporter, held by a process or not.",
+        a.exporters
+            .iter()
+            .map(|e| (el(&e.exporter), e.bytes))
+            .collect(),
+    );
+    metric("pfnguard_dmabuf_exporter_kernel_bytes", "Bytes of the exporter's dma-bufs no process holds or maps (from debugfs bufinfo or sysfs).", a.exporters.iter().map(|e| (el(&e.exporter), e.kernel_only_bytes)).collect());
+    metric(
+        "pfnguard_dmabuf_buffers",
+        "dma-bufs of the exporter.",
+        a.exporters
+            .iter()
+            .map(|e| (el(&e.exporter), e.buffers))
+            .collect(),
+    );
+    let mut breaking: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &a.processes {
+        for m in &p.maps {
+            let e = breaking.entry(m.exporter.clone()).or_default();
+            if m.contract.verdict == "breaks" {
+                *e += 1;
+            }
+        }
+    }
+    metric(
+        "pfnguard_dmabuf_mappings_breaking_contract",
+        "/dmabuf: mappings that are not VM_PFNMAP, or show struct pages in pagemap, per exporter.",
+        breaking.into_iter().map(|(e, n)| (el(&e), n)).collect(),
+    );
+    metric(
+        "pfnguard_dmabuf_total_bytes",
+        "Bytes of every dma-buf counted.",
+        vec![(String::new(), a.totals.dmabuf_bytes)],
+    );
+    metric(
+        "pfnguard_dmabuf_userspace_bytes",
+        "Bytes of the dma-bufs some process holds or maps, each once.",
+        vec![(String::new(), a.totals.userspace_bytes)],
+    );
+    let unreadable: std::collections::BTreeSet<u32> = a.unreadable.iter().map(|u| u.pid).collect();
+    metric(
+        "pfnguard_audit_unreadable_processes",
+        "Processes the audit could not read in full.",
+        vec![(String::new(), unreadable.len() as u64)],
+    );
+    s
+}
