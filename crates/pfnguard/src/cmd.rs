@@ -28,6 +28,77 @@ pub fn kernel(name: &str, config: Option<&KernelConfig>) -> Result<ResolvedKerne
     Ok(r)
 }
 
+/// The kernels of a command that takes several `--kernel`s: those given, in order and each
+/// once, or with none every modeled line at its newest point release (no note per line).
+pub fn kernels(
+    names: &[String],
+    config: Option<&KernelConfig>,
+) -> Result<Vec<Arc<ResolvedKernel>>> {
+    let mut ks: Vec<Arc<ResolvedKernel>> = Vec::new();
+    if names.is_empty() {
+        for line in pfnguard_mm::LINES {
+            let mut k = resolve_kernel(&line.to_string())?;
+            k.notes.clear();
+            if let Some(c) = config {
+                k = k.with_config(c.clone());
+            }
+            ks.push(Arc::new(k));
+        }
+    } else {
+        for name in names {
+            let k = kernel(name, config)?;
+            if !ks.iter().any(|q| q.name == k.name) {
+                ks.push(Arc::new(k));
+            }
+        }
+    }
+    Ok(ks)
+}
+
+/// Kernels whose facts and build are the same run the same kernel paths: the first of each
+/// such group, in order. The model is deterministic, so one run answers for all of them.
+pub fn distinct_kernels(ks: &[Arc<ResolvedKernel>]) -> Vec<Arc<ResolvedKernel>> {
+    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
+    for k in ks {
+        if !distinct.iter().any(|d| same_run(d, k)) {
+            distinct.push(k.clone());
+        }
+    }
+    distinct
+}
+
+/// Whether two kernels run the same kernel paths (same facts, same build).
+pub fn same_run(a: &ResolvedKernel, b: &ResolvedKernel) -> bool {
+    a.facts == b.facts && a.config.bits() == b.config.bits()
+}
+
+/// Consecutive kernels with the same `sig` merged: (first, last, sig) of each run.
+pub fn kernel_runs<T: PartialEq>(
+    ks: &[Arc<ResolvedKernel>],
+    sig: impl Fn(&ResolvedKernel) -> T,
+) -> Vec<(Arc<ResolvedKernel>, Arc<ResolvedKernel>, T)> {
+    let mut out: Vec<(Arc<ResolvedKernel>, Arc<ResolvedKernel>, T)> = Vec::new();
+    for k in ks {
+        let s = sig(k);
+        match out.last_mut() {
+            Some((_, last, prev)) if *prev == s => *last = k.clone(),
+            _ => out.push((k.clone(), k.clone(), s)),
+        }
+    }
+    out
+}
+
+/// `--policy` repeated: each once, in order.
+pub fn distinct_policies(ps: &[Policy]) -> Vec<Policy> {
+    let mut out: Vec<Policy> = Vec::new();
+    for p in ps {
+        if !out.contains(p) {
+            out.push(*p);
+        }
+    }
+    out
+}
+
 /// Read `--config FILE`: a kernel `.config`.
 pub fn load_config(path: Option<&std::path::Path>) -> Result<Option<KernelConfig>> {
     let Some(path) = path else {

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use pfnguard_dmabuf::{Exporter, Policy};
-use pfnguard_mm::{KernelConfig, ResolvedKernel, LINES};
+use pfnguard_mm::{KernelConfig, ResolvedKernel};
 use pfnguard_report::ExporterId;
 use pfnguard_scenario::property::Property;
 use pfnguard_scenario::{explore_alphabet_with, Alphabet, ExploreReport, Limits};
 
-use crate::cmd::{kernel, print_json};
+use crate::cmd::{distinct_kernels, distinct_policies, kernel_runs, kernels, print_json, same_run};
 use crate::render::{markdown, table};
 use crate::MatrixFormat;
 
@@ -165,35 +165,11 @@ pub fn explore_all(
     format: MatrixFormat,
 ) -> Result<ExitCode> {
     let t = Instant::now();
-    let mut ks: Vec<Arc<ResolvedKernel>> = Vec::new();
-    if cases.kernels.is_empty() {
-        for line in LINES {
-            // Every line at its newest point release: no note per line.
-            let mut k = pfnguard_mm::resolve_kernel(&line.to_string())?;
-            k.notes.clear();
-            if let Some(c) = cases.config {
-                k = k.with_config(c.clone());
-            }
-            ks.push(Arc::new(k));
-        }
-    } else {
-        for name in cases.kernels {
-            let k = kernel(name, cases.config)?;
-            if !ks.iter().any(|q| q.name == k.name) {
-                ks.push(Arc::new(k));
-            }
-        }
-    }
+    let ks = kernels(cases.kernels, cases.config)?;
     let policies: Vec<Policy> = if cases.policies.is_empty() {
         Policy::ALL.to_vec()
     } else {
-        let mut ps = Vec::new();
-        for p in cases.policies {
-            if !ps.contains(p) {
-                ps.push(*p);
-            }
-        }
-        ps
+        distinct_policies(cases.policies)
     };
     let mut exps: Vec<(Arc<dyn Exporter>, u64)> = Vec::new();
     let ids: Vec<ExporterId> = if cases.exporters.is_empty() && cases.exporter_files.is_empty() {
@@ -222,15 +198,8 @@ pub fn explore_all(
         exps.push((Arc::new(e), n));
     }
 
-    // Lines whose facts and build are the same run the same kernel paths: each distinct
-    // kernel is explored once (the exploration is deterministic).
-    let key = |k: &ResolvedKernel| (k.facts, k.config.bits());
-    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
-    for k in &ks {
-        if !distinct.iter().any(|d| key(d) == key(k)) {
-            distinct.push(k.clone());
-        }
-    }
+    // Each distinct kernel is explored once (the exploration is deterministic).
+    let distinct = distinct_kernels(&ks);
     let limits = Limits {
         max_states,
         threads,
@@ -283,7 +252,7 @@ pub fn explore_all(
     let cell_of = |k: &ResolvedKernel, pi: usize, ei: usize| -> &Cell {
         let d = distinct
             .iter()
-            .position(|d| key(d) == key(k))
+            .position(|d| same_run(d, k))
             .unwrap_or_default();
         &cells[d][pi][ei]
     };
@@ -374,20 +343,13 @@ fn ranges(
     ks: &[Arc<ResolvedKernel>],
     text: impl Fn(&ResolvedKernel) -> String,
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    for k in ks {
-        let t = text(k);
-        match out.last_mut() {
-            Some((_, last, prev)) if *prev == t => *last = k.name.clone(),
-            _ => out.push((k.name.clone(), k.name.clone(), t)),
-        }
-    }
-    out.into_iter()
+    kernel_runs(ks, text)
+        .into_iter()
         .map(|(first, last, t)| {
-            let range = if first == last {
-                first
+            let range = if first.name == last.name {
+                first.name.clone()
             } else {
-                format!("{first} – {last}")
+                format!("{} – {}", first.name, last.name)
             };
             (range, t)
         })

@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use pfnguard_dmabuf::{predict, Exporter, Policy, DEFAULT_PAGES};
-use pfnguard_mm::{KernelConfig, ResolvedKernel, LINES};
+use pfnguard_mm::{KernelConfig, ResolvedKernel};
 use pfnguard_report::{ExporterReport, Observation, OpKey, Outcome, Refault};
 
-use crate::cmd::{kernel, print_json};
+use crate::cmd::{
+    distinct_kernels, distinct_policies, kernel_runs, kernels as kernels_of, print_json, same_run,
+};
 use crate::evidence;
 use crate::render::{markdown, table, wrap_columns, wrap_words};
 use crate::MatrixFormat;
@@ -46,15 +48,9 @@ fn run(
     exps: &[Arc<dyn Exporter>],
     pages: u64,
 ) -> Vec<Row> {
-    // Lines whose facts and build are the same run the same kernel paths: each distinct kernel
-    // is run once, on two threads (the model is deterministic, so the split changes nothing).
-    let key = |k: &ResolvedKernel| (k.facts, k.config.bits());
-    let mut distinct: Vec<Arc<ResolvedKernel>> = Vec::new();
-    for k in ks {
-        if !distinct.iter().any(|d| key(d) == key(k)) {
-            distinct.push(k.clone());
-        }
-    }
+    // Each distinct kernel is run once, on two threads (the model is deterministic, so the
+    // split changes nothing).
+    let distinct = distinct_kernels(ks);
     let jobs: Vec<(usize, Policy, usize)> = (0..distinct.len())
         .flat_map(|d| {
             ps.iter()
@@ -87,7 +83,7 @@ fn run(
     for k in ks {
         let d = distinct
             .iter()
-            .position(|d| key(d) == key(k))
+            .position(|d| same_run(d, k))
             .unwrap_or_default();
         let cells = evidence::cells(&probed, k);
         for &p in ps {
@@ -136,37 +132,11 @@ pub fn matrix(
     pages: Option<u64>,
     format: MatrixFormat,
 ) -> Result<ExitCode> {
-    let names: Vec<String> = if kernels.is_empty() {
-        LINES.iter().map(|l| l.to_string()).collect()
-    } else {
-        kernels.to_vec()
-    };
-    let mut ks: Vec<Arc<ResolvedKernel>> = Vec::new();
-    for name in &names {
-        let k = if kernels.is_empty() {
-            // Every line at its newest point release: no note per line.
-            let mut k = pfnguard_mm::resolve_kernel(name)?;
-            k.notes.clear();
-            if let Some(c) = config {
-                k = k.with_config(c.clone());
-            }
-            k
-        } else {
-            kernel(name, config)?
-        };
-        if !ks.iter().any(|q| q.name == k.name) {
-            ks.push(Arc::new(k));
-        }
-    }
+    let ks = kernels_of(kernels, config)?;
     let (ps, tables): (Vec<Policy>, Vec<Policy>) = if policies.is_empty() {
         (Policy::ALL.to_vec(), vec![Policy::Off])
     } else {
-        let mut ps: Vec<Policy> = Vec::new();
-        for p in policies {
-            if !ps.contains(p) {
-                ps.push(*p);
-            }
-        }
+        let ps = distinct_policies(policies);
         (ps.clone(), ps)
     };
     let mut exps = pfnguard_dmabuf::catalogue();
@@ -223,15 +193,8 @@ fn group(ks: &[Arc<ResolvedKernel>], rows: &[Row]) -> Vec<(Arc<ResolvedKernel>, 
             })
             .collect()
     };
-    let mut out: Vec<(Arc<ResolvedKernel>, Arc<ResolvedKernel>, Vec<String>)> = Vec::new();
-    for k in ks {
-        let s = sig(k);
-        match out.last_mut() {
-            Some((_, last, prev)) if *prev == s => *last = k.clone(),
-            _ => out.push((k.clone(), k.clone(), s)),
-        }
-    }
-    out.into_iter()
+    kernel_runs(ks, sig)
+        .into_iter()
         .map(|(first, last, _)| {
             let label = if first.name == last.name {
                 first.label()
