@@ -181,20 +181,11 @@ fn observe(k: &mut Kernel, m: &Mapped, op: OpKey) -> Outcome {
                 .map(str::to_owned)
                 .collect(),
         ),
-        OpKey::Rss => {
-            let s = pfnguard_mm::proc::smaps(k, m.mm, &v);
-            trace!(
-                k,
-                "fs/proc/task_mmu.c:smap_gather_stats",
-                "Rss: {} kB",
-                s.rss_kb
-            );
-            Observation::Rss(if s.rss_kb > 0 {
-                Rss::Counted
-            } else {
-                Rss::Zero
-            })
-        }
+        OpKey::Rss => Observation::Rss(if pfnguard_mm::proc::smaps_rss_kb(k, m.mm, &v) > 0 {
+            Rss::Counted
+        } else {
+            Rss::Zero
+        }),
         _ => {
             let e = pfnguard_mm::proc::pagemap_entry(k, m.mm, m.addr);
             trace!(k, "fs/proc/task_mmu.c:pagemap_read", "entry {e:#018x}");

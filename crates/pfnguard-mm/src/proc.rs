@@ -39,6 +39,14 @@ pub struct Smaps {
     pub vmflags: Vec<&'static str>,
 }
 
+/// The `Rss:` line of the VMA's smaps entry ([`smaps`]), with the step traced: what the `rss`
+/// op and the scenarios' `rss` step read.
+pub fn smaps_rss_kb(k: &mut Kernel, mm: MmId, vma: &Vma) -> u64 {
+    let kb = smaps(k, mm, vma).rss_kb;
+    crate::trace!(k, "fs/proc/task_mmu.c:smap_gather_stats", "Rss: {kb} kB");
+    kb
+}
+
 /// `smap_gather_stats()` → `smaps_pte_entry()` → `smaps_account()`: only pages that
 /// `vm_normal_page()` returns count. 6.1's `walk_page_vma()` skips VM_PFNMAP VMAs
 /// (`walk_page_test()`); 6.12 walks them, so normal PTEs inside a VM_PFNMAP VMA count there.

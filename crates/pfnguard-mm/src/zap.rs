@@ -88,6 +88,26 @@ pub fn unmap_single_vma(k: &mut Kernel, vma: VmaId) {
     zap_vma_range(k, vma, v.start, v.end);
 }
 
+/// `mapping->i_mmap`: every VMA, of every mm, whose `vm_file->f_mapping` is `host`
+/// ([`AddressSpace::host`](crate::vma::AddressSpace::host)), with its mm.
+fn i_mmap(
+    k: &Kernel,
+    host: u64,
+) -> impl Iterator<Item = (VmaId, &crate::kernel::Mm, &crate::vma::Vma)> {
+    k.mms.iter().enumerate().flat_map(move |(i, mm)| {
+        mm.vmas
+            .values()
+            .filter(move |v| v.file.as_ref().and_then(|f| f.mapping.host) == Some(host))
+            .map(move |v| {
+                let id = VmaId {
+                    mm: crate::kernel::MmId(i as u32),
+                    start: v.start,
+                };
+                (id, mm, v)
+            })
+    })
+}
+
 /// `unmap_mapping_range(mapping, holebegin, holelen, even_cows = 1)` (mm/memory.c) in pages:
 /// `unmap_mapping_pages()` → `unmap_mapping_range_tree()`: every VMA in `mapping->i_mmap` — of
 /// every mm, the VMAs whose `vm_file->f_mapping` is `host` ([`AddressSpace::host`]) — whose file
@@ -106,27 +126,15 @@ pub fn unmap_mapping_range(k: &mut Kernel, host: u64, first: u64, nr: u64) -> us
         first.saturating_add(nr - 1)
     };
     let mut hits: Vec<(VmaId, VirtAddr, VirtAddr)> = Vec::new();
-    for (i, mm) in k.mms.iter().enumerate() {
-        for v in mm.vmas.values() {
-            if v.file.as_ref().and_then(|f| f.mapping.host) != Some(host) {
-                continue;
-            }
-            let vstart = v.pgoff;
-            let vlast = v.pgoff + v.pages().saturating_sub(1);
-            if v.pages() == 0 || vlast < first || vstart > last {
-                continue;
-            }
-            let from = first.max(vstart) - vstart;
-            let to = last.min(vlast) - vstart + 1;
-            hits.push((
-                VmaId {
-                    mm: crate::kernel::MmId(i as u32),
-                    start: v.start,
-                },
-                v.start.add_pages(from),
-                v.start.add_pages(to),
-            ));
+    for (id, _, v) in i_mmap(k, host) {
+        let vstart = v.pgoff;
+        let vlast = v.pgoff + v.pages().saturating_sub(1);
+        if v.pages() == 0 || vlast < first || vstart > last {
+            continue;
         }
+        let from = first.max(vstart) - vstart;
+        let to = last.min(vlast) - vstart + 1;
+        hits.push((id, v.start.add_pages(from), v.start.add_pages(to)));
     }
     trace!(
         k,
@@ -153,23 +161,12 @@ pub fn unmap_mapping_range(k: &mut Kernel, host: u64, first: u64, nr: u64) -> us
 pub fn unmap_mapping_folio(k: &mut Kernel, host: u64, frames: &[crate::types::Pfn]) -> usize {
     const F: &str = "mm/memory.c:unmap_mapping_folio";
     let mut hits: Vec<(VmaId, VirtAddr)> = Vec::new();
-    for (i, mm) in k.mms.iter().enumerate() {
-        for v in mm.vmas.values() {
-            if v.file.as_ref().and_then(|f| f.mapping.host) != Some(host) {
-                continue;
-            }
-            for p in 0..v.pages() {
-                let a = v.start.add_pages(p);
-                let pte = mm.pt.get(a);
-                if pte.present() && frames.contains(&pte.pfn()) {
-                    hits.push((
-                        VmaId {
-                            mm: crate::kernel::MmId(i as u32),
-                            start: v.start,
-                        },
-                        a,
-                    ));
-                }
+    for (id, mm, v) in i_mmap(k, host) {
+        for p in 0..v.pages() {
+            let a = v.start.add_pages(p);
+            let pte = mm.pt.get(a);
+            if pte.present() && frames.contains(&pte.pfn()) {
+                hits.push((id, a));
             }
         }
     }

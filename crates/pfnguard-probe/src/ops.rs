@@ -316,7 +316,7 @@ fn mmap_private(buf: &Buffer, page: usize) -> Measured {
 }
 
 /// The smaps block of our VMA starting at `addr`.
-pub(crate) fn own_vma(addr: usize) -> Result<procfs::SmapsVma, String> {
+fn own_vma(addr: usize) -> Result<procfs::SmapsVma, String> {
     let text = std::fs::read_to_string("/proc/self/smaps")
         .map_err(|e| format!("/proc/self/smaps: {}", errno::io_error(&e)))?;
     let vmas = procfs::parse_smaps(&text).map_err(|e| e.to_string())?;
@@ -362,16 +362,22 @@ fn vmflags(map: &Mapping) -> Measured {
 }
 
 fn rss(map: &Mapping) -> Measured {
-    match own_vma(map.addr()) {
-        Ok(vma) => match vma.rss_kb() {
-            Some(0) => Measured::of(Outcome::Observed(Observation::Rss(Rss::Zero)))
-                .with("rss_kb", json!(0)),
-            Some(kb) => Measured::of(Outcome::Observed(Observation::Rss(Rss::Counted)))
-                .with("rss_kb", json!(kb)),
-            None => Measured::unavailable("no Rss line in smaps"),
-        },
+    match own_rss_kb(map.addr()) {
+        Ok(0) => {
+            Measured::of(Outcome::Observed(Observation::Rss(Rss::Zero))).with("rss_kb", json!(0))
+        }
+        Ok(kb) => Measured::of(Outcome::Observed(Observation::Rss(Rss::Counted)))
+            .with("rss_kb", json!(kb)),
         Err(e) => Measured::unavailable(e),
     }
+}
+
+/// The `Rss:` (kB) of our VMA at `addr` in `/proc/self/smaps`: the `rss` op and the scenarios'
+/// `rss` step.
+pub(crate) fn own_rss_kb(addr: usize) -> Result<u64, String> {
+    own_vma(addr)?
+        .rss_kb()
+        .ok_or_else(|| "no Rss line in smaps".to_owned())
 }
 
 fn pagemap(map: &Mapping, page: usize) -> Measured {

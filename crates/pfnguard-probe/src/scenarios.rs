@@ -712,12 +712,8 @@ impl Actor<'_> {
             },
             UserStep::Rss => match self.maps.last() {
                 None => skipped(NO_MAP),
-                Some(m) => match crate::ops::own_vma(m.addr()).map(|v| v.rss_kb()) {
-                    Ok(Some(kb)) => (StepValue::rss(kb > 0), None),
-                    Ok(None) => (
-                        StepValue::unavailable(),
-                        Some("no Rss line in /proc/self/smaps".into()),
-                    ),
+                Some(m) => match crate::ops::own_rss_kb(m.addr()) {
+                    Ok(kb) => (StepValue::rss(kb > 0), None),
                     Err(e) => (StepValue::unavailable(), Some(e)),
                 },
             },

@@ -659,12 +659,7 @@ impl World {
                 let Some(v) = self.k.mm(mm).vma_at(addr).cloned() else {
                     return Ok(StepOutcome::Skipped(NO_MAP));
                 };
-                let kb = pfnguard_mm::proc::smaps(&self.k, mm, &v).rss_kb;
-                pfnguard_mm::trace!(
-                    self.k,
-                    "fs/proc/task_mmu.c:smap_gather_stats",
-                    "Rss: {kb} kB"
-                );
+                let kb = pfnguard_mm::proc::smaps_rss_kb(&mut self.k, mm, &v);
                 StepOutcome::Read(if kb > 0 { "counted" } else { "zero" })
             }
             Step::Release => {
