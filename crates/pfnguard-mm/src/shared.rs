@@ -23,6 +23,13 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Clone> Shared<T> {
+    /// The value: moved out if no other clone shares it, else copied.
+    pub fn unwrap_or_clone(self) -> T {
+        Arc::unwrap_or_clone(self.0)
+    }
+}
+
 impl<T: ?Sized> Shared<T> {
     /// Whether `a` and `b` are the same copy (neither was written since one was cloned from
     /// the other).

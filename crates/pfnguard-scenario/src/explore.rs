@@ -3,12 +3,13 @@
 //! property is one at the fewest steps (the shortest witness).
 //!
 //! Each level is expanded on every core (cloning and stepping worlds, fingerprinting them),
-//! then merged in frontier order on one: the result does not depend on the thread count.
+//! then merged in frontier order on one: the result does not depend on the thread count. Each
+//! worker owns a lineage of states built on its own thread from its own export, so that the
+//! copy-on-write state the clones share is never shared between cores.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, RwLock};
 use std::time::{Duration, Instant};
 
 use pfnguard_dmabuf::Policy;
@@ -240,6 +241,9 @@ struct Search<'a> {
     preds: &'a [ResultPred],
     /// With [`Build::Replay`]: a world with a fresh export.
     fresh: Option<&'a (dyn Fn() -> World + Sync)>,
+    /// A world with a fresh export: each worker's own root, from which it rebuilds the
+    /// states it takes over.
+    own: &'a (dyn Fn() -> World + Sync),
 }
 
 /// Run one move on `w`: the step, the step counter, the result predicates, the properties.
@@ -293,8 +297,44 @@ impl Search<'_> {
         path
     }
 
-    /// Breadth-first search from `root`.
+    /// Breadth-first search from `root`, level by level. With more than one thread, each
+    /// worker owns a lineage: from the first level large enough to share, every state a worker
+    /// expands was built on its thread from its own export (that level's states are rebuilt
+    /// from their paths), and a state's successors stay with the worker that built them, so no
+    /// two workers touch the same reference counts or free each other's memory.
     fn run(&self, root: &World) -> Found {
+        let threads = match self.limits.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let visited = RwLock::new(Visited::default());
+        if threads <= 1 {
+            return self.levels(root, &visited, None);
+        }
+        std::thread::scope(|s| {
+            let (done_tx, done_rx) = mpsc::channel::<Vec<Done>>();
+            let mut jobs = Vec::with_capacity(threads);
+            for _ in 0..threads {
+                let (tx, rx) = mpsc::channel::<Job>();
+                let done = done_tx.clone();
+                let visited = &visited;
+                s.spawn(move || {
+                    for job in rx {
+                        if done.send(self.work(job, visited)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                jobs.push(tx);
+            }
+            drop(done_tx);
+            // The workers end when `jobs` is dropped, at the end of the search.
+            self.levels(root, &visited, Some((&jobs, &done_rx)))
+        })
+    }
+
+    /// The levels of the search; `pool`: the workers' job queues and their results.
+    fn levels(&self, root: &World, visited: &RwLock<Visited>, pool: Option<Pool<'_>>) -> Found {
         let mut f = Found {
             nodes: Vec::new(),
             first: [None; 16],
@@ -303,70 +343,90 @@ impl Search<'_> {
             first_final_without: [None; 16],
             complete: true,
         };
-        let mut visited = Visited::default();
         let mut w0 = match self.fresh {
             Some(fresh) => fresh(),
             None => root.clone(),
         };
         w0.seen = state_bits(&w0);
-        visited.insert(fingerprint(&w0, self.advance));
+        write(visited).insert(fingerprint(&w0, self.advance));
         f.nodes.push(Node {
             parent: u32::MAX,
             actor: 0,
             step: Step::Close,
         });
-        let mut frontier: Vec<(u32, Entry)> = vec![(0, Entry::World(Box::new(w0)))];
-        let threads = match self.limits.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let mut frontier = vec![Pending {
+            idx: 0,
+            owner: 0,
+            entry: Entry::World(Box::new(w0)),
+        }];
+        // Whether the frontier's worlds are each their worker's own.
+        let mut owned = false;
         let mut depth = 0;
         while !frontier.is_empty() {
-            let paths: Vec<Vec<(u16, Step)>> = match self.fresh {
-                Some(_) => frontier.iter().map(|(i, _)| Self::path(&f, *i)).collect(),
-                None => Vec::new(),
-            };
             let need_leak =
                 !(self.first_leak_only && f.first[prop_index(Property::Leak)].is_some());
-            let expanded = self.expand_level(frontier, &paths, depth, need_leak, threads, &visited);
+            let mut level = Level {
+                depth,
+                need_leak,
+                rebuild: false,
+            };
+            let expanded = match pool {
+                Some((jobs, done)) if frontier.len() >= 64 => {
+                    level.rebuild = !owned && self.fresh.is_none();
+                    owned = true;
+                    self.expand_shared(frontier, &f, level, jobs, done)
+                }
+                _ => {
+                    let part = frontier
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, p)| self.job_entry(&f, k, p.owner, p, false))
+                        .collect();
+                    self.work(Job { level, part }, visited)
+                }
+            };
             // Record this level's states: properties, and whether each is final.
-            for x in &expanded {
-                let (idx, is_final) = (&x.idx, &x.is_final);
+            for d in &expanded {
+                let x = &d.expanded;
                 let mut bits = x.seen;
                 if x.leak {
                     bits |= Property::Leak.bit();
                 }
                 for i in 0..16 {
                     if bits & (1 << i) != 0 && f.first[i].is_none() {
-                        f.first[i] = Some(*idx);
+                        f.first[i] = Some(x.idx);
                     }
                 }
-                if *is_final {
+                if x.is_final {
                     f.finals += 1;
                     for i in 0..16 {
                         if bits & (1 << i) != 0 {
                             f.finals_with[i] += 1;
                         } else if f.first_final_without[i].is_none() {
-                            f.first_final_without[i] = Some(*idx);
+                            f.first_final_without[i] = Some(x.idx);
                         }
                     }
                 }
             }
-            let mut next = Vec::new();
-            'merge: for x in expanded {
-                for (actor, step, fp, w) in x.succs {
+            let new: usize = expanded.iter().map(|d| d.expanded.succs.len()).sum();
+            let mut visited = write(visited);
+            visited.reserve(new);
+            let mut next = Vec::with_capacity(new);
+            'merge: for d in expanded {
+                let (owner, parent) = (d.owner, d.expanded.idx);
+                for (actor, step, fp, entry) in d.expanded.succs {
                     if visited.insert(fp) {
                         if f.nodes.len() >= self.limits.max_states {
                             f.complete = false;
                             break 'merge;
                         }
-                        let id = f.nodes.len() as u32;
+                        let idx = f.nodes.len() as u32;
                         f.nodes.push(Node {
-                            parent: x.idx,
+                            parent,
                             actor,
                             step,
                         });
-                        next.push((id, w));
+                        next.push(Pending { idx, owner, entry });
                     }
                 }
             }
@@ -379,174 +439,229 @@ impl Search<'_> {
         f
     }
 
+    /// A frontier state as a job takes it, with its path when its world is rebuilt.
+    fn job_entry(&self, f: &Found, k: usize, owner: u32, p: Pending, rebuild: bool) -> JobEntry {
+        let path = (rebuild || self.fresh.is_some()).then(|| Self::path(f, p.idx));
+        JobEntry {
+            k,
+            owner,
+            idx: p.idx,
+            entry: p.entry,
+            path,
+        }
+    }
+
+    /// One level on the workers: each expands the states it owns in frontier order (on the
+    /// level that first shares, every `threads`-th one, rebuilt on it); the results come back
+    /// in frontier order.
+    fn expand_shared(
+        &self,
+        frontier: Vec<Pending>,
+        f: &Found,
+        level: Level,
+        jobs: &[mpsc::Sender<Job>],
+        done: &mpsc::Receiver<Vec<Done>>,
+    ) -> Vec<Done> {
+        let n = frontier.len();
+        let threads = jobs.len();
+        let mut parts: Vec<Vec<JobEntry>> = (0..threads)
+            .map(|_| Vec::with_capacity(n / threads + 1))
+            .collect();
+        for (k, p) in frontier.into_iter().enumerate() {
+            let t = if level.rebuild {
+                k % threads
+            } else {
+                p.owner as usize % threads
+            };
+            parts[t].push(self.job_entry(f, k, t as u32, p, level.rebuild));
+        }
+        let mut sent = 0;
+        for (t, part) in parts.into_iter().enumerate() {
+            if jobs[t].send(Job { level, part }).is_ok() {
+                sent += 1;
+            }
+        }
+        let mut slots: Vec<Option<Done>> = (0..n).map(|_| None).collect();
+        for _ in 0..sent {
+            let Ok(out) = done.recv() else { break };
+            for d in out {
+                let k = d.k;
+                slots[k] = Some(d);
+            }
+        }
+        slots.into_iter().flatten().collect()
+    }
+
+    /// Expand a job's states in order. Successors already visited on an earlier level, or met
+    /// before in this job, are dropped here: only new states are kept until the merge.
+    fn work(&self, job: Job, visited: &RwLock<Visited>) -> Vec<Done> {
+        let visited = read(visited);
+        // Room for a few new states per state expanded (each level has grown so), so that the
+        // set is not rehashed as it fills.
+        let mut local = Visited::with_capacity_and_hasher(
+            (job.part.len() * 4).min(1 << 22),
+            Default::default(),
+        );
+        job.part
+            .into_iter()
+            .map(|e| Done {
+                k: e.k,
+                owner: e.owner,
+                expanded: self.expand_one(job.level, e, &visited, &mut local),
+            })
+            .collect()
+    }
+
     /// Whether a state is final, and whether `leak` holds in it (judged where it is needed).
     fn judge(
         &self,
-        k: usize,
         w: &World,
         may_move: bool,
         no_moves: bool,
         need_leak: bool,
-        paths: &[Vec<(u16, Step)>],
+        path: Option<&[(u16, Step)]>,
     ) -> (bool, bool) {
         let is_final = no_moves && (!self.leak_everywhere || !may_move || w.dead());
         let judge_leak = need_leak && (is_final || self.leak_everywhere);
         let leak = judge_leak
-            && match (self.fresh, paths.get(k)) {
+            && match (self.fresh, path) {
                 (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
                 _ => Property::Leak.holds(w),
             };
         (is_final, leak)
     }
 
-    fn expand_level(
+    /// One state's successors. A successor on the last level (or with a dead kernel) will not
+    /// be expanded: what the merge records of it is computed now, and its world dropped (clone
+    /// builds only: a replay judges `leak` on a rebuild from its path).
+    fn expand_one(
         &self,
-        frontier: Vec<(u32, Entry)>,
-        paths: &[Vec<(u16, Step)>],
-        depth: usize,
-        need_leak: bool,
-        threads: usize,
+        level: Level,
+        e: JobEntry,
         visited: &Visited,
-    ) -> Vec<Expanded> {
-        let may_move = depth < self.max_depth;
-        // A successor on the last level (or with a dead kernel) will not be expanded: what the
-        // merge records of it is computed now, and its world dropped (clone builds only: a
-        // replay judges `leak` on a rebuild from its path).
-        let next_may_move = depth + 1 < self.max_depth;
+        local: &mut Visited,
+    ) -> Expanded {
+        let may_move = level.depth < self.max_depth;
+        let next_may_move = level.depth + 1 < self.max_depth;
         let summarise = self.fresh.is_none();
-        // Successors already visited on an earlier level are dropped here, on the workers:
-        // only new states are kept until the merge.
-        // The worker that expands a state drops its world.
-        let one = |k: usize, idx: u32, e: Entry, local: &mut Visited| -> Expanded {
-            let w: Box<World> = match e {
-                Entry::World(w) => w,
-                Entry::Done(s) => {
-                    return Expanded {
-                        idx,
-                        seen: s.seen,
-                        is_final: s.is_final,
-                        leak: s.leak,
-                        succs: Vec::new(),
-                    }
+        let path = e.path.as_deref();
+        let w: Box<World> = match e.entry {
+            Entry::World(w) => match (level.rebuild, path) {
+                (true, Some(p)) => Box::new(self.rebuild(self.own, p)),
+                _ => w,
+            },
+            Entry::Done(s) => {
+                return Expanded {
+                    idx: e.idx,
+                    seen: s.seen,
+                    is_final: s.is_final,
+                    leak: s.leak,
+                    succs: Vec::new(),
                 }
+            }
+        };
+        let ms = if may_move && !w.dead() {
+            (self.moves)(&w)
+        } else {
+            Vec::new()
+        };
+        let (is_final, leak) = self.judge(&w, may_move, ms.is_empty(), level.need_leak, path);
+        let mut out = Vec::with_capacity(ms.len());
+        for (a, step) in ms {
+            // A move its actor cannot make (no address space, no mapping, nothing to release)
+            // changes nothing: without a step counter, it leads back to this state.
+            if !self.advance && w.prerequisite(usize::from(a), step).is_err() {
+                continue;
+            }
+            let mut w2 = match (self.fresh, path) {
+                (Some(fresh), Some(p)) => self.rebuild(fresh, p),
+                _ => World::clone(&w),
             };
-            let ms = if may_move && !w.dead() {
-                (self.moves)(&w)
+            let (pc, o) = run_move(&mut w2, a, step, self.advance);
+            // A step that changed nothing leads back to this state, already visited (the
+            // properties of a state are in its `seen`, and a changed counter is a change).
+            if w2.unchanged_from(&w) {
+                continue;
+            }
+            note_move(&mut w2, a, pc, &o, self.preds);
+            let fp = fingerprint(&w2, self.advance);
+            if visited.contains(&fp) || !local.insert(fp) {
+                continue;
+            }
+            let entry = if summarise && (!next_may_move || w2.dead()) {
+                // No moves from it: final, and `leak` judged (as the next level would).
+                let (is_final, leak) = self.judge(&w2, next_may_move, true, level.need_leak, path);
+                Entry::Done(Summary {
+                    seen: w2.seen,
+                    is_final,
+                    leak,
+                })
             } else {
-                Vec::new()
+                Entry::World(Box::new(w2))
             };
-            let (is_final, leak) = self.judge(k, &w, may_move, ms.is_empty(), need_leak, paths);
-            let mut out = Vec::new();
-            for (a, step) in ms {
-                // A move its actor cannot make (no address space, no mapping) changes nothing:
-                // without a step counter, it leads back to this state.
-                if !self.advance && w.prerequisite(usize::from(a), step).is_err() {
-                    continue;
-                }
-                let mut w2 = match (self.fresh, paths.get(k)) {
-                    (Some(fresh), Some(p)) => self.rebuild(fresh, p),
-                    _ => World::clone(&w),
-                };
-                let (pc, o) = run_move(&mut w2, a, step, self.advance);
-                // A step that changed nothing leads back to this state, already visited (the
-                // properties of a state are in its `seen`, and a changed counter is a change).
-                if w2.unchanged_from(&w) {
-                    continue;
-                }
-                note_move(&mut w2, a, pc, &o, self.preds);
-                let fp = fingerprint(&w2, self.advance);
-                if visited.contains(&fp) || !local.insert(fp) {
-                    continue;
-                }
-                let e = if summarise && (!next_may_move || w2.dead()) {
-                    // No moves from it: final, and `leak` judged (as `one` would next level).
-                    let (is_final, leak) =
-                        self.judge(k, &w2, next_may_move, true, need_leak, paths);
-                    Entry::Done(Summary {
-                        seen: w2.seen,
-                        is_final,
-                        leak,
-                    })
-                } else {
-                    Entry::World(Box::new(w2))
-                };
-                out.push((a, step, fp, e));
-            }
-            Expanded {
-                idx,
-                seen: w.seen,
-                is_final,
-                leak,
-                succs: out,
-            }
-        };
-        // Room for a few new states per state expanded (each level has grown so), so that the
-        // workers' sets are not rehashed as they fill.
-        let room = |share: usize| {
-            Visited::with_capacity_and_hasher((share * 4).min(1 << 22), Default::default())
-        };
-        if threads <= 1 || frontier.len() < 64 {
-            let mut local = room(frontier.len());
-            return frontier
-                .into_iter()
-                .enumerate()
-                .map(|(k, (idx, e))| one(k, idx, e, &mut local))
-                .collect();
+            out.push((a, step, fp, entry));
         }
-        // Blocks of the frontier are handed out in order to whichever worker is free; each
-        // worker meets its blocks in frontier order, so its own duplicates keep the first.
-        let block = (frontier.len() / (threads * 32)).clamp(16, 1024);
-        let mut blocks: Vec<Mutex<Vec<(u32, Entry)>>> = Vec::new();
-        let mut rest = frontier.into_iter();
-        loop {
-            let b: Vec<(u32, Entry)> = rest.by_ref().take(block).collect();
-            if b.is_empty() {
-                break;
-            }
-            blocks.push(Mutex::new(b));
+        Expanded {
+            idx: e.idx,
+            seen: w.seen,
+            is_final,
+            leak,
+            succs: out,
         }
-        let next_block = AtomicUsize::new(0);
-        let one = &one;
-        let (blocks, next_block) = (&blocks, &next_block);
-        let share = blocks.len() * block / threads;
-        let room = &room;
-        let mut done: Vec<(usize, Vec<Expanded>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(move || {
-                        let mut local = room(share);
-                        let mut mine = Vec::new();
-                        loop {
-                            let b = next_block.fetch_add(1, Ordering::Relaxed);
-                            let Some(cell) = blocks.get(b) else {
-                                break;
-                            };
-                            let part = match cell.lock() {
-                                Ok(mut g) => std::mem::take(&mut *g),
-                                Err(p) => std::mem::take(&mut *p.into_inner()),
-                            };
-                            let part: Vec<Expanded> = part
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, (idx, e))| one(b * block + i, idx, e, &mut local))
-                                .collect();
-                            mine.push((b, part));
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(v) => v,
-                    Err(e) => std::panic::resume_unwind(e),
-                })
-                .collect()
-        });
-        done.sort_unstable_by_key(|(b, _)| *b);
-        done.into_iter().flat_map(|(_, v)| v).collect()
     }
+}
+
+/// The workers' job queues, and the queue of their results.
+type Pool<'a> = (&'a [mpsc::Sender<Job>], &'a mpsc::Receiver<Vec<Done>>);
+
+/// The shared visited set, read by the workers during a level.
+fn read(v: &RwLock<Visited>) -> std::sync::RwLockReadGuard<'_, Visited> {
+    v.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The shared visited set, written by the merge between levels.
+fn write(v: &RwLock<Visited>) -> std::sync::RwLockWriteGuard<'_, Visited> {
+    v.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What every state of a level is expanded with.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    depth: usize,
+    need_leak: bool,
+    /// Rebuild each world from its path on the worker that owns it from now on.
+    rebuild: bool,
+}
+
+/// A state of the frontier: its node, the worker that owns its world, and the world or its
+/// summary.
+struct Pending {
+    idx: u32,
+    owner: u32,
+    entry: Entry,
+}
+
+/// Some states of a level, for one worker.
+struct Job {
+    level: Level,
+    part: Vec<JobEntry>,
+}
+
+/// A state of a [`Job`]: its place in the frontier, its owner, and its path from the root
+/// when its world is rebuilt.
+struct JobEntry {
+    k: usize,
+    owner: u32,
+    idx: u32,
+    entry: Entry,
+    path: Option<Vec<(u16, Step)>>,
+}
+
+/// A state of a [`Job`] once expanded.
+struct Done {
+    k: usize,
+    owner: u32,
+    expanded: Expanded,
 }
 
 /// A state of the level once expanded: what the merge records of it, and its successors not
@@ -736,6 +851,7 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         first_leak_only: false,
                         preds: &preds,
                         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+                        own: &fresh,
                     };
                     let f = search.run(&root);
                     let start = || if rebuild { fresh() } else { root.clone() };
@@ -927,11 +1043,15 @@ pub fn explore_alphabet_with(
     let exp_steps = Step::exporter_alphabet();
     let fork = alphabet.fork;
     let moves = |w: &World| -> Vec<(u16, Step)> {
-        let mut v: Vec<(u16, Step)> = proc_steps
-            .iter()
-            .filter(|s| !matches!(s, Step::Fork { .. }) || w.actors[1].mm.is_none())
-            .map(|s| (0u16, *s))
-            .collect();
+        let mut v: Vec<(u16, Step)> = Vec::with_capacity(
+            proc_steps.len() + child_steps.len() + dev_steps.len() + exp_steps.len(),
+        );
+        v.extend(
+            proc_steps
+                .iter()
+                .filter(|s| !matches!(s, Step::Fork { .. }) || w.actors[1].mm.is_none())
+                .map(|s| (0u16, *s)),
+        );
         if fork && w.actors[1].mm.is_some() && !w.actors[1].exited {
             v.extend(child_steps.iter().map(|s| (1u16, *s)));
         }
@@ -960,8 +1080,11 @@ pub fn explore_alphabet_with(
         first_leak_only: true,
         preds: &[],
         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
+        own: &fresh,
     };
+    eprintln!("SETUP {:?}", t.elapsed());
     let f = search.run(&root);
+    eprintln!("SEARCHED {:?}", t.elapsed());
     let start = || if rebuild { fresh() } else { root.clone() };
     let properties = Property::ALL
         .iter()

@@ -93,6 +93,57 @@ impl Hold {
     }
 }
 
+/// What an actor's kernel-side users hold, oldest first. Each hold is [`Shared`]: the copy
+/// of an actor that a step makes (in a clone of the world) copies this list, not the frames
+/// each hold names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holds(Vec<Shared<Hold>>);
+
+impl Holds {
+    /// Add `h` (the newest).
+    pub fn push(&mut self, h: Hold) {
+        self.0.push(Shared::new(h));
+    }
+    /// The holds, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Hold> + '_ {
+        self.0.iter().map(|h| &**h)
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Keep the holds `keep` selects.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Hold) -> bool) {
+        self.0.retain(|h| keep(h));
+    }
+    /// Remove the most recent hold `pick` selects.
+    pub fn take_last(&mut self, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
+        let i = self.0.iter().rposition(|h| pick(h))?;
+        Some(self.0.remove(i).unwrap_or_clone())
+    }
+    /// Remove the oldest hold `pick` selects.
+    pub fn take_first(&mut self, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
+        let i = self.0.iter().position(|h| pick(h))?;
+        Some(self.0.remove(i).unwrap_or_clone())
+    }
+    /// Remove every hold `pick` selects, oldest first.
+    pub fn take_all(&mut self, pick: impl Fn(&Hold) -> bool) -> Vec<Hold> {
+        let (mine, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|h| pick(h));
+        self.0 = keep;
+        mine.into_iter().map(Shared::unwrap_or_clone).collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Holds {
+    type Item = &'a Hold;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Shared<Hold>>, fn(&Shared<Hold>) -> &Hold>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|h| &**h)
+    }
+}
+
 /// One actor's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActorState {
@@ -107,7 +158,7 @@ pub struct ActorState {
     /// Its mappings of the buffer, oldest first: (address, length).
     pub maps: Vec<(VirtAddr, u64)>,
     /// What its kernel-side users hold.
-    pub holds: Vec<Hold>,
+    pub holds: Holds,
     /// An importing device's attachment (between `attach` and `detach`); the device also
     /// holds a reference to the dma-buf then (`has_fd`: its `dma_buf_get()`).
     pub attachment: Option<Attachment>,
@@ -234,6 +285,18 @@ impl std::fmt::Display for SetupError {
 
 const NO_MM: &str = "the actor has no address space (not forked yet, or exited)";
 const NO_MAP: &str = "the actor has no mapping of the buffer";
+const NO_GET: &str = "no page reference to put";
+const NO_PIN: &str = "no pin to release";
+const NO_BIO: &str = "no O_DIRECT transfer in flight";
+const NO_PIPE: &str = "the pipe is empty";
+const NO_URING: &str = "no buffers registered";
+const NO_MR: &str = "no memory region registered";
+const NO_SPTE: &str = "no memslot pfn to release";
+const RELEASED: &str = "the backing was already released";
+const ATTACHED: &str = "the device is already attached";
+const NOT_ATTACHED: &str = "the device is not attached";
+const MAPPED: &str = "the attachment is already mapped";
+const NOT_MAPPED: &str = "the attachment is not mapped";
 const NOT_DMA_BUF: &str =
     "the exported file is not a dma-buf (the memfd control): nothing to attach";
 const MOVED: &str = "the exporter moved the buffer before this map (evict); where its map_dma_buf \
@@ -366,12 +429,36 @@ impl World {
     }
 
     /// What step `step` of actor `a` needs before it runs: an address space (`mmap`, `fork`,
-    /// `exit`), a mapping of the buffer (the steps on the mapping) or the page's mapping (the
-    /// page steps). Without it the step is skipped, and [`World::apply`] changes nothing (the
-    /// MMU notifier it runs after every step has nothing left to drop).
+    /// `exit`), a mapping of the buffer (the steps on the mapping), the page's mapping (the
+    /// page steps), an open fd (`mmap`, `close`: else `EBADF`, as fs/file.c:close_fd and
+    /// mm/mmap.c:ksys_mmap_pgoff's `fget` return), something to release (the release steps:
+    /// a reference, a pin, a transfer, a registration, a pipe buffer, an spte), and for the
+    /// importing device its attachment in the state the step needs. Without it the step does
+    /// not reach the kernel, and [`World::apply`] changes nothing (the MMU notifier it runs
+    /// after every step has nothing left to drop).
     pub fn prerequisite(&self, a: usize, step: Step) -> Result<(), StepOutcome> {
+        let holds = |pick: fn(&Hold) -> bool, why: &'static str| {
+            if self.actors[a].holds.iter().any(pick) {
+                Ok(())
+            } else {
+                Err(StepOutcome::Skipped(why))
+            }
+        };
+        let fd = || {
+            if self.actors[a].has_fd {
+                Ok(())
+            } else {
+                Err(StepOutcome::Fail(Errno::EBADF.into()))
+            }
+        };
+        let attached = || match self.actors[a].attachment {
+            Some(_) => Ok(()),
+            None => Err(StepOutcome::Skipped(NOT_ATTACHED)),
+        };
         match step {
-            Step::Mmap { .. } | Step::Fork { .. } | Step::Exit => self.mm_of(a).map(drop),
+            Step::Mmap { .. } => self.mm_of(a).and_then(|_| fd()),
+            Step::Fork { .. } | Step::Exit => self.mm_of(a).map(drop),
+            Step::Close => fd(),
             Step::Access { page, .. }
             | Step::GupGet { page }
             | Step::GupPin { page, .. }
@@ -386,6 +473,25 @@ impl World {
             | Step::Mprotect(_)
             | Step::Mlock
             | Step::Rss => self.mapping(a).map(drop),
+            Step::GupPut => holds(|h| matches!(h, Hold::Get(_)), NO_GET),
+            Step::GupUnpin => holds(|h| matches!(h, Hold::Pin(_)), NO_PIN),
+            Step::OdirectComplete => holds(|h| matches!(h, Hold::Bio(_)), NO_BIO),
+            Step::PipeRead => holds(|h| matches!(h, Hold::Pipe(_)), NO_PIPE),
+            Step::IoUringUnregister => holds(|h| matches!(h, Hold::Uring(_)), NO_URING),
+            Step::RdmaDeregMr => holds(|h| matches!(h, Hold::Mr(_)), NO_MR),
+            Step::KvmUnmap => holds(|h| matches!(h, Hold::Kvm { .. }), NO_SPTE),
+            Step::Release if self.released => Err(StepOutcome::Skipped(RELEASED)),
+            Step::Attach { .. } if self.actors[a].attachment.is_some() => {
+                Err(StepOutcome::Skipped(ATTACHED))
+            }
+            Step::MapAttachment => {
+                attached().and_then(|()| match holds(|h| matches!(h, Hold::Import(_)), "") {
+                    Ok(()) => Err(StepOutcome::Skipped(MAPPED)),
+                    Err(_) => Ok(()),
+                })
+            }
+            Step::UnmapAttachment => holds(|h| matches!(h, Hold::Import(_)), NOT_MAPPED),
+            Step::Detach => attached(),
             _ => Ok(()),
         }
     }
@@ -423,9 +529,6 @@ impl World {
         Ok(match step {
             Step::Mmap { private } => {
                 let mm = self.mm_of(a)?;
-                if !self.actors[a].has_fd {
-                    return Ok(StepOutcome::Fail(Errno::EBADF.into()));
-                }
                 let size = self.setup.exported.size;
                 let flags = if private {
                     MapFlags::PRIVATE
@@ -456,9 +559,6 @@ impl World {
                 r.into()
             }
             Step::Close => {
-                if !self.actors[a].has_fd {
-                    return Ok(StepOutcome::Fail(Errno::EBADF.into()));
-                }
                 self.actors[a].has_fd = false;
                 self.maybe_release_file();
                 StepOutcome::Ok
@@ -512,14 +612,14 @@ impl World {
                     self.k.put_pages(&p);
                     StepOutcome::Ok
                 }
-                _ => StepOutcome::Skipped("no page reference to put"),
+                _ => StepOutcome::Skipped(NO_GET),
             },
             Step::GupUnpin => match self.take_last(a, |h| matches!(h, Hold::Pin(_))) {
                 Some(Hold::Pin(p)) => {
                     self.k.unpin_user_pages(&p);
                     StepOutcome::Ok
                 }
-                _ => StepOutcome::Skipped("no pin to release"),
+                _ => StepOutcome::Skipped(NO_PIN),
             },
             Step::OdirectSubmit { page, read } => {
                 let (mm, addr) = self.page_addr(a, page)?;
@@ -533,15 +633,15 @@ impl World {
                 }
             }
             Step::OdirectComplete => {
-                let bio = |h: &Hold| matches!(h, Hold::Bio(_));
-                match self.actors[a].holds.iter().position(bio) {
-                    Some(i) => {
-                        if let Hold::Bio(b) = self.actors[a].holds.remove(i) {
-                            bio_release_pages(&mut self.k, b);
-                        }
+                match self.actors[a]
+                    .holds
+                    .take_first(|h| matches!(h, Hold::Bio(_)))
+                {
+                    Some(Hold::Bio(b)) => {
+                        bio_release_pages(&mut self.k, b);
                         StepOutcome::Ok
                     }
-                    None => StepOutcome::Skipped("no O_DIRECT transfer in flight"),
+                    _ => StepOutcome::Skipped(NO_BIO),
                 }
             }
             Step::Vmsplice { page } => {
@@ -556,7 +656,7 @@ impl World {
             }
             Step::PipeRead => {
                 if !self.release_holds(a, |h| matches!(h, Hold::Pipe(_))) {
-                    return Ok(StepOutcome::Skipped("the pipe is empty"));
+                    return Ok(StepOutcome::Skipped(NO_PIPE));
                 }
                 StepOutcome::Ok
             }
@@ -572,7 +672,7 @@ impl World {
             }
             Step::IoUringUnregister => {
                 if !self.release_holds(a, |h| matches!(h, Hold::Uring(_))) {
-                    return Ok(StepOutcome::Skipped("no buffers registered"));
+                    return Ok(StepOutcome::Skipped(NO_URING));
                 }
                 StepOutcome::Ok
             }
@@ -588,7 +688,7 @@ impl World {
             }
             Step::RdmaDeregMr => {
                 if !self.release_holds(a, |h| matches!(h, Hold::Mr(_))) {
-                    return Ok(StepOutcome::Skipped("no memory region registered"));
+                    return Ok(StepOutcome::Skipped(NO_MR));
                 }
                 StepOutcome::Ok
             }
@@ -624,7 +724,7 @@ impl World {
             }
             Step::KvmUnmap => {
                 if !self.release_holds(a, |h| matches!(h, Hold::Kvm { .. })) {
-                    return Ok(StepOutcome::Skipped("no memslot pfn to release"));
+                    return Ok(StepOutcome::Skipped(NO_SPTE));
                 }
                 StepOutcome::Ok
             }
@@ -662,18 +762,13 @@ impl World {
                 let kb = pfnguard_mm::proc::smaps_rss_kb(&mut self.k, mm, &v);
                 StepOutcome::Read(if kb > 0 { "counted" } else { "zero" })
             }
-            Step::Release => {
-                if self.released {
-                    return Ok(StepOutcome::Skipped("the backing was already released"));
+            Step::Release => match lifetime::release(&self.setup.exported, &mut self.k) {
+                Ok(()) => {
+                    self.released = true;
+                    StepOutcome::Ok
                 }
-                match lifetime::release(&self.setup.exported, &mut self.k) {
-                    Ok(()) => {
-                        self.released = true;
-                        StepOutcome::Ok
-                    }
-                    Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
-                }
-            }
+                Err(lifetime::Unavailable(why)) => StepOutcome::Unavailable(why),
+            },
             Step::Evict => {
                 if self
                     .actors
@@ -722,9 +817,6 @@ impl World {
                 let Some(buf) = self.setup.exported.buf.clone() else {
                     return Ok(StepOutcome::Unavailable(NOT_DMA_BUF));
                 };
-                if self.actors[a].attachment.is_some() {
-                    return Ok(StepOutcome::Skipped("the device is already attached"));
-                }
                 // drivers/dma-buf/dma-buf.c:dma_buf_get: the importer is handed a process's fd.
                 let fd_open = self
                     .actors
@@ -742,15 +834,8 @@ impl World {
             }
             Step::MapAttachment => {
                 let Some(at) = self.actors[a].attachment else {
-                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                    return Ok(StepOutcome::Skipped(NOT_ATTACHED));
                 };
-                if self.actors[a]
-                    .holds
-                    .iter()
-                    .any(|h| matches!(h, Hold::Import(_)))
-                {
-                    return Ok(StepOutcome::Skipped("the attachment is already mapped"));
-                }
                 let Some(buf) = self.setup.exported.buf.clone() else {
                     return Ok(StepOutcome::Unavailable(NOT_DMA_BUF));
                 };
@@ -773,14 +858,11 @@ impl World {
                     }
                     StepOutcome::Ok
                 }
-                _ => StepOutcome::Skipped("the attachment is not mapped"),
+                _ => StepOutcome::Skipped(NOT_MAPPED),
             },
             Step::Detach => {
-                if self.actors[a].attachment.is_none() {
-                    return Ok(StepOutcome::Skipped("the device is not attached"));
-                }
                 let Some(at) = self.actors[a].attachment.take() else {
-                    return Ok(StepOutcome::Skipped("the device is not attached"));
+                    return Ok(StepOutcome::Skipped(NOT_ATTACHED));
                 };
                 if let Some(buf) = self.setup.exported.buf.clone() {
                     // dma_buf_detach unmaps what is still mapped (`__unmap_dma_buf()` of
@@ -863,8 +945,7 @@ impl World {
 
     /// Remove the most recent hold `pick` selects.
     fn take_last(&mut self, a: usize, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
-        let i = self.actors[a].holds.iter().rposition(pick)?;
-        Some(self.actors[a].holds.remove(i))
+        self.actors[a].holds.take_last(pick)
     }
 
     /// The pages a modeled path just handed to `holder` in the kernel's list: each actor
@@ -880,10 +961,7 @@ impl World {
         if !self.actors[a].holds.iter().any(&pick) {
             return false;
         }
-        let (mine, keep): (Vec<Hold>, Vec<Hold>) = std::mem::take(&mut self.actors[a].holds)
-            .into_iter()
-            .partition(|h| pick(h));
-        self.actors[a].holds = keep;
+        let mine = self.actors[a].holds.take_all(pick);
         let any = !mine.is_empty();
         let mm = self.actors[a].mm.unwrap_or(Kernel::INIT_MM);
         for h in mine {
