@@ -7,11 +7,16 @@
 //! ```text
 //! cargo bench -p pfnguard-scenario --bench explore -- vivid
 //! ```
+//!
+//! With the `pfnguard` binary's allocator (mimalloc), so that the figures are the command's.
 
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pfnguard_scenario::{explore_alphabet, parse_scenario, run_scenario, Limits};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SYMMETRIC: &str = r#"
 kernel = "6.12"

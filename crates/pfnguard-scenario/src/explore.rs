@@ -411,6 +411,8 @@ impl Search<'_> {
             let new: usize = expanded.iter().map(|d| d.expanded.succs.len()).sum();
             let mut visited = write(visited);
             visited.reserve(new);
+            f.nodes
+                .reserve(new.min(self.limits.max_states.saturating_sub(f.nodes.len())));
             let mut next = Vec::with_capacity(new);
             'merge: for d in expanded {
                 let (owner, parent) = (d.owner, d.expanded.idx);
@@ -451,9 +453,9 @@ impl Search<'_> {
         }
     }
 
-    /// One level on the workers: each expands the states it owns in frontier order (on the
-    /// level that first shares, every `threads`-th one, rebuilt on it); the results come back
-    /// in frontier order.
+    /// One level on the workers: each expands the worlds it owns in frontier order (on the
+    /// level that first shares, every `threads`-th one, rebuilt on it); states with only a
+    /// summary are recorded here. The results come back in frontier order.
     fn expand_shared(
         &self,
         frontier: Vec<Pending>,
@@ -464,10 +466,21 @@ impl Search<'_> {
     ) -> Vec<Done> {
         let n = frontier.len();
         let threads = jobs.len();
-        let mut parts: Vec<Vec<JobEntry>> = (0..threads)
-            .map(|_| Vec::with_capacity(n / threads + 1))
-            .collect();
+        let mut parts: Vec<Vec<JobEntry>> = (0..threads).map(|_| Vec::new()).collect();
+        let worlds = frontier
+            .iter()
+            .filter(|p| matches!(p.entry, Entry::World(_)))
+            .count();
+        let mut summaries = Vec::with_capacity(n - worlds);
         for (k, p) in frontier.into_iter().enumerate() {
+            if let Entry::Done(s) = p.entry {
+                summaries.push(Done {
+                    k,
+                    owner: p.owner,
+                    expanded: Expanded::summary(p.idx, s),
+                });
+                continue;
+            }
             let t = if level.rebuild {
                 k % threads
             } else {
@@ -475,21 +488,21 @@ impl Search<'_> {
             };
             parts[t].push(self.job_entry(f, k, t as u32, p, level.rebuild));
         }
+        let mut runs = vec![summaries];
         let mut sent = 0;
         for (t, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
             if jobs[t].send(Job { level, part }).is_ok() {
                 sent += 1;
             }
         }
-        let mut slots: Vec<Option<Done>> = (0..n).map(|_| None).collect();
         for _ in 0..sent {
             let Ok(out) = done.recv() else { break };
-            for d in out {
-                let k = d.k;
-                slots[k] = Some(d);
-            }
+            runs.push(out);
         }
-        slots.into_iter().flatten().collect()
+        merge_by_k(runs, n)
     }
 
     /// Expand a job's states in order. Successors already visited on an earlier level, or met
@@ -550,15 +563,7 @@ impl Search<'_> {
                 (true, Some(p)) => Box::new(self.rebuild(self.own, p)),
                 _ => w,
             },
-            Entry::Done(s) => {
-                return Expanded {
-                    idx: e.idx,
-                    seen: s.seen,
-                    is_final: s.is_final,
-                    leak: s.leak,
-                    succs: Vec::new(),
-                }
-            }
+            Entry::Done(s) => return Expanded::summary(e.idx, s),
         };
         let ms = if may_move && !w.dead() {
             (self.moves)(&w)
@@ -672,6 +677,38 @@ struct Expanded {
     is_final: bool,
     leak: bool,
     succs: Vec<(u16, Step, u128, Entry)>,
+}
+
+impl Expanded {
+    /// A state recorded when it was built, with no successors.
+    fn summary(idx: u32, s: Summary) -> Expanded {
+        Expanded {
+            idx,
+            seen: s.seen,
+            is_final: s.is_final,
+            leak: s.leak,
+            succs: Vec::new(),
+        }
+    }
+}
+
+/// Runs each in frontier order, merged into one in frontier order.
+fn merge_by_k(runs: Vec<Vec<Done>>, n: usize) -> Vec<Done> {
+    let mut out = Vec::with_capacity(n);
+    let mut runs: Vec<std::iter::Peekable<std::vec::IntoIter<Done>>> =
+        runs.into_iter().map(|r| r.into_iter().peekable()).collect();
+    loop {
+        let next = runs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, r)| r.peek().map(|d| (d.k, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        if let Some(d) = runs[i].next() {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// The moves of a scenario: each actor's next step, if it can run (a child once forked).
