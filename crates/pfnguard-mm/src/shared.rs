@@ -156,4 +156,31 @@ impl<T: Clone> Shared<[T]> {
         all.extend_from_slice(&self.0[at..]);
         self.0 = Arc::from(all);
     }
+    /// Remove the element at `at` and return it (`Vec::remove`), `None` past the end.
+    pub fn remove(&mut self, at: usize) -> Option<T> {
+        let v = self.0.get(at)?.clone();
+        let mut rest: Vec<T> = Vec::with_capacity(self.0.len() - 1);
+        rest.extend_from_slice(&self.0[..at]);
+        rest.extend_from_slice(&self.0[at + 1..]);
+        self.0 = Arc::from(rest);
+        Some(v)
+    }
+    /// Remove the last element and return it (`Vec::pop`).
+    pub fn pop(&mut self) -> Option<T> {
+        self.remove(self.0.len().checked_sub(1)?)
+    }
+    /// Remove every element (`Vec::clear`).
+    pub fn clear(&mut self) {
+        if !self.0.is_empty() {
+            self.0 = Arc::from(Vec::new());
+        }
+    }
+    /// Keep the elements `keep` selects (`Vec::retain`); nothing is copied if it keeps all.
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        if self.0.iter().all(&mut keep) {
+            return;
+        }
+        let v: Vec<T> = self.0.iter().filter(|x| keep(x)).cloned().collect();
+        self.0 = Arc::from(v);
+    }
 }

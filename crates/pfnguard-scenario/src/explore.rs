@@ -1119,9 +1119,7 @@ pub fn explore_alphabet_with(
         fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
         own: &fresh,
     };
-    eprintln!("SETUP {:?}", t.elapsed());
     let f = search.run(&root);
-    eprintln!("SEARCHED {:?}", t.elapsed());
     let start = || if rebuild { fresh() } else { root.clone() };
     let properties = Property::ALL
         .iter()

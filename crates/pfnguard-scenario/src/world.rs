@@ -93,11 +93,11 @@ impl Hold {
     }
 }
 
-/// What an actor's kernel-side users hold, oldest first. Each hold is [`Shared`]: the copy
-/// of an actor that a step makes (in a clone of the world) copies this list, not the frames
-/// each hold names.
+/// What an actor's kernel-side users hold, oldest first. The list and each hold are
+/// [`Shared`]: the copy of an actor that a step makes (in a clone of the world) copies neither
+/// the list nor the frames each hold names; a change of the list rebuilds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Holds(Vec<Shared<Hold>>);
+pub struct Holds(Shared<[Shared<Hold>]>);
 
 impl Holds {
     /// Add `h` (the newest).
@@ -119,20 +119,18 @@ impl Holds {
     /// Remove the most recent hold `pick` selects.
     pub fn take_last(&mut self, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
         let i = self.0.iter().rposition(|h| pick(h))?;
-        Some(self.0.remove(i).unwrap_or_clone())
+        self.0.remove(i).map(Shared::unwrap_or_clone)
     }
     /// Remove the oldest hold `pick` selects.
     pub fn take_first(&mut self, pick: impl Fn(&Hold) -> bool) -> Option<Hold> {
         let i = self.0.iter().position(|h| pick(h))?;
-        Some(self.0.remove(i).unwrap_or_clone())
+        self.0.remove(i).map(Shared::unwrap_or_clone)
     }
     /// Remove every hold `pick` selects, oldest first.
     pub fn take_all(&mut self, pick: impl Fn(&Hold) -> bool) -> Vec<Hold> {
-        let (mine, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
-            .into_iter()
-            .partition(|h| pick(h));
-        self.0 = keep;
-        mine.into_iter().map(Shared::unwrap_or_clone).collect()
+        let mine: Vec<Hold> = self.iter().filter(|h| pick(h)).cloned().collect();
+        self.0.retain(|h| !pick(h));
+        mine
     }
 }
 
@@ -156,7 +154,7 @@ pub struct ActorState {
     /// It exited.
     pub exited: bool,
     /// Its mappings of the buffer, oldest first: (address, length).
-    pub maps: Vec<(VirtAddr, u64)>,
+    pub maps: Shared<[(VirtAddr, u64)]>,
     /// What its kernel-side users hold.
     pub holds: Holds,
     /// An importing device's attachment (between `attach` and `detach`); the device also
