@@ -11,6 +11,7 @@ use crate::shared::Shared;
 use crate::trace::Trace;
 use crate::types::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::vma::{Vma, VmaId};
+use crate::vma_tree::VmaTree;
 
 /// Index of an mm (a process address space) in the [`Kernel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -45,7 +46,7 @@ pub enum MmapLock {
 #[derive(Debug, Clone)]
 pub struct Mm {
     /// VMAs by start address ([`Shared`] between clones of the kernel until one changes them).
-    pub vmas: Shared<BTreeMap<VirtAddr, Vma>>,
+    pub vmas: Shared<VmaTree>,
     /// Page tables.
     pub pt: PageTable,
     /// RSS counters, indexed by [`RssCounter`].

@@ -56,6 +56,7 @@ pub mod types;
 pub mod umem;
 pub mod version;
 pub mod vma;
+pub mod vma_tree;
 pub mod zap;
 
 pub use errno::Errno;
