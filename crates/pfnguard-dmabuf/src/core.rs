@@ -38,6 +38,12 @@ pub trait DmaBufOps: std::fmt::Debug + Send + Sync {
     fn backing(&self, _k: &Kernel) -> Vec<Pfn> {
         self.pages()
     }
+    /// Whether [`DmaBufOps::backing`] can ever differ from [`DmaBufOps::pages`]: the exporter
+    /// moves or drops its memory while the buffer lives (and overrides `backing`). The default:
+    /// the buffer's memory is its own from export to release.
+    fn backing_moves(&self) -> bool {
+        false
+    }
     /// drivers/dma-buf/dma-buf.c:dma_buf_is_dynamic: the exporter's `dma_buf_ops` has `.pin`
     /// (it may move the buffer while attached, and tells dynamic importers with
     /// `dma_buf_move_notify()`). The default: a static exporter.

@@ -601,3 +601,47 @@ fn a_kernel_clone_has_its_own_buffer_lifetime() {
         }
     }
 }
+
+/// An exporter whose memory never moves (`Exported::backing_moves` false) has the frames it
+/// exported as its backing through a mapping, a write fault on every page and an eviction
+/// attempt; one whose memory moves says so, and its backing after an eviction may differ.
+#[test]
+fn backing_that_does_not_move_stays_the_frames_at_export() {
+    let mut moving = Vec::new();
+    for name in ["5.10", "6.1", "6.12", "7.3"] {
+        for &id in ExporterId::ALL {
+            let mut k = kernel(name);
+            let cx = ExportCtx {
+                policy: Policy::Off,
+                pages: PAGES,
+            };
+            let Ok(e) = by_id(id).export(&mut k, &cx) else {
+                continue;
+            };
+            let at_export = e.backing(&k);
+            let mm = Kernel::INIT_MM;
+            let args = MmapArgs::new(e.size, Prot::RW, MapFlags::SHARED);
+            if let Ok(addr) = do_mmap(&mut k, mm, Some(Arc::clone(&e.file)), args) {
+                // A fault may fail (SIGBUS on some exporters): the backing is asked anyway.
+                let _ = touch_range(&mut k, mm, addr, e.size, true);
+            }
+            let evicted = e.evict(&mut k).is_ok();
+            if e.backing_moves() {
+                moving.push(id);
+                continue;
+            }
+            assert!(
+                !evicted,
+                "{id} on {name}: evicts but says its memory never moves"
+            );
+            assert_eq!(
+                e.backing(&k),
+                at_export,
+                "{id} on {name}: the backing moved"
+            );
+        }
+    }
+    for id in [ExporterId::Amdgpu, ExporterId::Qxl, ExporterId::I915] {
+        assert!(moving.contains(&id), "{id} moves its memory");
+    }
+}

@@ -52,3 +52,10 @@ pub fn move_notify(e: &Exported, k: &mut Kernel) -> Result<(), Unavailable> {
 pub fn backing(e: &Exported, k: &Kernel) -> Option<Vec<Pfn>> {
     Some(e.backing(k))
 }
+
+/// Whether the buffer's backing can ever differ from its frames at export
+/// ([`Exported::backing_moves`]): if not, before the release every frame the buffer had is
+/// still its backing.
+pub fn backing_moves(e: &Exported) -> bool {
+    e.backing_moves()
+}

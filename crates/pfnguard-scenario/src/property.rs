@@ -189,14 +189,16 @@ fn freed(w: &World, pfn: Pfn) -> bool {
 pub fn gup_struct_page(w: &World) -> bool {
     // [`World::is_buffer_frame`], with the backing asked of the exporter once per state.
     let mut now: Option<Vec<Pfn>> = None;
+    let moves = lifetime::backing_moves(&w.setup.exported);
     let mut is_buffer_frame = |p: Pfn| {
         w.setup.buffer_frames.contains(&p)
             || w.retired.binary_search(&p).is_ok()
-            || now
-                .get_or_insert_with(|| {
-                    lifetime::backing(&w.setup.exported, &w.k).unwrap_or_default()
-                })
-                .contains(&p)
+            || moves
+                && now
+                    .get_or_insert_with(|| {
+                        lifetime::backing(&w.setup.exported, &w.k).unwrap_or_default()
+                    })
+                    .contains(&p)
     };
     w.actors.iter().flat_map(|s| &s.holds).any(|h| {
         let (frames, counted) = h.frames();
@@ -240,6 +242,10 @@ pub fn stale_mapping(w: &World) -> bool {
     // After the release the buffer has no backing: what still reaches its frames is a
     // use-after-free (freed) or a reference that kept the page (not the exporter's any more).
     if w.released {
+        return false;
+    }
+    // Nothing was retired and the backing is still the frames at export: none is stale.
+    if w.retired.is_empty() && !lifetime::backing_moves(&w.setup.exported) {
         return false;
     }
     let Some(now) = lifetime::backing(&w.setup.exported, &w.k) else {

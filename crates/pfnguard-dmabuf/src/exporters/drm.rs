@@ -296,6 +296,10 @@ impl DmaBufOps for ShmemFilpObject {
     fn pages(&self) -> Vec<Pfn> {
         Vec::new()
     }
+    /// Its memory moves (a purge, an eviction, a swapout).
+    fn backing_moves(&self) -> bool {
+        true
+    }
     /// The page cache of `obj->filp`, in index order.
     fn backing(&self, k: &Kernel) -> Vec<Pfn> {
         self.inode.cached(k)
@@ -661,6 +665,10 @@ impl DmaBufOps for TtmBo {
     fn pages(&self) -> Vec<Pfn> {
         self.bo.exported.clone()
     }
+    /// Its memory moves (a purge, an eviction, a swapout).
+    fn backing_moves(&self) -> bool {
+        true
+    }
     fn backing(&self, k: &Kernel) -> Vec<Pfn> {
         self.bo.backing(k)
     }
@@ -973,6 +981,10 @@ impl DmaBufOps for I915Object {
     }
     fn pages(&self) -> Vec<Pfn> {
         Vec::new()
+    }
+    /// Its memory moves (a purge, an eviction, a swapout).
+    fn backing_moves(&self) -> bool {
+        true
     }
     /// The page cache of `obj->base.filp`, in index order.
     fn backing(&self, k: &Kernel) -> Vec<Pfn> {

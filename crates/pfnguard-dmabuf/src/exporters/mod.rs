@@ -122,6 +122,17 @@ impl Exported {
         }
     }
 
+    /// Whether [`Exported::backing`] can ever differ from the frames at export while the
+    /// buffer lives ([`DmaBufOps::backing_moves`](crate::core::DmaBufOps::backing_moves)); the
+    /// memfd control's page cache changes as its pages are faulted in and punched out.
+    pub fn backing_moves(&self) -> bool {
+        match (&self.buf, &self.shmem) {
+            (Some(b), _) => b.ops.backing_moves(),
+            (None, Some(_)) => true,
+            (None, None) => false,
+        }
+    }
+
     /// The frames backing the buffer now, in buffer order: after [`Exported::evict`] the new
     /// ones (or none while the contents are out of memory), after [`Exported::release`] none.
     /// A frame a PTE or a pin reaches that is not here and is not free is stale; one that is
