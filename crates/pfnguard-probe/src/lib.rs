@@ -69,6 +69,7 @@ pub mod uapi;
 mod udmabuf;
 mod v4l2;
 mod worker;
+pub mod workload;
 
 pub use capture::capture_fixtures;
 use exporter::{Candidate, FamilyScan, Source};
