@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Seek, SeekFrom};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,6 +22,52 @@ pub struct Root {
     /// Files a captured reader was refused (tree, path in it, the error), read as refused
     /// again on replay: a capture as a normal user replays as that user saw the system.
     pub denied: BTreeMap<(Tree, String), String>,
+}
+
+/// Where a capture keeps the ranges it read of a file (`/proc/PID/pagemap`): `FILE.ranges`,
+/// one `OFFSET HEXBYTES` line per range (offset in hex), read back on replay when `FILE`
+/// itself is absent.
+pub fn ranges_file(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".ranges");
+    PathBuf::from(p)
+}
+
+/// Serve `ranges` from a `.ranges` file: each range from the recorded range that starts at its
+/// offset, cut to its length (a range recorded shorter, at the end of the file, stays short).
+fn read_ranges_file(packed: &Path, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, ReadFail> {
+    let bad = |n: usize, what: &str| {
+        ReadFail::Error(AuditError::Read {
+            path: packed.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("line {n}: {what}")),
+        })
+    };
+    let text = fs::read_to_string(packed).map_err(|e| classify(packed, e))?;
+    let mut recorded: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let (off, hex) = line
+            .split_once(' ')
+            .ok_or_else(|| bad(i + 1, "expected `OFFSET HEXBYTES`"))?;
+        let off = u64::from_str_radix(off, 16).map_err(|_| bad(i + 1, "offset is not hex"))?;
+        if hex.len() % 2 != 0 {
+            return Err(bad(i + 1, "odd number of hex digits"));
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|k| u8::from_str_radix(&hex[k..k + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| bad(i + 1, "bytes are not hex"))?;
+        recorded.insert(off, bytes);
+    }
+    Ok(ranges
+        .iter()
+        .map(|&(offset, len)| {
+            recorded
+                .get(&offset)
+                .map(|b| b[..len.min(b.len())].to_vec())
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// The file of a fixture directory that lists what the capturing reader was refused:
@@ -251,7 +297,17 @@ impl<'a> Reader<'a> {
     ) -> Result<Vec<Vec<u8>>, ReadFail> {
         self.refused(tree, rel)?;
         let path = self.path(tree, rel);
-        let f = fs::File::open(&path).map_err(|e| classify(&path, e))?;
+        let f = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let packed = ranges_file(&path);
+                if packed.exists() {
+                    return read_ranges_file(&packed, ranges);
+                }
+                return Err(classify(&path, e));
+            }
+            Err(e) => return Err(classify(&path, e)),
+        };
         let mut out = Vec::with_capacity(ranges.len());
         for &(offset, len) in ranges {
             let mut buf = vec![0u8; len];
@@ -342,16 +398,18 @@ impl<'a> Reader<'a> {
                     }
                 }
                 Record::At(tree, rel, offset, bytes) => {
-                    let p = target(*tree, rel);
+                    // Not a sparse copy: the pagemap offset of a mapping near the top of the
+                    // address space is terabytes in, which tar and git would write out.
+                    let p = ranges_file(&target(*tree, rel));
                     mkparent(&p)?;
                     let mut f = fs::OpenOptions::new()
                         .create(true)
-                        .truncate(false)
-                        .write(true)
+                        .append(true)
                         .open(&p)
                         .map_err(io_err(&p))?;
-                    f.seek(SeekFrom::Start(*offset)).map_err(io_err(&p))?;
-                    io::Write::write_all(&mut f, bytes).map_err(io_err(&p))?;
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    io::Write::write_all(&mut f, format!("{offset:x} {hex}\n").as_bytes())
+                        .map_err(io_err(&p))?;
                 }
                 Record::Dir(tree, rel) => {
                     let p = target(*tree, rel);
