@@ -105,24 +105,17 @@ impl Predictor {
         let mut vmflags = BTreeMap::new();
         let mut why = BTreeMap::new();
         for &id in ids {
-            let exp = pfnguard_dmabuf::by_id(id);
-            let pages = exp.fixed_pages().unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
-            let r = pfnguard_dmabuf::predict(kernel, exp.as_ref(), Policy::Off, pages);
-            let got: Vec<OpKey> = GUP_OPS
-                .iter()
-                .copied()
-                .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
-                .collect();
-            for op in &got {
+            let one = predict_exporter(kernel, id);
+            for op in &one.gup_struct_page {
                 if !union.contains(op) {
                     union.push(*op);
                 }
             }
-            sets.push(got);
-            if let Some(v) = r.ops.get(&OpKey::Vmflags) {
-                vmflags.insert(id, v.to_string());
+            sets.push(one.gup_struct_page);
+            if let Some(v) = one.vmflags {
+                vmflags.insert(id, v);
             }
-            why.insert(id, exp.summary().to_owned());
+            why.insert(id, one.why);
         }
         union.sort();
         let agreed = sets.windows(2).all(|w| w[0] == w[1]);
@@ -133,6 +126,44 @@ impl Predictor {
             vmflags,
             why,
         })
+    }
+}
+
+/// What the model says about one catalogue exporter on one kernel (policy `off`), as
+/// `pfnguard predict --kernel K --exporter ID` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExporterPrediction {
+    /// The GUP users of [`GUP_OPS`] that get the buffer's struct pages.
+    pub gup_struct_page: Vec<OpKey>,
+    /// The mnemonics the model's mmap leaves (the `vmflags` op), when it maps.
+    pub vmflags: Option<String>,
+    /// The model's one-line account of the exporter's mmap path.
+    pub why: String,
+}
+
+impl ExporterPrediction {
+    /// Whether the audit flags such a mapping: without `pf`, or with `mm`
+    /// ([`judge`]'s VmFlags test), by the model's own VmFlags.
+    pub fn flagged(&self) -> Option<bool> {
+        let v = self.vmflags.as_deref()?;
+        let has = |f: &str| v.split_whitespace().any(|x| x == f);
+        Some(!has("pf") || has("mm"))
+    }
+}
+
+/// The model's prediction for exporter `id` on `kernel`.
+pub fn predict_exporter(kernel: &ResolvedKernel, id: ExporterId) -> ExporterPrediction {
+    let exp = pfnguard_dmabuf::by_id(id);
+    let pages = exp.fixed_pages().unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
+    let r = pfnguard_dmabuf::predict(kernel, exp.as_ref(), Policy::Off, pages);
+    ExporterPrediction {
+        gup_struct_page: GUP_OPS
+            .iter()
+            .copied()
+            .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
+            .collect(),
+        vmflags: r.ops.get(&OpKey::Vmflags).map(|v| v.to_string()),
+        why: exp.summary().to_owned(),
     }
 }
 

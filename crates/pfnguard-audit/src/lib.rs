@@ -34,8 +34,11 @@ pub mod fdinfo;
 pub mod root;
 pub mod synth;
 pub mod sysfs;
+pub mod verify;
 
-pub use contract::{Contract, PagemapSummary, Prediction, Predictor, GUP_OPS};
+pub use contract::{
+    predict_exporter, Contract, ExporterPrediction, PagemapSummary, Prediction, Predictor, GUP_OPS,
+};
 pub use root::{Reader, Root};
 
 use root::{Miss, ReadFail, Tree};
