@@ -195,3 +195,29 @@ fn watch_prints_one_line_per_sample() {
     assert_eq!(lines[1]["sample"], 1);
     assert_eq!(lines[1]["growth"], serde_json::json!([]));
 }
+
+#[test]
+fn watch_csv_starts_with_what_each_process_has() {
+    let out = ok(&audit(&["--watch", "1", "--count", "2", "--format", "csv"]));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("sample,seconds,what,key,fds,mappings,bytes")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Sample 0: the growth from nothing, so camera:100 has its 2 fds, 1 mapping, 24 kB.
+    assert!(
+        rows.contains(&vec!["0", "0", "process", "camera:100", "2", "1", "24576"]),
+        "{out}"
+    );
+    assert!(rows.iter().all(|r| r.len() == 7 && r[0] == "0"), "{out}");
+}
+
+#[test]
+fn watch_refuses_prometheus_before_reading() {
+    let o = audit(&["--watch", "1", "--count", "2", "--format", "prometheus"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--watch with --format prometheus"), "{err}");
+    assert!(o.stdout.is_empty());
+}
