@@ -133,7 +133,7 @@ impl Predictor {
 /// `pfnguard predict --kernel K --exporter ID` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExporterPrediction {
-    /// The GUP users of [`GUP_OPS`] that get the buffer's struct pages.
+    /// The GUP users of [`GUP_OPS`] that get the buffer's struct pages, in `OpKey` order.
     pub gup_struct_page: Vec<OpKey>,
     /// The mnemonics the model's mmap leaves (the `vmflags` op), when it maps.
     pub vmflags: Option<String>,
@@ -156,12 +156,15 @@ pub fn predict_exporter(kernel: &ResolvedKernel, id: ExporterId) -> ExporterPred
     let exp = pfnguard_dmabuf::by_id(id);
     let pages = exp.fixed_pages().unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
     let r = pfnguard_dmabuf::predict(kernel, exp.as_ref(), Policy::Off, pages);
+    let mut gup_struct_page: Vec<OpKey> = GUP_OPS
+        .iter()
+        .copied()
+        .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
+        .collect();
+    // In OpKey order, as the union over candidates is.
+    gup_struct_page.sort();
     ExporterPrediction {
-        gup_struct_page: GUP_OPS
-            .iter()
-            .copied()
-            .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
-            .collect(),
+        gup_struct_page,
         vmflags: r.ops.get(&OpKey::Vmflags).map(|v| v.to_string()),
         why: exp.summary().to_owned(),
     }
