@@ -34,6 +34,16 @@ pub const CONTRACT_FLAGS: [&str; 5] = ["pf", "io", "mm", "de", "dd"];
 /// drivers/gpu/drm/drm_prime.c:drm_gem_prime_export, `udmabuf`, `videobuf2_vmalloc`,
 /// `videobuf2_dma_contig`, `videobuf2_dma_sg` (drivers/media/common/videobuf2/). The names are
 /// those of the exporter models in pfnguard-dmabuf's `exporters/`.
+///
+/// `drm` stays ambiguous: drivers/gpu/drm/drm_prime.c:drm_gem_prime_export passes
+/// `.exp_name = KBUILD_MODNAME` ("white lie for debug") and the driver only as `.owner`, which
+/// neither fdinfo (drivers/dma-buf/dma-buf.c:dma_buf_show_fdinfo) nor bufinfo
+/// (dma_buf_debug_show) prints; bufinfo's "Attached Devices" are the importers, not the
+/// exporter, and the maps line is the dma-buf's `/dmabuf:` file whatever the driver. The DRM
+/// nodes a holder has open are no answer either (a compositor holds buffers other processes'
+/// GPUs exported, received over SCM_RIGHTS). So a `drm` buffer keeps every GEM-PRIME driver of
+/// the catalogue as candidate, and the prediction is their union ([`Prediction::agreed`] says
+/// whether they agree).
 pub fn exporters_for(exp_name: &str) -> &'static [ExporterId] {
     use ExporterId::*;
     match exp_name {
