@@ -33,6 +33,13 @@ pub fn ranges_file(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Where a capture keeps the inode a link led to: `LINK.ino`.
+fn ino_file(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".ino");
+    PathBuf::from(p)
+}
+
 /// Serve `ranges` from a `.ranges` file: each range from the recorded range that starts at its
 /// offset, cut to its length (a range recorded shorter, at the end of the file, stays short).
 fn read_ranges_file(packed: &Path, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, ReadFail> {
@@ -188,6 +195,7 @@ enum Record {
     File(Tree, PathBuf, Vec<u8>),
     Link(Tree, PathBuf, String),
     At(Tree, PathBuf, u64, Vec<u8>),
+    Inode(Tree, PathBuf, u64),
     Denied(Tree, String, String),
     Dir(Tree, PathBuf),
 }
@@ -275,6 +283,44 @@ impl<'a> Reader<'a> {
         let t = t.to_string_lossy().into_owned();
         self.keep(Record::Link(tree, rel.into(), t.clone()));
         Ok(t)
+    }
+
+    /// The inode of the file a link leads to (`stat(/proc/PID/fd/N)`: fs/proc/base.c's
+    /// proc_pid_get_link follows the fd to the dma-buf's own inode), for kernels whose dma-buf
+    /// fdinfo has no `ino:` (before 5.12), as libdmabufinfo's `ReadDmaBufFdRefs` falls back to.
+    /// A capture keeps it as `REL.ino` (the inode in decimal), read back when the link does not
+    /// resolve on replay.
+    pub fn inode(&self, tree: Tree, rel: &str) -> Result<u64, ReadFail> {
+        let r = self.inode_(tree, rel);
+        self.note(tree, rel, r)
+    }
+
+    fn inode_(&self, tree: Tree, rel: &str) -> Result<u64, ReadFail> {
+        use std::os::unix::fs::MetadataExt;
+        self.refused(tree, rel)?;
+        let path = self.path(tree, rel);
+        let ino = match fs::metadata(&path) {
+            Ok(m) => m.ino(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let kept = ino_file(&path);
+                if !kept.exists() {
+                    return Err(classify(&path, e));
+                }
+                let text = fs::read_to_string(&kept).map_err(|e| classify(&kept, e))?;
+                text.trim().parse().map_err(|_| {
+                    ReadFail::Error(AuditError::Read {
+                        path: kept.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("line 1: `{}` is not an inode number", text.trim()),
+                        ),
+                    })
+                })?
+            }
+            Err(e) => return Err(classify(&path, e)),
+        };
+        self.keep(Record::Inode(tree, rel.into(), ino));
+        Ok(ino)
     }
 
     /// `len` bytes at each `offset` of `ranges` (`/proc/PID/pagemap`), the file opened once;
@@ -410,6 +456,11 @@ impl<'a> Reader<'a> {
                     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                     io::Write::write_all(&mut f, format!("{offset:x} {hex}\n").as_bytes())
                         .map_err(io_err(&p))?;
+                }
+                Record::Inode(tree, rel, ino) => {
+                    let p = ino_file(&target(*tree, rel));
+                    mkparent(&p)?;
+                    fs::write(&p, format!("{ino}\n")).map_err(io_err(&p))?;
                 }
                 Record::Dir(tree, rel) => {
                     let p = target(*tree, rel);

@@ -9,7 +9,9 @@
 //! flagged or not, and the GUP users that get struct pages, against
 //! [`contract::predict_exporter`] of the exporter the workload allocated from (what `pfnguard
 //! predict --kernel K --exporter ID` says). A buffer the audit finds that the workload did not
-//! make is a mismatch too.
+//! make is a mismatch too. A mapping whose maps line is not the dma-buf's `/dmabuf:` file
+//! ([`pfnguard_probe::workload::TruthMapping`]) is one no audit can tie to its buffer: it must
+//! not be counted.
 
 use std::collections::BTreeMap;
 
@@ -89,7 +91,7 @@ pub fn verify(truth: &Truth, audit: &Audit, bufinfo: Option<&Bufinfo>) -> Verifi
         v.check(
             what("mappers"),
             r.map_refs.keys().copied().collect(),
-            t.mappers.clone(),
+            t.seen_mappers(),
         );
         v.check(
             what("kernel only"),
@@ -97,6 +99,7 @@ pub fn verify(truth: &Truth, audit: &Audit, bufinfo: Option<&Bufinfo>) -> Verifi
             t.kernel_held_by.is_some(),
         );
     }
+    verify_unseen(&mut v, truth, audit);
     for r in audit.buffers.iter() {
         if !truth.buffers.iter().any(|t| t.inode == r.inode) {
             v.mismatches.push(format!(
@@ -110,6 +113,31 @@ pub fn verify(truth: &Truth, audit: &Audit, bufinfo: Option<&Bufinfo>) -> Verifi
     verify_totals(&mut v, truth, audit);
     verify_contracts(&mut v, truth, audit);
     v
+}
+
+/// The mappings maps does not show as the dma-buf (an exporter's mmap put its own backing file
+/// in the VMA): the audit must leave them out, and cannot do otherwise.
+fn verify_unseen(v: &mut Verification, truth: &Truth, audit: &Audit) {
+    for t in &truth.buffers {
+        for m in t.mappings.iter().filter(|m| !m.is_dmabuf()) {
+            let start = format!("{:x}", m.start);
+            let counted = audit
+                .processes
+                .iter()
+                .filter(|p| p.pid == m.pid)
+                .flat_map(|p| &p.maps)
+                .any(|row| row.start == start);
+            v.check(
+                format!(
+                    "mapping {start} of {} ({}) by {}, which maps shows as {:?}, not the \
+                     dma-buf: counted",
+                    t.inode, t.exporter, m.pid, m.pathname
+                ),
+                counted,
+                false,
+            );
+        }
+    }
 }
 
 fn verify_bufinfo(v: &mut Verification, truth: &Truth, bufinfo: Option<&Bufinfo>) {
@@ -156,7 +184,7 @@ fn verify_processes(v: &mut Verification, truth: &Truth, audit: &Audit) {
         let held: Vec<_> = truth
             .buffers
             .iter()
-            .filter(|b| b.holders.contains(&p.pid) || b.mappers.contains(&p.pid))
+            .filter(|b| b.holders.contains(&p.pid) || b.seen_mappers().contains(&p.pid))
             .collect();
         let Some(row) = audit.processes.iter().find(|r| r.pid == p.pid) else {
             if !held.is_empty() {
@@ -167,7 +195,10 @@ fn verify_processes(v: &mut Verification, truth: &Truth, audit: &Audit) {
         };
         v.check(what("comm"), row.comm.as_str(), p.comm.as_str());
         let fds = held.iter().filter(|b| b.holders.contains(&p.pid)).count();
-        let maps = held.iter().filter(|b| b.mappers.contains(&p.pid)).count();
+        let maps = held
+            .iter()
+            .filter(|b| b.seen_mappers().contains(&p.pid))
+            .count();
         v.check(what("fds"), row.fds as usize, fds);
         v.check(what("mappings"), row.mappings as usize, maps);
         v.check(
@@ -185,7 +216,7 @@ fn verify_processes(v: &mut Verification, truth: &Truth, audit: &Audit) {
 
 /// The processes holding or mapping a buffer (libdmabufinfo's `pids_`).
 fn pids(b: &pfnguard_probe::workload::TruthBuffer) -> u64 {
-    let mut p: Vec<u32> = b.holders.iter().chain(&b.mappers).copied().collect();
+    let mut p: Vec<u32> = b.holders.iter().copied().chain(b.seen_mappers()).collect();
     p.sort_unstable();
     p.dedup();
     p.len() as u64
@@ -217,7 +248,7 @@ fn verify_totals(v: &mut Verification, truth: &Truth, audit: &Audit) {
     v.check(
         "total mappings".to_owned(),
         t.mappings,
-        b.iter().map(|x| x.mappers.len() as u64).sum(),
+        b.iter().map(|x| x.seen_mappers().len() as u64).sum(),
     );
 }
 

@@ -6,21 +6,30 @@
 //! discovery and export recipes: dma-heaps, udmabuf, DRM dumb buffers through PRIME, V4L2
 //! `VIDIOC_EXPBUF`) and records what it did as a [`Truth`]:
 //!
-//! - the system heap's buffer is shared with a fork child (`pfg-forked`), which closes every
-//!   other dma-buf fd it inherited and maps it;
-//! - udmabuf's (shmem) and vgem's buffers are passed over `SCM_RIGHTS` on a unix socket to a
-//!   separately exec'd process (`pfg-receiver`, [`receiver`]), which maps the first it gets;
-//! - some buffers are named with `DMA_BUF_SET_NAME` ([`NAMES`]);
-//! - this process (`pfg-workload`) maps every buffer but udmabuf's, and closes the fd of
-//!   bochs' after mapping it (the mapping alone holds that buffer);
-//! - one more buffer (`pfg-kernel-held`, from the system heap) is imported into a DRM device
-//!   with `DRM_IOCTL_PRIME_FD_TO_HANDLE` (vgem first), whose GEM handle is kept while every fd
-//!   of the buffer is closed: only the kernel holds it, through the importer's attachment
-//!   (drivers/gpu/drm/drm_prime.c:drm_gem_prime_import_dev → drivers/dma-buf/dma-buf.c:
-//!   dma_buf_attach) and the handle's reference (drm_prime_add_buf_handle).
+//! - one buffer ([`FORK_SHARED`]: the system heap's, else virtio-gpu's or vivid's dma-contig
+//!   one) is shared with a fork child (`pfg-forked`), which closes every other dma-buf fd it
+//!   inherited and maps it;
+//! - udmabuf's (shmem) and vgem's buffers ([`SCM_SHARED`]) are passed over `SCM_RIGHTS` on a
+//!   unix socket to a separately exec'd process (`pfg-receiver`, [`receiver`]), which maps the
+//!   first it gets;
+//! - the fork-shared, the first SCM-shared and vivid's vmalloc buffer are named with
+//!   `DMA_BUF_SET_NAME` ([`NAMES`]);
+//! - this process (`pfg-workload`) maps every buffer but the first SCM-shared one, and closes
+//!   the fd of bochs' (else cirrus') after mapping it: the mapping alone holds that buffer;
+//! - one more buffer (`pfg-kernel-held`, from [`KERNEL_HELD_FROM`]) is imported into a DRM
+//!   device of another driver with `DRM_IOCTL_PRIME_FD_TO_HANDLE` (vgem first), whose GEM
+//!   handle is kept while every fd of the buffer is closed: only the kernel holds it, through
+//!   the importer's attachment (drivers/gpu/drm/drm_prime.c:drm_gem_prime_import_dev →
+//!   drivers/dma-buf/dma-buf.c:dma_buf_attach) and the handle's reference
+//!   (drm_prime_add_buf_handle).
+//!
+//! Every mapping's line in `/proc/PID/maps` is recorded ([`TruthMapping`]): an exporter whose
+//! mmap swaps the VMA's file for its own backing file (5.10's vgem_prime_mmap: `vma_set_file`
+//! to the GEM object's shmem file) leaves a mapping no audit can tie to the dma-buf.
 //!
 //! An exporter that is missing, or a step an exporter refuses (qxl's mmap is `ENOSYS` on 5.10
-//! and 6.1), is a note of the truth, never a failure: the truth says what was done. Everything
+//! and 6.1, bochs has no PRIME export on 5.10), is a note of the truth, never a failure: the
+//! truth says what was done. Everything
 //! is released when the [`Workload`] is dropped (the fork child is killed, the receiver sees its
 //! socket close and exits). It changes nothing outside its own processes.
 
@@ -51,24 +60,30 @@ pub const FORKED_COMM: &str = "pfg-forked";
 /// The comm of the exec'd process that receives fds over `SCM_RIGHTS`.
 pub const RECEIVER_COMM: &str = "pfg-receiver";
 
-/// The names given with `DMA_BUF_SET_NAME`, per exporter.
-pub const NAMES: [(ExporterId, &str); 3] = [
-    (ExporterId::SystemHeap, "pfg-fork-shared"),
-    (ExporterId::UdmabufShmem, "pfg-scm-shared"),
-    (ExporterId::VividVmalloc, "pfg-vivid"),
-];
+/// The names given with `DMA_BUF_SET_NAME`: the fork-shared buffer, the first SCM-shared one,
+/// vivid's vmalloc one.
+pub const NAMES: [&str; 3] = ["pfg-fork-shared", "pfg-scm-shared", "pfg-vivid"];
 
 /// The name of the buffer only the kernel holds.
 pub const KERNEL_HELD_NAME: &str = "pfg-kernel-held";
 
-/// Shared with the fork child, which maps it.
-const FORK_SHARED: ExporterId = ExporterId::SystemHeap;
-/// Passed to the receiver, which maps the first of them it gets.
-const SCM_SHARED: [ExporterId; 2] = [ExporterId::UdmabufShmem, ExporterId::Vgem];
-/// Mapped by the workload, then its fd closed.
-const FD_CLOSED_AFTER_MAP: ExporterId = ExporterId::Bochs;
-/// Not mapped by the workload itself.
-const NOT_MAPPED_HERE: ExporterId = ExporterId::UdmabufShmem;
+/// Shared with the fork child, which maps it: the first of these reached.
+pub const FORK_SHARED: [ExporterId; 3] = [
+    ExporterId::SystemHeap,
+    ExporterId::VirtioGpu,
+    ExporterId::VividDmaContig,
+];
+/// Passed to the receiver, which maps the first of them it gets (the workload does not).
+pub const SCM_SHARED: [ExporterId; 2] = [ExporterId::UdmabufShmem, ExporterId::Vgem];
+/// Mapped by the workload, then its fd closed: the first of these whose mmap works.
+pub const FD_CLOSED_AFTER_MAP: [ExporterId; 2] = [ExporterId::Bochs, ExporterId::Cirrus];
+/// Where the kernel-held buffer comes from: the first of these reached.
+pub const KERNEL_HELD_FROM: [ExporterId; 4] = [
+    ExporterId::SystemHeap,
+    ExporterId::UdmabufShmem,
+    ExporterId::VividDmaContig,
+    ExporterId::VirtioGpu,
+];
 /// DRM drivers tried in turn as the importer of the kernel-held buffer.
 const IMPORTERS: [ExporterId; 4] = [
     ExporterId::Vgem,
@@ -118,8 +133,57 @@ pub struct TruthBuffer {
     pub holders: Vec<u32>,
     /// The pids mapping it, ascending.
     pub mappers: Vec<u32>,
+    /// What `/proc/PID/maps` shows for each of those mappings.
+    pub mappings: Vec<TruthMapping>,
     /// For the buffer no process holds: the DRM driver whose GEM handle keeps it.
     pub kernel_held_by: Option<String>,
+}
+
+impl TruthBuffer {
+    /// The pids whose mapping `/proc/PID/maps` shows as the dma-buf, ascending: the mappers an
+    /// audit can see.
+    pub fn seen_mappers(&self) -> Vec<u32> {
+        let mut p: Vec<u32> = self
+            .mappings
+            .iter()
+            .filter(|m| m.is_dmabuf())
+            .map(|m| m.pid)
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+}
+
+/// One mapping of a buffer, as its process's `/proc/PID/maps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruthMapping {
+    /// The process.
+    pub pid: u32,
+    /// Its first address.
+    pub start: u64,
+    /// The pathname maps shows: `/dmabuf:NAME`, or the file an exporter's mmap put in the
+    /// VMA instead (`None`: the line was not found).
+    pub pathname: Option<String>,
+}
+
+impl TruthMapping {
+    /// Whether maps shows the dma-buf itself (drivers/dma-buf/dma-buf.c:dmabuffs_dname), so
+    /// that an audit can tie the mapping to the buffer.
+    pub fn is_dmabuf(&self) -> bool {
+        self.pathname
+            .as_deref()
+            .is_some_and(|p| p.starts_with("/dmabuf"))
+    }
+}
+
+/// What `/proc/PID/maps` shows at `start`: the pathname of the VMA that begins there.
+fn maps_pathname(pid: u32, start: u64) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    text.lines()
+        .filter_map(|l| crate::procfs::parse_maps_line(l).ok())
+        .find(|e| e.start == start)
+        .and_then(|e| e.pathname)
 }
 
 /// A failed step of the workload.
@@ -195,19 +259,11 @@ impl Workload {
         let page = rustix::param::page_size();
         let mut notes = Vec::new();
         let (found, _) = crate::discover(Duration::from_secs(10)).candidates();
-        let mut held: Vec<Held> = Vec::new();
-        for f in found.iter().filter(|f| f.id != ExporterId::Memfd) {
-            match export_one(f.id, &f.cand.source, page, me, &mut notes) {
-                Some(h) => held.push(h),
-                None => continue,
-            }
-        }
-        for (id, _) in NAMES
+        let held: Vec<Held> = found
             .iter()
-            .filter(|(id, _)| !held.iter().any(|h| h.id == *id))
-        {
-            notes.push(format!("{id}: not reached, so not named"));
-        }
+            .filter(|f| f.id != ExporterId::Memfd)
+            .filter_map(|f| export_one(f.id, &f.cand.source, page, me, &mut notes))
+            .collect();
         let mut w = Workload {
             truth: Truth {
                 kernel_release: crate::kernel_release(),
@@ -225,12 +281,46 @@ impl Workload {
             fork_child: None,
             receiver: None,
         };
-        w.fork_sharer(page, &mut notes)?;
-        w.send_to_receiver(receiver, &mut notes)?;
-        w.map_here(&mut notes);
+        let fork = w.first_of(&FORK_SHARED);
+        let scm: Vec<usize> = SCM_SHARED
+            .iter()
+            .filter_map(|id| w.held.iter().position(|h| h.id == *id))
+            .collect();
+        let vivid = w.first_of(&[ExporterId::VividVmalloc]);
+        for (i, name) in [fork, scm.first().copied(), vivid].into_iter().zip(NAMES) {
+            match i {
+                Some(i) => w.name(i, name, &mut notes),
+                None => notes.push(format!("{name}: its exporter was not reached")),
+            }
+        }
+        match fork {
+            Some(i) => w.fork_sharer(i, page)?,
+            None => notes.push(format!(
+                "none of {} reached: no buffer shared with a fork child",
+                ids(&FORK_SHARED)
+            )),
+        }
+        if scm.is_empty() {
+            notes.push(format!(
+                "none of {} reached: nothing passed over SCM_RIGHTS",
+                ids(&SCM_SHARED)
+            ));
+        } else {
+            w.send_to_receiver(receiver, &scm)?;
+        }
+        w.map_here(scm.first().copied(), &mut notes);
         w.hold_in_kernel(&found, page, me, &mut notes);
+        for h in &mut w.held {
+            h.truth.holders.sort_unstable();
+            h.truth.mappers.sort_unstable();
+            for m in &mut h.truth.mappings {
+                m.pathname = maps_pathname(m.pid, m.start);
+            }
+            h.truth.mappings.sort_by_key(|m| m.pid);
+        }
         w.truth.buffers = w.held.iter().map(|h| h.truth.clone()).collect();
         w.truth.buffers.sort_by_key(|b| b.inode);
+        notes.append(&mut w.truth.notes);
         w.truth.notes = notes;
         Ok(w)
     }
@@ -240,15 +330,39 @@ impl Workload {
         &self.truth
     }
 
-    /// Fork a child that keeps the [`FORK_SHARED`] buffer (closing every other dma-buf fd it
-    /// inherits) and maps it.
-    fn fork_sharer(&mut self, page: usize, notes: &mut Vec<String>) -> Result<(), WorkloadError> {
-        let Some(shared) = self.held.iter().position(|h| h.id == FORK_SHARED) else {
-            notes.push(format!(
-                "{FORK_SHARED}: not reached: no buffer shared with a fork child"
-            ));
-            return Ok(());
-        };
+    /// The index of the first held buffer of these exporters, in their order.
+    fn first_of(&self, ids: &[ExporterId]) -> Option<usize> {
+        ids.iter()
+            .find_map(|id| self.held.iter().position(|h| h.id == *id && h.fd.is_some()))
+    }
+
+    fn name(&mut self, i: usize, name: &str, notes: &mut Vec<String>) {
+        let h = &mut self.held[i];
+        if let Some(fd) = h.fd.as_ref() {
+            h.truth.name = set_name(fd.as_fd(), name, h.id, notes);
+        }
+    }
+
+    /// Record that `pid` mapped buffer `i` at `start` (0: it could not).
+    fn mapped(&mut self, i: usize, pid: u32, start: u64) {
+        if start != 0 {
+            let t = &mut self.held[i].truth;
+            t.mappers.push(pid);
+            t.mappings.push(TruthMapping {
+                pid,
+                start,
+                pathname: None,
+            });
+        } else {
+            self.truth
+                .notes
+                .push(format!("{}: pid {pid} could not map it", self.held[i].id));
+        }
+    }
+
+    /// Fork a child that keeps buffer `shared` (closing every other dma-buf fd it inherits)
+    /// and maps it.
+    fn fork_sharer(&mut self, shared: usize, page: usize) -> Result<(), WorkloadError> {
         let (ready_r, ready_w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)
             .map_err(io)
             .map_err(fail("pipe"))?;
@@ -273,8 +387,9 @@ impl Workload {
                 sys::close_raw(*raw);
             }
             sys::close_raw(release_w_raw);
-            let mapped = Mapping::shared(fd, len);
-            let _ = rustix::io::write(&ready_w, &[u8::from(mapped.is_ok())]);
+            let mapped = Mapping::shared(fd, len).ok();
+            let start = mapped.as_ref().map_or(0, |m| m.addr() as u64);
+            let _ = rustix::io::write(&ready_w, &start.to_ne_bytes());
             // Until the workload closes its end (or dies).
             let mut b = [0u8; 1];
             while matches!(rustix::io::read(&release_r, &mut b), Ok(n) if n > 0) {}
@@ -285,51 +400,25 @@ impl Workload {
         .map_err(fail("fork"))?;
         drop(ready_w);
         drop(release_r);
-        let mut b = [0u8; 1];
-        let n = rustix::io::read(&ready_r, &mut b)
-            .map_err(io)
-            .map_err(fail("reading the fork child's readiness"))?;
         let pid = child.pid();
         self.fork_release = Some(release_w);
         self.fork_child = Some(child);
-        if n == 0 {
-            return Err(WorkloadError {
-                step: "fork child".into(),
-                source: std::io::Error::other("exited before it was ready"),
-            });
-        }
-        let t = &mut self.held[shared].truth;
-        t.holders.push(pid);
-        if b[0] == 1 {
-            t.mappers.push(pid);
-        } else {
-            notes.push(format!("{FORK_SHARED}: the fork child could not map it"));
-        }
+        let start = read_start(&ready_r, "the fork child")?;
+        self.held[shared].truth.holders.push(pid);
+        self.mapped(shared, pid, start);
         self.truth.processes.push(TruthProcess {
             pid,
             comm: FORKED_COMM.to_owned(),
-            role: format!("fork child: keeps and maps the {FORK_SHARED} buffer"),
+            role: format!(
+                "fork child: keeps and maps the {} buffer",
+                self.held[shared].id
+            ),
         });
         Ok(())
     }
 
-    /// Start the receiver and pass it the [`SCM_SHARED`] buffers.
-    fn send_to_receiver(
-        &mut self,
-        cmd: &mut Command,
-        notes: &mut Vec<String>,
-    ) -> Result<(), WorkloadError> {
-        let idx: Vec<usize> = SCM_SHARED
-            .iter()
-            .filter_map(|id| self.held.iter().position(|h| h.id == *id && h.fd.is_some()))
-            .collect();
-        if idx.is_empty() {
-            notes.push(format!(
-                "none of {} reached: nothing passed over SCM_RIGHTS",
-                SCM_SHARED.map(|i| i.as_str()).join(", ")
-            ));
-            return Ok(());
-        }
+    /// Start the receiver and pass it buffers `idx` (it maps the first).
+    fn send_to_receiver(&mut self, cmd: &mut Command, idx: &[usize]) -> Result<(), WorkloadError> {
         let (ours, theirs) = rustix::net::socketpair(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -366,28 +455,11 @@ impl Workload {
         )
         .map_err(io)
         .map_err(fail("sendmsg SCM_RIGHTS"))?;
-        let mut b = [0u8; 1];
-        let n = rustix::io::read(sock, &mut b)
-            .map_err(io)
-            .map_err(fail("reading the receiver's readiness"))?;
-        if n == 0 {
-            return Err(WorkloadError {
-                step: "receiver".into(),
-                source: std::io::Error::other("exited before it was ready"),
-            });
-        }
+        let start = read_start(sock, "the receiver")?;
         for (k, &i) in idx.iter().enumerate() {
-            let t = &mut self.held[i].truth;
-            t.holders.push(pid);
+            self.held[i].truth.holders.push(pid);
             if k == 0 {
-                if b[0] == 1 {
-                    t.mappers.push(pid);
-                } else {
-                    notes.push(format!(
-                        "{}: the receiver could not map it",
-                        self.held[i].id
-                    ));
-                }
+                self.mapped(i, pid, start);
             }
         }
         self.truth.processes.push(TruthProcess {
@@ -404,30 +476,41 @@ impl Workload {
         Ok(())
     }
 
-    /// Map every buffer here but [`NOT_MAPPED_HERE`]; close [`FD_CLOSED_AFTER_MAP`]'s fd.
-    fn map_here(&mut self, notes: &mut Vec<String>) {
+    /// Map every buffer here but `skip`; close the fd of the first of [`FD_CLOSED_AFTER_MAP`]
+    /// that maps.
+    fn map_here(&mut self, skip: Option<usize>, notes: &mut Vec<String>) {
         let me = std::process::id();
-        for h in self.held.iter_mut().filter(|h| h.id != NOT_MAPPED_HERE) {
+        let mut closed = false;
+        for i in 0..self.held.len() {
+            if Some(i) == skip {
+                continue;
+            }
+            let h = &mut self.held[i];
             let Some(fd) = h.fd.as_ref() else { continue };
             match Mapping::shared(fd.as_fd(), h.map_len) {
                 Ok(m) => {
+                    let start = m.addr() as u64;
                     h.maps.push(m);
-                    h.truth.mappers.push(me);
-                    if h.id == FD_CLOSED_AFTER_MAP {
+                    if !closed && FD_CLOSED_AFTER_MAP.contains(&h.id) {
+                        closed = true;
                         h.fd = None;
                         h.truth.holders.retain(|p| *p != me);
                     }
+                    self.mapped(i, me, start);
                 }
                 Err(e) => notes.push(format!("{}: mmap: {}", h.id, errno::errno(e))),
             }
         }
-        for h in &mut self.held {
-            h.truth.holders.sort_unstable();
-            h.truth.mappers.sort_unstable();
+        if !closed {
+            notes.push(format!(
+                "none of {} mapped: no buffer held by its mapping alone",
+                ids(&FD_CLOSED_AFTER_MAP)
+            ));
         }
     }
 
-    /// Export one more buffer, import it into a DRM device and close every fd of it.
+    /// Export one more buffer, import it into a DRM device of another driver and close every
+    /// fd of it.
     fn hold_in_kernel(
         &mut self,
         found: &[crate::Found],
@@ -435,24 +518,39 @@ impl Workload {
         me: u32,
         notes: &mut Vec<String>,
     ) {
-        let Some(src) = found
+        // The first source that exports (vivid's capture node refuses a second VIDIOC_REQBUFS
+        // while the first buffer lives: EBUSY).
+        let mut refusals = Vec::new();
+        let mut exported = None;
+        for src in KERNEL_HELD_FROM
             .iter()
-            .find(|f| f.id == ExporterId::SystemHeap)
-            .or_else(|| found.iter().find(|f| f.id == ExporterId::UdmabufShmem))
-        else {
-            notes.push("kernel-held: neither the system heap nor udmabuf reached".to_owned());
+            .filter_map(|id| found.iter().find(|f| f.id == *id))
+        {
+            if let Some(h) = export_one(src.id, &src.cand.source, page, me, &mut refusals) {
+                exported = Some((src, h));
+                break;
+            }
+        }
+        let Some((src, mut h)) = exported else {
+            notes.push(format!(
+                "kernel-held: none of {} exported a buffer{}",
+                ids(&KERNEL_HELD_FROM),
+                if refusals.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", refusals.join("; "))
+                }
+            ));
             return;
         };
-        let mut sink = Vec::new();
-        let Some(mut h) = export_one(src.id, &src.cand.source, page, me, &mut sink) else {
-            notes.extend(sink.into_iter().map(|n| format!("kernel-held: {n}")));
-            return;
-        };
+        notes.extend(refusals.into_iter().map(|n| format!("kernel-held: {n}")));
         if let Some(fd) = h.fd.as_ref() {
             h.truth.name = set_name(fd.as_fd(), KERNEL_HELD_NAME, src.id, notes);
         }
         let mut refused = Vec::new();
-        for id in IMPORTERS {
+        // Not the exporter's own driver: importing its own export attaches nothing
+        // (drm_gem_prime_import_dev takes a reference on the GEM object instead).
+        for id in IMPORTERS.into_iter().filter(|id| *id != src.id) {
             let Some(Source::Drm { node }) =
                 found.iter().find(|f| f.id == id).map(|f| &f.cand.source)
             else {
@@ -476,12 +574,39 @@ impl Workload {
             "kernel-held: no DRM device imported the {} buffer: {}",
             src.id,
             if refused.is_empty() {
-                "no DRM device reached".to_owned()
+                "no other DRM device reached".to_owned()
             } else {
                 refused.join("; ")
             }
         ));
     }
+}
+
+/// The exporter ids, comma-separated, for notes.
+fn ids(list: &[ExporterId]) -> String {
+    list.iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Read the start address a helper process mapped its buffer at (0: it could not map it).
+fn read_start(fd: impl AsFd, who: &str) -> Result<u64, WorkloadError> {
+    let mut b = [0u8; 8];
+    let mut got = 0;
+    while got < b.len() {
+        let n = rustix::io::read(&fd, &mut b[got..])
+            .map_err(io)
+            .map_err(fail(format!("reading {who}'s readiness")))?;
+        if n == 0 {
+            return Err(WorkloadError {
+                step: who.to_owned(),
+                source: std::io::Error::other("exited before it was ready"),
+            });
+        }
+        got += n;
+    }
+    Ok(u64::from_ne_bytes(b))
 }
 
 /// Open `node` and import `dmabuf` with `DRM_IOCTL_PRIME_FD_TO_HANDLE`; the card fd keeps the
@@ -518,8 +643,7 @@ fn set_name(
     }
 }
 
-/// Export one buffer of `id` held by `me`, named when [`NAMES`] says so; `None` with a note
-/// when the exporter refuses.
+/// Export one buffer of `id` held by `me`; `None` with a note when the exporter refuses.
 fn export_one(
     id: ExporterId,
     source: &Source,
@@ -548,10 +672,6 @@ fn export_one(
             return None;
         }
     };
-    let name = NAMES
-        .iter()
-        .find(|(n, _)| *n == id)
-        .and_then(|(_, n)| set_name(buf.fd.as_fd(), n, id, notes));
     let size = buf.size;
     let map_len = buf.map_len(page);
     let (fd, keep) = buf.into_parts();
@@ -566,17 +686,18 @@ fn export_one(
             size,
             exporter: id,
             exp_name,
-            name,
+            name: None,
             holders: vec![me],
             mappers: Vec::new(),
+            mappings: Vec::new(),
             kernel_held_by: None,
         },
     })
 }
 
 /// The receiver's side ([`RECEIVER_COMM`]): stdin is the unix socket; take the fds the
-/// workload sends, map the first, say whether that worked (one byte, 1 or 0), then hold
-/// everything until the workload closes the socket.
+/// workload sends, map the first, send the address it mapped at (8 bytes, 0: it could not),
+/// then hold everything until the workload closes the socket.
 pub fn receiver() -> Result<(), WorkloadError> {
     set_comm(RECEIVER_COMM);
     let stdin = std::io::stdin();
@@ -604,7 +725,8 @@ pub fn receiver() -> Result<(), WorkloadError> {
         let len = usize::try_from(size).ok()?;
         Mapping::shared(fd.as_fd(), len - len % page).ok()
     });
-    rustix::io::write(sock, &[u8::from(mapped.is_some())])
+    let start = mapped.as_ref().map_or(0, |m| m.addr() as u64);
+    rustix::io::write(sock, &start.to_ne_bytes())
         .map_err(io)
         .map_err(fail("writing readiness"))?;
     let mut b = [0u8; 1];

@@ -49,6 +49,7 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating --out {}", dir.display()))?;
+    let t0 = std::time::Instant::now();
     let exe = std::env::current_exe().context("the path of this executable (/proc/self/exe)")?;
     let mut receiver = Command::new(exe);
     receiver.args(["audit-workload", "--receiver"]);
@@ -90,7 +91,7 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
     }
     eprint!("{v}");
     eprintln!(
-        "pfnguard audit-workload: {} buffers ({} bytes, {} kernel-only), {} processes",
+        "pfnguard audit-workload: {} buffers ({} bytes, {} kernel-only), {} processes, {:.2} s",
         truth.buffers.len(),
         truth.buffers.iter().map(|b| b.size).sum::<u64>(),
         truth
@@ -98,7 +99,8 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
             .iter()
             .filter(|b| b.kernel_held_by.is_some())
             .count(),
-        truth.processes.len()
+        truth.processes.len(),
+        t0.elapsed().as_secs_f64()
     );
     Ok(if v.ok() {
         ExitCode::SUCCESS
