@@ -252,5 +252,8 @@ fn truth_passes_for_the_guest_and_fails_when_tampered() {
     std::fs::remove_dir_all(&dir).expect("clean up");
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("MISMATCH buffer") && err.contains("name"), "{err}");
+    assert!(
+        err.contains("MISMATCH buffer") && err.contains("name"),
+        "{err}"
+    );
 }
