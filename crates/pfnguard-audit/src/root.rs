@@ -24,6 +24,9 @@ pub struct Root {
     pub denied: BTreeMap<(Tree, String), String>,
 }
 
+/// The marker a capture leaves in a directory it read empty, so that version control keeps it.
+pub const KEEP_FILE: &str = ".gitkeep";
+
 /// Where a capture keeps the ranges it read of a file (`/proc/PID/pagemap`): `FILE.ranges`,
 /// one `OFFSET HEXBYTES` line per range (offset in hex), read back on replay when `FILE`
 /// itself is absent.
@@ -475,6 +478,18 @@ impl<'a> Reader<'a> {
                     if fs::symlink_metadata(&p).is_err() {
                         fs::write(&p, b"").map_err(io_err(&p))?;
                     }
+                }
+            }
+        }
+        // git keeps no empty directory, and an empty fd/ (a kernel thread's) must replay as
+        // empty, not as a process gone: a marker the listings skip (no number).
+        for r in &records {
+            if let Record::Dir(tree, rel) = r {
+                let p = target(*tree, rel);
+                let empty = fs::read_dir(&p).map_err(io_err(&p))?.next().is_none();
+                if empty {
+                    let keep = p.join(KEEP_FILE);
+                    fs::write(&keep, b"").map_err(io_err(&keep))?;
                 }
             }
         }

@@ -209,8 +209,14 @@ fn capture_keeps_empty_directories() {
     let mut before = audit(&scan(&r, ScanOptions::default()).expect("scan"), None);
     let dst = base.join("dst");
     r.write_capture(&dst).expect("capture");
+    // A marker keeps the empty fd/ in version control.
+    let kept = dst
+        .join("proc/2/fd")
+        .join(pfnguard_audit::root::KEEP_FILE)
+        .exists();
     let mut after = run(&Root::fixture(&dst));
     let _ = std::fs::remove_dir_all(&base);
+    assert!(kept);
     assert!(before.vanished.is_empty());
     // The notes name the root's paths (no bufinfo under src/ or dst/).
     assert_eq!(before.notes.len(), after.notes.len());

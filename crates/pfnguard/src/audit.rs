@@ -116,23 +116,29 @@ fn growth_csv(s: &mut String, sample: u64, seconds: u64, g: &[pfnguard_audit::Gr
     }
 }
 
+/// Refuse `dir` (the argument of `flag`) unless it is absent or an empty directory.
+pub fn new_or_empty(dir: &std::path::Path, flag: &str) -> Result<()> {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("{flag} {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{flag} {}: not empty (it writes only into an empty or new directory)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Run `audit`.
 pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
     if args.watch.is_some() && args.format == AuditFormat::Prometheus {
         bail!(WATCH_PROMETHEUS);
     }
     if let Some(dir) = &args.capture {
-        if dir.exists()
-            && std::fs::read_dir(dir)
-                .with_context(|| format!("--capture {}", dir.display()))?
-                .next()
-                .is_some()
-        {
-            bail!(
-                "--capture {}: not empty (it writes only into an empty or new directory)",
-                dir.display()
-            );
-        }
+        new_or_empty(dir, "--capture")?;
     }
     let (first, reader, verified) = sample(args, args.capture.is_some())?;
     if let (Some(dir), Some(r)) = (&args.capture, reader) {

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use pfnguard_audit::{Reader, Root, ScanOptions};
 use pfnguard_probe::workload::{self, Workload};
 
@@ -37,17 +37,7 @@ pub fn receiver() -> Result<ExitCode> {
 
 /// Run the workload, audit, capture and verify into `dir` (new or empty).
 pub fn run(dir: &Path) -> Result<ExitCode> {
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .with_context(|| format!("--out {}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        bail!(
-            "--out {}: not empty (it writes only into an empty or new directory)",
-            dir.display()
-        );
-    }
+    crate::audit::new_or_empty(dir, "--out")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating --out {}", dir.display()))?;
     let t0 = std::time::Instant::now();
     let exe = std::env::current_exe().context("the path of this executable (/proc/self/exe)")?;
