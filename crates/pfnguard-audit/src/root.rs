@@ -59,8 +59,8 @@ fn read_ranges_file(packed: &Path, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8
             .split_once(' ')
             .ok_or_else(|| bad(i + 1, "expected `OFFSET HEXBYTES`"))?;
         let off = u64::from_str_radix(off, 16).map_err(|_| bad(i + 1, "offset is not hex"))?;
-        if hex.len() % 2 != 0 {
-            return Err(bad(i + 1, "odd number of hex digits"));
+        if !hex.is_ascii() || hex.len() % 2 != 0 {
+            return Err(bad(i + 1, "bytes are not pairs of hex digits"));
         }
         let bytes = (0..hex.len())
             .step_by(2)
@@ -498,5 +498,45 @@ impl<'a> Reader<'a> {
             fs::write(&p, denied).map_err(io_err(&p))?;
         }
         Ok(records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ranges(text: &str, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, String> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pfnguard-ranges-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let p = dir.join("pagemap.ranges");
+        fs::write(&p, text).map_err(|e| e.to_string())?;
+        let r = read_ranges_file(&p, ranges).map_err(|e| match e {
+            ReadFail::Error(e) => e.to_string(),
+            ReadFail::Miss(m) => format!("{m:?}"),
+        });
+        let _ = fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn ranges_file_round_trip() {
+        let got = with_ranges("10 0102\n20 ff\n", &[(0x10, 2), (0x20, 4), (0x30, 8)]);
+        assert_eq!(got, Ok(vec![vec![1, 2], vec![0xff], vec![]]));
+    }
+
+    #[test]
+    fn ranges_file_errors_name_the_line() {
+        for (text, want) in [
+            ("10 0102\nzz 00\n", "line 2: offset is not hex"),
+            ("10 010\n", "line 1: bytes are not pairs of hex digits"),
+            ("10 0é\n", "line 1: bytes are not pairs of hex digits"),
+            ("10\n", "line 1: expected `OFFSET HEXBYTES`"),
+            ("10 0g\n", "line 1: bytes are not hex"),
+        ] {
+            let e = with_ranges(text, &[(0x10, 2)]).expect_err(text);
+            assert!(e.contains(want) && e.contains("pagemap.ranges"), "{e}");
+        }
     }
 }
