@@ -495,7 +495,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = audit::AuditFormat::Table)]
         format: audit::AuditFormat,
         /// Sample again every SECONDS and show what grew (fds, mappings, kB) per process and
-        /// per exporter since the previous sample.
+        /// per exporter since the previous sample: as a table, JSON lines or CSV rows
+        /// (sample,seconds,what,key,fds,mappings,bytes). Not with --format prometheus, whose
+        /// textfile is one snapshot: let Prometheus compute growth (delta()).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
         watch: Option<u64>,
         /// With --watch: stop after N samples (default: until interrupted).
