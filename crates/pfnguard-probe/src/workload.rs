@@ -177,7 +177,10 @@ impl TruthMapping {
     }
 }
 
-/// What `/proc/PID/maps` shows at `start`: the pathname of the VMA that begins there.
+/// What `/proc/PID/maps` shows at `start`: the pathname of the VMA that begins there
+/// (fs/proc/task_mmu.c:show_map_vma prints the path of `vma->vm_file`, which for a dma-buf is
+/// drivers/dma-buf/dma-buf.c:dmabuffs_dname's `/dmabuf:NAME` unless the exporter's mmap replaced
+/// the file).
 fn maps_pathname(pid: u32, start: u64) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
     text.lines()
