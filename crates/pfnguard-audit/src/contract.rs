@@ -42,8 +42,9 @@ pub const CONTRACT_FLAGS: [&str; 5] = ["pf", "io", "mm", "de", "dd"];
 /// exporter, and the maps line is the dma-buf's `/dmabuf:` file whatever the driver. The DRM
 /// nodes a holder has open are no answer either (a compositor holds buffers other processes'
 /// GPUs exported, received over SCM_RIGHTS). So a `drm` buffer keeps every GEM-PRIME driver of
-/// the catalogue as candidate, and the prediction is their union ([`Prediction::agreed`] says
-/// whether they agree).
+/// the catalogue as candidate, narrowed to those whose DRM driver is bound on the system when
+/// debugfs says ([`Predictor::candidates`], [`crate::drm`]), and the prediction is their union
+/// ([`Prediction::agreed`] says whether they agree); no bound candidate: not modeled.
 pub fn exporters_for(exp_name: &str) -> &'static [ExporterId] {
     use ExporterId::*;
     match exp_name {
@@ -82,6 +83,7 @@ pub struct Prediction {
 #[derive(Debug)]
 pub struct Predictor {
     kernel: Option<ResolvedKernel>,
+    drm_drivers: Option<Vec<String>>,
     cache: BTreeMap<String, Option<Prediction>>,
 }
 
@@ -90,7 +92,34 @@ impl Predictor {
     pub fn new(kernel: Option<ResolvedKernel>) -> Predictor {
         Predictor {
             kernel,
+            drm_drivers: None,
             cache: BTreeMap::new(),
+        }
+    }
+
+    /// Narrow `drm` to the GEM-PRIME exporters whose DRM driver is bound (debugfs
+    /// `dri/*/name`, [`crate::drm`]); `None` keeps every one.
+    pub fn with_drm_drivers(mut self, drivers: Option<Vec<String>>) -> Predictor {
+        self.drm_drivers = drivers;
+        self.cache.clear();
+        self
+    }
+
+    /// The catalogue exporters `exp_name` can come from on this system: [`exporters_for`],
+    /// and for `drm` only those whose driver is bound, when the drivers are known.
+    pub fn candidates(&self, exp_name: &str) -> Vec<ExporterId> {
+        let all = exporters_for(exp_name);
+        match (&self.drm_drivers, exp_name) {
+            (Some(drivers), "drm") => all
+                .iter()
+                .copied()
+                .filter(|id| {
+                    drivers
+                        .iter()
+                        .any(|d| pfnguard_probe::drm_driver_exporter(d) == Some(*id))
+                })
+                .collect(),
+            _ => all.to_vec(),
         }
     }
 
@@ -106,7 +135,7 @@ impl Predictor {
 
     fn run(&self, exp_name: &str) -> Option<Prediction> {
         let kernel = self.kernel.as_ref()?;
-        let ids = exporters_for(exp_name);
+        let ids = self.candidates(exp_name);
         if ids.is_empty() {
             return None;
         }
@@ -114,7 +143,7 @@ impl Predictor {
         let mut sets: Vec<Vec<OpKey>> = Vec::new();
         let mut vmflags = BTreeMap::new();
         let mut why = BTreeMap::new();
-        for &id in ids {
+        for &id in &ids {
             let one = predict_exporter(kernel, id);
             for op in &one.gup_struct_page {
                 if !union.contains(op) {
@@ -130,7 +159,7 @@ impl Predictor {
         union.sort();
         let agreed = sets.windows(2).all(|w| w[0] == w[1]);
         Some(Prediction {
-            exporters: ids.to_vec(),
+            exporters: ids,
             gup_struct_page: union,
             agreed,
             vmflags,

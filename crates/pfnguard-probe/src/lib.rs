@@ -205,6 +205,12 @@ impl Family {
     }
 }
 
+/// The catalogue exporter of a DRM driver name (`drm_driver.name`: `vgem`, `bochs-drm`,
+/// `cirrus-qemu`, ...), if the catalogue has it.
+pub fn drm_driver_exporter(name: &str) -> Option<ExporterId> {
+    drm::driver_id(name).parse().ok()
+}
+
 /// What the device scans found.
 #[derive(Debug, Default)]
 pub struct Discovery {
