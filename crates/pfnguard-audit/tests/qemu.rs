@@ -107,6 +107,21 @@ fn every_scenario_of_the_workload_is_there() {
             .expect("its mapping");
         assert_eq!(m.contract.verdict, "breaks", "{d}");
         assert!(m.contract.flags.contains(&"mm".to_owned()), "{d}");
+        // `drm` buffers: the GEM-PRIME exporters bound in the guest (debugfs dri/*/name), not
+        // gem-dma, which no guest device binds.
+        for b in a.buffers.iter().filter(|b| b.exporter == "drm") {
+            assert_eq!(
+                b.modeled_as,
+                vec![
+                    ExporterId::Vgem,
+                    ExporterId::Cirrus,
+                    ExporterId::Bochs,
+                    ExporterId::Qxl
+                ],
+                "{d}: {}",
+                b.inode
+            );
+        }
     }
 }
 
