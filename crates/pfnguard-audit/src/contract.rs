@@ -34,6 +34,17 @@ pub const CONTRACT_FLAGS: [&str; 5] = ["pf", "io", "mm", "de", "dd"];
 /// drivers/gpu/drm/drm_prime.c:drm_gem_prime_export, `udmabuf`, `videobuf2_vmalloc`,
 /// `videobuf2_dma_contig`, `videobuf2_dma_sg` (drivers/media/common/videobuf2/). The names are
 /// those of the exporter models in pfnguard-dmabuf's `exporters/`.
+///
+/// `drm` stays ambiguous: drivers/gpu/drm/drm_prime.c:drm_gem_prime_export passes
+/// `.exp_name = KBUILD_MODNAME` ("white lie for debug") and the driver only as `.owner`, which
+/// neither fdinfo (drivers/dma-buf/dma-buf.c:dma_buf_show_fdinfo) nor bufinfo
+/// (dma_buf_debug_show) prints; bufinfo's "Attached Devices" are the importers, not the
+/// exporter, and the maps line is the dma-buf's `/dmabuf:` file whatever the driver. The DRM
+/// nodes a holder has open are no answer either (a compositor holds buffers other processes'
+/// GPUs exported, received over SCM_RIGHTS). So a `drm` buffer keeps every GEM-PRIME driver of
+/// the catalogue as candidate, narrowed to those whose DRM driver is bound on the system when
+/// debugfs says ([`Predictor::candidates`], [`crate::drm`]), and the prediction is their union
+/// ([`Prediction::agreed`] says whether they agree); no bound candidate: not modeled.
 pub fn exporters_for(exp_name: &str) -> &'static [ExporterId] {
     use ExporterId::*;
     match exp_name {
@@ -72,6 +83,7 @@ pub struct Prediction {
 #[derive(Debug)]
 pub struct Predictor {
     kernel: Option<ResolvedKernel>,
+    drm_drivers: Option<Vec<String>>,
     cache: BTreeMap<String, Option<Prediction>>,
 }
 
@@ -80,7 +92,34 @@ impl Predictor {
     pub fn new(kernel: Option<ResolvedKernel>) -> Predictor {
         Predictor {
             kernel,
+            drm_drivers: None,
             cache: BTreeMap::new(),
+        }
+    }
+
+    /// Narrow `drm` to the GEM-PRIME exporters whose DRM driver is bound (debugfs
+    /// `dri/*/name`, [`crate::drm`]); `None` keeps every one.
+    pub fn with_drm_drivers(mut self, drivers: Option<Vec<String>>) -> Predictor {
+        self.drm_drivers = drivers;
+        self.cache.clear();
+        self
+    }
+
+    /// The catalogue exporters `exp_name` can come from on this system: [`exporters_for`],
+    /// and for `drm` only those whose driver is bound, when the drivers are known.
+    pub fn candidates(&self, exp_name: &str) -> Vec<ExporterId> {
+        let all = exporters_for(exp_name);
+        match (&self.drm_drivers, exp_name) {
+            (Some(drivers), "drm") => all
+                .iter()
+                .copied()
+                .filter(|id| {
+                    drivers
+                        .iter()
+                        .any(|d| pfnguard_probe::drm_driver_exporter(d) == Some(*id))
+                })
+                .collect(),
+            _ => all.to_vec(),
         }
     }
 
@@ -96,7 +135,7 @@ impl Predictor {
 
     fn run(&self, exp_name: &str) -> Option<Prediction> {
         let kernel = self.kernel.as_ref()?;
-        let ids = exporters_for(exp_name);
+        let ids = self.candidates(exp_name);
         if ids.is_empty() {
             return None;
         }
@@ -104,35 +143,69 @@ impl Predictor {
         let mut sets: Vec<Vec<OpKey>> = Vec::new();
         let mut vmflags = BTreeMap::new();
         let mut why = BTreeMap::new();
-        for &id in ids {
-            let exp = pfnguard_dmabuf::by_id(id);
-            let pages = exp.fixed_pages().unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
-            let r = pfnguard_dmabuf::predict(kernel, exp.as_ref(), Policy::Off, pages);
-            let got: Vec<OpKey> = GUP_OPS
-                .iter()
-                .copied()
-                .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
-                .collect();
-            for op in &got {
+        for &id in &ids {
+            let one = predict_exporter(kernel, id);
+            for op in &one.gup_struct_page {
                 if !union.contains(op) {
                     union.push(*op);
                 }
             }
-            sets.push(got);
-            if let Some(v) = r.ops.get(&OpKey::Vmflags) {
-                vmflags.insert(id, v.to_string());
+            sets.push(one.gup_struct_page);
+            if let Some(v) = one.vmflags {
+                vmflags.insert(id, v);
             }
-            why.insert(id, exp.summary().to_owned());
+            why.insert(id, one.why);
         }
         union.sort();
         let agreed = sets.windows(2).all(|w| w[0] == w[1]);
         Some(Prediction {
-            exporters: ids.to_vec(),
+            exporters: ids,
             gup_struct_page: union,
             agreed,
             vmflags,
             why,
         })
+    }
+}
+
+/// What the model says about one catalogue exporter on one kernel (policy `off`), as
+/// `pfnguard predict --kernel K --exporter ID` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExporterPrediction {
+    /// The GUP users of [`GUP_OPS`] that get the buffer's struct pages, in `OpKey` order.
+    pub gup_struct_page: Vec<OpKey>,
+    /// The mnemonics the model's mmap leaves (the `vmflags` op), when it maps.
+    pub vmflags: Option<String>,
+    /// The model's one-line account of the exporter's mmap path.
+    pub why: String,
+}
+
+impl ExporterPrediction {
+    /// Whether the audit flags such a mapping: without `pf`, or with `mm`
+    /// ([`judge`]'s VmFlags test), by the model's own VmFlags.
+    pub fn flagged(&self) -> Option<bool> {
+        let v = self.vmflags.as_deref()?;
+        let has = |f: &str| v.split_whitespace().any(|x| x == f);
+        Some(!has("pf") || has("mm"))
+    }
+}
+
+/// The model's prediction for exporter `id` on `kernel`.
+pub fn predict_exporter(kernel: &ResolvedKernel, id: ExporterId) -> ExporterPrediction {
+    let exp = pfnguard_dmabuf::by_id(id);
+    let pages = exp.fixed_pages().unwrap_or(pfnguard_dmabuf::DEFAULT_PAGES);
+    let r = pfnguard_dmabuf::predict(kernel, exp.as_ref(), Policy::Off, pages);
+    let mut gup_struct_page: Vec<OpKey> = GUP_OPS
+        .iter()
+        .copied()
+        .filter(|op| r.gup_struct_pages.as_ref().is_some_and(|g| g.contains(op)))
+        .collect();
+    // In OpKey order, as the union over candidates is.
+    gup_struct_page.sort();
+    ExporterPrediction {
+        gup_struct_page,
+        vmflags: r.ops.get(&OpKey::Vmflags).map(|v| v.to_string()),
+        why: exp.summary().to_owned(),
     }
 }
 

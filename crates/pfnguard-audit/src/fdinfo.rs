@@ -4,7 +4,8 @@
 //! the name empty until `DMA_BUF_SET_NAME`); only those fds have their fdinfo read, as
 //! libdmabufinfo's `ReadDmaBufFdRefs` does. fdinfo is fs/proc/fd.c:seq_show (`pos`, `flags`,
 //! `mnt_id`, `ino`) followed by drivers/dma-buf/dma-buf.c:dma_buf_show_fdinfo (`size`, `count`,
-//! `exp_name`, and `name` when set). The parser is pfnguard-probe's `parse_fdinfo`.
+//! `exp_name`, and `name` when set). The parser is pfnguard-probe's `parse_fdinfo`. Kernels
+//! before 5.12 print no `ino:`; the inode is then `stat()` of the fd link ([`Reader::inode`]).
 
 use crate::root::{Miss, ReadFail, Reader, Tree};
 use crate::FdRef;
@@ -44,12 +45,14 @@ pub fn read_dmabuf_fds(r: &Reader<'_>, pid: u32) -> Result<(Vec<FdRef>, Vec<Stri
             );
             continue;
         };
-        let Some(inode) = info.ino else {
-            notes.push(
-                "dma-buf fdinfo without ino: (kernel before 5.12?): such fds are not counted"
-                    .to_owned(),
-            );
-            continue;
+        // fdinfo's ino: came with 5.12 (fs/proc/fd.c:seq_show); before, stat the fd.
+        let inode = match info.ino {
+            Some(i) => i,
+            None => match r.inode(Tree::Proc, &format!("{pid}/fd/{fd}")) {
+                Ok(i) => i,
+                Err(ReadFail::Miss(Miss::Gone)) => continue,
+                Err(e) => return Err(e),
+            },
         };
         out.push(FdRef {
             fd,

@@ -30,12 +30,16 @@ use serde::Serialize;
 
 pub mod bufinfo;
 pub mod contract;
+pub mod drm;
 pub mod fdinfo;
 pub mod root;
 pub mod synth;
 pub mod sysfs;
+pub mod verify;
 
-pub use contract::{Contract, PagemapSummary, Prediction, Predictor, GUP_OPS};
+pub use contract::{
+    predict_exporter, Contract, ExporterPrediction, PagemapSummary, Prediction, Predictor, GUP_OPS,
+};
 pub use root::{Reader, Root};
 
 use root::{Miss, ReadFail, Tree};
@@ -151,6 +155,8 @@ pub struct Scan {
     pub bufinfo: Option<bufinfo::Bufinfo>,
     /// sysfs `kernel/dmabuf/buffers`, when the kernel has it.
     pub sysfs: Option<Vec<sysfs::SysfsBuffer>>,
+    /// The DRM drivers of debugfs `dri/*/name`, when readable ([`drm`]).
+    pub drm_drivers: Option<Vec<String>>,
     /// What the scan could not do and what that leaves out.
     pub notes: Vec<String>,
 }
@@ -415,6 +421,11 @@ pub fn scan(r: &Reader<'_>, opts: ScanOptions) -> Result<Scan, AuditError> {
             r.path(Tree::Sys, "kernel/dmabuf/buffers").display()
         )),
         Err(ReadFail::Miss(Miss::Gone)) => {}
+        Err(ReadFail::Error(e)) => return Err(e),
+    }
+    match drm::read_drm_drivers(r) {
+        Ok(d) => s.drm_drivers = d,
+        Err(ReadFail::Miss(_)) => {}
         Err(ReadFail::Error(e)) => return Err(e),
     }
     if s.bufinfo.is_none() && s.sysfs.is_none() {
@@ -692,7 +703,7 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
         note,
     };
     let kernel_modeled = resolved.is_some();
-    let mut predictor = Predictor::new(resolved);
+    let mut predictor = Predictor::new(resolved).with_drm_drivers(scan.drm_drivers.clone());
 
     // Buffers by inode: what processes show first, then bufinfo and sysfs.
     let mut bufs: BTreeMap<u64, BufferRow> = BTreeMap::new();
@@ -767,7 +778,7 @@ pub fn audit(scan: &Scan, kernel: Option<&str>) -> Audit {
         // pids_ being every process with an fd or a mapping of the buffer.
         let n = b.pids().len() as u64;
         b.pss_bytes = b.size_bytes.checked_div(n).unwrap_or(0);
-        b.modeled_as = contract::exporters_for(&b.exporter).to_vec();
+        b.modeled_as = predictor.candidates(&b.exporter);
         b.gup_struct_page = predictor.predict(&b.exporter).map(|p| p.gup_struct_page);
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Seek, SeekFrom};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,6 +22,62 @@ pub struct Root {
     /// Files a captured reader was refused (tree, path in it, the error), read as refused
     /// again on replay: a capture as a normal user replays as that user saw the system.
     pub denied: BTreeMap<(Tree, String), String>,
+}
+
+/// The marker a capture leaves in a directory it read empty, so that version control keeps it.
+pub const KEEP_FILE: &str = ".gitkeep";
+
+/// Where a capture keeps the ranges it read of a file (`/proc/PID/pagemap`): `FILE.ranges`,
+/// one `OFFSET HEXBYTES` line per range (offset in hex), read back on replay when `FILE`
+/// itself is absent.
+pub fn ranges_file(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".ranges");
+    PathBuf::from(p)
+}
+
+/// Where a capture keeps the inode a link led to: `LINK.ino`.
+fn ino_file(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".ino");
+    PathBuf::from(p)
+}
+
+/// Serve `ranges` from a `.ranges` file: each range from the recorded range that starts at its
+/// offset, cut to its length (a range recorded shorter, at the end of the file, stays short).
+fn read_ranges_file(packed: &Path, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, ReadFail> {
+    let bad = |n: usize, what: &str| {
+        ReadFail::Error(AuditError::Read {
+            path: packed.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("line {n}: {what}")),
+        })
+    };
+    let text = fs::read_to_string(packed).map_err(|e| classify(packed, e))?;
+    let mut recorded: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let (off, hex) = line
+            .split_once(' ')
+            .ok_or_else(|| bad(i + 1, "expected `OFFSET HEXBYTES`"))?;
+        let off = u64::from_str_radix(off, 16).map_err(|_| bad(i + 1, "offset is not hex"))?;
+        if !hex.is_ascii() || hex.len() % 2 != 0 {
+            return Err(bad(i + 1, "bytes are not pairs of hex digits"));
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|k| u8::from_str_radix(&hex[k..k + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| bad(i + 1, "bytes are not hex"))?;
+        recorded.insert(off, bytes);
+    }
+    Ok(ranges
+        .iter()
+        .map(|&(offset, len)| {
+            recorded
+                .get(&offset)
+                .map(|b| b[..len.min(b.len())].to_vec())
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// The file of a fixture directory that lists what the capturing reader was refused:
@@ -142,6 +198,7 @@ enum Record {
     File(Tree, PathBuf, Vec<u8>),
     Link(Tree, PathBuf, String),
     At(Tree, PathBuf, u64, Vec<u8>),
+    Inode(Tree, PathBuf, u64),
     Denied(Tree, String, String),
     Dir(Tree, PathBuf),
 }
@@ -231,6 +288,44 @@ impl<'a> Reader<'a> {
         Ok(t)
     }
 
+    /// The inode of the file a link leads to (`stat(/proc/PID/fd/N)`: fs/proc/base.c's
+    /// proc_pid_get_link follows the fd to the dma-buf's own inode), for kernels whose dma-buf
+    /// fdinfo has no `ino:` (before 5.12), as libdmabufinfo's `ReadDmaBufFdRefs` falls back to.
+    /// A capture keeps it as `REL.ino` (the inode in decimal), read back when the link does not
+    /// resolve on replay.
+    pub fn inode(&self, tree: Tree, rel: &str) -> Result<u64, ReadFail> {
+        let r = self.inode_(tree, rel);
+        self.note(tree, rel, r)
+    }
+
+    fn inode_(&self, tree: Tree, rel: &str) -> Result<u64, ReadFail> {
+        use std::os::unix::fs::MetadataExt;
+        self.refused(tree, rel)?;
+        let path = self.path(tree, rel);
+        let ino = match fs::metadata(&path) {
+            Ok(m) => m.ino(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let kept = ino_file(&path);
+                if !kept.exists() {
+                    return Err(classify(&path, e));
+                }
+                let text = fs::read_to_string(&kept).map_err(|e| classify(&kept, e))?;
+                text.trim().parse().map_err(|_| {
+                    ReadFail::Error(AuditError::Read {
+                        path: kept.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("line 1: `{}` is not an inode number", text.trim()),
+                        ),
+                    })
+                })?
+            }
+            Err(e) => return Err(classify(&path, e)),
+        };
+        self.keep(Record::Inode(tree, rel.into(), ino));
+        Ok(ino)
+    }
+
     /// `len` bytes at each `offset` of `ranges` (`/proc/PID/pagemap`), the file opened once;
     /// fewer at the end of the file.
     pub fn ranges(
@@ -251,7 +346,17 @@ impl<'a> Reader<'a> {
     ) -> Result<Vec<Vec<u8>>, ReadFail> {
         self.refused(tree, rel)?;
         let path = self.path(tree, rel);
-        let f = fs::File::open(&path).map_err(|e| classify(&path, e))?;
+        let f = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let packed = ranges_file(&path);
+                if packed.exists() {
+                    return read_ranges_file(&packed, ranges);
+                }
+                return Err(classify(&path, e));
+            }
+            Err(e) => return Err(classify(&path, e)),
+        };
         let mut out = Vec::with_capacity(ranges.len());
         for &(offset, len) in ranges {
             let mut buf = vec![0u8; len];
@@ -342,16 +447,23 @@ impl<'a> Reader<'a> {
                     }
                 }
                 Record::At(tree, rel, offset, bytes) => {
-                    let p = target(*tree, rel);
+                    // Not a sparse copy: the pagemap offset of a mapping near the top of the
+                    // address space is terabytes in, which tar and git would write out.
+                    let p = ranges_file(&target(*tree, rel));
                     mkparent(&p)?;
                     let mut f = fs::OpenOptions::new()
                         .create(true)
-                        .truncate(false)
-                        .write(true)
+                        .append(true)
                         .open(&p)
                         .map_err(io_err(&p))?;
-                    f.seek(SeekFrom::Start(*offset)).map_err(io_err(&p))?;
-                    io::Write::write_all(&mut f, bytes).map_err(io_err(&p))?;
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    io::Write::write_all(&mut f, format!("{offset:x} {hex}\n").as_bytes())
+                        .map_err(io_err(&p))?;
+                }
+                Record::Inode(tree, rel, ino) => {
+                    let p = ino_file(&target(*tree, rel));
+                    mkparent(&p)?;
+                    fs::write(&p, format!("{ino}\n")).map_err(io_err(&p))?;
                 }
                 Record::Dir(tree, rel) => {
                     let p = target(*tree, rel);
@@ -369,10 +481,62 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+        // git keeps no empty directory, and an empty fd/ (a kernel thread's) must replay as
+        // empty, not as a process gone: a marker the listings skip (no number).
+        for r in &records {
+            if let Record::Dir(tree, rel) = r {
+                let p = target(*tree, rel);
+                let empty = fs::read_dir(&p).map_err(io_err(&p))?.next().is_none();
+                if empty {
+                    let keep = p.join(KEEP_FILE);
+                    fs::write(&keep, b"").map_err(io_err(&keep))?;
+                }
+            }
+        }
         if !denied.is_empty() {
             let p = dir.join(DENIED_FILE);
             fs::write(&p, denied).map_err(io_err(&p))?;
         }
         Ok(records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ranges(text: &str, ranges: &[(u64, usize)]) -> Result<Vec<Vec<u8>>, String> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pfnguard-ranges-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let p = dir.join("pagemap.ranges");
+        fs::write(&p, text).map_err(|e| e.to_string())?;
+        let r = read_ranges_file(&p, ranges).map_err(|e| match e {
+            ReadFail::Error(e) => e.to_string(),
+            ReadFail::Miss(m) => format!("{m:?}"),
+        });
+        let _ = fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn ranges_file_round_trip() {
+        let got = with_ranges("10 0102\n20 ff\n", &[(0x10, 2), (0x20, 4), (0x30, 8)]);
+        assert_eq!(got, Ok(vec![vec![1, 2], vec![0xff], vec![]]));
+    }
+
+    #[test]
+    fn ranges_file_errors_name_the_line() {
+        for (text, want) in [
+            ("10 0102\nzz 00\n", "line 2: offset is not hex"),
+            ("10 010\n", "line 1: bytes are not pairs of hex digits"),
+            ("10 0é\n", "line 1: bytes are not pairs of hex digits"),
+            ("10\n", "line 1: expected `OFFSET HEXBYTES`"),
+            ("10 0g\n", "line 1: bytes are not hex"),
+        ] {
+            let e = with_ranges(text, &[(0x10, 2)]).expect_err(text);
+            assert!(e.contains(want) && e.contains("pagemap.ranges"), "{e}");
+        }
     }
 }

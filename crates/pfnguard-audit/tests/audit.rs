@@ -209,12 +209,61 @@ fn capture_keeps_empty_directories() {
     let mut before = audit(&scan(&r, ScanOptions::default()).expect("scan"), None);
     let dst = base.join("dst");
     r.write_capture(&dst).expect("capture");
+    // A marker keeps the empty fd/ in version control.
+    let kept = dst
+        .join("proc/2/fd")
+        .join(pfnguard_audit::root::KEEP_FILE)
+        .exists();
     let mut after = run(&Root::fixture(&dst));
     let _ = std::fs::remove_dir_all(&base);
+    assert!(kept);
     assert!(before.vanished.is_empty());
     // The notes name the root's paths (no bufinfo under src/ or dst/).
     assert_eq!(before.notes.len(), after.notes.len());
     before.notes.clear();
     after.notes.clear();
     assert_eq!(before, after);
+}
+
+#[test]
+fn drm_candidates_narrow_to_the_bound_drivers() {
+    use pfnguard_report::ExporterId;
+    // The desktop fixture's 1004 is a `drm` buffer; with debugfs saying that only vgem and
+    // bochs-drm are bound, only those two remain candidates.
+    let base = std::env::temp_dir().join(format!("pfnguard-audit-dri-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let debugfs = base.join("debugfs");
+    for (minor, name) in [
+        ("0", "vgem dev= unique=vgem\n"),
+        ("1", "bochs-drm dev=0000:00:03.0 unique=0000:00:03.0\n"),
+        ("128", "bochs-drm dev=0000:00:03.0 unique=0000:00:03.0\n"),
+    ] {
+        std::fs::create_dir_all(debugfs.join("dri").join(minor)).expect("mkdir");
+        std::fs::write(debugfs.join("dri").join(minor).join("name"), name).expect("name");
+    }
+    std::fs::create_dir_all(debugfs.join("dma_buf")).expect("mkdir");
+    std::fs::copy(
+        fixture().join("debugfs/dma_buf/bufinfo"),
+        debugfs.join("dma_buf/bufinfo"),
+    )
+    .expect("bufinfo");
+    let narrowed = run(&Root {
+        debugfs: debugfs.clone(),
+        ..Root::fixture(&fixture())
+    });
+    let _ = std::fs::remove_dir_all(&base);
+    let of = |a: &Audit| {
+        a.buffers
+            .iter()
+            .find(|b| b.inode == 1004)
+            .map(|b| b.modeled_as.clone())
+            .expect("1004")
+    };
+    assert_eq!(
+        of(&narrowed),
+        vec![ExporterId::Vgem, ExporterId::Bochs],
+        "bound: vgem, bochs-drm"
+    );
+    let all = run(&Root::fixture(&fixture()));
+    assert_eq!(of(&all).len(), 5, "no dri/: every GEM-PRIME exporter");
 }

@@ -118,6 +118,12 @@ impl Buffer {
         })
     }
 
+    /// The dma-buf fd apart from the fds it came from (a device node, a memfd), so that the
+    /// fd can be closed, or passed on, while they stay open.
+    pub(crate) fn into_parts(self) -> (OwnedFd, Vec<OwnedFd>) {
+        (self.fd, self._keep)
+    }
+
     /// `/proc/self/fdinfo/N` of the buffer fd, parsed.
     pub(crate) fn fdinfo(&self) -> std::io::Result<procfs::Fdinfo> {
         let path = format!("/proc/self/fdinfo/{}", self.fd.as_fd().as_raw_fd());

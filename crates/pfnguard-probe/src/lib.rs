@@ -69,6 +69,7 @@ pub mod uapi;
 mod udmabuf;
 mod v4l2;
 mod worker;
+pub mod workload;
 
 pub use capture::capture_fixtures;
 use exporter::{Candidate, FamilyScan, Source};
@@ -202,6 +203,12 @@ impl Family {
             Family::V4l2 => "/dev/video*",
         }
     }
+}
+
+/// The catalogue exporter of a DRM driver name (`drm_driver.name`: `vgem`, `bochs-drm`,
+/// `cirrus-qemu`, ...), if the catalogue has it.
+pub fn drm_driver_exporter(name: &str) -> Option<ExporterId> {
+    drm::driver_id(name).parse().ok()
 }
 
 /// What the device scans found.

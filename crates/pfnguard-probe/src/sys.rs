@@ -150,6 +150,23 @@ pub(crate) fn ioctl_int(fd: BorrowedFd<'_>, cmd: IocInt, arg: usize) -> io::Resu
     }
 }
 
+/// `DMA_BUF_SET_NAME` (drivers/dma-buf/dma-buf.c:dma_buf_set_name): the name fdinfo's `name:`,
+/// debugfs bufinfo and the `/dmabuf:NAME` of maps show.
+pub(crate) fn dma_buf_set_name(fd: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: the argument is the address of a NUL-terminated string that lives until the
+    // call returns; the kernel only reads it (strndup_user, at most DMA_BUF_NAME_LEN bytes).
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            IntIoctl {
+                opcode: uapi::DMA_BUF_SET_NAME_B.opcode,
+                arg: name.as_ptr() as usize,
+            },
+        )
+    }?;
+    Ok(())
+}
+
 /// Adopt an fd number that an ioctl returned (or wrote into its argument).
 pub(crate) fn fd_from_ioctl(raw: i32) -> io::Result<OwnedFd> {
     if raw < 0 {
@@ -502,6 +519,11 @@ pub(crate) fn fork<F: FnOnce() -> i32>(new_group: bool, f: F) -> io::Result<Chil
 }
 
 impl Child {
+    /// The child's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid.as_raw_nonzero().get().unsigned_abs()
+    }
+
     /// Whether the child has exited, without reaping it.
     fn has_exited(&self) -> io::Result<bool> {
         let st = rustix::process::waitid(

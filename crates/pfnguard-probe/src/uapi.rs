@@ -147,6 +147,13 @@ pub const DMA_BUF_IOCTL_SYNC: Ioc<DmaBufSync> = Ioc::write(b'b', 0);
 /// `DMA_BUF_NAME_LEN`: the longest name `DMA_BUF_SET_NAME` accepts, with its NUL.
 pub const DMA_BUF_NAME_LEN: usize = 32;
 
+/// `DMA_BUF_SET_NAME_B = _IOW('b', 1, __u64)`, the number `DMA_BUF_SET_NAME` (`const char *`)
+/// has on 64-bit: the argument is a pointer to the NUL-terminated name, which
+/// drivers/dma-buf/dma-buf.c:dma_buf_set_name copies with `strndup_user(.., DMA_BUF_NAME_LEN)`.
+pub const DMA_BUF_SET_NAME_B: IocInt = IocInt {
+    opcode: opcode::write::<u64>(b'b', 1),
+};
+
 // ---------------------------------------------------------------------------
 // <drm/drm.h>, <drm/drm_mode.h>
 // ---------------------------------------------------------------------------
@@ -217,6 +224,11 @@ pub struct DrmPrimeHandle {
 /// `DRM_IOCTL_PRIME_HANDLE_TO_FD = DRM_IOWR(0x2d, struct drm_prime_handle)`
 /// (`drm_prime_handle_to_fd_ioctl`, drivers/gpu/drm/drm_prime.c).
 pub const DRM_IOCTL_PRIME_HANDLE_TO_FD: Ioc<DrmPrimeHandle> = Ioc::read_write(DRM_IOCTL_BASE, 0x2d);
+
+/// `DRM_IOCTL_PRIME_FD_TO_HANDLE = DRM_IOWR(0x2e, struct drm_prime_handle)`
+/// (drivers/gpu/drm/drm_prime.c:drm_prime_fd_to_handle_ioctl): imports a dma-buf into the
+/// device, attaching it (`dma_buf_attach`) unless the device exported it itself.
+pub const DRM_IOCTL_PRIME_FD_TO_HANDLE: Ioc<DrmPrimeHandle> = Ioc::read_write(DRM_IOCTL_BASE, 0x2e);
 
 /// `struct drm_mode_create_dumb` (include/uapi/drm/drm_mode.h).
 #[repr(C)]

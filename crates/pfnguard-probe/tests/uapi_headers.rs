@@ -177,6 +177,7 @@ fn checks() -> Vec<Check> {
     val!(v, false, "DMA_BUF_SYNC_START", DMA_BUF_SYNC_START);
     val!(v, false, "DMA_BUF_SYNC_END", DMA_BUF_SYNC_END);
     val!(v, false, "DMA_BUF_NAME_LEN", DMA_BUF_NAME_LEN);
+    val!(v, false, "DMA_BUF_SET_NAME_B", DMA_BUF_SET_NAME_B.opcode);
 
     // <linux/videodev2.h>
     let t = "struct v4l2_capability";
@@ -457,6 +458,12 @@ fn checks() -> Vec<Check> {
         true,
         "DRM_IOCTL_PRIME_HANDLE_TO_FD",
         DRM_IOCTL_PRIME_HANDLE_TO_FD.opcode
+    );
+    val!(
+        v,
+        true,
+        "DRM_IOCTL_PRIME_FD_TO_HANDLE",
+        DRM_IOCTL_PRIME_FD_TO_HANDLE.opcode
     );
     let t = "struct drm_mode_create_dumb";
     size!(v, true, t, DrmModeCreateDumb);

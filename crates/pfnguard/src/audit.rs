@@ -54,35 +54,93 @@ pub struct AuditArgs {
     pub count: Option<u64>,
     /// Snapshot into this directory.
     pub capture: Option<PathBuf>,
+    /// A workload's ground truth to hold the audit to.
+    pub truth: Option<PathBuf>,
 }
 
 fn kb(b: u64) -> String {
     format!("{}", b / 1024)
 }
 
-fn sample(args: &AuditArgs, capture: bool) -> Result<(Audit, Option<Reader<'_>>)> {
+/// One audit, the reader when it captured, and with `--truth` whether everything agreed.
+type Sample<'a> = (Audit, Option<Reader<'a>>, Option<bool>);
+
+fn sample(args: &AuditArgs, capture: bool) -> Result<Sample<'_>> {
     let r = Reader::new(&args.root, capture);
     let s = pfnguard_audit::scan(&r, ScanOptions::default())?;
     let a = pfnguard_audit::audit(&s, args.kernel.as_deref());
-    Ok((a, capture.then_some(r)))
+    let mut verified = None;
+    if let Some(path) = &args.truth {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("--truth {}", path.display()))?;
+        let truth: pfnguard_probe::workload::Truth =
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "--truth {}: not a ground truth of audit-workload",
+                    path.display()
+                )
+            })?;
+        let v = pfnguard_audit::verify::verify(&truth, &a, s.bufinfo.as_ref());
+        eprint!("{v}");
+        verified = Some(v.ok());
+    }
+    Ok((a, capture.then_some(r), verified))
+}
+
+/// Why `--watch` has no Prometheus form.
+const WATCH_PROMETHEUS: &str = "--watch with --format prometheus: a textfile-collector file \
+is one snapshot, and Prometheus computes growth itself (e.g. \
+delta(pfnguard_dmabuf_process_bytes[10m])); write `pfnguard audit --format prometheus` to the \
+collector's directory from a timer instead, or use --watch with --format csv, json or table";
+
+/// The columns of `--watch --format csv`: one row per process or exporter that changed in a
+/// sample (sample 0: everything the first audit found, as growth from nothing).
+const GROWTH_CSV_HEADER: [&str; 7] = [
+    "sample", "seconds", "what", "key", "fds", "mappings", "bytes",
+];
+
+fn growth_csv(s: &mut String, sample: u64, seconds: u64, g: &[pfnguard_audit::Growth]) {
+    for x in g {
+        csv_line(
+            s,
+            &[
+                sample.to_string(),
+                seconds.to_string(),
+                x.what.clone(),
+                x.key.clone(),
+                x.fds.to_string(),
+                x.mappings.to_string(),
+                x.bytes.to_string(),
+            ],
+        );
+    }
+}
+
+/// Refuse `dir` (the argument of `flag`) unless it is absent or an empty directory.
+pub fn new_or_empty(dir: &std::path::Path, flag: &str) -> Result<()> {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("{flag} {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{flag} {}: not empty (it writes only into an empty or new directory)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Run `audit`.
 pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
-    if let Some(dir) = &args.capture {
-        if dir.exists()
-            && std::fs::read_dir(dir)
-                .with_context(|| format!("--capture {}", dir.display()))?
-                .next()
-                .is_some()
-        {
-            bail!(
-                "--capture {}: not empty (it writes only into an empty or new directory)",
-                dir.display()
-            );
-        }
+    if args.watch.is_some() && args.format == AuditFormat::Prometheus {
+        bail!(WATCH_PROMETHEUS);
     }
-    let (first, reader) = sample(args, args.capture.is_some())?;
+    if let Some(dir) = &args.capture {
+        new_or_empty(dir, "--capture")?;
+    }
+    let (first, reader, verified) = sample(args, args.capture.is_some())?;
     if let (Some(dir), Some(r)) = (&args.capture, reader) {
         let n = r.write_capture(dir)?;
         eprintln!(
@@ -99,26 +157,35 @@ pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
         } else {
             write!(out, "{}", render(&first, args.view, args.format))?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if verified == Some(false) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     };
-    if args.format == AuditFormat::Csv || args.format == AuditFormat::Prometheus {
-        bail!("--watch prints what grew: as a table or JSON lines");
-    }
-    if args.format == AuditFormat::Table {
-        write!(out, "{}", render(&first, args.view, args.format))?;
-    } else {
-        writeln!(
+    match args.format {
+        AuditFormat::Table => write!(out, "{}", render(&first, args.view, args.format))?,
+        AuditFormat::Json => writeln!(
             out,
             "{}",
             serde_json::json!({"sample": 0, "audit": &first, "growth": []})
-        )?;
+        )?,
+        AuditFormat::Csv => {
+            // Sample 0 is the growth from nothing: what each process and exporter has.
+            let none = pfnguard_audit::audit(&pfnguard_audit::Scan::default(), None);
+            let mut s = String::new();
+            csv_line(&mut s, &strings(&GROWTH_CSV_HEADER));
+            growth_csv(&mut s, 0, 0, &pfnguard_audit::growth(&none, &first));
+            write!(out, "{s}")?;
+        }
+        AuditFormat::Prometheus => bail!(WATCH_PROMETHEUS),
     }
     out.flush()?;
     let mut prev = first;
     let mut n = 1u64;
     while args.count.is_none_or(|c| n < c) {
         std::thread::sleep(Duration::from_secs(secs));
-        let (now, _) = sample(args, false)?;
+        let (now, _, _) = sample(args, false)?;
         let g = pfnguard_audit::growth(&prev, &now);
         if args.format == AuditFormat::Table {
             writeln!(out, "\nsample {n} (+{}s): {}", secs * n, growth_line(&g))?;
@@ -144,6 +211,10 @@ pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
                     )
                 )?;
             }
+        } else if args.format == AuditFormat::Csv {
+            let mut s = String::new();
+            growth_csv(&mut s, n, secs * n, &g);
+            write!(out, "{s}")?;
         } else {
             writeln!(
                 out,

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pfnguard_report::{ExporterId, OpKey};
 
 mod audit;
+mod audit_workload;
 mod check;
 mod cmd;
 mod evidence;
@@ -494,7 +495,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = audit::AuditFormat::Table)]
         format: audit::AuditFormat,
         /// Sample again every SECONDS and show what grew (fds, mappings, kB) per process and
-        /// per exporter since the previous sample.
+        /// per exporter since the previous sample: as a table, JSON lines or CSV rows
+        /// (sample,seconds,what,key,fds,mappings,bytes). Not with --format prometheus, whose
+        /// textfile is one snapshot: let Prometheus compute growth (delta()).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
         watch: Option<u64>,
         /// With --watch: stop after N samples (default: until interrupted).
@@ -504,6 +507,28 @@ enum Command {
         /// machine can replay with --replay DIR.
         #[arg(long, value_name = "DIR")]
         capture: Option<PathBuf>,
+        /// Hold the audit to the ground truth `pfnguard audit-workload` wrote (its truth.json):
+        /// every figure, debugfs bufinfo and each mapping's contract against the model; the
+        /// verdict goes to stderr, exit status 1 on any mismatch.
+        #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+        truth: Option<PathBuf>,
+    },
+    /// Make a known set of dma-bufs, audit them and check the audit (the QEMU guests' proof).
+    ///
+    /// Exports a buffer from every reachable exporter, shares them with a fork child and over
+    /// SCM_RIGHTS with an exec'd process, names and maps some, leaves one held only by a DRM
+    /// importer; then audits the system while they are held, captures it, and compares every
+    /// figure with what it did and with debugfs dma_buf/bufinfo. Writes truth.json, capture/,
+    /// audit.json, audit.txt and verify.txt into DIR. Run as root with debugfs mounted, in a
+    /// throwaway guest (harness/realkernel does).
+    #[command(hide = true)]
+    AuditWorkload {
+        /// Directory to write into (new or empty).
+        #[arg(long, value_name = "DIR", required_unless_present = "receiver")]
+        out: Option<PathBuf>,
+        /// Internal: the exec'd process that receives fds on stdin (a unix socket).
+        #[arg(long, hide = true)]
+        receiver: bool,
     },
     /// List the ops and what each one does.
     Ops {
@@ -721,6 +746,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             watch,
             count,
             capture,
+            truth,
         } => {
             let root = match replay {
                 Some(dir) => pfnguard_audit::Root::fixture(&dir),
@@ -748,9 +774,15 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
                     watch,
                     count,
                     capture,
+                    truth,
                 },
             )
         }
+        Command::AuditWorkload { out, receiver } => match (receiver, out) {
+            (true, _) => audit_workload::receiver(),
+            (false, Some(dir)) => audit_workload::run(&dir),
+            (false, None) => anyhow::bail!("audit-workload needs --out DIR"),
+        },
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
         Command::Facts { kernel, format } => {

@@ -195,3 +195,65 @@ fn watch_prints_one_line_per_sample() {
     assert_eq!(lines[1]["sample"], 1);
     assert_eq!(lines[1]["growth"], serde_json::json!([]));
 }
+
+#[test]
+fn watch_csv_starts_with_what_each_process_has() {
+    let out = ok(&audit(&["--watch", "1", "--count", "2", "--format", "csv"]));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("sample,seconds,what,key,fds,mappings,bytes")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Sample 0: the growth from nothing, so camera:100 has its 2 fds, 1 mapping, 24 kB.
+    assert!(
+        rows.contains(&vec!["0", "0", "process", "camera:100", "2", "1", "24576"]),
+        "{out}"
+    );
+    assert!(rows.iter().all(|r| r.len() == 7 && r[0] == "0"), "{out}");
+}
+
+#[test]
+fn watch_refuses_prometheus_before_reading() {
+    let o = audit(&["--watch", "1", "--count", "2", "--format", "prometheus"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--watch with --format prometheus"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+/// A guest's capture (harness/realkernel's audit workload on 7.3) against its ground truth.
+#[test]
+fn truth_passes_for_the_guest_and_fails_when_tampered() {
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pfnguard-audit/tests/fixtures/qemu/7.3.4+deb13-amd64");
+    let capture = guest.join("capture");
+    let run = |truth: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_pfnguard"))
+            .args(["audit", "--replay"])
+            .arg(&capture)
+            .arg("--truth")
+            .arg(truth)
+            .output()
+            .expect("run pfnguard")
+    };
+    let good = run(&guest.join("truth.json"));
+    ok(&good);
+    assert!(String::from_utf8_lossy(&good.stderr).contains(", 0 disagree"));
+
+    let text = std::fs::read_to_string(guest.join("truth.json")).expect("truth.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["buffers"][0]["name"] = serde_json::json!("renamed");
+    let dir = std::env::temp_dir().join(format!("pfnguard-truth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad_path = dir.join("truth.json");
+    std::fs::write(&bad_path, v.to_string()).expect("write");
+    let bad = run(&bad_path);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("MISMATCH buffer") && err.contains("name"),
+        "{err}"
+    );
+}
