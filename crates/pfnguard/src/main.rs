@@ -17,6 +17,7 @@ mod explore_table;
 mod history;
 mod matrix;
 mod render;
+mod report;
 mod scenarios;
 
 /// Holds Linux kernels to the dma-buf VM_PFNMAP contract.
@@ -505,6 +506,65 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         capture: Option<PathBuf>,
     },
+    /// One self-contained HTML page to look at rather than read: the heatmap of every kernel
+    /// line, the timeline of each exporter, the proposal's policies, single cells explained
+    /// with a picture of the state, and the explorer's witnesses.
+    ///
+    /// The page (inline CSS and SVG, a little plain JavaScript for filtering, nothing fetched)
+    /// has, for the kernels and policies asked for (default: every line from 5.10 to 7.3, all
+    /// four policies):
+    ///   * the heatmap: exporters x ops, one panel per kernel line, each cell coloured by what
+    ///     happened (GUP got a struct page, refused, fault, plain success, not run) with
+    ///     `matrix`'s text in it and the exact value on hover; cells a real kernel confirmed
+    ///     (reports/) marked +;
+    ///   * the timeline: per exporter, `history`'s changes and the kernel fact and commit
+    ///     behind each;
+    ///   * the proposal: the heatmap under each further policy with the changed cells
+    ///     outlined, what each policy closes, breaks and warns about, and the patched kernel
+    ///     booted at each level (reports/patched) beside the model;
+    ///   * one cell, explained: `explain`'s steps and an SVG of the VMA, PTEs, frames and
+    ///     holders at the end of the op, for the non-trivial cells of --explain-kernel
+    ///     (default: the newest kernel of the page) under every policy;
+    ///   * explorer witnesses: `explore`'s shortest witness of each reachable property, with
+    ///     the state after each step, for a few exporters.
+    /// The file is written whole or not at all (a temporary file, then a rename).
+    /// Examples:
+    ///   pfnguard report --out report.html
+    ///   pfnguard report --kernel 6.1 --kernel 6.12 --policy off --policy strict --out r.html
+    ///   pfnguard report --exporter-file my-driver.toml --explain-kernel 6.12 --out r.html
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// Where to write the page (its directory must exist).
+        #[arg(long, value_name = "FILE.html")]
+        out: PathBuf,
+        /// Kernels, one panel each (default: every modeled line). Same forms as `predict
+        /// --kernel`.
+        #[arg(long = "kernel", value_parser = parse_kernel)]
+        kernels: Vec<String>,
+        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        /// Policies (default: off, warn, require, strict); the first is the baseline the
+        /// others are compared with.
+        #[arg(long = "policy", value_enum)]
+        policies: Vec<PolicyArg>,
+        /// Also include exporters described in TOML files.
+        #[arg(long, value_name = "PATH")]
+        exporter_file: Vec<PathBuf>,
+        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+        #[arg(long, value_parser = parse_pages)]
+        pages: Option<u64>,
+        /// Kernels whose cells get explanations (repeat; each must be one of the page's;
+        /// default: the newest kernel of the page). Also the kernel of the witnesses.
+        #[arg(long = "explain-kernel", value_name = "KERNEL", value_parser = parse_kernel)]
+        explain_kernels: Vec<String>,
+        /// Exporters whose explorer witnesses the page shows (repeat; default: udmabuf-shmem,
+        /// vivid-vmalloc, vgem, system-heap).
+        #[arg(long = "witness-exporter", value_name = "ID", value_parser = parse_exporter)]
+        witness_exporters: Vec<ExporterId>,
+        /// The explorer's depth for the witnesses (1 to 8).
+        #[arg(long, default_value_t = report::WITNESS_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=8))]
+        witness_depth: u64,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -751,6 +811,30 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
                 },
             )
         }
+        Command::Report {
+            out: path,
+            kernels,
+            config,
+            policies,
+            exporter_file,
+            pages,
+            explain_kernels,
+            witness_exporters,
+            witness_depth,
+        } => report::report(
+            out,
+            &report::Args {
+                kernels,
+                config: cmd::load_config(config.as_deref())?,
+                policies: policies.into_iter().map(Into::into).collect(),
+                files: exporter_file,
+                pages,
+                explain_kernels,
+                witness_exporters,
+                witness_depth: witness_depth as usize,
+                out: path,
+            },
+        ),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
         Command::Facts { kernel, format } => {
