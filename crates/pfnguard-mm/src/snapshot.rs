@@ -240,10 +240,7 @@ mod tests {
     fn an_empty_kernel_draws_nothing_and_a_held_frame_is_drawn_with_its_counts() {
         let mut k = Kernel::new(KernelFacts::of("6.12.117"), Config::default());
         assert!(Snapshot::of(&k).mms.is_empty());
-        let pfn = k
-            .frames
-            .alloc(AllocSpec::DRIVER_PAGE)
-            .expect("a frame");
+        let pfn = k.frames.alloc(AllocSpec::DRIVER_PAGE).expect("a frame");
         k.held.push(HeldPages {
             holder: "bio",
             pinned: true,

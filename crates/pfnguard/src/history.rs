@@ -164,8 +164,7 @@ pub(crate) fn compute(
         }
         v
     };
-    let cell =
-        |k: &ResolvedKernel, op: OpKey| run_cell(k, e, policy, op, pages, false).value;
+    let cell = |k: &ResolvedKernel, op: OpKey| run_cell(k, e, policy, op, pages, false).value;
     let mut hist = Vec::new();
     for &op in &ops {
         let values: Vec<Outcome> = kernels.iter().map(|k| cell(k, op)).collect();

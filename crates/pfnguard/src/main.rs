@@ -523,10 +523,14 @@ enum Command {
     ///     outlined, what each policy closes, breaks and warns about, and the patched kernel
     ///     booted at each level (reports/patched) beside the model;
     ///   * one cell, explained: `explain`'s steps and an SVG of the VMA, PTEs, frames and
-    ///     holders at the end of the op, for the non-trivial cells of --explain-kernel
-    ///     (default: the newest kernel of the page) under every policy;
+    ///     holders at the end of the op, for the cells of --explain-kernel (default: the
+    ///     newest kernel of the page) that are not plain successes under the baseline
+    ///     policy, and every cell a further policy changed (cells with the same run share
+    ///     one; the rest: --explain-kernel K, or `pfnguard explain`);
     ///   * explorer witnesses: `explore`'s shortest witness of each reachable property, with
-    ///     the state after each step, for a few exporters.
+    ///     the state after each step, for a few exporters (default: i915, vgem, udmabuf-shmem
+    ///     and vivid-vmalloc on 6.6, depth 4).
+    ///
     /// The file is written whole or not at all (a temporary file, then a rename).
     /// Examples:
     ///   pfnguard report --out report.html
@@ -554,16 +558,21 @@ enum Command {
         #[arg(long, value_parser = parse_pages)]
         pages: Option<u64>,
         /// Kernels whose cells get explanations (repeat; each must be one of the page's;
-        /// default: the newest kernel of the page). Also the kernel of the witnesses.
+        /// default: the newest kernel of the page).
         #[arg(long = "explain-kernel", value_name = "KERNEL", value_parser = parse_kernel)]
         explain_kernels: Vec<String>,
-        /// Exporters whose explorer witnesses the page shows (repeat; default: udmabuf-shmem,
-        /// vivid-vmalloc, vgem, system-heap).
+        /// Exporters whose explorer witnesses the page shows (repeat; default: i915, vgem,
+        /// udmabuf-shmem, vivid-vmalloc).
         #[arg(long = "witness-exporter", value_name = "ID", value_parser = parse_exporter)]
         witness_exporters: Vec<ExporterId>,
-        /// The explorer's depth for the witnesses (1 to 8).
+        /// The explorer's depth for the witnesses (1 to 8; the shortest witnesses of the
+        /// default exporters are at most 3 steps long).
         #[arg(long, default_value_t = report::WITNESS_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=8))]
         witness_depth: u64,
+        /// The kernel of the witnesses (default: 6.6, where struct pages still reach GUP).
+        /// Same forms as `predict --kernel`.
+        #[arg(long, value_name = "KERNEL", value_parser = parse_kernel)]
+        witness_kernel: Option<String>,
     },
     /// List the ops and what each one does.
     Ops {
@@ -821,6 +830,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             explain_kernels,
             witness_exporters,
             witness_depth,
+            witness_kernel,
         } => report::report(
             out,
             &report::Args {
@@ -832,6 +842,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
                 explain_kernels,
                 witness_exporters,
                 witness_depth: witness_depth as usize,
+                witness_kernel,
                 out: path,
             },
         ),

@@ -1,9 +1,10 @@
 //! One cell, explained: `explain`'s steps with their source cites, and the picture of the state
 //! at the end of the op ([`pfnguard_mm::snapshot::Snapshot`]).
 //!
-//! The page explains the cells of the `--explain-kernel` lines (default: the newest) under
-//! every policy that are not plain successes or not-run cells, plus every cell a policy changed;
-//! cells whose value, trace and end state are identical share one explanation.
+//! The page explains the cells of the `--explain-kernel` lines (default: the newest): under the
+//! baseline policy those that are not plain successes or not-run cells, under each further
+//! policy every cell it changed; cells whose value, trace and end state are identical share one
+//! explanation, and the setup every op of an exporter starts with is shown once.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -70,23 +71,28 @@ impl Explained {
     }
 }
 
-/// Whether the page explains this cell: anything but a plain success or a cell that did not
-/// run, and every cell a policy changed.
+/// Whether the page explains this cell: under the baseline policy anything but a plain success
+/// or a cell that did not run; under a further policy every cell it changed.
 fn worth_explaining(ctx: &Ctx, (k, p, e): (usize, usize, usize), op: OpKey) -> bool {
     let r = ctx.row(k, p, e);
     let Some(v) = r.report.ops.get(&op) else {
         return false;
     };
-    let changed = p != 0 && ctx.row(k, 0, e).report.ops.get(&op) != Some(v);
-    changed
-        || !matches!(
-            Class::of(v, r.leaks().contains(&op)),
-            Class::Success | Class::NotRun
-        )
+    if p != 0 {
+        return ctx.row(k, 0, e).report.ops.get(&op) != Some(v);
+    }
+    !matches!(
+        Class::of(v, r.leaks().contains(&op)),
+        Class::Success | Class::NotRun
+    )
 }
 
 /// The traced run of one cell.
-fn traced(ctx: &Ctx, (k, p, e): (usize, usize, usize), op: OpKey) -> pfnguard_dmabuf::predict::Cell {
+fn traced(
+    ctx: &Ctx,
+    (k, p, e): (usize, usize, usize),
+    op: OpKey,
+) -> pfnguard_dmabuf::predict::Cell {
     let exp = &ctx.exps[e];
     let pages = exp.fixed_pages().unwrap_or(ctx.pages);
     run_cell(&ctx.ks[k], exp.as_ref(), ctx.ps[p], op, pages, true)
@@ -142,9 +148,8 @@ pub fn collect(ctx: &Ctx, at: &[usize]) -> Explained {
                         frames: Vec::new(),
                         holders: Vec::new(),
                     });
-                    let key =
-                        serde_json::to_string(&(c.value.to_string(), shared, &steps, &state))
-                            .unwrap_or_default();
+                    let key = serde_json::to_string(&(c.value.to_string(), shared, &steps, &state))
+                        .unwrap_or_default();
                     let picture = out.pictures.add(&state);
                     let i = *by_run.entry(key).or_insert_with(|| {
                         out.items.push(Explanation {
@@ -275,7 +280,7 @@ fn article(ctx: &Ctx, explained: &Explained, i: usize, x: &Explanation) -> Strin
 /// followed, `:target`).
 pub fn section(ctx: &Ctx, explained: &Explained) -> String {
     let mut s = format!(
-        r#"<section id="explain"><h2>One cell, explained</h2><p>{} distinct explanations, {} distinct end states: every cell of the explained kernel(s) that is not a plain success or a cell that did not run, and every cell a policy changed, under each policy; cells with the same value, kernel path and end state share one. Follow a linked cell in a panel to open its explanation here: <code>explain</code>'s steps (each names the kernel function and what decided), and the VMA, PTEs, frames and holders at the end of the op. Other kernels: <code>pfnguard report --kernel K</code> (or <code>--explain-kernel K</code>), or <code>pfnguard explain</code>.</p>"#,
+        r#"<section id="explain"><h2>One cell, explained</h2><p>{} distinct explanations, {} distinct end states: under the baseline policy every cell of the explained kernel(s) that is not a plain success or a cell that did not run, under each further policy every cell it changed; cells with the same value, kernel path and end state share one. Follow a linked cell in a panel to open its explanation here: <code>explain</code>'s steps (each names the kernel function and what decided), and the VMA, PTEs, frames and holders at the end of the op. Other kernels: <code>pfnguard report --kernel K</code> (or <code>--explain-kernel K</code>), or <code>pfnguard explain</code>.</p>"#,
         explained.len(),
         explained.pictures.len()
     );

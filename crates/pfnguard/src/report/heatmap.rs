@@ -77,7 +77,11 @@ pub fn panel(ctx: &Ctx, explained: &Explained, k: usize, p: usize) -> String {
     s.push_str("</thead><tbody>");
     for e in 0..ctx.exps.len() {
         let name = esc(ctx.exps[e].id());
-        let _ = write!(s, "<tr data-e={}><th scope=row>{name}", attr(ctx.exps[e].id()));
+        let _ = write!(
+            s,
+            "<tr data-e={}><th scope=row>{name}",
+            attr(ctx.exps[e].id())
+        );
         for op in OpKey::ALL {
             s.push_str(&cell(ctx, explained, (k, p, e), op));
         }
@@ -125,7 +129,9 @@ pub fn section(ctx: &Ctx, explained: &Explained) -> String {
     for k in 0..ctx.ks.len() {
         s.push_str(&panel(ctx, explained, k, 0));
     }
-    s.push_str("</div><details><summary>What each op does (<code>pfnguard ops</code>)</summary><dl>");
+    s.push_str(
+        "</div><details><summary>What each op does (<code>pfnguard ops</code>)</summary><dl>",
+    );
     for op in OpKey::ALL {
         let _ = write!(s, "<dt><code>{op}</code><dd>{}", esc(op.describe()));
     }

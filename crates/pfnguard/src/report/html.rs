@@ -24,8 +24,7 @@ pub fn esc(s: &str) -> String {
 /// and escaped. The page has tens of thousands of cells; most values need no quotes.
 pub fn attr(v: &str) -> String {
     let bare = !v.is_empty()
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:,/".contains(&b));
     if bare {
         v.to_owned()
@@ -69,6 +68,8 @@ mod tests {
         assert_eq!(attr(""), "\"\"");
         assert_eq!(attr("a\"b>"), "\"a&quot;b&gt;\"");
         assert_ne!(id(&["a-b"]), id(&["a", "b"]));
-        assert!(id(&["<x y>"]).bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert!(id(&["<x y>"])
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
     }
 }

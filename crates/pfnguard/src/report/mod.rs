@@ -33,7 +33,13 @@ mod timeline;
 mod witnesses;
 
 /// The exporters whose explorer witnesses the page shows unless `--witness-exporter` says.
-pub const WITNESS_EXPORTERS: [&str; 4] = ["udmabuf-shmem", "vivid-vmalloc", "vgem", "system-heap"];
+/// (The README's explore table: i915 reaches a stale mapping, vgem a BUG on 6.2 to 6.9,
+/// udmabuf-shmem and vivid-vmalloc hand struct pages to GUP by two different shapes.)
+pub const WITNESS_EXPORTERS: [&str; 4] = ["i915", "vgem", "udmabuf-shmem", "vivid-vmalloc"];
+
+/// The kernel of the witnesses unless `--witness-kernel` says: a line where struct pages still
+/// reach GUP (6.13 converted udmabuf and the GEM shmem helpers) and vgem's BUG is reachable.
+pub const WITNESS_KERNEL: &str = "6.6";
 
 /// The explorer's depth for the witnesses unless `--witness-depth` says.
 pub const WITNESS_DEPTH: usize = 4;
@@ -56,6 +62,8 @@ pub struct Args {
     pub witness_exporters: Vec<ExporterId>,
     /// `--witness-depth`.
     pub witness_depth: usize,
+    /// `--witness-kernel` (default: [`WITNESS_KERNEL`]).
+    pub witness_kernel: Option<String>,
     /// `--out`.
     pub out: PathBuf,
 }
@@ -75,6 +83,8 @@ pub(crate) struct Ctx {
     pub pages: u64,
     /// `--config`.
     pub config: Option<KernelConfig>,
+    /// `--exporter-file`s as given, each with the name of its exporter.
+    pub files: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -115,7 +125,15 @@ pub fn build(args: &Args) -> Result<String> {
     let exps = matrix::exporters(&args.files)?;
     let pages = args.pages.unwrap_or(DEFAULT_PAGES);
     let rows = matrix::run(&ks, &ps, &exps, pages);
+    let first_file = exps.len() - args.files.len();
+    let files = args
+        .files
+        .iter()
+        .zip(&exps[first_file..])
+        .map(|(f, e)| (f.display().to_string(), e.id().to_owned()))
+        .collect();
     let ctx = Ctx {
+        files,
         ks,
         ps,
         exps,
@@ -137,10 +155,11 @@ pub fn build(args: &Args) -> Result<String> {
             .map(|id| pfnguard_dmabuf::by_id(*id))
             .collect()
     };
-    let witness_kernel = explain_at
-        .first()
-        .map(|&k| ctx.ks[k].clone())
-        .ok_or_else(|| anyhow!("no kernel to explain"))?;
+    let witness_kernel = crate::cmd::kernel(
+        args.witness_kernel.as_deref().unwrap_or(WITNESS_KERNEL),
+        args.config.as_ref(),
+    )
+    .map_err(|e| anyhow!("--witness-kernel: {e:#}"))?;
     let sections = [
         heatmap::section(&ctx, &explained),
         timeline::section(&ctx)?,

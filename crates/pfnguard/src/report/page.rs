@@ -15,7 +15,9 @@ use super::Ctx;
 /// `#js-errors` (and `window.pfnErrors`).
 const ERROR_TRAP: &str = r#"<script>window.pfnErrors=[];function pfnErr(m){window.pfnErrors.push(String(m));var d=document.getElementById('js-errors');if(d){d.textContent=window.pfnErrors.join('\n');d.hidden=false;}}window.addEventListener('error',function(e){pfnErr(e.message||'error');});window.addEventListener('unhandledrejection',function(e){pfnErr('unhandled rejection: '+e.reason);});</script>"#;
 
-/// The filters and the link handling; sets `data-js="ok"` on `<body>` when it ran to the end.
+/// The filters and the link handling; when it ran to the end it sets `data-js="ok"` on `<body>`
+/// and `data-ready-ms`: milliseconds from navigation to the end of the script (the whole
+/// document parsed).
 const SCRIPT: &str = r#"<script>(function(){
 var k=document.getElementById('fk'),p=document.getElementById('fp'),e=document.getElementById('fe'),n=document.getElementById('fn');
 function apply(){
@@ -25,9 +27,10 @@ document.querySelectorAll('tr[data-e],details[data-e]').forEach(function(r){r.cl
 n.textContent=shown+' panel(s) shown';
 }
 [k,p,e].forEach(function(x){x.addEventListener('input',apply);x.addEventListener('change',apply);});
-function openTarget(){var h=decodeURIComponent(location.hash.slice(1));if(!h){return;}var t=document.getElementById(h);if(!t){return;}var d=t.closest('details');while(d){d.open=true;d=d.parentElement&&d.parentElement.closest('details');}t.classList.remove('hidden');}
+function openTarget(){var h=decodeURIComponent(location.hash.slice(1));if(!h){return;}var t=document.getElementById(h);if(!t){return;}var d=t.closest('details');while(d){d.open=true;d=d.parentElement&&d.parentElement.closest('details');}t.classList.remove('hidden');t.scrollIntoView();}
 window.addEventListener('hashchange',openTarget);
-openTarget();apply();
+openTarget();n.textContent=document.querySelectorAll('.pn[data-k]').length+' panel(s) shown';
+document.body.setAttribute('data-ready-ms',String(Math.round(performance.now())));
 document.body.setAttribute('data-js','ok');
 })();</script>"#;
 
@@ -45,10 +48,10 @@ nav a{{margin-right:.9em;display:inline-block;padding:2px 0}}\
 #filters label{{white-space:nowrap}}select,input{{font:inherit;padding:2px}}\
 #js-errors{{background:#fde2e2;color:#6b0000;padding:6px;white-space:pre-wrap}}\
 .sc{{overflow-x:auto;max-width:100%}}table{{border-collapse:collapse}}\
-.pns{{display:flex;flex-wrap:wrap;gap:0 22px}}.pn{{margin:0 0 12px;max-width:100%}}\
+.pns{{display:flex;flex-wrap:wrap;gap:0 22px}}.pn{{margin:0 0 12px;max-width:100%;content-visibility:auto;contain-intrinsic-size:auto 1280px auto 560px}}\
 .hm,.strip{{font:11px/1.25 ui-monospace,'DejaVu Sans Mono',monospace}}\
 .hm th,.hm td,.strip th,.strip td{{border:1px solid {bg};padding:1px 3px;white-space:nowrap}}\
-.hm td{{max-width:6.5em;overflow:hidden;text-overflow:ellipsis}}\
+.hm td{{max-width:7.5em;overflow:hidden;text-overflow:ellipsis}}\
 .hm thead th{{vertical-align:bottom;height:10.5em}}.hm thead th span{{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block}}\
 .hm tbody th,.strip tbody th{{position:sticky;left:0;background:{bg};text-align:left;z-index:1}}\
 td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}\
@@ -58,8 +61,8 @@ td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}\
 .ex{{display:none;border:1px solid #bbb;padding:4px 10px;margin:10px 0}}.ex:target{{display:block}}\
 .tr{{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace;padding-left:2.4em;overflow-wrap:anywhere}}\
 .ws>li{{margin-bottom:8px}}\
-svg.st{{display:block;width:100%;max-width:1034px;height:auto;font:11px ui-monospace,'DejaVu Sans Mono',monospace;margin:4px 0}}\
-svg rect{{stroke:#555}}svg text{{fill:{fg}}}text.m{{fill:{muted}}}text.h{{font-weight:bold}}.ln line{{stroke:#333}}\
+svg.st{{display:block;width:100%;max-width:1094px;height:auto;font:11px ui-monospace,'DejaVu Sans Mono',monospace;margin:4px 0}}\
+svg rect{{stroke:#555;stroke-width:1}}svg text{{fill:{fg}}}text.m{{fill:{muted}}}text.h{{font-weight:bold}}.ln line{{stroke:#333}}\
 .vma{{fill:#eef3fb}}.pte-s{{fill:#d5eedb}}.pte-n{{fill:#f6c9c9}}.pte-d{{fill:#fbe3a1}}.pte-x,.fr-x{{fill:#ececec}}.fr-p{{fill:#f6c9c9}}.hold{{fill:#ddc8f5}}\
 details{{margin:4px 0}}summary{{cursor:pointer;padding:2px 0}}.hidden{{display:none!important}}\
 @media (max-width:600px){{body{{font-size:15px}}header,main,footer{{padding:0 8px}}.hm thead th{{height:9.5em}}}}"
@@ -77,12 +80,9 @@ details{{margin:4px 0}}summary{{cursor:pointer;padding:2px 0}}.hidden{{display:n
 /// The whole page around `sections`.
 pub fn document(ctx: &Ctx, explain_at: &[usize], sections: &[String]) -> String {
     let cells = ctx.ks.len() * ctx.ps.len() * ctx.exps.len() * OpKey::ALL.len();
-    let explained: Vec<String> = explain_at
-        .iter()
-        .map(|&k| esc(&ctx.ks[k].name))
-        .collect();
+    let explained: Vec<String> = explain_at.iter().map(|&k| esc(&ctx.ks[k].name)).collect();
     let mut s = format!(
-        r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>pfnguard report</title><style>{}</style>{ERROR_TRAP}</head><body><div id="js-errors" role="alert" hidden></div><header><h1>pfnguard: who hands struct pages of a dma-buf to GUP</h1><p>{} kernel(s) ({}) × {} polic(ies) ({}) × {} exporters × {} ops = {cells} cells, the values of <code>pfnguard matrix</code>; explanations and witnesses for Linux {}. pfnguard {}.</p><nav aria-label="sections"><a href="#heatmap">heatmap</a><a href="#timeline">timeline</a><a href="#proposal">proposal</a><a href="#booted">booted</a><a href="#explain">one cell, explained</a><a href="#witnesses">explorer witnesses</a></nav></header>"##,
+        r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>pfnguard report</title><style>{}</style>{ERROR_TRAP}</head><body><div id="js-errors" role="alert" hidden></div><header><h1>pfnguard: who hands struct pages of a dma-buf to GUP</h1><p>{} kernel(s) ({}) × {} polic(ies) ({}) × {} exporters × {} ops = {cells} cells, the values of <code>pfnguard matrix</code>; cells explained for Linux {}. pfnguard {}.</p><nav aria-label="sections"><a href="#heatmap">heatmap</a><a href="#timeline">timeline</a><a href="#proposal">proposal</a><a href="#booted">booted</a><a href="#explain">one cell, explained</a><a href="#witnesses">explorer witnesses</a></nav></header>"##,
         css(),
         ctx.ks.len(),
         esc(&format!(
@@ -91,12 +91,26 @@ pub fn document(ctx: &Ctx, explain_at: &[usize], sections: &[String]) -> String 
             ctx.ks.last().map(|k| k.name.as_str()).unwrap_or_default()
         )),
         ctx.ps.len(),
-        ctx.ps.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        ctx.ps
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         ctx.exps.len(),
         OpKey::ALL.len(),
         explained.join(", "),
         env!("CARGO_PKG_VERSION"),
     );
+    if !ctx.files.is_empty() {
+        s.push_str("<p>Exporter files: ");
+        let files: Vec<String> = ctx
+            .files
+            .iter()
+            .map(|(path, name)| format!("<code>{}</code> ({})", esc(path), esc(name)))
+            .collect();
+        s.push_str(&files.join(", "));
+        s.push_str("</p>");
+    }
     s.push_str(r#"<main><div id="filters" role="search"><label>kernel <select id="fk"><option value="">all</option>"#);
     for k in &ctx.ks {
         let _ = write!(s, r#"<option>{}</option>"#, esc(&k.name));

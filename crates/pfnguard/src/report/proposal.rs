@@ -57,9 +57,7 @@ fn verdicts(ctx: &Ctx, k: usize) -> String {
         for p in 1..ctx.ps.len() {
             let r = ctx.row(k, p, e);
             let effect = policy_effect(b, r);
-            let text = effect
-                .split_once(": ")
-                .map_or(effect.as_str(), |(_, t)| t);
+            let text = effect.split_once(": ").map_or(effect.as_str(), |(_, t)| t);
             let class = if r.leaks().is_empty() { "s" } else { "g" };
             let _ = write!(s, r#"<td class="{class}">{}"#, esc(text));
         }
@@ -108,8 +106,13 @@ fn booted() -> String {
                 };
                 let m = model.ops.get(&op);
                 let (mark, title) = match m {
-                    Some(m) if m == real => ("=".to_owned(), format!("real {real}; model the same")),
-                    Some(m) => (format!(" ≠ {}", short(m)), format!("real {real}; model {m}")),
+                    Some(m) if m == real => {
+                        ("=".to_owned(), format!("real {real}; model the same"))
+                    }
+                    Some(m) => (
+                        format!(" ≠ {}", short(m)),
+                        format!("real {real}; model {m}"),
+                    ),
                     None => (String::new(), format!("real {real}")),
                 };
                 let _ = write!(
@@ -130,9 +133,8 @@ fn booted() -> String {
 
 /// The section.
 pub fn section(ctx: &Ctx, explained: &Explained, explain_at: &[usize]) -> String {
-    let mut s = String::from(
-        r#"<section id="proposal"><h2>The proposal: dma_buf.mmap_check</h2><ul>"#,
-    );
+    let mut s =
+        String::from(r#"<section id="proposal"><h2>The proposal: dma_buf.mmap_check</h2><ul>"#);
     for p in &ctx.ps {
         let _ = write!(s, "<li><strong>{p}</strong>: {}</li>", esc(what(*p)));
     }

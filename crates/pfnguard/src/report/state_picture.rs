@@ -18,10 +18,10 @@ const PTE_W: u32 = 200;
 const FRAME_X: u32 = 500;
 const FRAME_W: u32 = 250;
 const HOLDER_X: u32 = 780;
-const HOLDER_W: u32 = 250;
+const HOLDER_W: u32 = 310;
 const WIDTH: u32 = HOLDER_X + HOLDER_W + 4;
 /// Characters of flag names per line in a VMA box.
-const FLAGS_PER_LINE: usize = 38;
+const FLAGS_PER_LINE: usize = 34;
 
 /// The words of a PTE: its kind, and `wp` when a write faults.
 fn pte_text(p: &PtePicture) -> String {

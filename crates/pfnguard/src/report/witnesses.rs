@@ -30,7 +30,11 @@ fn exporter(
             )
         }
     };
-    let reached: Vec<_> = r.properties.iter().filter(|p| p.witness.is_some()).collect();
+    let reached: Vec<_> = r
+        .properties
+        .iter()
+        .filter(|p| p.witness.is_some())
+        .collect();
     let names: Vec<&str> = reached.iter().map(|p| p.property.name()).collect();
     let mut s = format!(
         r#"<details class="wi" id="{}"><summary><strong>{}</strong>: {} of {} properties reachable in {} steps ({} states){}</summary>"#,
