@@ -114,6 +114,26 @@ const CONFIG_HELP: &str = "The kernel's build configuration: a .config file such
 /boot/config-$(uname -r). Decides which exporters exist (CONFIG_UDMABUF, CONFIG_DMABUF_HEAPS, \
 the DRM and V4L2 drivers)";
 
+/// Which cells `matrix` and `report` show: kernels x policies x exporters.
+#[derive(Debug, clap::Args)]
+struct Cells {
+    /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
+    #[arg(long = "kernel", value_parser = parse_kernel)]
+    kernels: Vec<String>,
+    #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Policies (default: off, warn, require, strict); the first is the baseline each further
+    /// one is compared with.
+    #[arg(long = "policy", value_enum)]
+    policies: Vec<PolicyArg>,
+    /// Also include exporters described in TOML files.
+    #[arg(long, value_name = "PATH")]
+    exporter_file: Vec<PathBuf>,
+    /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+    #[arg(long, value_parser = parse_pages)]
+    pages: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Predict every op of one exporter on one kernel under one policy.
@@ -157,20 +177,8 @@ enum Command {
     ///   pfnguard matrix --format json | jq '.[] | select(.gup_struct_pages != [])'
     #[command(verbatim_doc_comment)]
     Matrix {
-        /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
-        #[arg(long = "kernel", value_parser = parse_kernel)]
-        kernels: Vec<String>,
-        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
-        config: Option<PathBuf>,
-        /// Policies (default: off, warn, require, strict; the matrix tables show the first).
-        #[arg(long = "policy", value_enum)]
-        policies: Vec<PolicyArg>,
-        /// Also include exporters described in TOML files.
-        #[arg(long, value_name = "PATH")]
-        exporter_file: Vec<PathBuf>,
-        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
-        #[arg(long, value_parser = parse_pages)]
-        pages: Option<u64>,
+        #[command(flatten)]
+        cells: Cells,
         /// Output format.
         #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
         format: MatrixFormat,
@@ -541,22 +549,8 @@ enum Command {
         /// Where to write the page (its directory must exist).
         #[arg(long, value_name = "FILE.html")]
         out: PathBuf,
-        /// Kernels, one panel each (default: every modeled line). Same forms as `predict
-        /// --kernel`.
-        #[arg(long = "kernel", value_parser = parse_kernel)]
-        kernels: Vec<String>,
-        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
-        config: Option<PathBuf>,
-        /// Policies (default: off, warn, require, strict); the first is the baseline the
-        /// others are compared with.
-        #[arg(long = "policy", value_enum)]
-        policies: Vec<PolicyArg>,
-        /// Also include exporters described in TOML files.
-        #[arg(long, value_name = "PATH")]
-        exporter_file: Vec<PathBuf>,
-        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
-        #[arg(long, value_parser = parse_pages)]
-        pages: Option<u64>,
+        #[command(flatten)]
+        cells: Cells,
         /// Kernels whose cells get explanations (repeat; each must be one of the page's;
         /// default: the newest kernel of the page).
         #[arg(long = "explain-kernel", value_name = "KERNEL", value_parser = parse_kernel)]
@@ -600,20 +594,17 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             pages,
             format,
         ),
-        Command::Matrix {
-            kernels,
-            config,
-            policies,
-            exporter_file,
-            pages,
-            format,
-        } => matrix::matrix(
+        Command::Matrix { cells, format } => matrix::matrix(
             out,
-            &kernels,
-            cmd::load_config(config.as_deref())?.as_ref(),
-            &policies.into_iter().map(Into::into).collect::<Vec<_>>(),
-            &exporter_file,
-            pages,
+            &cells.kernels,
+            cmd::load_config(cells.config.as_deref())?.as_ref(),
+            &cells
+                .policies
+                .into_iter()
+                .map(Into::into)
+                .collect::<Vec<_>>(),
+            &cells.exporter_file,
+            cells.pages,
             format,
         ),
         Command::Explain {
@@ -822,11 +813,7 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         }
         Command::Report {
             out: path,
-            kernels,
-            config,
-            policies,
-            exporter_file,
-            pages,
+            cells,
             explain_kernels,
             witness_exporters,
             witness_depth,
@@ -834,11 +821,11 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
         } => report::report(
             out,
             &report::Args {
-                kernels,
-                config: cmd::load_config(config.as_deref())?,
-                policies: policies.into_iter().map(Into::into).collect(),
-                files: exporter_file,
-                pages,
+                kernels: cells.kernels,
+                config: cmd::load_config(cells.config.as_deref())?,
+                policies: cells.policies.into_iter().map(Into::into).collect(),
+                files: cells.exporter_file,
+                pages: cells.pages,
                 explain_kernels,
                 witness_exporters,
                 witness_depth: witness_depth as usize,
