@@ -98,7 +98,7 @@ pub fn legend(ctx: &Ctx) -> String {
             s,
             r#"<li><span class="sw {}">{}</span> {}</li>"#,
             c.css(),
-            c.css(),
+            c.example(),
             esc(c.meaning())
         );
     }

@@ -54,6 +54,17 @@ impl Class {
         }
     }
 
+    /// A cell of the class as the legend shows it.
+    pub fn example(self) -> &'static str {
+        match self {
+            Class::Gup => "ok^",
+            Class::Refused => "EFAULT",
+            Class::Fault => "SIGBUS",
+            Class::Success => "ok",
+            Class::NotRun => "skip",
+        }
+    }
+
     /// The legend's words.
     pub fn meaning(self) -> &'static str {
         match self {
