@@ -111,8 +111,9 @@ pub fn legend(ctx: &Ctx) -> String {
         let _ = write!(s, "<li>{}</li>", esc(l));
     }
     s.push_str(
-        "<li>hover a cell (or focus its link) for the exact value; a linked cell opens its \
-         explanation</li></ul></div>",
+        "<li>hover a cell for the exact value; with the keyboard, Tab into a panel, move with \
+         the arrow keys (the status line at the top says the cell's value), Enter opens a \
+         linked cell's explanation</li></ul></div>",
     );
     s
 }

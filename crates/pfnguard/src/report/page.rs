@@ -15,7 +15,9 @@ use super::Ctx;
 /// `#js-errors` (and `window.pfnErrors`).
 const ERROR_TRAP: &str = r#"<script>window.pfnErrors=[];function pfnErr(m){window.pfnErrors.push(String(m));var d=document.getElementById('js-errors');if(d){d.textContent=window.pfnErrors.join('\n');d.hidden=false;}}window.addEventListener('error',function(e){pfnErr(e.message||'error');});window.addEventListener('unhandledrejection',function(e){pfnErr('unhandled rejection: '+e.reason);});</script>"#;
 
-/// The filters and the link handling; when it ran to the end it sets `data-js="ok"` on `<body>`
+/// The filters, the link handling and the heatmap as a keyboard grid (one tab stop per panel,
+/// arrow keys move between cells, Enter follows a cell's link, the focused cell's value is read
+/// out in the live status line); when it ran to the end it sets `data-js="ok"` on `<body>`
 /// and `data-ready-ms`: milliseconds from navigation to the end of the script (the whole
 /// document parsed).
 const SCRIPT: &str = r#"<script>(function(){
@@ -29,6 +31,12 @@ n.textContent=shown+' panel(s) shown';
 [k,p,e].forEach(function(x){x.addEventListener('input',apply);x.addEventListener('change',apply);});
 function openTarget(){var h=decodeURIComponent(location.hash.slice(1));if(!h){return;}var t=document.getElementById(h);if(!t){return;}var d=t.closest('details');while(d){d.open=true;d=d.parentElement&&d.parentElement.closest('details');}t.classList.remove('hidden');t.scrollIntoView();}
 window.addEventListener('hashchange',openTarget);
+document.querySelectorAll('table.hm').forEach(function(t){var c=t.querySelector('tbody td');if(c){c.tabIndex=0;}});
+function cellName(td){var tr=td.parentElement,t=tr.closest('table'),pn=t.closest('.pn'),i=Array.prototype.indexOf.call(tr.children,td),th=t.tHead.rows[0].cells[i];return (pn?pn.querySelector('h3').textContent+': ':'')+tr.cells[0].textContent+' '+(th?th.textContent:'')+' = '+(td.title||td.textContent);}
+document.addEventListener('focusin',function(ev){var td=ev.target.closest&&ev.target.closest('table.hm td');if(td){n.textContent=cellName(td);}});
+document.addEventListener('keydown',function(ev){var td=ev.target.closest&&ev.target.closest('table.hm td');if(!td){return;}var tr=td.parentElement,i=Array.prototype.indexOf.call(tr.children,td),to=null;
+if(ev.key==='ArrowRight'){to=td.nextElementSibling;}else if(ev.key==='ArrowLeft'){to=td.previousElementSibling;}else if(ev.key==='ArrowDown'){to=tr.nextElementSibling&&tr.nextElementSibling.children[i];}else if(ev.key==='ArrowUp'){to=tr.previousElementSibling&&tr.previousElementSibling.children[i];}else if(ev.key==='Enter'){var a=td.querySelector('a');if(a){a.click();}return;}else{return;}
+if(to&&to.tagName==='TD'){ev.preventDefault();td.tabIndex=-1;to.tabIndex=0;to.focus();}});
 openTarget();n.textContent=document.querySelectorAll('.pn[data-k]').length+' panel(s) shown';
 document.body.setAttribute('data-ready-ms',String(Math.round(performance.now())));
 document.body.setAttribute('data-js','ok');
@@ -54,7 +62,7 @@ nav a{{margin-right:.9em;display:inline-block;padding:2px 0}}\
 .hm td{{max-width:7.5em;overflow:hidden;text-overflow:ellipsis}}\
 .hm thead th{{vertical-align:bottom;height:10.5em}}.hm thead th span{{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block}}\
 .hm tbody th,.strip tbody th{{position:sticky;left:0;background:{bg};text-align:left;z-index:1}}\
-td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}\
+td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}.hm td:focus{{outline:3px solid {FOCUS};outline-offset:1px;position:relative;z-index:2}}\
 .c{{box-shadow:inset 0 0 0 2px {CHANGED}}}.g.c{{box-shadow:inset 0 0 0 2px {bg}}}\
 .vd td{{border:1px solid {bg};padding:2px 5px;vertical-align:top;font-size:.92em}}.vd th{{text-align:left;padding:2px 5px}}\
 .lg ul{{list-style:none;padding:0;margin:.3em 0;display:flex;flex-wrap:wrap;gap:2px 16px}}.sw{{display:inline-block;min-width:3.5em;text-align:center;font:11px ui-monospace,monospace;padding:1px 3px}}\
