@@ -64,7 +64,7 @@ nav a{{margin-right:.9em;display:inline-block;padding:2px 0}}\
 .hm tbody th,.strip tbody th{{position:sticky;left:0;background:{bg};text-align:left;z-index:1}}\
 td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}.hm td:focus{{outline:3px solid {FOCUS};outline-offset:1px;position:relative;z-index:2}}\
 .c{{box-shadow:inset 0 0 0 2px {CHANGED}}}.g.c{{box-shadow:inset 0 0 0 2px {bg}}}\
-.vd td{{border:1px solid {bg};padding:2px 5px;vertical-align:top;font-size:.92em}}.vd th{{text-align:left;padding:2px 5px}}\
+.vd td{{border:1px solid {bg};padding:2px 5px;vertical-align:top;font-size:.92em}}.vd th{{text-align:left;padding:2px 5px;white-space:nowrap}}\
 .lg ul{{list-style:none;padding:0;margin:.3em 0;display:flex;flex-wrap:wrap;gap:2px 16px}}.sw{{display:inline-block;min-width:3.5em;text-align:center;font:11px ui-monospace,monospace;padding:1px 3px}}\
 .ex{{display:none;border:1px solid #bbb;padding:4px 10px;margin:10px 0}}.ex:target{{display:block}}\
 .tr{{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace;padding-left:2.4em;overflow-wrap:anywhere}}\
