@@ -12,7 +12,8 @@ use crate::pagetable::{devmap_bit, Pte};
 use crate::types::Pfn;
 use crate::vma::Vma;
 
-/// PTEs drawn per VMA at most: the report's pictures stay small on large buffers.
+/// PTEs drawn per VMA, and frames per holder, at most: the report's pictures stay small on
+/// large buffers.
 pub const MAX_PTES_PER_VMA: usize = 8;
 
 /// The state of a modeled kernel, as `pfnguard report` draws it.
@@ -160,14 +161,19 @@ impl Snapshot {
         self
     }
 
-    /// Every frame a drawn PTE or a holder reaches, once, sorted by PFN.
+    /// Every frame a drawn PTE or a holder reaches (a holder's first [`MAX_PTES_PER_VMA`]),
+    /// once, sorted by PFN.
     fn add_frames(&mut self, k: &Kernel) {
         let mut pfns: Vec<u64> = self
             .mms
             .iter()
             .flat_map(|m| m.vmas.iter())
             .flat_map(|v| v.ptes.iter().filter(|p| p.present).map(|p| p.pfn))
-            .chain(self.holders.iter().flat_map(|h| h.pfns.iter().copied()))
+            .chain(
+                self.holders
+                    .iter()
+                    .flat_map(|h| h.pfns.iter().take(MAX_PTES_PER_VMA).copied()),
+            )
             .collect();
         pfns.sort_unstable();
         pfns.dedup();

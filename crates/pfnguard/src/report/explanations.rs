@@ -172,18 +172,43 @@ pub fn collect(ctx: &Ctx, at: &[usize]) -> Explained {
     out
 }
 
+/// Steps of a long trace shown from its start, and from its end: a buffer of many pages makes a
+/// step per page, which `pfnguard explain` prints and the page leaves out.
+const HEAD_STEPS: usize = 80;
+/// Steps shown from the end of a long trace.
+const TAIL_STEPS: usize = 40;
+
 /// The steps as a list, indented by call depth, each citing its `file:function`; numbered
-/// from `start`.
+/// from `start`. Of a trace longer than [`HEAD_STEPS`] + [`TAIL_STEPS`] the middle is left out,
+/// and says so.
 pub fn steps_list(steps: &[Step], start: usize) -> String {
     let mut s = if start > 1 {
         format!(r#"<ol class="tr" start="{start}">"#)
     } else {
         String::from(r#"<ol class="tr">"#)
     };
-    for st in steps {
+    let n = steps.len();
+    let cut = n > HEAD_STEPS + TAIL_STEPS;
+    for (i, st) in steps.iter().enumerate() {
+        if cut && (HEAD_STEPS..n - TAIL_STEPS).contains(&i) {
+            if i == HEAD_STEPS {
+                let _ = write!(
+                    s,
+                    "<li class=d0 value={}><em>{} steps left out here (<code>pfnguard explain</code> prints every step)</em>",
+                    start + i,
+                    n - HEAD_STEPS - TAIL_STEPS
+                );
+            }
+            continue;
+        }
+        let value = if cut && i == n - TAIL_STEPS {
+            format!(" value={}", start + i)
+        } else {
+            String::new()
+        };
         let _ = write!(
             s,
-            "<li class=d{}><code>{}</code> {}",
+            "<li class=d{}{value}><code>{}</code> {}",
             st.depth.min(9),
             esc(st.function),
             esc(&st.note)
@@ -293,4 +318,34 @@ pub fn section(ctx: &Ctx, explained: &Explained) -> String {
     }
     s.push_str("</section>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_trace_keeps_its_start_and_end_and_says_what_it_left_out() {
+        let steps: Vec<Step> = (0..500)
+            .map(|i| Step {
+                depth: 1,
+                function: "mm/memory.c:insert_pfn",
+                note: format!("page {i}"),
+            })
+            .collect();
+        let html = steps_list(&steps, 1);
+        assert_eq!(html.matches("<li").count(), HEAD_STEPS + TAIL_STEPS + 1);
+        assert!(html.contains("page 0<"), "{html}");
+        assert!(
+            html.contains("page 79<") && !html.contains("page 80<"),
+            "{html}"
+        );
+        assert!(html.contains("380 steps left out here"), "{html}");
+        assert!(
+            html.contains("<li class=d1 value=461><code>mm/memory.c:insert_pfn</code> page 460<")
+        );
+        let short = steps_list(&steps[..3], 4);
+        assert!(short.starts_with(r#"<ol class="tr" start="4">"#), "{short}");
+        assert_eq!(short.matches("<li").count(), 3);
+    }
 }
