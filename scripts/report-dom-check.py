@@ -4,7 +4,7 @@ against `pfnguard matrix --format json`:
 
 * the page's script ran to its end (`<body data-js="ok">`) and recorded no error (`#js-errors`
   empty: the page's own error trap writes every script error there);
-* every internal link (`href="#x"`) has an element with id x;
+* every internal link (`href="#x"` of a link or of an SVG `<use>`) has an element with id x;
 * every heatmap cell (panels with data-k and data-p) is there exactly once per matrix cell, its
   title is the matrix value and its text the matrix table's text: the shortened value with the
   marks ^ (GUP got struct pages), ! (warned), + (a real kernel confirmed) and * (changed from the
@@ -43,7 +43,7 @@ class Dom(HTMLParser):
         a = dict(attrs)
         if "id" in a:
             self.ids.add(a["id"])
-        if tag == "a" and a.get("href", "").startswith("#"):
+        if tag in ("a", "use") and a.get("href", "").startswith("#"):
             self.hrefs.append(a["href"][1:])
         if tag == "body":
             self.body = a
