@@ -121,10 +121,9 @@ pub fn legend(ctx: &Ctx) -> String {
 /// The heatmap section: the baseline policy's panel of every kernel.
 pub fn section(ctx: &Ctx, explained: &Explained) -> String {
     let mut s = format!(
-        r#"<section id="heatmap"><h2>The heatmap: exporters × ops, policy {}</h2><p>One panel per kernel line ({} to {}), the same cells as <code>pfnguard matrix</code>. Colour and text say the same thing.</p>{}<div class="pns">"#,
+        r#"<section id="heatmap"><h2>The heatmap: exporters × ops, policy {}</h2><p>One panel per kernel line ({}), the same cells as <code>pfnguard matrix</code>. Colour and text say the same thing.</p>{}<div class="pns">"#,
         ctx.base(),
-        esc(&ctx.ks.first().map(|k| k.name.clone()).unwrap_or_default()),
-        esc(&ctx.ks.last().map(|k| k.name.clone()).unwrap_or_default()),
+        esc(&ctx.kernel_range()),
         legend(ctx)
     );
     for k in 0..ctx.ks.len() {

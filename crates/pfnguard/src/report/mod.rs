@@ -96,6 +96,14 @@ impl Ctx {
     pub fn base(&self) -> Policy {
         self.ps[0]
     }
+    /// The kernels of the page as people say it: `7.3`, or `5.10 to 7.3`.
+    pub fn kernel_range(&self) -> String {
+        match (self.ks.first(), self.ks.last()) {
+            (Some(a), Some(b)) if a.name != b.name => format!("{} to {}", a.name, b.name),
+            (Some(a), _) => a.name.clone(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// `pfnguard report`.

@@ -93,11 +93,7 @@ pub fn document(ctx: &Ctx, explain_at: &[usize], sections: &[String]) -> String 
         r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>pfnguard report</title><style>{}</style>{ERROR_TRAP}</head><body><div id="js-errors" role="alert" hidden></div><header><h1>pfnguard: who hands struct pages of a dma-buf to GUP</h1><p>{} kernel(s) ({}) × {} polic(ies) ({}) × {} exporters × {} ops = {cells} cells, the values of <code>pfnguard matrix</code>; cells explained for Linux {}. pfnguard {}.</p><nav aria-label="sections"><a href="#heatmap">heatmap</a><a href="#timeline">timeline</a><a href="#proposal">proposal</a><a href="#booted">booted</a><a href="#explain">one cell, explained</a><a href="#witnesses">explorer witnesses</a></nav></header>"##,
         css(),
         ctx.ks.len(),
-        esc(&format!(
-            "{} to {}",
-            ctx.ks.first().map(|k| k.name.as_str()).unwrap_or_default(),
-            ctx.ks.last().map(|k| k.name.as_str()).unwrap_or_default()
-        )),
+        esc(&ctx.kernel_range()),
         ctx.ps.len(),
         ctx.ps
             .iter()
