@@ -1,5 +1,7 @@
 //! Embeds the real-kernel evidence (`reports/*/probe.json`, written by `scripts/real-kernels`)
-//! so that `pfnguard matrix` can mark the cells a real kernel confirmed.
+//! so that `pfnguard matrix` can mark the cells a real kernel confirmed, and the patched kernel's
+//! (`reports/patched/LEVEL/probe.json`) so that `pfnguard report` can set its outcomes beside
+//! the model's.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,6 +27,23 @@ fn main() {
         let _ = writeln!(
             out,
             "    ({name:?}, include_str!({:?})),",
+            probe.display().to_string()
+        );
+    }
+    out.push_str("];\n");
+    // The patched kernel booted at each mmap_check level (scripts/patched-kernel).
+    let patched = reports.join("patched");
+    println!("cargo:rerun-if-changed={}", patched.display());
+    out.push_str("/// `(mmap_check level, probe.json)` of the patched kernel's reports under reports/patched.\npub const PATCHED: &[(&str, &str)] = &[\n");
+    for level in ["off", "warn", "require", "strict"] {
+        let probe = patched.join(level).join("probe.json");
+        if !probe.is_file() {
+            continue;
+        }
+        println!("cargo:rerun-if-changed={}", probe.display());
+        let _ = writeln!(
+            out,
+            "    ({level:?}, include_str!({:?})),",
             probe.display().to_string()
         );
     }

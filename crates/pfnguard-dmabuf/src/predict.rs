@@ -32,6 +32,9 @@ pub struct Cell {
     pub gup_struct_pages: u64,
     /// The modeled steps, when tracing was asked for.
     pub trace: Option<pfnguard_mm::trace::Trace>,
+    /// The state at the end of the op (VMAs, PTEs, frames, holders), when tracing was asked
+    /// for.
+    pub snapshot: Option<pfnguard_mm::snapshot::Snapshot>,
 }
 
 /// The [`Config`](pfnguard_mm::Config) a kernel model runs with: the policy's, and what the
@@ -62,6 +65,7 @@ pub fn run_cell(
             warn_sites: Vec::new(),
             gup_struct_pages: 0,
             trace: None,
+            snapshot: None,
         };
     }
     let mut k = Kernel::new(kernel.facts, mm_config(kernel, policy));
@@ -78,6 +82,7 @@ pub fn run_cell(
         warn_sites,
         gup_struct_pages: k.gup_returned,
         trace: trace.then(|| k.trace.clone()),
+        snapshot: trace.then(|| pfnguard_mm::snapshot::Snapshot::of(&k)),
     }
 }
 

@@ -50,6 +50,7 @@ pub mod proc;
 pub mod resolve;
 pub mod shared;
 pub mod shmem;
+pub mod snapshot;
 pub mod splice;
 pub mod trace;
 pub mod types;

@@ -127,6 +127,10 @@ pub struct WitnessStep {
     pub step: String,
     /// What the model did.
     pub outcome: String,
+    /// The state after the step (what `pfnguard report` draws; not in JSON, which stays as
+    /// `explore` prints it).
+    #[serde(skip)]
+    pub state: pfnguard_mm::snapshot::Snapshot,
 }
 
 /// The shortest run that shows a verdict.
@@ -759,6 +763,7 @@ fn replay(start: World, f: &Found, node: u32, names: &[String]) -> Witness {
                 .unwrap_or_default(),
             step: nd.step.render(&child_name),
             outcome: o.to_string(),
+            state: w.snapshot(),
         });
     }
     Witness {

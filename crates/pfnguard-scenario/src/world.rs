@@ -78,6 +78,20 @@ impl Hold {
             Hold::Import(p) => (p, false),
         }
     }
+    /// What this hold is called in a picture of the state: the kernel user and its kind of
+    /// reference.
+    pub fn holder_name(&self) -> &'static str {
+        match self {
+            Hold::Get(_) => "GUP reference (FOLL_GET)",
+            Hold::Pin(_) => "GUP pin (FOLL_PIN)",
+            Hold::Bio(_) => "bio in flight (O_DIRECT)",
+            Hold::Pipe(_) => "pipe buffer (vmsplice)",
+            Hold::Uring(_) => "io_uring fixed buffer",
+            Hold::Mr(_) => "RDMA memory region",
+            Hold::Kvm { .. } => "KVM spte (no reference)",
+            Hold::Import(_) => "importer's scatterlist (no reference)",
+        }
+    }
     /// A small tag for fingerprints.
     pub fn tag(&self) -> u64 {
         match self {
@@ -985,6 +999,34 @@ impl World {
             }
         }
         any
+    }
+
+    /// The picture of the state now ([`Snapshot`](pfnguard_mm::snapshot::Snapshot)): the
+    /// kernel's, with every actor's holds as holders named `ACTOR: what`.
+    pub fn snapshot(&self) -> pfnguard_mm::snapshot::Snapshot {
+        use pfnguard_mm::snapshot::{HolderPicture, Snapshot};
+        let holders = self
+            .actors
+            .iter()
+            .zip(&self.setup.names)
+            .flat_map(|(a, name)| {
+                a.holds.iter().map(move |h| {
+                    let (frames, referenced) = h.frames();
+                    let pinned = match h {
+                        Hold::Pin(_) | Hold::Mr(_) => Some(true),
+                        Hold::Bio(b) => Some(b.pinned),
+                        Hold::Pipe(p) | Hold::Uring(p) => Some(p.pinned),
+                        _ => referenced.then_some(false),
+                    };
+                    HolderPicture {
+                        holder: format!("{name}: {}", h.holder_name()),
+                        pinned,
+                        pfns: frames.iter().map(|p| p.0).collect(),
+                    }
+                })
+            })
+            .collect();
+        Snapshot::of(&self.k).with_holders(&self.k, holders)
     }
 
     /// Whether a VMA of any actor maps the buffer's file.

@@ -407,7 +407,7 @@ fn compare_scenarios(
 
 /// The buffer size the probe used, in whole pages as the kernel maps them (rounded down, the
 /// way the exporters size their buffers), bounded by the model's limit.
-fn pages_of(row: &ExporterReport) -> Result<u64> {
+pub(crate) fn pages_of(row: &ExporterReport) -> Result<u64> {
     let Some(v) = row.detail.get("size") else {
         return Ok(DEFAULT_PAGES);
     };

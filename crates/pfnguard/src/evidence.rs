@@ -29,6 +29,14 @@ pub fn probed() -> Vec<(ResolvedKernel, ProbeReport)> {
         .collect()
 }
 
+/// The patched kernel's reports (reports/patched), by mmap_check level, parsed.
+pub fn patched() -> Vec<(&'static str, ProbeReport)> {
+    PATCHED
+        .iter()
+        .filter_map(|(level, text)| Some((*level, serde_json::from_str(text).ok()?)))
+        .collect()
+}
+
 /// Every probed, measured cell of the real kernels whose facts are those of `kernel`:
 /// `(exporter, op) -> what the kernels said`.
 pub fn cells(

@@ -21,24 +21,34 @@ use crate::Format;
 
 /// Lines `from` to `to` (inclusive) gave `value`.
 #[derive(Debug, Serialize)]
-struct Segment {
-    from: String,
-    to: String,
-    value: Outcome,
+pub(crate) struct Segment {
+    /// The first line.
+    pub(crate) from: String,
+    /// The last line.
+    pub(crate) to: String,
+    /// What they gave.
+    pub(crate) value: Outcome,
 }
 
 /// A fact, as history names it.
 #[derive(Debug, Serialize)]
-struct FactRef {
-    id: &'static str,
-    since: String,
+pub(crate) struct FactRef {
+    /// `pfnguard facts` id.
+    pub(crate) id: &'static str,
+    /// The release that made it.
+    pub(crate) since: String,
+    /// Its commit, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    commit: Option<&'static str>,
+    pub(crate) commit: Option<&'static str>,
+    /// Stable backports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    backports: Vec<String>,
-    summary: &'static str,
-    before: &'static str,
-    after: &'static str,
+    pub(crate) backports: Vec<String>,
+    /// What changed.
+    pub(crate) summary: &'static str,
+    /// `file:function` before.
+    pub(crate) before: &'static str,
+    /// `file:function` after.
+    pub(crate) after: &'static str,
 }
 
 impl FactRef {
@@ -58,32 +68,45 @@ impl FactRef {
 
 /// A value change between two consecutive lines.
 #[derive(Debug, Serialize)]
-struct Change {
+pub(crate) struct Change {
     /// The first line with the new value.
-    line: String,
-    from: Outcome,
-    to: Outcome,
+    pub(crate) line: String,
+    /// The value before.
+    pub(crate) from: Outcome,
+    /// The value from `line` on.
+    pub(crate) to: Outcome,
     /// The facts that make the change (each alone), or all differing facts when none does alone.
-    facts: Vec<FactRef>,
+    pub(crate) facts: Vec<FactRef>,
     /// Whether `facts` are only jointly responsible.
-    jointly: bool,
+    pub(crate) jointly: bool,
 }
 
+/// One op's values over the lines.
 #[derive(Debug, Serialize)]
-struct OpHistory {
-    op: OpKey,
-    segments: Vec<Segment>,
-    changes: Vec<Change>,
+pub(crate) struct OpHistory {
+    /// The op.
+    pub(crate) op: OpKey,
+    /// Runs of lines with one value.
+    pub(crate) segments: Vec<Segment>,
+    /// Where the value changed, and why.
+    pub(crate) changes: Vec<Change>,
 }
 
+/// One exporter's history.
 #[derive(Debug, Serialize)]
-struct History {
-    exporter: String,
-    policy: &'static str,
-    pages: u64,
-    config: String,
-    lines: String,
-    ops: Vec<OpHistory>,
+pub(crate) struct History {
+    /// The exporter.
+    pub(crate) exporter: String,
+    /// The policy.
+    pub(crate) policy: &'static str,
+    /// Buffer size.
+    pub(crate) pages: u64,
+    /// Where the build configuration came from.
+    pub(crate) config: String,
+    /// `5.10 to 7.3`.
+    pub(crate) lines: String,
+    /// Per op.
+    pub(crate) ops: Vec<OpHistory>,
 }
 
 fn with_facts(base: &ResolvedKernel, facts: KernelFacts) -> ResolvedKernel {
@@ -104,6 +127,22 @@ pub fn history(
     format: Format,
 ) -> Result<ExitCode> {
     let (e, pages) = exp.resolve(pages);
+    let h = compute(e.as_ref(), ops, policy, pages, config)?;
+    match format {
+        Format::Json => print_json(out, &h)?,
+        Format::Table => write!(out, "{}", render(&h))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The history of `e`'s `ops` (every op when empty) under `policy` on every line.
+pub(crate) fn compute(
+    e: &dyn pfnguard_dmabuf::Exporter,
+    ops: &[OpKey],
+    policy: Policy,
+    pages: u64,
+    config: Option<&KernelConfig>,
+) -> Result<History> {
     let kernels: Vec<ResolvedKernel> = LINES
         .iter()
         .map(|l| {
@@ -125,8 +164,7 @@ pub fn history(
         }
         v
     };
-    let cell =
-        |k: &ResolvedKernel, op: OpKey| run_cell(k, e.as_ref(), policy, op, pages, false).value;
+    let cell = |k: &ResolvedKernel, op: OpKey| run_cell(k, e, policy, op, pages, false).value;
     let mut hist = Vec::new();
     for &op in &ops {
         let values: Vec<Outcome> = kernels.iter().map(|k| cell(k, op)).collect();
@@ -171,11 +209,7 @@ pub fn history(
         lines: format!("{} to {}", LINES[0], LINES[LINES.len() - 1]),
         ops: hist,
     };
-    match format {
-        Format::Json => print_json(out, &h)?,
-        Format::Table => write!(out, "{}", render(&h))?,
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(h)
 }
 
 /// Which facts turn `from` (on `older`) into `to` (on `newer`).

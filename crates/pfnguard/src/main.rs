@@ -18,6 +18,7 @@ mod explore_table;
 mod history;
 mod matrix;
 mod render;
+mod report;
 mod scenarios;
 
 /// Holds Linux kernels to the dma-buf VM_PFNMAP contract.
@@ -114,6 +115,26 @@ const CONFIG_HELP: &str = "The kernel's build configuration: a .config file such
 /boot/config-$(uname -r). Decides which exporters exist (CONFIG_UDMABUF, CONFIG_DMABUF_HEAPS, \
 the DRM and V4L2 drivers)";
 
+/// Which cells `matrix` and `report` show: kernels x policies x exporters.
+#[derive(Debug, clap::Args)]
+struct Cells {
+    /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
+    #[arg(long = "kernel", value_parser = parse_kernel)]
+    kernels: Vec<String>,
+    #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
+    config: Option<PathBuf>,
+    /// Policies (default: off, warn, require, strict); the first is the baseline each further
+    /// one is compared with.
+    #[arg(long = "policy", value_enum)]
+    policies: Vec<PolicyArg>,
+    /// Also include exporters described in TOML files.
+    #[arg(long, value_name = "PATH")]
+    exporter_file: Vec<PathBuf>,
+    /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
+    #[arg(long, value_parser = parse_pages)]
+    pages: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Predict every op of one exporter on one kernel under one policy.
@@ -157,20 +178,8 @@ enum Command {
     ///   pfnguard matrix --format json | jq '.[] | select(.gup_struct_pages != [])'
     #[command(verbatim_doc_comment)]
     Matrix {
-        /// Kernels (default: every modeled line). Same forms as `predict --kernel`.
-        #[arg(long = "kernel", value_parser = parse_kernel)]
-        kernels: Vec<String>,
-        #[arg(long, value_name = "FILE", help = CONFIG_HELP)]
-        config: Option<PathBuf>,
-        /// Policies (default: off, warn, require, strict; the matrix tables show the first).
-        #[arg(long = "policy", value_enum)]
-        policies: Vec<PolicyArg>,
-        /// Also include exporters described in TOML files.
-        #[arg(long, value_name = "PATH")]
-        exporter_file: Vec<PathBuf>,
-        /// Buffer size in pages for catalogue exporters (1 to 65536; default 4).
-        #[arg(long, value_parser = parse_pages)]
-        pages: Option<u64>,
+        #[command(flatten)]
+        cells: Cells,
         /// Output format.
         #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
         format: MatrixFormat,
@@ -530,6 +539,60 @@ enum Command {
         #[arg(long, hide = true)]
         receiver: bool,
     },
+    /// One self-contained HTML page to look at rather than read: the heatmap of every kernel
+    /// line, the timeline of each exporter, the proposal's policies, single cells explained
+    /// with a picture of the state, and the explorer's witnesses.
+    ///
+    /// The page (inline CSS and SVG, a little plain JavaScript for filtering, nothing fetched)
+    /// has, for the kernels and policies asked for (default: every line from 5.10 to 7.3, all
+    /// four policies):
+    ///   * the heatmap: exporters x ops, one panel per kernel line, each cell coloured by what
+    ///     happened (GUP got a struct page, refused, fault, plain success, not run) with
+    ///     `matrix`'s text in it and the exact value on hover; cells a real kernel confirmed
+    ///     (reports/) marked +;
+    ///   * the timeline: per exporter, `history`'s changes and the kernel fact and commit
+    ///     behind each;
+    ///   * the proposal: the heatmap under each further policy with the changed cells
+    ///     outlined, what each policy closes, breaks and warns about, and the patched kernel
+    ///     booted at each level (reports/patched) beside the model;
+    ///   * one cell, explained: `explain`'s steps and an SVG of the VMA, PTEs, frames and
+    ///     holders at the end of the op, for the cells of --explain-kernel (default: the
+    ///     newest kernel of the page) that are not plain successes under the baseline
+    ///     policy, and every cell a further policy changed (cells with the same run share
+    ///     one; the rest: --explain-kernel K, or `pfnguard explain`);
+    ///   * explorer witnesses: `explore`'s shortest witness of each reachable property, with
+    ///     the state after each step, for a few exporters (default: i915, vgem, udmabuf-shmem
+    ///     and vivid-vmalloc on 6.6, depth 4).
+    ///
+    /// The file is written whole or not at all (a temporary file, then a rename).
+    /// Examples:
+    ///   pfnguard report --out report.html
+    ///   pfnguard report --kernel 6.1 --kernel 6.12 --policy off --policy strict --out r.html
+    ///   pfnguard report --exporter-file my-driver.toml --explain-kernel 6.12 --out r.html
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// Where to write the page (its directory must exist).
+        #[arg(long, value_name = "FILE.html")]
+        out: PathBuf,
+        #[command(flatten)]
+        cells: Cells,
+        /// Kernels whose cells get explanations (repeat; each must be one of the page's;
+        /// default: the newest kernel of the page).
+        #[arg(long = "explain-kernel", value_name = "KERNEL", value_parser = parse_kernel)]
+        explain_kernels: Vec<String>,
+        /// Exporters whose explorer witnesses the page shows (repeat; default: i915, vgem,
+        /// udmabuf-shmem, vivid-vmalloc).
+        #[arg(long = "witness-exporter", value_name = "ID", value_parser = parse_exporter)]
+        witness_exporters: Vec<ExporterId>,
+        /// The explorer's depth for the witnesses (1 to 8; the shortest witnesses of the
+        /// default exporters are at most 3 steps long).
+        #[arg(long, default_value_t = report::WITNESS_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=8))]
+        witness_depth: u64,
+        /// The kernel of the witnesses (default: 6.6, where struct pages still reach GUP).
+        /// Same forms as `predict --kernel`.
+        #[arg(long, value_name = "KERNEL", value_parser = parse_kernel)]
+        witness_kernel: Option<String>,
+    },
     /// List the ops and what each one does.
     Ops {
         /// Output format.
@@ -556,20 +619,17 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             pages,
             format,
         ),
-        Command::Matrix {
-            kernels,
-            config,
-            policies,
-            exporter_file,
-            pages,
-            format,
-        } => matrix::matrix(
+        Command::Matrix { cells, format } => matrix::matrix(
             out,
-            &kernels,
-            cmd::load_config(config.as_deref())?.as_ref(),
-            &policies.into_iter().map(Into::into).collect::<Vec<_>>(),
-            &exporter_file,
-            pages,
+            &cells.kernels,
+            cmd::load_config(cells.config.as_deref())?.as_ref(),
+            &cells
+                .policies
+                .into_iter()
+                .map(Into::into)
+                .collect::<Vec<_>>(),
+            &cells.exporter_file,
+            cells.pages,
             format,
         ),
         Command::Explain {
@@ -783,6 +843,28 @@ fn run(cli: Cli, out: &mut dyn io::Write) -> anyhow::Result<ExitCode> {
             (false, Some(dir)) => audit_workload::run(&dir),
             (false, None) => anyhow::bail!("audit-workload needs --out DIR"),
         },
+        Command::Report {
+            out: path,
+            cells,
+            explain_kernels,
+            witness_exporters,
+            witness_depth,
+            witness_kernel,
+        } => report::report(
+            out,
+            &report::Args {
+                kernels: cells.kernels,
+                config: cmd::load_config(cells.config.as_deref())?,
+                policies: cells.policies.into_iter().map(Into::into).collect(),
+                files: cells.exporter_file,
+                pages: cells.pages,
+                explain_kernels,
+                witness_exporters,
+                witness_depth: witness_depth as usize,
+                witness_kernel,
+                out: path,
+            },
+        ),
         Command::Exporters { format } => cmd::list_exporters(out, format),
         Command::Ops { format } => cmd::list_ops(out, format),
         Command::Facts { kernel, format } => {

@@ -22,19 +22,24 @@ use crate::MatrixFormat;
 const WIDTH: usize = 120;
 
 /// One predicted row and what the real kernels said of its cells.
-struct Row {
-    kernel: Arc<ResolvedKernel>,
-    policy: Policy,
-    report: ExporterReport,
+pub(crate) struct Row {
+    /// The kernel.
+    pub(crate) kernel: Arc<ResolvedKernel>,
+    /// The policy.
+    pub(crate) policy: Policy,
+    /// The `predict` document.
+    pub(crate) report: ExporterReport,
     /// Ops a real kernel measured with the same outcome, and which kernels.
-    confirmed: BTreeMap<OpKey, Vec<String>>,
+    pub(crate) confirmed: BTreeMap<OpKey, Vec<String>>,
 }
 
 impl Row {
-    fn leaks(&self) -> &[OpKey] {
+    /// The ops through which GUP handed struct pages of the buffer to a kernel path.
+    pub(crate) fn leaks(&self) -> &[OpKey] {
         self.report.gup_struct_pages.as_deref().unwrap_or_default()
     }
-    fn warned(&self, op: OpKey) -> bool {
+    /// Whether the modeled kernel logged a warning during `op`.
+    pub(crate) fn warned(&self, op: OpKey) -> bool {
         self.report
             .warned
             .as_deref()
@@ -42,7 +47,8 @@ impl Row {
     }
 }
 
-fn run(
+/// Every row of `ks` x `ps` x `exps`, in that order, each distinct kernel run once.
+pub(crate) fn run(
     ks: &[Arc<ResolvedKernel>],
     ps: &[Policy],
     exps: &[Arc<dyn Exporter>],
@@ -139,18 +145,7 @@ pub fn matrix(
         let ps = distinct_policies(policies);
         (ps.clone(), ps)
     };
-    let mut exps = pfnguard_dmabuf::catalogue();
-    for f in files {
-        let e = pfnguard_dmabuf::custom::load(f)?;
-        if exps.iter().any(|x| x.id() == e.id()) {
-            anyhow::bail!(
-                "--exporter-file {}: an exporter named `{}` is already in the matrix",
-                f.display(),
-                e.id()
-            );
-        }
-        exps.push(Arc::new(e));
-    }
+    let exps = exporters(files)?;
     let rows = run(&ks, &ps, &exps, pages.unwrap_or(DEFAULT_PAGES));
     match format {
         MatrixFormat::Json => json(out, &rows)?,
@@ -169,6 +164,24 @@ pub fn matrix(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The catalogue exporters, then those of `files` (`--exporter-file`); two of one name are an
+/// error naming the file.
+pub(crate) fn exporters(files: &[PathBuf]) -> Result<Vec<Arc<dyn Exporter>>> {
+    let mut exps = pfnguard_dmabuf::catalogue();
+    for f in files {
+        let e = pfnguard_dmabuf::custom::load(f)?;
+        if exps.iter().any(|x| x.id() == e.id()) {
+            anyhow::bail!(
+                "--exporter-file {}: an exporter named `{}` is already in the matrix",
+                f.display(),
+                e.id()
+            );
+        }
+        exps.push(Arc::new(e));
+    }
+    Ok(exps)
 }
 
 /// Consecutive kernels whose rows are all the same (values, warnings, confirmations) shown once,
@@ -226,7 +239,7 @@ fn ops_list(ops: &[OpKey]) -> String {
 }
 
 /// What `p`'s row changes against the baseline row of the same exporter.
-fn policy_effect(base: &Row, r: &Row) -> String {
+pub(crate) fn policy_effect(base: &Row, r: &Row) -> String {
     let mut parts = Vec::new();
     let (was, now) = (base.leaks(), r.leaks());
     if !now.is_empty() {
@@ -306,7 +319,7 @@ fn verdict(
 
 /// The text of a cell in a table: the value, shortened where the legend says so, with its
 /// marks.
-fn cell_text(r: &Row, base: Option<&Row>, op: OpKey, md: bool) -> String {
+pub(crate) fn cell_text(r: &Row, base: Option<&Row>, op: OpKey, md: bool) -> String {
     let Some(v) = r.report.ops.get(&op) else {
         return String::new();
     };
@@ -327,7 +340,7 @@ fn cell_text(r: &Row, base: Option<&Row>, op: OpKey, md: bool) -> String {
 }
 
 /// Values shortened for the text table (the legend lists them).
-fn short(v: &Outcome) -> String {
+pub(crate) fn short(v: &Outcome) -> String {
     match v {
         Outcome::Observed(Observation::VmFlags(f)) => {
             let special: Vec<&str> = f
@@ -399,16 +412,27 @@ fn grid(
     Ok(())
 }
 
-fn legend(out: &mut dyn Write, md: bool, base: Policy) -> Result<()> {
-    let lines = [
+/// The marks a cell's text carries, each with its meaning: `^`, `!`, `+`, `*`.
+pub(crate) fn marks(base: Policy) -> [String; 4] {
+    [
         "^ GUP handed struct pages of the buffer to this op's kernel path".to_owned(),
         "! the modeled kernel logged a warning during this op (a WARN, a bad page map, a livelock)".to_owned(),
         "+ a real kernel of this line gave the same value (reports/); cells without + are the model's alone".to_owned(),
         format!("* the value differs from policy {base}"),
-    ];
+    ]
+}
+
+/// How [`short`] shortens values.
+pub(crate) const SHORTENED: [&str; 2] = [
+    "vmflags shows only pf (VM_PFNMAP), io (VM_IO) and mm (VM_MIXEDMAP), - for none",
+    "rf:X is ok:refault-X (madv_dontneed, then page 0 read again); skip: a step the op needs failed; n/a: not measurable",
+];
+
+fn legend(out: &mut dyn Write, md: bool, base: Policy) -> Result<()> {
+    let lines = marks(base);
     let text = [
-        "vmflags shows only pf (VM_PFNMAP), io (VM_IO) and mm (VM_MIXEDMAP), - for none",
-        "rf:X is ok:refault-X (madv_dontneed, then page 0 read again); skip: a step the op needs failed; n/a: not measurable",
+        SHORTENED[0],
+        SHORTENED[1],
         "full values, warnings and the kernels that confirmed each cell: --format json",
     ];
     if md {

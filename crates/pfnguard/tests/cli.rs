@@ -1658,3 +1658,57 @@ fn check_refuses_a_malformed_scenario_section() {
         &["scenarios.runs[0].definition:10", "actor.steps"],
     );
 }
+
+#[test]
+fn report_writes_the_page_and_names_bad_arguments() {
+    let out = tmp("report.html");
+    let o = pfnguard(&[
+        "report",
+        "--kernel",
+        "7.3",
+        "--policy",
+        "off",
+        "--witness-depth",
+        "2",
+        "--out",
+        path(out.as_ref()),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&out).expect("the page");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..80]);
+    assert!(html.trim_end().ends_with("</html>"));
+    assert!(stdout(&o).contains("wrote"), "{}", stdout(&o));
+    assert_usage_error(
+        &["report", "--kernel", "5.4", "--out", "x.html"],
+        &["--kernel"],
+    );
+    assert_usage_error(&["report"], &["--out"]);
+    assert_usage_error(
+        &["report", "--kernel", "7.3", "--out", "/no/such/dir/r.html"],
+        &["--out /no/such/dir/r.html", "does not exist"],
+    );
+    assert_usage_error(
+        &[
+            "report",
+            "--kernel",
+            "7.3",
+            "--explain-kernel",
+            "6.1",
+            "--out",
+            path(out.as_ref()),
+        ],
+        &["--explain-kernel 6.1"],
+    );
+    assert_usage_error(
+        &[
+            "report",
+            "--kernel",
+            "7.3",
+            "--exporter-file",
+            "/no/such.toml",
+            "--out",
+            path(out.as_ref()),
+        ],
+        &["/no/such.toml"],
+    );
+}
