@@ -220,6 +220,32 @@ struct Found {
     complete: bool,
 }
 
+impl Found {
+    /// Record a state of the level being merged, in node order: the properties seen on its
+    /// path (and `leak`), and whether it ends a run.
+    fn record(&mut self, idx: u32, seen: u16, is_final: bool, leak: bool) {
+        let mut bits = seen;
+        if leak {
+            bits |= Property::Leak.bit();
+        }
+        for i in 0..16 {
+            if bits & (1 << i) != 0 && self.first[i].is_none() {
+                self.first[i] = Some(idx);
+            }
+        }
+        if is_final {
+            self.finals += 1;
+            for i in 0..16 {
+                if bits & (1 << i) != 0 {
+                    self.finals_with[i] += 1;
+                } else if self.first_final_without[i].is_none() {
+                    self.first_final_without[i] = Some(idx);
+                }
+            }
+        }
+    }
+}
+
 fn prop_index(p: Property) -> usize {
     p as usize
 }
@@ -392,32 +418,19 @@ impl Search<'_> {
             // Record this level's states: properties, and whether each is final.
             for d in &expanded {
                 let x = &d.expanded;
-                let mut bits = x.seen;
-                if x.leak {
-                    bits |= Property::Leak.bit();
-                }
-                for i in 0..16 {
-                    if bits & (1 << i) != 0 && f.first[i].is_none() {
-                        f.first[i] = Some(x.idx);
-                    }
-                }
-                if x.is_final {
-                    f.finals += 1;
-                    for i in 0..16 {
-                        if bits & (1 << i) != 0 {
-                            f.finals_with[i] += 1;
-                        } else if f.first_final_without[i].is_none() {
-                            f.first_final_without[i] = Some(x.idx);
-                        }
-                    }
-                }
+                f.record(x.idx, x.seen, x.is_final, x.leak);
             }
             let new: usize = expanded.iter().map(|d| d.expanded.succs.len()).sum();
             let mut visited = write(visited);
             visited.reserve(new);
             f.nodes
                 .reserve(new.min(self.limits.max_states.saturating_sub(f.nodes.len())));
-            let mut next = Vec::with_capacity(new);
+            // Successors no one will expand (the next level is the last, and the builds clone)
+            // come summarised: they are recorded here, in node order, not carried to a level of
+            // their own.
+            let last = depth + 1 >= self.max_depth;
+            let mut summaries: Vec<(u32, Summary)> = Vec::new();
+            let mut next = Vec::with_capacity(if last { 0 } else { new });
             'merge: for d in expanded {
                 let (owner, parent) = (d.owner, d.expanded.idx);
                 for (actor, step, fp, entry) in d.expanded.succs {
@@ -432,12 +445,18 @@ impl Search<'_> {
                             actor,
                             step,
                         });
-                        next.push(Pending { idx, owner, entry });
+                        match entry {
+                            Entry::Done(s) if last => summaries.push((idx, s)),
+                            entry => next.push(Pending { idx, owner, entry }),
+                        }
                     }
                 }
             }
             if !f.complete {
                 break;
+            }
+            for (idx, s) in summaries {
+                f.record(idx, s.seen, s.is_final, s.leak);
             }
             frontier = next;
             depth += 1;
