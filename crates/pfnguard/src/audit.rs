@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
 use pfnguard_audit::{Audit, Reader, Root, ScanOptions};
 
-use crate::render::table;
+use crate::render::{table, table_streamed};
 
 /// Output formats of `audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +132,44 @@ pub fn new_or_empty(dir: &std::path::Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// Text made with [`std::fmt::Write`] going straight to an [`io::Write`], with the first
+/// error it met.
+struct IoText<'a> {
+    out: &'a mut dyn io::Write,
+    err: Option<io::Error>,
+}
+
+impl IoText<'_> {
+    /// Run `make` onto `out` through a buffer, then flush it; the first write error.
+    fn write(
+        out: &mut dyn io::Write,
+        make: impl FnOnce(&mut dyn std::fmt::Write),
+    ) -> io::Result<()> {
+        let mut buf = io::BufWriter::new(out);
+        let mut t = IoText {
+            out: &mut buf,
+            err: None,
+        };
+        make(&mut t);
+        match t.err {
+            Some(e) => Err(e),
+            None => io::Write::flush(&mut buf),
+        }
+    }
+}
+
+impl std::fmt::Write for IoText<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.err.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.err = Some(e);
+            std::fmt::Error
+        })
+    }
+}
+
 /// Run `audit`.
 pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
     if args.watch.is_some() && args.format == AuditFormat::Prometheus {
@@ -150,12 +188,15 @@ pub fn audit(out: &mut dyn io::Write, args: &AuditArgs) -> Result<ExitCode> {
         );
     }
     let Some(secs) = args.watch else {
-        if args.format == AuditFormat::Json {
-            // Streamed: the document of a large system is tens of megabytes.
-            serde_json::to_writer_pretty(&mut *out, &first)?;
-            writeln!(out)?;
-        } else {
-            write!(out, "{}", render(&first, args.view, args.format))?;
+        // Streamed: a large system's document is tens of megabytes.
+        match args.format {
+            AuditFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &first)?;
+                writeln!(out)?;
+            }
+            AuditFormat::Table => IoText::write(out, |t| render_table(&first, args.view, t))?,
+            AuditFormat::Csv => IoText::write(out, |t| render_csv(&first, args.view, t))?,
+            AuditFormat::Prometheus => write!(out, "{}", render_prometheus(&first))?,
         }
         return Ok(if verified == Some(false) {
             ExitCode::FAILURE
@@ -252,13 +293,21 @@ fn strings(s: &[&str]) -> Vec<String> {
 /// The audit in one view and format.
 pub fn render(a: &Audit, view: View, format: AuditFormat) -> String {
     match format {
-        AuditFormat::Table => render_table(a, view),
+        AuditFormat::Table => {
+            let mut s = String::new();
+            render_table(a, view, &mut s);
+            s
+        }
         AuditFormat::Json => {
             let mut s = serde_json::to_string_pretty(a).unwrap_or_default();
             s.push('\n');
             s
         }
-        AuditFormat::Csv => render_csv(a, view),
+        AuditFormat::Csv => {
+            let mut s = String::new();
+            render_csv(a, view, &mut s);
+            s
+        }
         AuditFormat::Prometheus => render_prometheus(a),
     }
 }
@@ -275,8 +324,8 @@ fn ops_list(o: &Option<Vec<pfnguard_report::OpKey>>) -> String {
     }
 }
 
-fn render_table(a: &Audit, view: View) -> String {
-    let mut s = String::new();
+/// The table view of `a`, written to `s` as it is made (a large system's tables are megabytes).
+fn render_table(a: &Audit, view: View, s: &mut dyn std::fmt::Write) {
     let _ = writeln!(
         s,
         "kernel {} (model: {})",
@@ -286,49 +335,50 @@ fn render_table(a: &Audit, view: View) -> String {
     if let Some(n) = &a.kernel.note {
         let _ = writeln!(s, "  {n}");
     }
-    s.push('\n');
+    let _ = s.write_char('\n');
     match view {
         View::Process => {
             let h = strings(&[
                 "process", "inode", "name", "exporter", "size kB", "rss kB", "pss kB", "nr_procs",
                 "fds", "maps",
             ]);
-            let mut rows = Vec::new();
-            for p in &a.processes {
-                let who = format!("{}:{}", p.comm, p.pid);
-                for b in &p.buffers {
-                    rows.push(vec![
-                        who.clone(),
-                        b.inode.to_string(),
-                        b.name.clone().unwrap_or_else(|| "<unknown>".into()),
-                        b.exporter.clone(),
-                        kb(b.size_bytes),
-                        kb(b.rss_bytes),
-                        kb(b.pss_bytes),
-                        b.nr_procs.to_string(),
-                        b.fds.to_string(),
-                        b.maps.to_string(),
+            let rows = |sink: &mut dyn FnMut(&[String])| {
+                for p in &a.processes {
+                    let who = format!("{}:{}", p.comm, p.pid);
+                    for b in &p.buffers {
+                        sink(&[
+                            who.clone(),
+                            b.inode.to_string(),
+                            b.name.clone().unwrap_or_else(|| "<unknown>".into()),
+                            b.exporter.clone(),
+                            kb(b.size_bytes),
+                            kb(b.rss_bytes),
+                            kb(b.pss_bytes),
+                            b.nr_procs.to_string(),
+                            b.fds.to_string(),
+                            b.maps.to_string(),
+                        ]);
+                    }
+                    sink(&[
+                        who,
+                        "PROCESS TOTAL".into(),
+                        String::new(),
+                        String::new(),
+                        kb(p.size_bytes),
+                        kb(p.rss_bytes),
+                        kb(p.pss_bytes),
+                        String::new(),
+                        p.fds.to_string(),
+                        p.mappings.to_string(),
                     ]);
                 }
-                rows.push(vec![
-                    who,
-                    "PROCESS TOTAL".into(),
-                    String::new(),
-                    String::new(),
-                    kb(p.size_bytes),
-                    kb(p.rss_bytes),
-                    kb(p.pss_bytes),
-                    String::new(),
-                    p.fds.to_string(),
-                    p.mappings.to_string(),
-                ]);
-            }
-            if rows.is_empty() {
-                s.push_str("no process holds or maps a dma-buf\n");
+            };
+            if a.processes.is_empty() {
+                let _ = s.write_str("no process holds or maps a dma-buf\n");
             } else {
-                s.push_str(&table(&h, &rows));
+                table_streamed(&h, &rows, s);
             }
-            contract_table(&mut s, a);
+            contract_table(s, a);
         }
         View::Buffers => {
             let h = strings(&[
@@ -353,11 +403,9 @@ fn render_table(a: &Audit, view: View) -> String {
                         .join(" ")
                 }
             };
-            let rows: Vec<Vec<String>> = a
-                .buffers
-                .iter()
-                .map(|b| {
-                    vec![
+            let rows = |sink: &mut dyn FnMut(&[String])| {
+                for b in &a.buffers {
+                    sink(&[
                         b.inode.to_string(),
                         kb(b.size_bytes),
                         b.exporter.clone(),
@@ -372,11 +420,11 @@ fn render_table(a: &Audit, view: View) -> String {
                         kb(b.pss_bytes),
                         b.attached.join(" "),
                         ops_list(&b.gup_struct_page),
-                    ]
-                })
-                .collect();
-            s.push_str(&table(&h, &rows));
-            s.push('\n');
+                    ]);
+                }
+            };
+            table_streamed(&h, &rows, s);
+            let _ = s.write_char('\n');
             let h = strings(&[
                 "exporter",
                 "buffers",
@@ -399,7 +447,7 @@ fn render_table(a: &Audit, view: View) -> String {
                     ]
                 })
                 .collect();
-            s.push_str(&table(&h, &rows));
+            let _ = s.write_str(&table(&h, &rows));
         }
         View::All => {
             let mut h = strings(&["inode", "size kB", "fd refs", "map refs"]);
@@ -435,7 +483,7 @@ fn render_table(a: &Audit, view: View) -> String {
                 tot.push(format!("{} kB", p.size_bytes / 1024));
             }
             rows.push(tot);
-            s.push_str(&crate::render::wrap_columns(&h, &rows, 120, table));
+            let _ = s.write_str(&crate::render::wrap_columns(&h, &rows, 120, table));
         }
     }
     let t = &a.totals;
@@ -454,7 +502,7 @@ fn render_table(a: &Audit, view: View) -> String {
         t.mappings_breaking
     );
     if !a.unreadable.is_empty() {
-        s.push_str("\nnot readable:\n");
+        let _ = s.write_str("\nnot readable:\n");
         for u in &a.unreadable {
             let _ = writeln!(
                 s,
@@ -480,10 +528,9 @@ fn render_table(a: &Audit, view: View) -> String {
     for n in &a.notes {
         let _ = writeln!(s, "note: {n}");
     }
-    s
 }
 
-fn contract_table(s: &mut String, a: &Audit) {
+fn contract_table(s: &mut dyn std::fmt::Write, a: &Audit) {
     let h = strings(&[
         "process",
         "mapping",
@@ -494,35 +541,36 @@ fn contract_table(s: &mut String, a: &Audit) {
         "GUP gets struct pages (model)",
         "contract",
     ]);
-    let mut rows = Vec::new();
-    for p in &a.processes {
-        for m in &p.maps {
-            let c = &m.contract;
-            rows.push(vec![
-                format!("{}:{}", p.comm, p.pid),
-                format!("{}-{}", m.start, m.end),
-                m.inode.to_string(),
-                m.exporter.clone(),
-                if c.flags.is_empty() {
-                    "-".into()
-                } else {
-                    c.flags.join(" ")
-                },
-                c.pagemap.map_or_else(
-                    || "unread".into(),
-                    |pm| format!("{}/{} of {}", pm.present, pm.normal, pm.pages),
-                ),
-                ops_list(&c.gup_struct_page),
-                match &c.reason {
-                    Some(r) => format!("{}: {r}", c.verdict),
-                    None => c.verdict.clone(),
-                },
-            ]);
+    let rows = |sink: &mut dyn FnMut(&[String])| {
+        for p in &a.processes {
+            for m in &p.maps {
+                let c = &m.contract;
+                sink(&[
+                    format!("{}:{}", p.comm, p.pid),
+                    format!("{}-{}", m.start, m.end),
+                    m.inode.to_string(),
+                    m.exporter.clone(),
+                    if c.flags.is_empty() {
+                        "-".into()
+                    } else {
+                        c.flags.join(" ")
+                    },
+                    c.pagemap.map_or_else(
+                        || "unread".into(),
+                        |pm| format!("{}/{} of {}", pm.present, pm.normal, pm.pages),
+                    ),
+                    ops_list(&c.gup_struct_page),
+                    match &c.reason {
+                        Some(r) => format!("{}: {r}", c.verdict),
+                        None => c.verdict.clone(),
+                    },
+                ]);
+            }
         }
-    }
-    if !rows.is_empty() {
-        s.push_str("\nmappings and the VM_PFNMAP contract:\n");
-        s.push_str(&table(&h, &rows));
+    };
+    if a.processes.iter().any(|p| !p.maps.is_empty()) {
+        let _ = s.write_str("\nmappings and the VM_PFNMAP contract:\n");
+        table_streamed(&h, &rows, s);
     }
 }
 
@@ -534,18 +582,22 @@ fn csv_field(f: &str) -> String {
     }
 }
 
-fn csv_line(s: &mut String, fields: &[String]) {
-    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-    s.push_str(&line.join(","));
-    s.push('\n');
+fn csv_line(s: &mut dyn std::fmt::Write, fields: &[String]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            let _ = s.write_char(',');
+        }
+        let _ = s.write_str(&csv_field(f));
+    }
+    let _ = s.write_char('\n');
 }
 
-fn render_csv(a: &Audit, view: View) -> String {
-    let mut s = String::new();
+/// The CSV view of `a`, written to `s` as it is made.
+fn render_csv(a: &Audit, view: View, s: &mut dyn std::fmt::Write) {
     match view {
         View::Process => {
             csv_line(
-                &mut s,
+                s,
                 &strings(&[
                     "pid",
                     "comm",
@@ -563,7 +615,7 @@ fn render_csv(a: &Audit, view: View) -> String {
             for p in &a.processes {
                 for b in &p.buffers {
                     csv_line(
-                        &mut s,
+                        s,
                         &[
                             p.pid.to_string(),
                             p.comm.clone(),
@@ -583,7 +635,7 @@ fn render_csv(a: &Audit, view: View) -> String {
         }
         View::Buffers => {
             csv_line(
-                &mut s,
+                s,
                 &strings(&[
                     "inode",
                     "size_bytes",
@@ -605,7 +657,7 @@ fn render_csv(a: &Audit, view: View) -> String {
             };
             for b in &a.buffers {
                 csv_line(
-                    &mut s,
+                    s,
                     &[
                         b.inode.to_string(),
                         b.size_bytes.to_string(),
@@ -623,7 +675,7 @@ fn render_csv(a: &Audit, view: View) -> String {
         }
         View::All => {
             csv_line(
-                &mut s,
+                s,
                 &strings(&[
                     "inode",
                     "size_bytes",
@@ -643,7 +695,7 @@ fn render_csv(a: &Audit, view: View) -> String {
                         .map(|p| p.comm.clone())
                         .unwrap_or_default();
                     csv_line(
-                        &mut s,
+                        s,
                         &[
                             b.inode.to_string(),
                             b.size_bytes.to_string(),
@@ -658,7 +710,6 @@ fn render_csv(a: &Audit, view: View) -> String {
             }
         }
     }
-    s
 }
 
 fn label(v: &str) -> String {

@@ -2,36 +2,43 @@
 
 /// An aligned text table with a header rule.
 pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    table_streamed(headers, &|sink| rows.iter().for_each(|r| sink(r)), &mut out);
+    out
+}
+
+/// The rows of a table, handed one at a time to a sink.
+pub type Rows<'a> = dyn Fn(&mut dyn FnMut(&[String])) + 'a;
+
+/// [`table`] written to `out`, its rows made twice, once to measure the columns and once to
+/// write them, and none of them kept: for tables of tens of thousands of rows.
+pub fn table_streamed(headers: &[String], rows: &Rows<'_>, out: &mut dyn std::fmt::Write) {
     let n = headers.len();
     let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    rows(&mut |r: &[String]| {
         for (i, c) in r.iter().enumerate().take(n) {
             w[i] = w[i].max(c.chars().count());
         }
-    }
-    let line = |cells: &[String]| -> String {
-        let mut s = String::new();
+    });
+    let mut buf = String::new();
+    let mut line = |out: &mut dyn std::fmt::Write, cells: &[String]| {
+        buf.clear();
         for (i, c) in cells.iter().enumerate().take(n) {
             if i > 0 {
-                s.push_str("  ");
+                buf.push_str("  ");
             }
-            s.push_str(c);
+            buf.push_str(c);
             if i + 1 < n {
-                s.push_str(&" ".repeat(w[i] - c.chars().count()));
+                buf.extend(std::iter::repeat_n(' ', w[i] - c.chars().count()));
             }
         }
-        s.trim_end().to_owned()
+        let _ = out.write_str(buf.trim_end());
+        let _ = out.write_char('\n');
     };
-    let mut out = line(headers);
-    out.push('\n');
+    line(out, headers);
     let rule: Vec<String> = w.iter().map(|&x| "-".repeat(x)).collect();
-    out.push_str(&line(&rule));
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
-    out
+    line(out, &rule);
+    rows(&mut |r: &[String]| line(out, r));
 }
 
 /// A Markdown table.
