@@ -4,7 +4,10 @@ against `pfnguard matrix --format json`:
 
 * the page's script ran to its end (`<body data-js="ok">`) and recorded no error (`#js-errors`
   empty: the page's own error trap writes every script error there);
-* every internal link (`href="#x"` of a link or of an SVG `<use>`) has an element with id x;
+* the explanations were unpacked (`<body data-inflated="N">`: the page was opened with
+  `?inflate`, which makes its script unpack them at once) and every internal link (`href="#x"`
+  of a link or of an SVG `<use>`) has an element with id x;
+* every heatmap cell links to its explanation;
 * every heatmap cell (panels with data-k and data-p) is there exactly once per matrix cell, its
   title is the matrix value and its text the matrix table's text: the shortened value with the
   marks ^ (GUP got struct pages), ! (warned), + (a real kernel confirmed) and * (changed from the
@@ -31,12 +34,14 @@ class Dom(HTMLParser):
         self.col = -1
         self.cell = None  # [title, text]
         self.cells = []  # (kernel, policy, exporter, op, title, text)
+        self.links = []  # each cell's link (an explanation's id), or None
         self.stack = []
 
     def close_cell(self):
         if self.cell is not None and self.panel and self.row is not None:
             op = self.ops[self.col] if 0 <= self.col < len(self.ops) else None
             self.cells.append((*self.panel, self.row, op, self.cell[0], self.cell[1].strip()))
+            self.links.append(self.cell[2])
         self.cell = None
 
     def handle_starttag(self, tag, attrs):
@@ -45,6 +50,8 @@ class Dom(HTMLParser):
             self.ids.add(a["id"])
         if tag in ("a", "use") and a.get("href", "").startswith("#"):
             self.hrefs.append(a["href"][1:])
+            if tag == "a" and self.cell is not None:
+                self.cell[2] = a["href"][1:]
         if tag == "body":
             self.body = a
         if a.get("id") == "js-errors":
@@ -65,7 +72,7 @@ class Dom(HTMLParser):
         elif tag == "td":
             self.close_cell()
             self.col += 1
-            self.cell = [a.get("title"), ""]
+            self.cell = [a.get("title"), "", None]
         elif tag == "th":
             self.close_cell()
 
@@ -114,6 +121,11 @@ def main():
     errs = "".join(d.errors_text).strip()
     if errs:
         bad.append("JavaScript error(s): " + errs)
+    if not d.body.get("data-inflated", "").isdigit():
+        bad.append("the explanations were not unpacked (no <body data-inflated>)")
+    unexplained = [c[:4] for c, link in zip(d.cells, d.links) if link is None]
+    if unexplained:
+        bad.append(f"{len(unexplained)} cell(s) link to no explanation, e.g. {unexplained[:3]}")
     broken = sorted({h for h in d.hrefs if h not in d.ids})
     if broken:
         bad.append(f"{len(broken)} broken internal link(s): " + ", ".join("#" + b for b in broken[:10]))
@@ -161,7 +173,7 @@ def main():
         print("report-dom-check: " + b, file=sys.stderr)
     if bad:
         return 1
-    print(f"report-dom-check: {len(seen)} cells equal to the matrix, {len(d.hrefs)} internal links resolve, no script error")
+    print(f"report-dom-check: {len(seen)} cells equal to the matrix, each linked to one of {d.body.get('data-inflated')} unpacked explanations; {len(d.hrefs)} internal links resolve, no script error")
     return 0
 
 

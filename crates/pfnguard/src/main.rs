@@ -556,10 +556,10 @@ enum Command {
     ///     outlined, what each policy closes, breaks and warns about, and the patched kernel
     ///     booted at each level (reports/patched) beside the model;
     ///   * one cell, explained: `explain`'s steps and an SVG of the VMA, PTEs, frames and
-    ///     holders at the end of the op, for the cells of --explain-kernel (default: the
-    ///     newest kernel of the page) that are not plain successes under the baseline
-    ///     policy, and every cell a further policy changed (cells with the same run share
-    ///     one; the rest: --explain-kernel K, or `pfnguard explain`);
+    ///     holders at the end of the op, for every cell (cells with the same run share one;
+    ///     carried compressed and unpacked by the browser when a cell's link is followed;
+    ///     --explain-kernel narrows them to some kernels, the proposal's verdict tables to
+    ///     the same ones, by default the newest);
     ///   * explorer witnesses: `explore`'s shortest witness of each reachable property, with
     ///     the state after each step, for a few exporters (default: i915, vgem, udmabuf-shmem
     ///     and vivid-vmalloc on 6.6, depth 4).
@@ -576,8 +576,9 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         cells: Cells,
-        /// Kernels whose cells get explanations (repeat; each must be one of the page's;
-        /// default: the newest kernel of the page).
+        /// Kernels whose cells get explanations and whose verdict the proposal section
+        /// tabulates (repeat; each must be one of the page's; default: explanations for every
+        /// kernel of the page, verdicts of the newest).
         #[arg(long = "explain-kernel", value_name = "KERNEL", value_parser = parse_kernel)]
         explain_kernels: Vec<String>,
         /// Exporters whose explorer witnesses the page shows (repeat; default: i915, vgem,

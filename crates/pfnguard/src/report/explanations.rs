@@ -1,10 +1,12 @@
 //! One cell, explained: `explain`'s steps with their source cites, and the picture of the state
 //! at the end of the op ([`pfnguard_mm::snapshot::Snapshot`]).
 //!
-//! The page explains the cells of the `--explain-kernel` lines (default: the newest): under the
-//! baseline policy those that are not plain successes or not-run cells, under each further
-//! policy every cell it changed; cells whose value, trace and end state are identical share one
-//! explanation, and the setup every op of an exporter starts with is shown once.
+//! Every cell of the `--explain-kernel` lines (default: every line of the page) under every
+//! policy has one; cells whose value, trace and end state are identical share it, and the setup
+//! every op of an exporter starts with is shown once. The explanations of a whole page are tens
+//! of megabytes of HTML, made of few distinct pieces: the page carries them gzip-compressed
+//! (base64 in a `<script type="application/gzip">` block that never runs) and the page's script
+//! inflates them with the browser's `DecompressionStream` the first time a link points at one.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,8 +17,7 @@ use pfnguard_mm::trace::Step;
 use pfnguard_report::{OpKey, Outcome};
 
 use super::heatmap::panel_id;
-use super::html::esc;
-use super::palette::Class;
+use super::html::{base64, esc};
 use super::state_picture::Pictures;
 use super::Ctx;
 
@@ -71,20 +72,9 @@ impl Explained {
     }
 }
 
-/// Whether the page explains this cell: under the baseline policy anything but a plain success
-/// or a cell that did not run; under a further policy every cell it changed.
+/// Whether the page explains this cell: every cell that has a value.
 fn worth_explaining(ctx: &Ctx, (k, p, e): (usize, usize, usize), op: OpKey) -> bool {
-    let r = ctx.row(k, p, e);
-    let Some(v) = r.report.ops.get(&op) else {
-        return false;
-    };
-    if p != 0 {
-        return ctx.row(k, 0, e).report.ops.get(&op) != Some(v);
-    }
-    !matches!(
-        Class::of(v, r.leaks().contains(&op)),
-        Class::Success | Class::NotRun
-    )
+    ctx.row(k, p, e).report.ops.contains_key(&op)
 }
 
 /// The traced run of one cell.
@@ -172,6 +162,9 @@ pub fn collect(ctx: &Ctx, at: &[usize]) -> Explained {
     out
 }
 
+/// The other cells of the same run an explanation links to; the rest are counted.
+const SAME_RUN_LINKS: usize = 12;
+
 /// Steps of a long trace shown from its start, and from its end: a buffer of many pages makes a
 /// step per page, which `pfnguard explain` prints and the page leaves out.
 const HEAD_STEPS: usize = 80;
@@ -247,6 +240,7 @@ fn article(ctx: &Ctx, explained: &Explained, i: usize, x: &Explanation) -> Strin
         s.push_str("; the same run for ");
         let others: Vec<String> = x.cells[1..]
             .iter()
+            .take(SAME_RUN_LINKS)
             .map(|&(k, p, e, op)| {
                 format!(
                     r##"<a href="#{}">{} {} {} {}</a>"##,
@@ -259,6 +253,10 @@ fn article(ctx: &Ctx, explained: &Explained, i: usize, x: &Explanation) -> Strin
             })
             .collect();
         s.push_str(&others.join(", "));
+        let more = x.cells.len() - 1 - others.len();
+        if more > 0 {
+            let _ = write!(s, " and {more} more cells");
+        }
     }
     let _ = write!(
         s,
@@ -301,22 +299,62 @@ fn article(ctx: &Ctx, explained: &Explained, i: usize, x: &Explanation) -> Strin
     s
 }
 
-/// The section: what it includes, then every explanation (each shown when its cell's link is
-/// followed, `:target`).
+/// The id of the `<script>` block that carries the explanations.
+pub const DATA_ID: &str = "explain-data";
+
+/// The id of the element the page's script puts the explanations in.
+pub const BOX_ID: &str = "explain-box";
+
+/// Every explanation's `<article>`, in the order of their ids (the setups, then the runs).
+pub fn articles(ctx: &Ctx, explained: &Explained) -> Vec<String> {
+    let mut out: Vec<String> = explained
+        .setups
+        .iter()
+        .enumerate()
+        .map(|(i, st)| setup_article(ctx, i, st))
+        .collect();
+    out.extend(
+        explained
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| article(ctx, explained, i, x)),
+    );
+    out
+}
+
+/// `articles` as the page carries them: a JSON array of strings, gzip-compressed, in base64.
+pub fn payload(articles: &[String]) -> String {
+    use std::io::Write as _;
+    let json = serde_json::to_vec(articles).unwrap_or_default();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let bytes: Vec<u8> = gz
+        .write_all(&json)
+        .and_then(|()| gz.finish())
+        .unwrap_or_default();
+    base64(&bytes)
+}
+
+/// The section: what it includes, the pictures' shared definitions, and every explanation,
+/// compressed (each shown when its cell's link is followed, `:target`).
 pub fn section(ctx: &Ctx, explained: &Explained) -> String {
+    let arts = articles(ctx, explained);
+    let bytes: usize = arts.iter().map(String::len).sum();
     let mut s = format!(
-        r#"<section id="explain"><h2>One cell, explained</h2><p>{} distinct explanations, {} distinct end states: under the baseline policy every cell of the explained kernel(s) that is not a plain success or a cell that did not run, under each further policy every cell it changed; cells with the same value, kernel path and end state share one. Follow a linked cell in a panel to open its explanation here: <code>explain</code>'s steps (each names the kernel function and what decided), and the VMA, PTEs, frames and holders at the end of the op. Other kernels: <code>pfnguard report --kernel K</code> (or <code>--explain-kernel K</code>), or <code>pfnguard explain</code>.</p>"#,
+        r#"<section id="explain"><h2>One cell, explained</h2><p>Every cell of the heatmaps links here: {} distinct explanations of {} cells, {} distinct end states; cells with the same value, kernel path and end state share one. Follow a cell's link to open its explanation: <code>explain</code>'s steps (each names the kernel function and what decided), and the VMA, PTEs, frames and holders at the end of the op. The {} kB of explanations travel compressed in the page and are unpacked by your browser the first time a link points at one.</p><p id="explain-none" hidden>This browser cannot unpack them (it lacks <code>DecompressionStream</code>): <code>pfnguard explain</code> prints any cell's.</p>"#,
         explained.len(),
-        explained.pictures.len()
+        explained.by_cell.len(),
+        explained.pictures.len(),
+        bytes / 1000
     );
     s.push_str(&explained.pictures.defs());
-    for (i, st) in explained.setups.iter().enumerate() {
-        s.push_str(&setup_article(ctx, i, st));
-    }
-    for (i, x) in explained.items.iter().enumerate() {
-        s.push_str(&article(ctx, explained, i, x));
-    }
-    s.push_str("</section>");
+    let _ = write!(
+        s,
+        r#"<div id="{BOX_ID}"></div><script type="application/gzip" id="{DATA_ID}" data-n="{}">{}</script></section>"#,
+        arts.len(),
+        payload(&arts)
+    );
     s
 }
 

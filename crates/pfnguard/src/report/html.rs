@@ -20,6 +20,29 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Standard base64 (RFC 4648 section 4, with padding): binary data inside the page, as the
+/// browser's `atob()` reads it back.
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [
+            c[0],
+            c.get(1).copied().unwrap_or(0),
+            c.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// An attribute value: bare when HTML allows it (letters, digits and `-_.:,/`), else quoted
 /// and escaped. The page has tens of thousands of cells; most values need no quotes.
 pub fn attr(v: &str) -> String {
@@ -71,5 +94,22 @@ mod tests {
         assert!(id(&["<x y>"])
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    }
+
+    #[test]
+    fn base64_is_rfc_4648() {
+        // RFC 4648 section 10's test vectors.
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded, "{plain}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x3f]), "//4/");
     }
 }

@@ -56,7 +56,7 @@ pub struct Args {
     pub files: Vec<PathBuf>,
     /// `--pages`.
     pub pages: Option<u64>,
-    /// `--explain-kernel` (default: the newest kernel of the page).
+    /// `--explain-kernel` (default: every kernel of the page).
     pub explain_kernels: Vec<String>,
     /// `--witness-exporter` (default: [`WITNESS_EXPORTERS`]).
     pub witness_exporters: Vec<ExporterId>,
@@ -151,6 +151,12 @@ pub fn build(args: &Args) -> Result<String> {
     };
     let explain_at = explain_kernels(&ctx, &args.explain_kernels)?;
     let explained = explanations::collect(&ctx, &explain_at);
+    // The proposal's verdict tables: of the kernels asked to be explained, or of the newest.
+    let verdict_at: Vec<usize> = if args.explain_kernels.is_empty() {
+        vec![ctx.ks.len().saturating_sub(1)]
+    } else {
+        explain_at.clone()
+    };
     let witness_exps: Vec<Arc<dyn Exporter>> = if args.witness_exporters.is_empty() {
         WITNESS_EXPORTERS
             .iter()
@@ -171,7 +177,7 @@ pub fn build(args: &Args) -> Result<String> {
     let sections = [
         heatmap::section(&ctx, &explained),
         timeline::section(&ctx)?,
-        proposal::section(&ctx, &explained, &explain_at),
+        proposal::section(&ctx, &explained, &verdict_at),
         explanations::section(&ctx, &explained),
         witnesses::section(
             &witness_kernel,
@@ -184,10 +190,10 @@ pub fn build(args: &Args) -> Result<String> {
 }
 
 /// Indices into `ctx.ks` of the kernels whose cells are explained: `--explain-kernel`, each a
-/// kernel of the page, or the newest.
+/// kernel of the page, or every kernel of the page.
 fn explain_kernels(ctx: &Ctx, names: &[String]) -> Result<Vec<usize>> {
     if names.is_empty() {
-        return Ok(vec![ctx.ks.len().saturating_sub(1)]);
+        return Ok((0..ctx.ks.len()).collect());
     }
     let mut out = Vec::new();
     for n in names {

@@ -29,8 +29,17 @@ document.querySelectorAll('tr[data-e],details[data-e]').forEach(function(r){r.cl
 n.textContent=shown+' panel(s) shown';
 }
 [k,p,e].forEach(function(x){x.addEventListener('input',apply);x.addEventListener('change',apply);});
-function openTarget(){var h=decodeURIComponent(location.hash.slice(1));if(!h){return;}var t=document.getElementById(h);if(!t){return;}var d=t.closest('details');while(d){d.open=true;d=d.parentElement&&d.parentElement.closest('details');}t.classList.remove('hidden');t.scrollIntoView();}
+var xd=document.getElementById('explain-data'),xbox=document.getElementById('explain-box'),xp=null;
+function inflate(){if(xp){return xp;}if(!xd||!xbox){xp=Promise.resolve(false);return xp;}
+if(!window.DecompressionStream){var m=document.getElementById('explain-none');if(m){m.hidden=false;}xp=Promise.resolve(false);return xp;}
+var b=atob(xd.textContent.trim()),u=new Uint8Array(b.length);for(var i=0;i<b.length;i++){u[i]=b.charCodeAt(i);}
+xp=new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream('gzip'))).text().then(function(t){xbox.insertAdjacentHTML('beforeend',JSON.parse(t).join(''));document.body.setAttribute('data-inflated',String(xbox.children.length));document.body.setAttribute('data-inflated-ms',String(Math.round(performance.now())));return true;});
+return xp;}
+function show(t){var d=t.closest('details');while(d){d.open=true;d=d.parentElement&&d.parentElement.closest('details');}t.classList.remove('hidden');if(t.classList.contains('ex')){document.querySelectorAll('.ex.open').forEach(function(x){x.classList.remove('open');});t.classList.add('open');}t.scrollIntoView();}
+function openTarget(){var h=decodeURIComponent(location.hash.slice(1));if(!h){return;}var t=document.getElementById(h);if(t){show(t);return;}
+if(/^[xs][0-9]+$/.test(h)){inflate().then(function(){var u=document.getElementById(h);if(u&&decodeURIComponent(location.hash.slice(1))===h){show(u);}}).catch(function(err){pfnErr('explanations: '+err);});}}
 window.addEventListener('hashchange',openTarget);
+if(/[?&]inflate(&|$)/.test(location.search)){inflate().catch(function(err){pfnErr('explanations: '+err);});}
 document.querySelectorAll('table.hm').forEach(function(t){var c=t.querySelector('tbody td');if(c){c.tabIndex=0;}});
 function cellName(td){var tr=td.parentElement,t=tr.closest('table'),pn=t.closest('.pn'),i=Array.prototype.indexOf.call(tr.children,td),th=t.tHead.rows[0].cells[i];return (pn?pn.querySelector('h3').textContent+': ':'')+tr.cells[0].textContent+' '+(th?th.textContent:'')+' = '+(td.title||td.textContent);}
 document.addEventListener('focusin',function(ev){var td=ev.target.closest&&ev.target.closest('table.hm td');if(td){n.textContent=cellName(td);}});
@@ -66,7 +75,7 @@ td a{{color:inherit}}td a:focus-visible{{outline-offset:0}}.hm td:focus{{outline
 .c{{box-shadow:inset 0 0 0 2px {CHANGED}}}.g.c{{box-shadow:inset 0 0 0 2px {bg}}}\
 .vd td{{border:1px solid {bg};padding:2px 5px;vertical-align:top;font-size:.92em}}.vd th{{text-align:left;padding:2px 5px;white-space:nowrap}}\
 .lg ul{{list-style:none;padding:0;margin:.3em 0;display:flex;flex-wrap:wrap;gap:2px 16px}}.sw{{display:inline-block;min-width:3.5em;text-align:center;font:11px ui-monospace,monospace;padding:1px 3px}}\
-.ex{{display:none;border:1px solid #bbb;padding:4px 10px;margin:10px 0}}.ex:target{{display:block}}\
+.ex{{display:none;border:1px solid #bbb;padding:4px 10px;margin:10px 0}}.ex:target,.ex.open{{display:block}}\
 .tr{{font:12px/1.35 ui-monospace,'DejaVu Sans Mono',monospace;padding-left:2.4em;overflow-wrap:anywhere}}\
 .ws>li{{margin-bottom:8px}}\
 svg.st{{display:block;width:100%;max-width:1094px;height:auto;font:11px ui-monospace,'DejaVu Sans Mono',monospace;margin:4px 0}}\
@@ -88,9 +97,14 @@ details{{margin:4px 0}}summary{{cursor:pointer;padding:2px 0}}.hidden{{display:n
 /// The whole page around `sections`.
 pub fn document(ctx: &Ctx, explain_at: &[usize], sections: &[String]) -> String {
     let cells = ctx.ks.len() * ctx.ps.len() * ctx.exps.len() * OpKey::ALL.len();
-    let explained: Vec<String> = explain_at.iter().map(|&k| esc(&ctx.ks[k].name)).collect();
+    let explained = if explain_at.len() == ctx.ks.len() {
+        "every cell explained".to_owned()
+    } else {
+        let names: Vec<String> = explain_at.iter().map(|&k| esc(&ctx.ks[k].name)).collect();
+        format!("cells explained for Linux {}", names.join(", "))
+    };
     let mut s = format!(
-        r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>pfnguard report</title><style>{}</style>{ERROR_TRAP}</head><body><div id="js-errors" role="alert" hidden></div><header><h1>pfnguard: who hands struct pages of a dma-buf to GUP</h1><p>{} kernel(s) ({}) × {} polic(ies) ({}) × {} exporters × {} ops = {cells} cells, the values of <code>pfnguard matrix</code>; cells explained for Linux {}. pfnguard {}.</p><nav aria-label="sections"><a href="#heatmap">heatmap</a><a href="#timeline">timeline</a><a href="#proposal">proposal</a><a href="#booted">booted</a><a href="#explain">one cell, explained</a><a href="#witnesses">explorer witnesses</a></nav></header>"##,
+        r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>pfnguard report</title><style>{}</style>{ERROR_TRAP}</head><body><div id="js-errors" role="alert" hidden></div><header><h1>pfnguard: who hands struct pages of a dma-buf to GUP</h1><p>{} kernel(s) ({}) × {} polic(ies) ({}) × {} exporters × {} ops = {cells} cells, the values of <code>pfnguard matrix</code>; {explained}. pfnguard {}.</p><nav aria-label="sections"><a href="#heatmap">heatmap</a><a href="#timeline">timeline</a><a href="#proposal">proposal</a><a href="#booted">booted</a><a href="#explain">one cell, explained</a><a href="#witnesses">explorer witnesses</a></nav></header>"##,
         css(),
         ctx.ks.len(),
         esc(&ctx.kernel_range()),
@@ -102,7 +116,6 @@ pub fn document(ctx: &Ctx, explain_at: &[usize], sections: &[String]) -> String 
             .join(", "),
         ctx.exps.len(),
         OpKey::ALL.len(),
-        explained.join(", "),
         env!("CARGO_PKG_VERSION"),
     );
     if !ctx.files.is_empty() {
