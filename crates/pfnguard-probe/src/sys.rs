@@ -929,39 +929,7 @@ pub(crate) enum UringStep {
 /// the whole mapping (a FOLL_LONGTERM pin, `io_sqe_buffers_register`). The
 /// ring is closed (and the buffer unregistered) before returning.
 pub(crate) fn io_uring_register_buffers(map: &Mapping) -> Result<(), (UringStep, Errno)> {
-    let mut params = uapi::IoUringParams::default();
-    // SAFETY: io_uring_setup reads and writes a live `io_uring_params`.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_setup,
-            1u32,
-            &mut params as *mut uapi::IoUringParams,
-        )
-    };
-    if fd < 0 {
-        return Err((UringStep::Setup, last_errno()));
-    }
-    let ring = fd_from_ioctl(fd as i32).map_err(|e| (UringStep::Setup, e))?;
-    let iov = libc::iovec {
-        iov_base: map.ptr.as_ptr(),
-        iov_len: map.len,
-    };
-    // SAFETY: `iov` is a live array of one iovec; the kernel pins the pages of
-    // the described range, which is our mapping, and only reads the iovec.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            ring.as_fd(),
-            uapi::IORING_REGISTER_BUFFERS,
-            &iov as *const libc::iovec,
-            1u32,
-        )
-    };
-    if rc < 0 {
-        return Err((UringStep::Register, last_errno()));
-    }
-    drop(ring);
-    Ok(())
+    io_uring_register_range(map.ptr.as_ptr() as usize, map.len).map(drop)
 }
 
 /// `KVM_SET_USER_MEMORY_REGION`: back guest memory `[gpa, gpa + map.len())`
