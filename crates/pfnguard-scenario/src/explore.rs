@@ -269,11 +269,11 @@ struct Search<'a> {
     /// counts over final states: once a level has one, deeper states are not judged.
     first_leak_only: bool,
     preds: &'a [ResultPred],
-    /// With [`Build::Replay`]: a world with a fresh export.
-    fresh: Option<&'a (dyn Fn() -> World + Sync)>,
     /// A world with a fresh export: each worker's own root, from which it rebuilds the
-    /// states it takes over.
-    own: &'a (dyn Fn() -> World + Sync),
+    /// states it takes over, and with [`Build::Replay`] the start of every state.
+    fresh: &'a (dyn Fn() -> World + Sync),
+    /// [`Build::Replay`]: every state is built from a fresh export by replaying its path.
+    replay: bool,
 }
 
 /// Run one move on `w`: the step, the step counter, the result predicates, the properties.
@@ -305,8 +305,8 @@ fn note_move(w: &mut World, a: u16, pc: u16, o: &StepOutcome, preds: &[ResultPre
 
 impl Search<'_> {
     /// The world at the end of `path` from a fresh export.
-    fn rebuild(&self, fresh: &(dyn Fn() -> World + Sync), path: &[(u16, Step)]) -> World {
-        let mut w = fresh();
+    fn rebuild(&self, path: &[(u16, Step)]) -> World {
+        let mut w = (self.fresh)();
         w.seen = state_bits(&w);
         for &(a, step) in path {
             do_step(&mut w, a, step, self.advance, self.preds);
@@ -373,9 +373,10 @@ impl Search<'_> {
             first_final_without: [None; 16],
             complete: true,
         };
-        let mut w0 = match self.fresh {
-            Some(fresh) => fresh(),
-            None => root.clone(),
+        let mut w0 = if self.replay {
+            (self.fresh)()
+        } else {
+            root.clone()
         };
         w0.seen = state_bits(&w0);
         write(visited).insert(fingerprint(&w0, self.advance));
@@ -402,7 +403,7 @@ impl Search<'_> {
             };
             let expanded = match pool {
                 Some((jobs, done)) if frontier.len() >= 64 => {
-                    level.rebuild = !owned && self.fresh.is_none();
+                    level.rebuild = !owned && !self.replay;
                     owned = true;
                     self.expand_shared(frontier, &f, level, jobs, done)
                 }
@@ -466,7 +467,7 @@ impl Search<'_> {
 
     /// A frontier state as a job takes it, with its path when its world is rebuilt.
     fn job_entry(&self, f: &Found, k: usize, owner: u32, p: Pending, rebuild: bool) -> JobEntry {
-        let path = (rebuild || self.fresh.is_some()).then(|| Self::path(f, p.idx));
+        let path = (rebuild || self.replay).then(|| Self::path(f, p.idx));
         JobEntry {
             k,
             owner,
@@ -560,9 +561,9 @@ impl Search<'_> {
         let is_final = no_moves && (!self.leak_everywhere || !may_move || w.dead());
         let judge_leak = need_leak && (is_final || self.leak_everywhere);
         let leak = judge_leak
-            && match (self.fresh, path) {
-                (Some(fresh), Some(p)) => Property::Leak.holds(&self.rebuild(fresh, p)),
-                _ => Property::Leak.holds(w),
+            && match path.filter(|_| self.replay) {
+                Some(p) => Property::Leak.holds(&self.rebuild(p)),
+                None => Property::Leak.holds(w),
             };
         (is_final, leak)
     }
@@ -579,11 +580,11 @@ impl Search<'_> {
     ) -> Expanded {
         let may_move = level.depth < self.max_depth;
         let next_may_move = level.depth + 1 < self.max_depth;
-        let summarise = self.fresh.is_none();
+        let summarise = !self.replay;
         let path = e.path.as_deref();
         let w: Box<World> = match e.entry {
             Entry::World(w) => match (level.rebuild, path) {
-                (true, Some(p)) => Box::new(self.rebuild(self.own, p)),
+                (true, Some(p)) => Box::new(self.rebuild(p)),
                 _ => w,
             },
             Entry::Done(s) => return Expanded::summary(e.idx, s),
@@ -601,9 +602,9 @@ impl Search<'_> {
             if !self.advance && w.prerequisite(usize::from(a), step).is_err() {
                 continue;
             }
-            let mut w2 = match (self.fresh, path) {
-                (Some(fresh), Some(p)) => self.rebuild(fresh, p),
-                _ => World::clone(&w),
+            let mut w2 = match path.filter(|_| self.replay) {
+                Some(p) => self.rebuild(p),
+                None => World::clone(&w),
             };
             let (pc, o) = run_move(&mut w2, a, step, self.advance);
             // A step that changed nothing leads back to this state, already visited (the
@@ -911,8 +912,8 @@ pub fn run_scenario(sc: &Scenario, limits: Limits) -> Vec<CaseReport> {
                         leak_everywhere: false,
                         first_leak_only: false,
                         preds: &preds,
-                        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
-                        own: &fresh,
+                        fresh: &fresh,
+                        replay: rebuild,
                     };
                     let f = search.run(&root);
                     let start = || if rebuild { fresh() } else { root.clone() };
@@ -1140,8 +1141,8 @@ pub fn explore_alphabet_with(
         leak_everywhere: true,
         first_leak_only: true,
         preds: &[],
-        fresh: rebuild.then_some(&fresh as &(dyn Fn() -> World + Sync)),
-        own: &fresh,
+        fresh: &fresh,
+        replay: rebuild,
     };
     let f = search.run(&root);
     let start = || if rebuild { fresh() } else { root.clone() };

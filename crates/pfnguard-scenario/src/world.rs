@@ -496,12 +496,17 @@ impl World {
             Step::Attach { .. } if self.actors[a].attachment.is_some() => {
                 Err(StepOutcome::Skipped(ATTACHED))
             }
-            Step::MapAttachment => {
-                attached().and_then(|()| match holds(|h| matches!(h, Hold::Import(_)), "") {
-                    Ok(()) => Err(StepOutcome::Skipped(MAPPED)),
-                    Err(_) => Ok(()),
-                })
-            }
+            Step::MapAttachment => attached().and_then(|()| {
+                if self.actors[a]
+                    .holds
+                    .iter()
+                    .any(|h| matches!(h, Hold::Import(_)))
+                {
+                    Err(StepOutcome::Skipped(MAPPED))
+                } else {
+                    Ok(())
+                }
+            }),
             Step::UnmapAttachment => holds(|h| matches!(h, Hold::Import(_)), NOT_MAPPED),
             Step::Detach => attached(),
             _ => Ok(()),

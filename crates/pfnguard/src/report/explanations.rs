@@ -306,7 +306,7 @@ pub const DATA_ID: &str = "explain-data";
 pub const BOX_ID: &str = "explain-box";
 
 /// Every explanation's `<article>`, in the order of their ids (the setups, then the runs).
-pub fn articles(ctx: &Ctx, explained: &Explained) -> Vec<String> {
+fn articles(ctx: &Ctx, explained: &Explained) -> Vec<String> {
     let mut out: Vec<String> = explained
         .setups
         .iter()
@@ -324,7 +324,7 @@ pub fn articles(ctx: &Ctx, explained: &Explained) -> Vec<String> {
 }
 
 /// `articles` as the page carries them: a JSON array of strings, gzip-compressed, in base64.
-pub fn payload(articles: &[String]) -> String {
+fn payload(articles: &[String]) -> String {
     use std::io::Write as _;
     let json = serde_json::to_vec(articles).unwrap_or_default();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
